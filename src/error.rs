@@ -1,0 +1,285 @@
+//! Typed errors.
+//!
+//! Two families, as in redb: [`StorageError`] is what the byte layer (regions, files, on-disk
+//! decoding) can report; [`Error`] is what the public API reports and wraps a `StorageError` in
+//! its [`Error::Storage`] arm. Nothing here is built by formatting a string where a field fits.
+
+use std::fmt;
+use std::io;
+
+/// A failure of the storage layer: I/O, corrupted bytes, or a latched earlier failure.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The operating system (or the WASI host) reported an error.
+    Io {
+        /// The file, relative to the database directory (empty for the directory itself).
+        path: String,
+        /// What was being done ("read", "write", "sync", ...).
+        op: &'static str,
+        source: io::Error,
+    },
+    /// An earlier write or sync failed. What reached the disk is unknown, so every further
+    /// operation is refused: close the database and open it again (recovery runs on open).
+    PreviousIo,
+    /// Bytes on disk do not decode, or fail their checksum, in a way a crash cannot explain.
+    Corrupted {
+        /// The file, relative to the database directory.
+        file: String,
+        /// Byte offset of the first bad byte (or of the structure that is bad).
+        offset: u64,
+        reason: String,
+    },
+    /// The file was written by a newer format version than this build understands.
+    UnsupportedVersion { file: String, found: u32, supported: u32 },
+    /// Another handle (this process or another) holds the database directory's lock.
+    Locked { path: String },
+}
+
+impl StorageError {
+    pub(crate) fn io(path: impl Into<String>, op: &'static str, source: io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupted(file: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
+        StorageError::Corrupted {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// A copy for latching: `io::Error` is not `Clone`, so the latched copy keeps its kind
+    /// and message.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            StorageError::Io { path, op, source } => StorageError::Io {
+                path: path.clone(),
+                op,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            StorageError::PreviousIo => StorageError::PreviousIo,
+            StorageError::Corrupted {
+                file,
+                offset,
+                reason,
+            } => StorageError::corrupted(file.clone(), *offset, reason.clone()),
+            StorageError::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => StorageError::UnsupportedVersion {
+                file: file.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            StorageError::Locked { path } => StorageError::Locked { path: path.clone() },
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Io { path, op, source } => {
+                if path.is_empty() {
+                    write!(f, "I/O error during {op}: {source}")
+                } else {
+                    write!(f, "I/O error during {op} of '{path}': {source}")
+                }
+            }
+            StorageError::PreviousIo => write!(
+                f,
+                "an earlier write or sync failed; close and reopen the database"
+            ),
+            StorageError::Corrupted {
+                file,
+                offset,
+                reason,
+            } => write!(f, "corrupted file '{file}' at offset {offset}: {reason}"),
+            StorageError::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => write!(
+                f,
+                "'{file}' has format version {found}; this build reads versions up to {supported}"
+            ),
+            StorageError::Locked { path } => write!(
+                f,
+                "database '{path}' is already open (its lock is held by another handle)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StorageError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why a vector was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VectorProblem {
+    /// A component is NaN or infinite.
+    NotFinite { index: usize },
+    /// Cosine needs a direction: the vector has zero length.
+    ZeroNorm,
+    /// Binary metrics (hamming, jaccard) take components that are exactly 0.0 or 1.0.
+    NotBinary { index: usize },
+}
+
+impl fmt::Display for VectorProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VectorProblem::NotFinite { index } => {
+                write!(f, "component {index} is NaN or infinite")
+            }
+            VectorProblem::ZeroNorm => write!(f, "zero vector has no direction for cosine"),
+            VectorProblem::NotBinary { index } => {
+                write!(f, "component {index} is not 0 or 1 (binary metric)")
+            }
+        }
+    }
+}
+
+/// Which documented limit a request went past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    Dimension,
+    K,
+    BatchBytes,
+    PayloadBytes,
+    PayloadDepth,
+    FilterDepth,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Dimension => "dimension",
+            Limit::K => "k",
+            Limit::BatchBytes => "encoded batch size in bytes",
+            Limit::PayloadBytes => "payload size in bytes",
+            Limit::PayloadDepth => "payload nesting depth",
+            Limit::FilterDepth => "filter nesting depth",
+        })
+    }
+}
+
+/// Errors of the public API.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector's length differs from the collection's dimension.
+    DimensionMismatch {
+        expected: u32,
+        actual: usize,
+        /// The point id, when the vector belongs to a point (None for a query).
+        id: Option<u64>,
+    },
+    /// A vector has a value the metric cannot use.
+    InvalidVector {
+        id: Option<u64>,
+        problem: VectorProblem,
+    },
+    /// A collection or database name outside `[A-Za-z0-9_-]{1,64}`.
+    InvalidName { name: String, reason: &'static str },
+    /// A collection configuration that cannot work (dimension 0, ...).
+    InvalidConfig(String),
+    /// An argument out of its domain (k = 0, ...).
+    InvalidArgument(String),
+    /// A filter that does not parse or cannot apply.
+    InvalidFilter(String),
+    /// A payload that is not a JSON object or does not parse.
+    InvalidPayload { id: Option<u64>, reason: String },
+    /// A request over a documented limit.
+    LimitExceeded {
+        limit: Limit,
+        max: u64,
+        actual: u64,
+    },
+    CollectionNotFound(String),
+    CollectionExists(String),
+    /// The storage layer failed; see [`StorageError`].
+    Storage(StorageError),
+}
+
+impl Error {
+    /// True when the error came from storage and the handle now refuses writes until reopened.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Error::Storage(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DimensionMismatch {
+                expected,
+                actual,
+                id,
+            } => {
+                write!(f, "dimension mismatch: expected {expected}, got {actual}")?;
+                if let Some(id) = id {
+                    write!(f, " (point {id})")?;
+                }
+                Ok(())
+            }
+            Error::InvalidVector { id, problem } => {
+                write!(f, "invalid vector: {problem}")?;
+                if let Some(id) = id {
+                    write!(f, " (point {id})")?;
+                }
+                Ok(())
+            }
+            Error::InvalidName { name, reason } => {
+                let shown: String = name.chars().take(80).collect();
+                write!(f, "invalid name {shown:?}: {reason}")
+            }
+            Error::InvalidConfig(msg) => write!(f, "invalid collection config: {msg}"),
+            Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::InvalidFilter(msg) => write!(f, "invalid filter: {msg}"),
+            Error::InvalidPayload { id, reason } => {
+                write!(f, "invalid payload: {reason}")?;
+                if let Some(id) = id {
+                    write!(f, " (point {id})")?;
+                }
+                Ok(())
+            }
+            Error::LimitExceeded { limit, max, actual } => {
+                write!(f, "{limit} {actual} exceeds the limit of {max}")
+            }
+            Error::CollectionNotFound(name) => write!(f, "collection '{name}' not found"),
+            Error::CollectionExists(name) => write!(f, "collection '{name}' already exists"),
+            Error::Storage(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        Error::Storage(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,117 @@
+//! Latching of the first write failure (redb's `CheckedBackend`).
+//!
+//! After a failed write, resize, punch or sync, what reached the media is unknown (a failed
+//! fsync may even have dropped dirty pages). Continuing would build on bytes nobody can vouch
+//! for, so every later call fails with [`StorageError::PreviousIo`] until the database is
+//! reopened and recovery re-establishes a known state.
+
+use super::Region;
+use crate::error::StorageError;
+
+#[derive(Debug)]
+pub struct CheckedRegion {
+    inner: Box<dyn Region>,
+    failed: bool,
+}
+
+impl CheckedRegion {
+    pub fn new(inner: Box<dyn Region>) -> Self {
+        CheckedRegion {
+            inner,
+            failed: false,
+        }
+    }
+
+    /// True once a write-side call has failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        if self.failed {
+            Err(StorageError::PreviousIo)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn latch<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+}
+
+impl Region for CheckedRegion {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.check()?;
+        let r = self.inner.write(offset, data);
+        self.latch(r)
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<(), StorageError> {
+        self.check()?;
+        let r = self.inner.set_len(len);
+        self.latch(r)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.check()?;
+        let r = self.inner.sync();
+        self.latch(r)
+    }
+
+    fn punch_hole(&mut self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.check()?;
+        let r = self.inner.punch_hole(offset, len);
+        self.latch(r)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        if self.failed {
+            None
+        } else {
+            self.inner.as_slice()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::conformance;
+    use crate::region::crash::CrashDirectory;
+    use crate::region::{Access, Directory, MemoryRegion};
+
+    #[test]
+    fn checked_region_conforms() {
+        conformance::region_suite(&mut || {
+            Box::new(CheckedRegion::new(Box::new(MemoryRegion::new())))
+        });
+    }
+
+    #[test]
+    fn after_a_failed_sync_every_call_reports_previous_io() {
+        let dir = CrashDirectory::new(1);
+        let mut region = CheckedRegion::new(dir.open_region("f", Access::Random).unwrap());
+        region.write(0, b"hello").unwrap();
+        dir.fail_next_ops(1);
+        assert!(matches!(region.sync(), Err(StorageError::Io { .. })));
+        // The injected fault is over, yet the region refuses: the media state is unknown.
+        assert!(matches!(region.write(0, b"x"), Err(StorageError::PreviousIo)));
+        assert!(matches!(region.sync(), Err(StorageError::PreviousIo)));
+        let mut buf = [0u8; 5];
+        assert!(matches!(region.read(0, &mut buf), Err(StorageError::PreviousIo)));
+        assert!(region.has_failed());
+    }
+}

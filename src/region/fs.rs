@@ -1,0 +1,264 @@
+//! A directory on a real file system: native builds and WASI (inside a preopened directory).
+
+use super::{Access, Directory, Entry, FileRegion, Region, check_path, parent_of};
+use crate::error::StorageError;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Which backend serves [`Access::Random`] regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// A memory map (native default; not available on WASI, where `File` is used).
+    #[default]
+    Mmap,
+    /// Positional file I/O everywhere (what the `wasm32-wasip2` build does).
+    File,
+}
+
+/// A database directory on disk. Holds an exclusive lock on `<root>/LOCK` for its lifetime
+/// where the platform has locks; WASI has none, so there the single-writer rule is the
+/// embedder's to keep (the `veles` host opens each directory from one store only).
+#[derive(Debug)]
+pub struct FsDirectory {
+    root: PathBuf,
+    backend: Backend,
+    _lock: Option<File>,
+}
+
+/// The lock file's name. Collections are directories, so listing them skips it.
+pub const LOCK_FILE: &str = "LOCK";
+
+fn io_err<'a>(path: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
+    move |e| StorageError::io(path, op, e)
+}
+
+impl FsDirectory {
+    /// Opens (creating if needed) the directory at `root` and takes its lock.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::with_backend(root, Backend::default())
+    }
+
+    pub fn with_backend(root: impl AsRef<Path>, backend: Backend) -> Result<Self, StorageError> {
+        let root = root.as_ref().to_path_buf();
+        let shown = root.display().to_string();
+        fs::create_dir_all(&root).map_err(io_err(&shown, "create directory"))?;
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(root.join(LOCK_FILE))
+            .map_err(io_err(LOCK_FILE, "open"))?;
+        let lock = match lock.try_lock() {
+            Ok(()) => Some(lock),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StorageError::Locked { path: shown });
+            }
+            // No locks on this platform (WASI): documented single-writer rule.
+            Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
+            Err(fs::TryLockError::Error(e)) => return Err(StorageError::io(LOCK_FILE, "lock", e)),
+        };
+        let backend = if cfg!(target_family = "wasm") {
+            Backend::File
+        } else {
+            backend
+        };
+        Ok(FsDirectory {
+            root,
+            backend,
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full(&self, path: &str) -> Result<PathBuf, StorageError> {
+        check_path(path)?;
+        Ok(if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        })
+    }
+
+    /// Makes the entries of directory `path` durable (SQLite: "the directory entry might not
+    /// exist after a power failure" without this).
+    fn sync_dir(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.full(path)?;
+        let dir = File::open(&full).map_err(io_err(path, "open directory"))?;
+        match dir.sync_all() {
+            Ok(()) => Ok(()),
+            // Some WASI hosts cannot sync a directory descriptor; their file systems are
+            // expected to keep metadata ordered (see docs/format.md, media assumptions).
+            Err(e)
+                if cfg!(target_os = "wasi")
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::Unsupported
+                            | io::ErrorKind::PermissionDenied
+                            | io::ErrorKind::InvalidInput
+                    ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StorageError::io(path, "sync directory", e)),
+        }
+    }
+}
+
+impl Directory for FsDirectory {
+    fn open_region(&self, path: &str, access: Access) -> Result<Box<dyn Region>, StorageError> {
+        let full = self.full(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&full)
+            .map_err(io_err(path, "open"))?;
+        #[cfg(not(target_family = "wasm"))]
+        if access == Access::Random && self.backend == Backend::Mmap {
+            return Ok(Box::new(super::MmapRegion::new(file, path)?));
+        }
+        let _ = access;
+        Ok(Box::new(FileRegion::new(file, path)?))
+    }
+
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let full = self.full(path)?;
+        match fs::read(&full) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io(path, "read", e)),
+        }
+    }
+
+    fn write_atomic(&self, path: &str, data: &[u8]) -> Result<(), StorageError> {
+        let full = self.full(path)?;
+        let tmp_name = format!("{path}.tmp");
+        let tmp = self.full(&tmp_name)?;
+        let mut file = File::create(&tmp).map_err(io_err(&tmp_name, "create"))?;
+        file.write_all(data).map_err(io_err(&tmp_name, "write"))?;
+        file.sync_all().map_err(io_err(&tmp_name, "sync"))?;
+        drop(file);
+        fs::rename(&tmp, &full).map_err(io_err(path, "rename"))?;
+        self.sync_dir(parent_of(path))
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.full(path)?;
+        match fs::create_dir(&full) {
+            Ok(()) => self.sync_dir(parent_of(path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && full.is_dir() => Ok(()),
+            Err(e) => Err(StorageError::io(path, "create directory", e)),
+        }
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<Entry>, StorageError> {
+        let full = self.full(path)?;
+        let entries = match fs::read_dir(&full) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StorageError::io(path, "list", e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(path, "list"))?;
+            // A name that is not UTF-8 was not written by us and cannot name a collection.
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let is_dir = entry
+                .file_type()
+                .map_err(io_err(path, "list"))?
+                .is_dir();
+            out.push(Entry { name, is_dir });
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let (src, dst) = (self.full(from)?, self.full(to)?);
+        if fs::symlink_metadata(&dst).is_ok() {
+            return Err(StorageError::io(
+                to,
+                "rename",
+                io::Error::new(io::ErrorKind::AlreadyExists, "target exists"),
+            ));
+        }
+        fs::rename(&src, &dst).map_err(io_err(from, "rename"))?;
+        self.sync_dir(parent_of(to))?;
+        if parent_of(from) != parent_of(to) {
+            self.sync_dir(parent_of(from))?;
+        }
+        Ok(())
+    }
+
+    fn remove_dir_all(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.full(path)?;
+        match fs::remove_dir_all(&full) {
+            Ok(()) => self.sync_dir(parent_of(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io(path, "remove directory", e)),
+        }
+    }
+
+    fn remove_file(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.full(path)?;
+        match fs::remove_file(&full) {
+            Ok(()) => self.sync_dir(parent_of(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io(path, "remove", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::conformance;
+
+    #[test]
+    fn fs_directory_conforms_with_mmap_regions() {
+        let parent = tempfile::tempdir().unwrap();
+        let n = std::cell::Cell::new(0);
+        conformance::directory_suite(&|| {
+            n.set(n.get() + 1);
+            Box::new(FsDirectory::open(parent.path().join(n.get().to_string())).unwrap())
+        });
+    }
+
+    #[test]
+    fn fs_directory_conforms_with_file_regions() {
+        let parent = tempfile::tempdir().unwrap();
+        let n = std::cell::Cell::new(0);
+        conformance::directory_suite(&|| {
+            n.set(n.get() + 1);
+            let root = parent.path().join(n.get().to_string());
+            Box::new(FsDirectory::with_backend(root, Backend::File).unwrap())
+        });
+    }
+
+    #[test]
+    fn a_second_open_of_a_locked_directory_is_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let first = FsDirectory::open(parent.path()).unwrap();
+        let second = FsDirectory::open(parent.path());
+        assert!(matches!(second, Err(StorageError::Locked { .. })), "{second:?}");
+        drop(first);
+        FsDirectory::open(parent.path()).unwrap();
+    }
+
+    #[test]
+    fn traversal_paths_are_refused_before_touching_the_disk() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = FsDirectory::open(parent.path().join("db")).unwrap();
+        assert!(dir.write_atomic("../escape", b"x").is_err());
+        assert!(dir.open_region("../escape", Access::Random).is_err());
+        assert!(!parent.path().join("escape").exists());
+    }
+}
