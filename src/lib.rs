@@ -6,5 +6,6 @@ compile_error!("veles stores little-endian data and supports little-endian targe
 
 pub mod error;
 pub mod region;
+pub mod wal;
 
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};

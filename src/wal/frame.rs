@@ -1,0 +1,197 @@
+//! The byte layout of the log: one header, then frames. See `docs/format.md`.
+//!
+//! ```text
+//! header (32 bytes)
+//!   0   8  magic "VELESWAL"
+//!   8   4  format version (u32 LE)
+//!  12   4  salt: the generation this log belongs to (u32 LE, never 0)
+//!  16  12  reserved, zero
+//!  28   4  crc32 of bytes 0..28
+//!
+//! frame (starts at a multiple of 8)
+//!   0   4  len: payload length (u32 LE, <= MAX_RECORD)
+//!   4   4  salt (must equal the checkpoint's generation)
+//!   8   8  lsn (u64 LE; consecutive from the checkpoint's next_lsn)
+//!  16   8  durable_lsn: every frame with a smaller lsn was synced before this one was written
+//!  24   1  kind (opaque to the log)
+//!  25 len  payload
+//!   .   .  zero padding, so that the frame ends at a multiple of 8
+//! end-4 4  crc32 of every byte of the frame before it (padding included)
+//! ```
+
+/// Magic of the log header.
+pub const MAGIC: [u8; 8] = *b"VELESWAL";
+/// The log format version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// Size of the log header.
+pub const HEADER_LEN: u64 = 32;
+/// Bytes of a frame before its payload.
+pub const FRAME_HEAD: usize = 25;
+/// Bytes of the checksum after the payload.
+pub const FRAME_CRC: usize = 4;
+/// Frames start at multiples of this.
+pub const FRAME_ALIGN: u64 = 8;
+/// The largest payload a frame may carry. A length above it is never trusted.
+pub const MAX_RECORD: u32 = 64 << 20;
+
+/// Total size of a frame with a payload of `payload_len` bytes, padding included.
+pub const fn frame_len(payload_len: usize) -> u64 {
+    let raw = (FRAME_HEAD + payload_len + FRAME_CRC) as u64;
+    raw.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
+}
+
+pub fn encode_header(salt: u32) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&salt.to_le_bytes());
+    let crc = crc32fast::hash(&h[..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// What a header says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Header {
+    Valid { salt: u32 },
+    /// Intact, but written by a newer format version.
+    FutureVersion(u32),
+    /// Torn or damaged.
+    Invalid,
+}
+
+pub fn decode_header(bytes: &[u8]) -> Header {
+    if bytes.len() < HEADER_LEN as usize || bytes[0..8] != MAGIC {
+        return Header::Invalid;
+    }
+    if crc32fast::hash(&bytes[..28]) != u32_at(bytes, 28) {
+        return Header::Invalid;
+    }
+    match u32_at(bytes, 8) {
+        VERSION => Header::Valid {
+            salt: u32_at(bytes, 12),
+        },
+        v => Header::FutureVersion(v),
+    }
+}
+
+/// Appends one encoded frame to `out`.
+pub fn encode_frame(out: &mut Vec<u8>, salt: u32, lsn: u64, durable_lsn: u64, kind: u8, payload: &[u8]) {
+    debug_assert!(payload.len() <= MAX_RECORD as usize);
+    let start = out.len();
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&salt.to_le_bytes());
+    out.extend_from_slice(&lsn.to_le_bytes());
+    out.extend_from_slice(&durable_lsn.to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(payload);
+    let end = start + frame_len(payload.len()) as usize;
+    out.resize(end - FRAME_CRC, 0);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// A frame that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub lsn: u64,
+    pub durable_lsn: u64,
+    pub kind: u8,
+    pub payload: &'a [u8],
+    /// Bytes the frame occupies, padding included.
+    pub size: u64,
+}
+
+/// Decodes the frame at the start of `bytes` if, and only if, it is whole and intact and
+/// belongs to generation `salt`. The length field is bounds-checked against both
+/// [`MAX_RECORD`] and `bytes` before anything is read through it.
+pub fn decode_frame(bytes: &[u8], salt: u32) -> Option<Frame<'_>> {
+    if bytes.len() < FRAME_HEAD + FRAME_CRC {
+        return None;
+    }
+    let len = u32_at(bytes, 0);
+    if len > MAX_RECORD || u32_at(bytes, 4) != salt {
+        return None;
+    }
+    let size = frame_len(len as usize);
+    if size > bytes.len() as u64 {
+        return None;
+    }
+    let crc_at = size as usize - FRAME_CRC;
+    if crc32fast::hash(&bytes[..crc_at]) != u32_at(bytes, crc_at) {
+        return None;
+    }
+    let body_end = FRAME_HEAD + len as usize;
+    let (lsn, durable_lsn) = (u64_at(bytes, 8), u64_at(bytes, 16));
+    if durable_lsn > lsn {
+        return None;
+    }
+    Some(Frame {
+        lsn,
+        durable_lsn,
+        kind: bytes[24],
+        payload: &bytes[FRAME_HEAD..body_end],
+        size,
+    })
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_aligned_and_round_trip() {
+        for len in [0usize, 1, 2, 3, 4, 7, 100, 1000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut buf = Vec::new();
+            encode_frame(&mut buf, 7, 42, 40, 3, &payload);
+            assert_eq!(buf.len() as u64 % FRAME_ALIGN, 0);
+            assert_eq!(buf.len() as u64, frame_len(len));
+            let f = decode_frame(&buf, 7).unwrap();
+            assert_eq!((f.lsn, f.durable_lsn, f.kind, f.payload), (42, 40, 3, &payload[..]));
+            assert_eq!(f.size, buf.len() as u64);
+            assert!(decode_frame(&buf, 8).is_none(), "another generation's frame is invalid");
+        }
+    }
+
+    #[test]
+    fn a_length_field_of_four_gib_is_rejected_without_reading_through_it() {
+        let mut buf = Vec::new();
+        encode_frame(&mut buf, 1, 1, 1, 1, b"abc");
+        buf[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_frame(&buf, 1).is_none());
+        buf[0..4].copy_from_slice(&(MAX_RECORD - 1).to_le_bytes());
+        assert!(decode_frame(&buf, 1).is_none());
+    }
+
+    #[test]
+    fn header_round_trips_and_detects_damage() {
+        let h = encode_header(9);
+        assert_eq!(decode_header(&h), Header::Valid { salt: 9 });
+        for byte in 0..h.len() {
+            let mut bad = h;
+            bad[byte] ^= 0x10;
+            assert_eq!(decode_header(&bad), Header::Invalid, "byte {byte}");
+        }
+        assert_eq!(decode_header(&h[..20]), Header::Invalid);
+    }
+
+    #[test]
+    fn a_future_version_header_is_recognised_as_such() {
+        let mut h = encode_header(3);
+        h[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32fast::hash(&h[..28]);
+        h[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_header(&h), Header::FutureVersion(2));
+    }
+}
