@@ -31,7 +31,11 @@ pub enum StorageError {
         reason: String,
     },
     /// The file was written by a newer format version than this build understands.
-    UnsupportedVersion { file: String, found: u32, supported: u32 },
+    UnsupportedVersion {
+        file: String,
+        found: u32,
+        supported: u32,
+    },
     /// Another handle (this process or another) holds the database directory's lock.
     Locked { path: String },
 }
@@ -45,39 +49,15 @@ impl StorageError {
         }
     }
 
-    pub(crate) fn corrupted(file: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupted(
+        file: impl Into<String>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
         StorageError::Corrupted {
             file: file.into(),
             offset,
             reason: reason.into(),
-        }
-    }
-
-    /// A copy for latching: `io::Error` is not `Clone`, so the latched copy keeps its kind
-    /// and message.
-    pub(crate) fn duplicate(&self) -> Self {
-        match self {
-            StorageError::Io { path, op, source } => StorageError::Io {
-                path: path.clone(),
-                op,
-                source: io::Error::new(source.kind(), source.to_string()),
-            },
-            StorageError::PreviousIo => StorageError::PreviousIo,
-            StorageError::Corrupted {
-                file,
-                offset,
-                reason,
-            } => StorageError::corrupted(file.clone(), *offset, reason.clone()),
-            StorageError::UnsupportedVersion {
-                file,
-                found,
-                supported,
-            } => StorageError::UnsupportedVersion {
-                file: file.clone(),
-                found: *found,
-                supported: *supported,
-            },
-            StorageError::Locked { path } => StorageError::Locked { path: path.clone() },
         }
     }
 }
@@ -194,7 +174,10 @@ pub enum Error {
         problem: VectorProblem,
     },
     /// A collection or database name outside `[A-Za-z0-9_-]{1,64}`.
-    InvalidName { name: String, reason: &'static str },
+    InvalidName {
+        name: String,
+        reason: &'static str,
+    },
     /// A collection configuration that cannot work (dimension 0, ...).
     InvalidConfig(String),
     /// An argument out of its domain (k = 0, ...).
@@ -202,7 +185,10 @@ pub enum Error {
     /// A filter that does not parse or cannot apply.
     InvalidFilter(String),
     /// A payload that is not a JSON object or does not parse.
-    InvalidPayload { id: Option<u64>, reason: String },
+    InvalidPayload {
+        id: Option<u64>,
+        reason: String,
+    },
     /// A request over a documented limit.
     LimitExceeded {
         limit: Limit,

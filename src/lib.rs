@@ -1,11 +1,45 @@
 //! Veles: a vector database engine whose one portable core runs natively and as a
 //! WebAssembly component.
+//!
+//! ```
+//! use veles::{CollectionConfig, Database, Filter, Metric, Point};
+//! use serde_json::json;
+//!
+//! let db = Database::in_memory();
+//! let c = db.create_collection("docs", CollectionConfig::new(3, Metric::Cosine))?;
+//! c.upsert(&[
+//!     Point::new(1, vec![1.0, 0.0, 0.0]).with_payload(json!({"lang": "en"})),
+//!     Point::new(2, vec![0.0, 1.0, 0.0]).with_payload(json!({"lang": "no"})),
+//! ])?;
+//! c.flush()?; // the durability barrier
+//! let hits = c.search(&[0.9, 0.1, 0.0], 1, Some(&Filter::eq("lang", "en")))?;
+//! assert_eq!(hits[0].id, 1);
+//! # Ok::<(), veles::Error>(())
+//! ```
+//!
+//! Storage goes through [`region::Directory`] and [`region::Region`]; all platform code lives
+//! in [`region`]. See `docs/format.md` for the files and the durability contract.
 
 #[cfg(target_endian = "big")]
 compile_error!("veles stores little-endian data and supports little-endian targets only");
 
+mod checkpoint;
+mod collection;
+mod config;
+mod db;
+pub mod distance;
 pub mod error;
+pub mod filter;
+mod payload;
+mod record;
 pub mod region;
+mod slots;
+mod vector;
 pub mod wal;
 
+pub use collection::{Collection, Hit, MAX_K, Options, Point, RecoveryStats, Stats};
+pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
+pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, validate_name};
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
+pub use filter::{Condition, Filter, MAX_FILTER_DEPTH};
+pub use payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};

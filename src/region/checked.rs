@@ -108,10 +108,16 @@ mod tests {
         dir.fail_next_ops(1);
         assert!(matches!(region.sync(), Err(StorageError::Io { .. })));
         // The injected fault is over, yet the region refuses: the media state is unknown.
-        assert!(matches!(region.write(0, b"x"), Err(StorageError::PreviousIo)));
+        assert!(matches!(
+            region.write(0, b"x"),
+            Err(StorageError::PreviousIo)
+        ));
         assert!(matches!(region.sync(), Err(StorageError::PreviousIo)));
         let mut buf = [0u8; 5];
-        assert!(matches!(region.read(0, &mut buf), Err(StorageError::PreviousIo)));
+        assert!(matches!(
+            region.read(0, &mut buf),
+            Err(StorageError::PreviousIo)
+        ));
         assert!(region.has_failed());
     }
 }

@@ -54,7 +54,10 @@ fn read_past_the_end_is_an_error_not_garbage(r: &mut dyn Region) {
     let mut buf = [0u8; 10];
     assert!(r.read(95, &mut buf).is_err(), "short read must fail");
     assert!(r.read(1_000, &mut buf).is_err());
-    assert!(r.read(u64::MAX - 3, &mut buf).is_err(), "offset overflow must fail");
+    assert!(
+        r.read(u64::MAX - 3, &mut buf).is_err(),
+        "offset overflow must fail"
+    );
 }
 
 fn set_len_grows_with_zeros_and_shrinks(r: &mut dyn Region) {
@@ -65,7 +68,10 @@ fn set_len_grows_with_zeros_and_shrinks(r: &mut dyn Region) {
     assert_eq!(r.len(), 8192);
     let all = read_all(r);
     assert!(all[..32].iter().all(|&b| b == 5));
-    assert!(all[32..].iter().all(|&b| b == 0), "bytes past a shrink must not come back");
+    assert!(
+        all[32..].iter().all(|&b| b == 0),
+        "bytes past a shrink must not come back"
+    );
     r.set_len(0).unwrap();
     assert!(r.is_empty());
 }
@@ -132,7 +138,11 @@ fn atomic_write_replaces_content(d: &dyn Directory) {
     assert_eq!(d.read_file("c").unwrap().unwrap(), b"3");
     // No temporary file is left behind.
     let names: Vec<String> = d.list("").unwrap().into_iter().map(|e| e.name).collect();
-    assert_eq!(names.iter().filter(|n| n.starts_with('c')).count(), 1, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with('c')).count(),
+        1,
+        "{names:?}"
+    );
 }
 
 fn missing_files_read_as_none(d: &dyn Directory) {
@@ -157,14 +167,26 @@ fn directories_list_sorted_and_typed(d: &dyn Directory) {
     assert_eq!(
         top,
         vec![
-            Entry { name: "a".into(), is_dir: true },
-            Entry { name: "b".into(), is_dir: true },
-            Entry { name: "c".into(), is_dir: false },
+            Entry {
+                name: "a".into(),
+                is_dir: true
+            },
+            Entry {
+                name: "b".into(),
+                is_dir: true
+            },
+            Entry {
+                name: "c".into(),
+                is_dir: false
+            },
         ]
     );
     assert_eq!(
         d.list("a").unwrap(),
-        vec![Entry { name: "x".into(), is_dir: false }]
+        vec![Entry {
+            name: "x".into(),
+            is_dir: false
+        }]
     );
 }
 
@@ -202,7 +224,8 @@ fn each_backend_region_conforms(d: &dyn Directory) {
         let mut n = 0;
         region_suite(&mut || {
             n += 1;
-            d.open_region(&format!("suite-{access:?}-{n}"), access).unwrap()
+            d.open_region(&format!("suite-{access:?}-{n}"), access)
+                .unwrap()
         });
     }
 }

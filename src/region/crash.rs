@@ -101,7 +101,10 @@ enum DirOp {
 }
 
 fn below(path: &str, root: &str) -> bool {
-    path == root || (path.len() > root.len() && path.starts_with(root) && path.as_bytes()[root.len()] == b'/')
+    path == root
+        || (path.len() > root.len()
+            && path.starts_with(root)
+            && path.as_bytes()[root.len()] == b'/')
 }
 
 fn apply_dir_op(names: &mut BTreeMap<String, Node>, op: &DirOp) {
@@ -504,8 +507,7 @@ impl Directory for CrashDirectory {
         check_path(path)?;
         let s = lock(&self.state);
         s.alive(path, "list")?;
-        Ok(s
-            .live
+        Ok(s.live
             .iter()
             .filter(|(p, _)| !p.is_empty() && parent_of(p) == path)
             .map(|(p, n)| Entry {
@@ -602,7 +604,10 @@ mod tests {
             }
             assert_eq!(after.read_file("meta").unwrap().unwrap(), b"m2");
         }
-        assert!(lost > 0, "power loss never lost an unsynced write in 64 seeds");
+        assert!(
+            lost > 0,
+            "power loss never lost an unsynced write in 64 seeds"
+        );
     }
 
     #[test]
@@ -645,7 +650,10 @@ mod tests {
         r.write(0, b"abc").unwrap();
         let after = dir.crash(CrashMode::ProcessKill);
         assert_eq!(after.file_content("f").unwrap(), b"abc");
-        assert!(r.write(0, b"z").is_err(), "handles of the crashed directory are dead");
+        assert!(
+            r.write(0, b"z").is_err(),
+            "handles of the crashed directory are dead"
+        );
     }
 
     #[test]
@@ -658,7 +666,10 @@ mod tests {
                 let _ = dir.write_atomic("c", b"new");
                 let after = dir.crash(CrashMode::PowerLoss { seed });
                 let got = after.read_file("c").unwrap().unwrap();
-                assert!(got == b"old" || got == b"new", "step {n} seed {seed}: {got:?}");
+                assert!(
+                    got == b"old" || got == b"new",
+                    "step {n} seed {seed}: {got:?}"
+                );
             }
         }
     }

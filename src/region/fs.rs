@@ -171,10 +171,7 @@ impl Directory for FsDirectory {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            let is_dir = entry
-                .file_type()
-                .map_err(io_err(path, "list"))?
-                .is_dir();
+            let is_dir = entry.file_type().map_err(io_err(path, "list"))?.is_dir();
             out.push(Entry { name, is_dir });
         }
         out.sort();
@@ -248,7 +245,10 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let first = FsDirectory::open(parent.path()).unwrap();
         let second = FsDirectory::open(parent.path());
-        assert!(matches!(second, Err(StorageError::Locked { .. })), "{second:?}");
+        assert!(
+            matches!(second, Err(StorageError::Locked { .. })),
+            "{second:?}"
+        );
         drop(first);
         FsDirectory::open(parent.path()).unwrap();
     }

@@ -263,12 +263,17 @@ impl Directory for MemoryDirectory {
             .filter(|p| below(p, from))
             .cloned()
             .collect();
-        if moved_files.iter().any(|p| matches!(files.files.get(p), Some(None))) {
+        if moved_files
+            .iter()
+            .any(|p| matches!(files.files.get(p), Some(None)))
+        {
             return Err(busy(from));
         }
         for p in moved_files {
             let data = files.files.remove(&p).flatten();
-            files.files.insert(format!("{to}{}", &p[from.len()..]), data);
+            files
+                .files
+                .insert(format!("{to}{}", &p[from.len()..]), data);
         }
         let moved_dirs: Vec<String> = files
             .dirs

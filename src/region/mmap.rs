@@ -49,7 +49,10 @@ impl MmapRegion {
             StorageError::io(
                 self.path.clone(),
                 "map",
-                std::io::Error::new(std::io::ErrorKind::OutOfMemory, "region exceeds the address space"),
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    "region exceeds the address space",
+                ),
             )
         })?;
         // SAFETY: the map is read-only and covers only bytes that exist in the file; the file is
@@ -167,7 +170,15 @@ mod tests {
         let after = std::fs::metadata(&path).unwrap().blocks();
         assert!(after < before, "st_blocks {before} -> {after}");
         assert_eq!(region.len(), 1 << 20);
-        assert!(region.as_slice().unwrap()[..1 << 19].iter().all(|&b| b == 0));
-        assert!(region.as_slice().unwrap()[1 << 19..].iter().all(|&b| b == 7));
+        assert!(
+            region.as_slice().unwrap()[..1 << 19]
+                .iter()
+                .all(|&b| b == 0)
+        );
+        assert!(
+            region.as_slice().unwrap()[1 << 19..]
+                .iter()
+                .all(|&b| b == 7)
+        );
     }
 }

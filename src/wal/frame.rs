@@ -53,7 +53,9 @@ pub fn encode_header(salt: u32) -> [u8; HEADER_LEN as usize] {
 /// What a header says.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Header {
-    Valid { salt: u32 },
+    Valid {
+        salt: u32,
+    },
     /// Intact, but written by a newer format version.
     FutureVersion(u32),
     /// Torn or damaged.
@@ -76,7 +78,14 @@ pub fn decode_header(bytes: &[u8]) -> Header {
 }
 
 /// Appends one encoded frame to `out`.
-pub fn encode_frame(out: &mut Vec<u8>, salt: u32, lsn: u64, durable_lsn: u64, kind: u8, payload: &[u8]) {
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    salt: u32,
+    lsn: u64,
+    durable_lsn: u64,
+    kind: u8,
+    payload: &[u8],
+) {
     debug_assert!(payload.len() <= MAX_RECORD as usize);
     let start = out.len();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -158,9 +167,15 @@ mod tests {
             assert_eq!(buf.len() as u64 % FRAME_ALIGN, 0);
             assert_eq!(buf.len() as u64, frame_len(len));
             let f = decode_frame(&buf, 7).unwrap();
-            assert_eq!((f.lsn, f.durable_lsn, f.kind, f.payload), (42, 40, 3, &payload[..]));
+            assert_eq!(
+                (f.lsn, f.durable_lsn, f.kind, f.payload),
+                (42, 40, 3, &payload[..])
+            );
             assert_eq!(f.size, buf.len() as u64);
-            assert!(decode_frame(&buf, 8).is_none(), "another generation's frame is invalid");
+            assert!(
+                decode_frame(&buf, 8).is_none(),
+                "another generation's frame is invalid"
+            );
         }
     }
 

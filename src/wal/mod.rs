@@ -16,6 +16,8 @@ use frame::{FRAME_ALIGN, HEADER_LEN, Header, MAX_RECORD};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub lsn: u64,
+    /// Where the frame starts in the log file.
+    pub offset: u64,
     pub kind: u8,
     pub payload: Vec<u8>,
 }
@@ -48,7 +50,12 @@ pub struct Wal {
 
 impl Wal {
     /// Starts a new, empty log of generation `salt` in `region`, durably.
-    pub fn create(region: Box<dyn Region>, path: &str, salt: u32, next_lsn: u64) -> Result<Wal, StorageError> {
+    pub fn create(
+        region: Box<dyn Region>,
+        path: &str,
+        salt: u32,
+        next_lsn: u64,
+    ) -> Result<Wal, StorageError> {
         let mut wal = Wal {
             region: CheckedRegion::new(region),
             path: path.to_string(),
@@ -121,12 +128,22 @@ impl Wal {
             return Err(StorageError::io(
                 self.path.clone(),
                 "append",
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "record exceeds MAX_RECORD"),
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "record exceeds MAX_RECORD",
+                ),
             ));
         }
         let lsn = self.next_lsn;
         self.scratch.clear();
-        frame::encode_frame(&mut self.scratch, self.salt, lsn, self.synced_lsn, kind, payload);
+        frame::encode_frame(
+            &mut self.scratch,
+            self.salt,
+            lsn,
+            self.synced_lsn,
+            kind,
+            payload,
+        );
         self.region.write(self.end, &self.scratch)?;
         self.end += self.scratch.len() as u64;
         self.next_lsn += 1;
@@ -205,6 +222,7 @@ pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recove
             Some(f) if f.lsn == expected => {
                 records.push(Record {
                     lsn: f.lsn,
+                    offset: pos as u64,
                     kind: f.kind,
                     payload: f.payload.to_vec(),
                 });
@@ -219,7 +237,11 @@ pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recove
         // A reset writes the header and syncs it before any frame is appended, so a torn
         // header can only sit in front of frames of older generations.
         if !records.is_empty() {
-            return Err(StorageError::corrupted(path, 0, "log header is damaged but intact frames follow it"));
+            return Err(StorageError::corrupted(
+                path,
+                0,
+                "log header is damaged but intact frames follow it",
+            ));
         }
         return Ok(Recovery {
             records,

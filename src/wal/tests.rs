@@ -10,7 +10,13 @@ const FIRST_LSN: u64 = 100;
 /// Writes `payloads` into a fresh log, syncing after each when `sync_each`; returns the image.
 fn build(payloads: &[Vec<u8>], sync_each: bool) -> Vec<u8> {
     let dir = crate::region::MemoryDirectory::new();
-    let mut wal = Wal::create(dir.open_region("wal", Access::Sequential).unwrap(), "wal", SALT, FIRST_LSN).unwrap();
+    let mut wal = Wal::create(
+        dir.open_region("wal", Access::Sequential).unwrap(),
+        "wal",
+        SALT,
+        FIRST_LSN,
+    )
+    .unwrap();
     for (i, p) in payloads.iter().enumerate() {
         assert_eq!(wal.append(i as u8, p).unwrap(), FIRST_LSN + i as u64);
         if sync_each {
@@ -23,11 +29,16 @@ fn build(payloads: &[Vec<u8>], sync_each: bool) -> Vec<u8> {
 }
 
 fn records_of(payloads: &[Vec<u8>]) -> Vec<Record> {
+    let mut offset = HEADER_LEN;
     payloads
         .iter()
         .enumerate()
         .map(|(i, p)| Record {
             lsn: FIRST_LSN + i as u64,
+            offset: {
+                offset += frame_len(p.len());
+                offset - frame_len(p.len())
+            },
             kind: i as u8,
             payload: p.clone(),
         })
@@ -113,7 +124,13 @@ fn a_torn_frame_inside_the_unsynced_window_is_a_torn_tail_even_with_intact_frame
     // second. Nothing vouches for the second, so this is a crash, not corruption.
     let payloads = vec![vec![1u8; 40], vec![2u8; 40], vec![3u8; 40], vec![4u8; 40]];
     let dir = crate::region::MemoryDirectory::new();
-    let mut wal = Wal::create(dir.open_region("wal", Access::Sequential).unwrap(), "wal", SALT, FIRST_LSN).unwrap();
+    let mut wal = Wal::create(
+        dir.open_region("wal", Access::Sequential).unwrap(),
+        "wal",
+        SALT,
+        FIRST_LSN,
+    )
+    .unwrap();
     wal.append(0, &payloads[0]).unwrap();
     wal.sync().unwrap();
     for (i, p) in payloads.iter().enumerate().skip(1) {
@@ -144,7 +161,10 @@ fn a_log_of_an_earlier_generation_is_discarded_and_a_newer_one_refused() {
 fn a_damaged_header_in_front_of_intact_frames_is_corruption() {
     let mut image = build(&[vec![1, 2, 3]], true);
     image[3] ^= 1;
-    assert!(matches!(scan(&image, "wal", SALT, FIRST_LSN), Err(StorageError::Corrupted { offset: 0, .. })));
+    assert!(matches!(
+        scan(&image, "wal", SALT, FIRST_LSN),
+        Err(StorageError::Corrupted { offset: 0, .. })
+    ));
     // A header torn with nothing behind it is a reset that did not finish: empty log.
     let rec = scan(&image[..HEADER_LEN as usize], "wal", SALT, FIRST_LSN).unwrap();
     assert!(rec.records.is_empty());
@@ -154,23 +174,42 @@ fn a_damaged_header_in_front_of_intact_frames_is_corruption() {
 fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
     let dir = CrashDirectory::new(0);
     dir.create_dir("c").unwrap();
-    let mut wal = Wal::create(dir.open_region("c/wal", Access::Sequential).unwrap(), "c/wal", SALT, 0).unwrap();
+    let mut wal = Wal::create(
+        dir.open_region("c/wal", Access::Sequential).unwrap(),
+        "c/wal",
+        SALT,
+        0,
+    )
+    .unwrap();
     wal.append(1, &[7; 100]).unwrap();
     wal.sync().unwrap();
     wal.append(1, &[8; 2000]).unwrap(); // unsynced: may tear
     dir.write_atomic("c/marker", b"x").unwrap(); // make the directory entries durable
     for seed in 0..32 {
         let crashed = dir.crash(CrashMode::PowerLoss { seed });
-        let (mut wal2, rec) =
-            Wal::open(crashed.open_region("c/wal", Access::Sequential).unwrap(), "c/wal", SALT, 0).unwrap();
-        assert!(!rec.records.is_empty() && rec.records[0].payload == vec![7; 100], "seed {seed}");
+        let (mut wal2, rec) = Wal::open(
+            crashed.open_region("c/wal", Access::Sequential).unwrap(),
+            "c/wal",
+            SALT,
+            0,
+        )
+        .unwrap();
+        assert!(
+            !rec.records.is_empty() && rec.records[0].payload == vec![7; 100],
+            "seed {seed}"
+        );
         let n = rec.records.len() as u64;
         wal2.append(2, b"after").unwrap();
         wal2.sync().unwrap();
         // A second crash right away must find the old prefix plus the new record, nothing else.
         let again = crashed.crash(CrashMode::PowerLoss { seed: seed + 1000 });
-        let (_, rec2) =
-            Wal::open(again.open_region("c/wal", Access::Sequential).unwrap(), "c/wal", SALT, 0).unwrap();
+        let (_, rec2) = Wal::open(
+            again.open_region("c/wal", Access::Sequential).unwrap(),
+            "c/wal",
+            SALT,
+            0,
+        )
+        .unwrap();
         assert_eq!(rec2.records.len() as u64, n + 1, "seed {seed}");
         assert_eq!(rec2.records.last().unwrap().payload, b"after");
     }

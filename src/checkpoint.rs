@@ -1,0 +1,214 @@
+//! The checkpoint: a collection's config, id map and payloads as of one WAL generation.
+//!
+//! ```text
+//!   0   8  magic "VELESCKP"
+//!   8   4  format version (u32 LE)
+//!  12   4  reserved, zero
+//!  16   8  body length n (u64 LE)
+//!  24   n  body: postcard of `Body`
+//! 24+n  4  crc32 of bytes 0..24+n
+//! ```
+//! Written only with `Directory::write_atomic`, so it is always whole: any damage is corruption.
+
+use crate::config::{CollectionConfig, Metric};
+use crate::error::StorageError;
+use serde::{Deserialize, Serialize};
+
+pub const MAGIC: [u8; 8] = *b"VELESCKP";
+pub const VERSION: u32 = 1;
+const HEAD: usize = 24;
+
+/// One live point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: u64,
+    pub slot: u32,
+    /// Compact JSON text of the payload.
+    pub payload: Option<String>,
+}
+
+/// The checkpoint body.
+///
+/// Invariants (checked by [`Checkpoint::decode`]): `generation >= 1`; entries are sorted by
+/// id with no duplicate ids; every slot is `< slot_count` and used once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub dimension: u32,
+    pub metric: u8,
+    /// The WAL generation that continues this checkpoint (the log's salt).
+    pub generation: u32,
+    /// The lsn of the first record of that generation.
+    pub next_lsn: u64,
+    /// Slots in use or free below this bound; the vector file holds at least this many.
+    pub slot_count: u32,
+    pub entries: Vec<Entry>,
+}
+
+impl Checkpoint {
+    pub fn config(&self) -> Option<CollectionConfig> {
+        Some(CollectionConfig::new(
+            self.dimension,
+            Metric::from_code(self.metric)?,
+        ))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let body = postcard::to_allocvec(self).expect("postcard encoding into a Vec cannot fail");
+        let mut out = Vec::with_capacity(HEAD + body.len() + 4);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&body);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8], file: &str) -> Result<Checkpoint, StorageError> {
+        let bad =
+            |offset: usize, reason: &str| StorageError::corrupted(file, offset as u64, reason);
+        if bytes.len() < HEAD + 4 {
+            return Err(bad(0, "checkpoint is truncated"));
+        }
+        if bytes[..8] != MAGIC {
+            return Err(bad(0, "not a checkpoint (bad magic)"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let body_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        if body_len != (bytes.len() - HEAD - 4) as u64 {
+            return Err(bad(
+                16,
+                "checkpoint length field does not match the file size",
+            ));
+        }
+        let crc_at = bytes.len() - 4;
+        let stored = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
+        if crc32fast::hash(&bytes[..crc_at]) != stored {
+            return Err(bad(crc_at, "checkpoint checksum mismatch"));
+        }
+        if version != VERSION {
+            return Err(StorageError::UnsupportedVersion {
+                file: file.to_string(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let cp: Checkpoint = postcard::from_bytes(&bytes[HEAD..crc_at])
+            .map_err(|e| bad(HEAD, &format!("checkpoint body does not decode: {e}")))?;
+        cp.check(file)?;
+        Ok(cp)
+    }
+
+    fn check(&self, file: &str) -> Result<(), StorageError> {
+        let bad = |reason: String| Err(StorageError::corrupted(file, HEAD as u64, reason));
+        match self.config() {
+            Some(c) if c.validate().is_ok() => {}
+            _ => {
+                return bad(format!(
+                    "invalid config: dimension {}, metric code {}",
+                    self.dimension, self.metric
+                ));
+            }
+        }
+        if self.generation == 0 {
+            return bad("generation 0".into());
+        }
+        let mut used = vec![false; self.slot_count as usize];
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 && self.entries[i - 1].id >= e.id {
+                return bad(format!("entries not sorted or duplicated at id {}", e.id));
+            }
+            match used.get_mut(e.slot as usize) {
+                Some(u) if !*u => *u = true,
+                Some(_) => return bad(format!("slot {} used twice", e.slot)),
+                None => {
+                    return bad(format!(
+                        "slot {} beyond slot count {}",
+                        e.slot, self.slot_count
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            dimension: 4,
+            metric: Metric::Cosine.code(),
+            generation: 3,
+            next_lsn: 17,
+            slot_count: 3,
+            entries: vec![
+                Entry {
+                    id: 1,
+                    slot: 2,
+                    payload: Some("{\"a\":1}".into()),
+                },
+                Entry {
+                    id: 9,
+                    slot: 0,
+                    payload: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn checkpoint_round_trips() {
+        let cp = sample();
+        assert_eq!(Checkpoint::decode(&cp.encode(), "cp").unwrap(), cp);
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_refused() {
+        let bytes = sample().encode();
+        for cut in 0..bytes.len() {
+            assert!(
+                Checkpoint::decode(&bytes[..cut], "cp").is_err(),
+                "cut {cut}"
+            );
+        }
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x40;
+            assert!(Checkpoint::decode(&bad, "cp").is_err(), "byte {at}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_entries_are_corruption_even_with_a_good_checksum() {
+        let mut cp = sample();
+        cp.entries[0].slot = 0;
+        cp.entries[1].slot = 0;
+        assert!(matches!(
+            Checkpoint::decode(&cp.encode(), "cp"),
+            Err(StorageError::Corrupted { .. })
+        ));
+        let mut cp = sample();
+        cp.entries[0].slot = 3;
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.metric = 99;
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+    }
+
+    #[test]
+    fn a_future_version_is_a_typed_error() {
+        let mut bytes = sample().encode();
+        bytes[8] = 2;
+        let n = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            Checkpoint::decode(&bytes, "cp"),
+            Err(StorageError::UnsupportedVersion { found: 2, .. })
+        ));
+    }
+}

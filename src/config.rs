@@ -1,0 +1,160 @@
+//! Collection configuration: how many dimensions, and how vectors are compared.
+
+use crate::error::{Error, Limit, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// The largest dimension a collection may have.
+pub const MAX_DIMENSION: u32 = 65_536;
+
+/// How two vectors are compared, and what a hit's score means.
+///
+/// | metric    | stored as                      | score                         | best |
+/// |-----------|--------------------------------|-------------------------------|------|
+/// | cosine    | f32, normalised at insert      | cosine similarity in [-1, 1]  | high |
+/// | euclidean | f32                            | euclidean distance (not squared) | low |
+/// | dot       | f32                            | inner product                 | high |
+/// | hamming   | bits (components 0.0 or 1.0)   | number of differing bits      | low  |
+/// | jaccard   | bits (components 0.0 or 1.0)   | Jaccard similarity |a∧b|/|a∨b| (1 for two empty sets) | high |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Cosine,
+    Euclidean,
+    Dot,
+    Hamming,
+    Jaccard,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::Cosine,
+        Metric::Euclidean,
+        Metric::Dot,
+        Metric::Hamming,
+        Metric::Jaccard,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Euclidean => "euclidean",
+            Metric::Dot => "dot",
+            Metric::Hamming => "hamming",
+            Metric::Jaccard => "jaccard",
+        }
+    }
+
+    /// True for metrics over bit vectors.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Metric::Hamming | Metric::Jaccard)
+    }
+
+    /// True when a larger score is a better match.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::Cosine | Metric::Dot | Metric::Jaccard)
+    }
+
+    /// The on-disk code (format.md). Never reorder.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Metric::Cosine => 1,
+            Metric::Euclidean => 2,
+            Metric::Dot => 3,
+            Metric::Hamming => 4,
+            Metric::Jaccard => 5,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.code() == code)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Metric> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "l2" => return Ok(Metric::Euclidean),
+            "ip" | "inner_product" => return Ok(Metric::Dot),
+            _ => {}
+        }
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == lower)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "unknown metric {s:?} (expected cosine, euclidean, dot, hamming or jaccard)"
+                ))
+            })
+    }
+}
+
+/// What a collection is: its dimension and metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectionConfig {
+    pub dimension: u32,
+    pub metric: Metric,
+}
+
+impl CollectionConfig {
+    pub fn new(dimension: u32, metric: Metric) -> Self {
+        CollectionConfig { dimension, metric }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.dimension == 0 {
+            return Err(Error::InvalidConfig("dimension must be at least 1".into()));
+        }
+        if self.dimension > MAX_DIMENSION {
+            return Err(Error::LimitExceeded {
+                limit: Limit::Dimension,
+                max: MAX_DIMENSION as u64,
+                actual: self.dimension as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_and_codes_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), m);
+            assert_eq!(Metric::from_code(m.code()), Some(m));
+        }
+        assert_eq!("L2".parse::<Metric>().unwrap(), Metric::Euclidean);
+        assert!(matches!(
+            "manhattan".parse::<Metric>(),
+            Err(Error::InvalidConfig(_))
+        ));
+        assert_eq!(Metric::from_code(0), None);
+    }
+
+    #[test]
+    fn zero_and_oversized_dimensions_are_refused() {
+        assert!(CollectionConfig::new(0, Metric::Dot).validate().is_err());
+        assert!(matches!(
+            CollectionConfig::new(MAX_DIMENSION + 1, Metric::Dot).validate(),
+            Err(Error::LimitExceeded {
+                limit: Limit::Dimension,
+                ..
+            })
+        ));
+        CollectionConfig::new(MAX_DIMENSION, Metric::Dot)
+            .validate()
+            .unwrap();
+    }
+}

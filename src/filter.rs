@@ -1,0 +1,431 @@
+//! Payload filters.
+//!
+//! A filter is a tree of conditions on payload fields. Keys are dotted paths (`a.b.c`): each
+//! part names an object member, or indexes an array when it is a number (`tags.0`).
+//!
+//! Semantics, for a point whose payload has value `x` at the key (or nothing):
+//! - `eq v`: `x == v` (numbers compare by value: `1 == 1.0`); when `x` is an array and `v` is
+//!   not, any element equal to `v` matches.
+//! - `ne v`: exactly `not (eq v)`, so a missing key matches.
+//! - `lt`/`lte`/`gt`/`gte v`: `v` is a number or a string; `x` of the same kind compares
+//!   (numbers numerically, strings by bytes); an array `x` matches when any element does;
+//!   anything else does not match.
+//! - `in [v…]`: `eq` any of the values.
+//! - `exists`: the key is present (its value may be null). `is_null`: present and null.
+//! - `and` of nothing is true, `or` of nothing is false.
+//!
+//! JSON form (what the CLI and the component take):
+//! `{"key": "a.b", "eq": 5}`, `{"key": "n", "gte": 2}`, `{"key": "t", "in": ["x", "y"]}`,
+//! `{"key": "a", "exists": true}`, `{"key": "a", "is_null": true}`,
+//! `{"and": [f, …]}`, `{"or": [f, …]}`, `{"not": f}`.
+
+use crate::error::{Error, Limit, Result};
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+
+/// The deepest nesting of `and`/`or`/`not` a filter may have.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+/// A condition on one payload field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Eq(Value),
+    Ne(Value),
+    Lt(Value),
+    Lte(Value),
+    Gt(Value),
+    Gte(Value),
+    In(Vec<Value>),
+    Exists,
+    IsNull,
+}
+
+/// A filter over payloads; see the module docs for the semantics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Field { key: String, condition: Condition },
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+}
+
+impl Filter {
+    pub fn field(key: impl Into<String>, condition: Condition) -> Filter {
+        Filter::Field {
+            key: key.into(),
+            condition,
+        }
+    }
+
+    pub fn eq(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Eq(v.into()))
+    }
+
+    pub fn ne(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Ne(v.into()))
+    }
+
+    pub fn lt(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Lt(v.into()))
+    }
+
+    pub fn lte(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Lte(v.into()))
+    }
+
+    pub fn gt(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Gt(v.into()))
+    }
+
+    pub fn gte(key: impl Into<String>, v: impl Into<Value>) -> Filter {
+        Filter::field(key, Condition::Gte(v.into()))
+    }
+
+    pub fn is_in(key: impl Into<String>, vs: Vec<Value>) -> Filter {
+        Filter::field(key, Condition::In(vs))
+    }
+
+    pub fn exists(key: impl Into<String>) -> Filter {
+        Filter::field(key, Condition::Exists)
+    }
+
+    pub fn is_null(key: impl Into<String>) -> Filter {
+        Filter::field(key, Condition::IsNull)
+    }
+
+    pub fn not(f: Filter) -> Filter {
+        Filter::Not(Box::new(f))
+    }
+
+    /// Checks the filter can be evaluated: depth, keys, comparable operands.
+    pub fn validate(&self) -> Result<()> {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((f, depth)) = stack.pop() {
+            if depth > MAX_FILTER_DEPTH {
+                return Err(Error::LimitExceeded {
+                    limit: Limit::FilterDepth,
+                    max: MAX_FILTER_DEPTH as u64,
+                    actual: depth as u64,
+                });
+            }
+            match f {
+                Filter::Field { key, condition } => {
+                    if key.is_empty() || key.split('.').any(str::is_empty) {
+                        return Err(Error::InvalidFilter(format!("bad key {key:?}")));
+                    }
+                    if let Condition::Lt(v)
+                    | Condition::Lte(v)
+                    | Condition::Gt(v)
+                    | Condition::Gte(v) = condition
+                        && !(v.is_number() || v.is_string())
+                    {
+                        return Err(Error::InvalidFilter(format!(
+                            "range comparison on {key:?} needs a number or a string, got {v}"
+                        )));
+                    }
+                }
+                Filter::And(fs) | Filter::Or(fs) => stack.extend(fs.iter().map(|f| (f, depth + 1))),
+                Filter::Not(f) => stack.push((f, depth + 1)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Does a point with this payload (None: no payload) match?
+    pub fn matches(&self, payload: Option<&Value>) -> bool {
+        match self {
+            Filter::And(fs) => fs.iter().all(|f| f.matches(payload)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(payload)),
+            Filter::Not(f) => !f.matches(payload),
+            Filter::Field { key, condition } => {
+                let x = payload.and_then(|p| lookup(p, key));
+                match condition {
+                    Condition::Eq(v) => x.is_some_and(|x| eq_or_contains(x, v)),
+                    Condition::Ne(v) => !x.is_some_and(|x| eq_or_contains(x, v)),
+                    Condition::In(vs) => x.is_some_and(|x| vs.iter().any(|v| eq_or_contains(x, v))),
+                    Condition::Lt(v) => x.is_some_and(|x| any_cmp(x, v, |o| o == Ordering::Less)),
+                    Condition::Lte(v) => {
+                        x.is_some_and(|x| any_cmp(x, v, |o| o != Ordering::Greater))
+                    }
+                    Condition::Gt(v) => {
+                        x.is_some_and(|x| any_cmp(x, v, |o| o == Ordering::Greater))
+                    }
+                    Condition::Gte(v) => x.is_some_and(|x| any_cmp(x, v, |o| o != Ordering::Less)),
+                    Condition::Exists => x.is_some(),
+                    Condition::IsNull => x.is_some_and(Value::is_null),
+                }
+            }
+        }
+    }
+
+    /// Parses the JSON form (see the module docs).
+    pub fn from_json(v: &Value) -> Result<Filter> {
+        let f = parse(v, 1)?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    /// Parses JSON text.
+    pub fn from_json_str(text: &str) -> Result<Filter> {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| Error::InvalidFilter(e.to_string()))?;
+        Filter::from_json(&v)
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        match self {
+            Filter::And(fs) => {
+                m.insert("and".into(), fs.iter().map(Filter::to_json).collect());
+            }
+            Filter::Or(fs) => {
+                m.insert("or".into(), fs.iter().map(Filter::to_json).collect());
+            }
+            Filter::Not(f) => {
+                m.insert("not".into(), f.to_json());
+            }
+            Filter::Field { key, condition } => {
+                m.insert("key".into(), Value::String(key.clone()));
+                let (op, v) = match condition {
+                    Condition::Eq(v) => ("eq", v.clone()),
+                    Condition::Ne(v) => ("ne", v.clone()),
+                    Condition::Lt(v) => ("lt", v.clone()),
+                    Condition::Lte(v) => ("lte", v.clone()),
+                    Condition::Gt(v) => ("gt", v.clone()),
+                    Condition::Gte(v) => ("gte", v.clone()),
+                    Condition::In(vs) => ("in", Value::Array(vs.clone())),
+                    Condition::Exists => ("exists", Value::Bool(true)),
+                    Condition::IsNull => ("is_null", Value::Bool(true)),
+                };
+                m.insert(op.into(), v);
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+fn parse(v: &Value, depth: usize) -> Result<Filter> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Error::LimitExceeded {
+            limit: Limit::FilterDepth,
+            max: MAX_FILTER_DEPTH as u64,
+            actual: depth as u64,
+        });
+    }
+    let bad = |msg: String| Err(Error::InvalidFilter(msg));
+    let Some(obj) = v.as_object() else {
+        return bad(format!("a filter is a JSON object, got {v}"));
+    };
+    let list = |x: &Value, op: &str| -> Result<Vec<Filter>> {
+        match x.as_array() {
+            Some(items) => items.iter().map(|i| parse(i, depth + 1)).collect(),
+            None => Err(Error::InvalidFilter(format!(
+                "'{op}' takes an array of filters"
+            ))),
+        }
+    };
+    if obj.len() == 1 {
+        if let Some(x) = obj.get("and") {
+            return Ok(Filter::And(list(x, "and")?));
+        }
+        if let Some(x) = obj.get("or") {
+            return Ok(Filter::Or(list(x, "or")?));
+        }
+        if let Some(x) = obj.get("not") {
+            return Ok(Filter::Not(Box::new(parse(x, depth + 1)?)));
+        }
+    }
+    let Some(key) = obj.get("key") else {
+        return bad(format!(
+            "expected {{\"and\"|\"or\"|\"not\": …}} or {{\"key\": …, <op>: …}}, got {v}"
+        ));
+    };
+    let Some(key) = key.as_str() else {
+        return bad("'key' must be a string".into());
+    };
+    if obj.len() != 2 {
+        return bad(format!(
+            "a condition has 'key' and exactly one operator: {v}"
+        ));
+    }
+    let (op, x) = obj
+        .iter()
+        .find(|(k, _)| k.as_str() != "key")
+        .expect("two members, one is 'key'");
+    let flag = |x: &Value, op: &str| match x {
+        Value::Bool(true) => Ok(()),
+        _ => Err(Error::InvalidFilter(format!("'{op}' takes true"))),
+    };
+    let condition = match op.as_str() {
+        "eq" => Condition::Eq(x.clone()),
+        "ne" => Condition::Ne(x.clone()),
+        "lt" => Condition::Lt(x.clone()),
+        "lte" => Condition::Lte(x.clone()),
+        "gt" => Condition::Gt(x.clone()),
+        "gte" => Condition::Gte(x.clone()),
+        "in" => match x.as_array() {
+            Some(vs) => Condition::In(vs.clone()),
+            None => return bad("'in' takes an array of values".into()),
+        },
+        "exists" => {
+            flag(x, "exists")?;
+            Condition::Exists
+        }
+        "is_null" => {
+            flag(x, "is_null")?;
+            Condition::IsNull
+        }
+        other => {
+            return bad(format!(
+                "unknown operator {other:?} (expected eq, ne, lt, lte, gt, gte, in, exists, is_null)"
+            ));
+        }
+    };
+    Ok(Filter::field(key, condition))
+}
+
+/// The value at a dotted key.
+pub(crate) fn lookup<'a>(payload: &'a Value, key: &str) -> Option<&'a Value> {
+    let mut at = payload;
+    for part in key.split('.') {
+        at = match at {
+            Value::Object(m) => m.get(part)?,
+            Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        _ => a == b,
+    }
+}
+
+fn eq_or_contains(x: &Value, v: &Value) -> bool {
+    json_eq(x, v)
+        || (!v.is_array()
+            && x.as_array()
+                .is_some_and(|items| items.iter().any(|i| json_eq(i, v))))
+}
+
+fn compare(x: &Value, v: &Value) -> Option<Ordering> {
+    match (x, v) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+            (Some(i), Some(j)) => Some(i.cmp(&j)),
+            _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        },
+        (Value::String(a), Value::String(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+        _ => None,
+    }
+}
+
+fn any_cmp(x: &Value, v: &Value, ok: impl Fn(Ordering) -> bool) -> bool {
+    match x {
+        Value::Array(items) => items.iter().any(|i| compare(i, v).is_some_and(&ok)),
+        _ => compare(x, v).is_some_and(ok),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p() -> Value {
+        json!({
+            "city": "Oslo", "year": 2021, "price": 9.5, "tags": ["a", "b"],
+            "meta": {"lang": "no", "score": null, "deep": {"x": 1}},
+        })
+    }
+
+    #[test]
+    fn conditions_follow_the_documented_semantics() {
+        let p = p();
+        let m = |f: Filter| f.matches(Some(&p));
+        assert!(m(Filter::eq("city", "Oslo")));
+        assert!(!m(Filter::eq("city", "oslo")));
+        assert!(m(Filter::eq("year", 2021.0)), "numbers compare by value");
+        assert!(m(Filter::eq("tags", "b")), "array contains");
+        assert!(
+            m(Filter::eq("tags", json!(["a", "b"]))),
+            "whole-array equality"
+        );
+        assert!(m(Filter::eq("tags.0", "a")), "array index in a path");
+        assert!(m(Filter::eq("meta.deep.x", 1)), "nested keys");
+        assert!(m(Filter::ne("city", "Bergen")));
+        assert!(m(Filter::ne("missing", 1)), "ne matches a missing key");
+        assert!(m(Filter::lt("year", 2022)) && !m(Filter::lt("year", 2021)));
+        assert!(m(Filter::lte("year", 2021)) && m(Filter::gte("price", 9.5)));
+        assert!(m(Filter::gt("city", "Bergen")), "strings compare by bytes");
+        assert!(
+            !m(Filter::gt("city", 5)),
+            "a string is not comparable with a number"
+        );
+        assert!(m(Filter::is_in("city", vec![json!("Rome"), json!("Oslo")])));
+        assert!(m(Filter::exists("meta.score")) && m(Filter::is_null("meta.score")));
+        assert!(!m(Filter::exists("meta.nope")) && !m(Filter::is_null("meta.nope")));
+        assert!(!m(Filter::is_null("city")));
+        assert!(m(Filter::And(vec![])) && !m(Filter::Or(vec![])));
+        assert!(m(Filter::not(Filter::eq("city", "Rome"))));
+        assert!(m(Filter::And(vec![
+            Filter::eq("city", "Oslo"),
+            Filter::Or(vec![
+                Filter::lt("year", 2000),
+                Filter::eq("meta.lang", "no")
+            ])
+        ])));
+        assert!(
+            !Filter::eq("city", "Oslo").matches(None),
+            "no payload, no field"
+        );
+        assert!(Filter::ne("city", "Oslo").matches(None));
+    }
+
+    #[test]
+    fn json_form_round_trips() {
+        let text = r#"{"and":[{"key":"a.b","eq":1},{"or":[{"key":"t","in":["x"]},{"not":{"key":"z","exists":true}}]},{"key":"n","gte":2},{"key":"q","is_null":true}]}"#;
+        let f = Filter::from_json_str(text).unwrap();
+        assert_eq!(Filter::from_json(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn bad_filters_get_typed_errors() {
+        for bad in [
+            r#"[1]"#,
+            r#"{"key":"a"}"#,
+            r#"{"key":"a","eq":1,"ne":2}"#,
+            r#"{"key":"a","like":"x"}"#,
+            r#"{"key":1,"eq":1}"#,
+            r#"{"key":"a..b","eq":1}"#,
+            r#"{"key":"a","lt":[1]}"#,
+            r#"{"key":"a","in":3}"#,
+            r#"{"key":"a","exists":false}"#,
+            r#"{"and":{"key":"a","eq":1}}"#,
+            r#"{"nope":[]}"#,
+            r#"not json"#,
+        ] {
+            assert!(
+                matches!(Filter::from_json_str(bad), Err(Error::InvalidFilter(_))),
+                "{bad}"
+            );
+        }
+        let mut deep = json!({"key": "a", "eq": 1});
+        for _ in 0..40 {
+            deep = json!({ "not": deep });
+        }
+        assert!(matches!(
+            Filter::from_json(&deep),
+            Err(Error::LimitExceeded {
+                limit: Limit::FilterDepth,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,172 @@
+//! Log records of a collection: the payloads of WAL frames.
+//!
+//! ```text
+//! upsert (kind 1):  count u32, then per point:
+//!                     id u64, payload length u32 (0xFFFF_FFFF = no payload),
+//!                     payload (compact JSON text), vector (slot_size bytes, encoded)
+//! delete (kind 2):  count u32, then count ids (u64)
+//! ```
+//! All integers little-endian. Vectors are logged already encoded (normalised, bit-packed), so
+//! replay writes exactly the bytes the original write did.
+
+pub const KIND_UPSERT: u8 = 1;
+pub const KIND_DELETE: u8 = 2;
+const NO_PAYLOAD: u32 = u32::MAX;
+
+/// One point of an upsert record, borrowed from the record bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PointRef<'a> {
+    pub id: u64,
+    pub payload: Option<&'a str>,
+    pub vector: &'a [u8],
+}
+
+pub fn begin(out: &mut Vec<u8>, count: usize) {
+    out.clear();
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+}
+
+pub fn push_point(out: &mut Vec<u8>, id: u64, payload: Option<&str>, vector: &[u8]) {
+    out.extend_from_slice(&id.to_le_bytes());
+    match payload {
+        Some(p) => {
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(p.as_bytes());
+        }
+        None => out.extend_from_slice(&NO_PAYLOAD.to_le_bytes()),
+    }
+    out.extend_from_slice(vector);
+}
+
+pub fn push_id(out: &mut Vec<u8>, id: u64) {
+    out.extend_from_slice(&id.to_le_bytes());
+}
+
+/// A bounds-checked reader over record bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let s = &self.bytes[self.at..end];
+                self.at = end;
+                Ok(s)
+            }
+            None => Err(format!(
+                "record ends at byte {} but needs {n} more",
+                self.at
+            )),
+        }
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(format!("{} trailing bytes", self.bytes.len() - self.at))
+        }
+    }
+}
+
+/// Decodes an upsert record. Errors describe what is wrong; the caller names file and lsn.
+pub fn decode_upsert(bytes: &[u8], slot_size: usize) -> Result<Vec<PointRef<'_>>, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let count = r.u32()? as usize;
+    // Every point takes at least 12 bytes: never allocate for more than the bytes can hold.
+    let mut points = Vec::with_capacity(count.min(bytes.len() / 12));
+    for _ in 0..count {
+        let id = r.u64()?;
+        let payload = match r.u32()? {
+            NO_PAYLOAD => None,
+            n => Some(
+                std::str::from_utf8(r.take(n as usize)?)
+                    .map_err(|_| "payload is not UTF-8".to_string())?,
+            ),
+        };
+        let vector = r.take(slot_size)?;
+        points.push(PointRef {
+            id,
+            payload,
+            vector,
+        });
+    }
+    r.finish()?;
+    Ok(points)
+}
+
+pub fn decode_delete(bytes: &[u8]) -> Result<Vec<u64>, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let count = r.u32()? as usize;
+    let mut ids = Vec::with_capacity(count.min(bytes.len() / 8));
+    for _ in 0..count {
+        ids.push(r.u64()?);
+    }
+    r.finish()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_every_truncation_is_an_error() {
+        let mut out = Vec::new();
+        begin(&mut out, 2);
+        push_point(&mut out, 7, Some("{\"a\":1}"), &[1, 2, 3, 4]);
+        push_point(&mut out, 8, None, &[5, 6, 7, 8]);
+        let points = decode_upsert(&out, 4).unwrap();
+        assert_eq!(
+            points[0],
+            PointRef {
+                id: 7,
+                payload: Some("{\"a\":1}"),
+                vector: &[1, 2, 3, 4]
+            }
+        );
+        assert_eq!(
+            points[1],
+            PointRef {
+                id: 8,
+                payload: None,
+                vector: &[5, 6, 7, 8]
+            }
+        );
+        for cut in 0..out.len() {
+            assert!(decode_upsert(&out[..cut], 4).is_err(), "cut {cut}");
+        }
+        let mut longer = out.clone();
+        longer.push(0);
+        assert!(decode_upsert(&longer, 4).is_err());
+
+        begin(&mut out, 2);
+        push_id(&mut out, 1);
+        push_id(&mut out, u64::MAX);
+        assert_eq!(decode_delete(&out).unwrap(), vec![1, u64::MAX]);
+        assert!(decode_delete(&out[..out.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_huge_count_does_not_allocate_beyond_the_bytes() {
+        let bytes = u32::MAX.to_le_bytes();
+        assert!(decode_upsert(&bytes, 1536).is_err());
+        assert!(decode_delete(&bytes).is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! The vector file: fixed-size slots in a region.
+//!
+//! ```text
+//! header (one 4096-byte page)
+//!   0   8  magic "VELESVEC"
+//!   8   4  format version (u32 LE)
+//!  12   4  dimension (u32 LE)
+//!  16   1  metric code
+//!  17   3  reserved, zero
+//!  20   4  slot size in bytes (u32 LE)
+//!  24   4  crc32 of bytes 0..24
+//!  28 4068 zero
+//! slots
+//!   4096 + s * slot_size: the encoded vector of slot s
+//! ```
+//! The file may be longer than the slots in use (capacity grows in steps); which slots are
+//! live is the checkpoint's and the log's business, not this file's.
+
+use crate::config::CollectionConfig;
+use crate::error::StorageError;
+use crate::region::{CheckedRegion, Region};
+
+pub const MAGIC: [u8; 8] = *b"VELESVEC";
+pub const VERSION: u32 = 1;
+/// Where slot 0 starts; also the granularity at which freed space is punched.
+pub const PAGE: u64 = 4096;
+const HEADER_USED: usize = 28;
+
+/// Slots over a region.
+#[derive(Debug)]
+pub struct VectorFile {
+    region: CheckedRegion,
+    path: String,
+    slot_size: u64,
+}
+
+fn header(config: &CollectionConfig, slot_size: u32) -> [u8; HEADER_USED] {
+    let mut h = [0u8; HEADER_USED];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&config.dimension.to_le_bytes());
+    h[16] = config.metric.code();
+    h[20..24].copy_from_slice(&slot_size.to_le_bytes());
+    let crc = crc32fast::hash(&h[..24]);
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+impl VectorFile {
+    /// Initialises an empty vector file, durably.
+    pub fn create(
+        region: Box<dyn Region>,
+        path: &str,
+        config: &CollectionConfig,
+        slot_size: usize,
+    ) -> Result<Self, StorageError> {
+        let mut region = CheckedRegion::new(region);
+        region.set_len(0)?;
+        region.write(0, &header(config, slot_size as u32))?;
+        region.set_len(PAGE)?;
+        region.sync()?;
+        Ok(VectorFile {
+            region,
+            path: path.to_string(),
+            slot_size: slot_size as u64,
+        })
+    }
+
+    /// Opens a vector file, checking that it matches `config` and holds `slot_count` slots.
+    pub fn open(
+        region: Box<dyn Region>,
+        path: &str,
+        config: &CollectionConfig,
+        slot_size: usize,
+        slot_count: u32,
+    ) -> Result<Self, StorageError> {
+        let region = CheckedRegion::new(region);
+        let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
+        if region.len() < PAGE {
+            return Err(bad(0, "vector file is shorter than its header"));
+        }
+        let mut h = [0u8; HEADER_USED];
+        region.read(0, &mut h)?;
+        if h[..8] != MAGIC {
+            return Err(bad(0, "not a vector file (bad magic)"));
+        }
+        if crc32fast::hash(&h[..24]).to_le_bytes() != h[24..28] {
+            return Err(bad(24, "vector file header checksum mismatch"));
+        }
+        let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(StorageError::UnsupportedVersion {
+                file: path.to_string(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        if h != header(config, slot_size as u32) {
+            return Err(bad(
+                12,
+                "vector file header does not match the checkpoint's config",
+            ));
+        }
+        let file = VectorFile {
+            region,
+            path: path.to_string(),
+            slot_size: slot_size as u64,
+        };
+        if file.region.len() < file.offset(slot_count) {
+            return Err(bad(
+                file.region.len(),
+                &format!("vector file holds fewer than the checkpoint's {slot_count} slots"),
+            ));
+        }
+        Ok(file)
+    }
+
+    fn offset(&self, slot: u32) -> u64 {
+        PAGE + slot as u64 * self.slot_size
+    }
+
+    /// Makes room for `slots` slots; growth is geometric so appends are amortised O(1).
+    pub fn reserve(&mut self, slots: u32) -> Result<(), StorageError> {
+        let need = self.offset(slots);
+        let len = self.region.len();
+        if need <= len {
+            return Ok(());
+        }
+        let capacity = (len - PAGE) / self.slot_size.max(1);
+        let grown = (capacity + capacity / 2).max(64).max(slots as u64);
+        self.region.set_len(PAGE + grown * self.slot_size)
+    }
+
+    pub fn write(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        debug_assert_eq!(bytes.len() as u64, self.slot_size);
+        self.region.write(self.offset(slot), bytes)
+    }
+
+    pub fn read(&self, slot: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.region.read(self.offset(slot), buf)
+    }
+
+    /// Reads `count` consecutive slots from `first` into `buf`.
+    pub fn read_run(&self, first: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.region.read(self.offset(first), buf)
+    }
+
+    /// Gives back the bytes of free slot `slot`: its own bytes are zeroed, and every whole page
+    /// it touches whose slots are all free (`is_free`) is released. Neighbours are looked at
+    /// only within those pages, so the cost is bounded by the page size.
+    pub fn release(
+        &mut self,
+        slot: u32,
+        is_free: impl Fn(u32) -> bool,
+    ) -> Result<(), StorageError> {
+        let size = self.slot_size;
+        let (start, end) = (self.offset(slot), self.offset(slot) + size);
+        let page_lo = start / PAGE * PAGE;
+        let page_hi = end.div_ceil(PAGE) * PAGE;
+        let slot_at = |byte: u64| ((byte - PAGE) / size) as u32;
+
+        let mut lo = start;
+        let mut s = slot;
+        while lo > page_lo && s > 0 && is_free(s - 1) {
+            s -= 1;
+            lo = self.offset(s).max(page_lo);
+        }
+        let mut hi = end;
+        let mut s = slot;
+        while hi < page_hi && is_free(s + 1) {
+            s += 1;
+            hi = (self.offset(s) + size).min(page_hi);
+        }
+        debug_assert!(slot_at(lo) <= slot && slot_at(hi - 1) >= slot);
+        self.region.punch_hole(lo, hi - lo)
+    }
+
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.region.sync()
+    }
+
+    /// The slots area as one slice, when the backend can lend it (memory map, memory).
+    pub fn slots_slice(&self) -> Option<&[u8]> {
+        self.region
+            .as_slice()
+            .map(|s| s.get(PAGE as usize..).unwrap_or(&[]))
+    }
+
+    /// Bytes the file spans (its length, holes included).
+    pub fn len(&self) -> u64 {
+        self.region.len()
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Metric;
+    use crate::region::MemoryRegion;
+
+    fn file(slot_size: usize) -> VectorFile {
+        let cfg = CollectionConfig::new(slot_size as u32 / 4, Metric::Dot);
+        VectorFile::create(Box::new(MemoryRegion::new()), "v", &cfg, slot_size).unwrap()
+    }
+
+    #[test]
+    fn release_zeroes_the_slot_and_the_whole_pages_of_free_neighbours_only() {
+        // 1536-byte slots: 8 of them span exactly 3 pages.
+        let mut f = file(1536);
+        f.reserve(16).unwrap();
+        for s in 0..16 {
+            f.write(s, &[s as u8 + 1; 1536]).unwrap();
+        }
+        let free = [0u32, 1, 3];
+        f.release(1, |s| free.contains(&s)).unwrap();
+        let all = f.slots_slice().unwrap().to_vec();
+        let slot = |s: usize| &all[s * 1536..(s + 1) * 1536];
+        // Slot 1 is zero. Slot 0 is free and lies in page 0 with slot 1: zeroed too.
+        assert!(slot(1).iter().all(|&b| b == 0));
+        assert!(slot(0).iter().all(|&b| b == 0));
+        // Slot 2 is live and must be untouched; so is slot 3 (free, but beyond live slot 2).
+        assert!(slot(2).iter().all(|&b| b == 3));
+        assert!(slot(3).iter().all(|&b| b == 4));
+    }
+
+    #[test]
+    fn a_header_for_another_config_or_too_few_slots_is_corruption() {
+        let cfg = CollectionConfig::new(4, Metric::Dot);
+        let mut region = MemoryRegion::new();
+        region.write(0, &header(&cfg, 16)).unwrap();
+        region.set_len(PAGE + 32).unwrap();
+        let open = |r: MemoryRegion, cfg: &CollectionConfig, n| {
+            VectorFile::open(Box::new(r), "v", cfg, 16, n)
+        };
+        let copy = |r: &MemoryRegion| {
+            let mut c = MemoryRegion::new();
+            c.write(0, r.as_slice().unwrap()).unwrap();
+            c
+        };
+        assert!(open(copy(&region), &cfg, 2).is_ok());
+        assert!(matches!(
+            open(copy(&region), &cfg, 3),
+            Err(StorageError::Corrupted { .. })
+        ));
+        let other = CollectionConfig::new(4, Metric::Euclidean);
+        assert!(matches!(
+            open(copy(&region), &other, 0),
+            Err(StorageError::Corrupted { .. })
+        ));
+        let mut damaged = copy(&region);
+        damaged.write(13, &[9]).unwrap();
+        assert!(matches!(
+            open(damaged, &cfg, 0),
+            Err(StorageError::Corrupted { .. })
+        ));
+    }
+}

@@ -1,0 +1,262 @@
+//! How a vector becomes slot bytes, and how slot bytes are compared.
+//!
+//! f32 metrics store `dimension` little-endian f32s; cosine vectors are normalised to unit
+//! length first, so cosine is an inner product at search time and `get` returns the unit
+//! vector. Binary metrics store one bit per component (0.0 -> 0, 1.0 -> 1), packed into
+//! little-endian u64 words, component `i` at bit `i % 64` of word `i / 64`.
+
+use crate::config::{CollectionConfig, Metric};
+use crate::distance;
+use crate::error::{Error, Result, VectorProblem};
+
+/// Encoding and comparison for one collection's vectors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Codec {
+    dim: usize,
+    metric: Metric,
+}
+
+/// A query in the form the kernels take.
+#[derive(Debug, Clone)]
+pub(crate) enum Query {
+    F32(Vec<f32>),
+    Bits(Vec<u64>),
+}
+
+/// Calls `f` with `bytes` as a slice of `T`, copying only when `bytes` is misaligned (slots
+/// from a memory map or an aligned buffer never are).
+fn with_pod<T: bytemuck::Pod, R>(bytes: &[u8], f: impl FnOnce(&[T]) -> R) -> R {
+    match bytemuck::try_cast_slice::<u8, T>(bytes) {
+        Ok(v) => f(v),
+        Err(_) => {
+            let n = bytes.len() / size_of::<T>();
+            let mut copy = vec![T::zeroed(); n];
+            bytemuck::cast_slice_mut::<T, u8>(&mut copy)
+                .copy_from_slice(&bytes[..n * size_of::<T>()]);
+            f(&copy)
+        }
+    }
+}
+
+fn with_f32<R>(bytes: &[u8], f: impl FnOnce(&[f32]) -> R) -> R {
+    with_pod(bytes, f)
+}
+
+fn with_u64<R>(bytes: &[u8], f: impl FnOnce(&[u64]) -> R) -> R {
+    with_pod(bytes, f)
+}
+
+impl Codec {
+    pub fn new(config: &CollectionConfig) -> Codec {
+        Codec {
+            dim: config.dimension as usize,
+            metric: config.metric,
+        }
+    }
+
+    pub fn dimension(&self) -> u32 {
+        self.dim as u32
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Bytes per stored vector.
+    pub fn slot_size(&self) -> usize {
+        if self.metric.is_binary() {
+            self.dim.div_ceil(64) * 8
+        } else {
+            self.dim * 4
+        }
+    }
+
+    /// Checks a caller's vector (dimension, finiteness, metric domain).
+    fn check(&self, id: Option<u64>, v: &[f32]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim as u32,
+                actual: v.len(),
+                id,
+            });
+        }
+        let bad = |problem| Err(Error::InvalidVector { id, problem });
+        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+            return bad(VectorProblem::NotFinite { index });
+        }
+        if self.metric.is_binary() {
+            if let Some(index) = v.iter().position(|&x| x != 0.0 && x != 1.0) {
+                return bad(VectorProblem::NotBinary { index });
+            }
+        } else if self.metric == Metric::Cosine && norm(v) == 0.0 {
+            return bad(VectorProblem::ZeroNorm);
+        }
+        Ok(())
+    }
+
+    /// Appends the slot bytes of `v` to `out`.
+    pub fn encode(&self, id: Option<u64>, v: &[f32], out: &mut Vec<u8>) -> Result<()> {
+        self.check(id, v)?;
+        match self.metric {
+            Metric::Hamming | Metric::Jaccard => {
+                for word in pack_bits(v) {
+                    out.extend_from_slice(&word.to_le_bytes());
+                }
+            }
+            Metric::Cosine => {
+                let n = norm(v);
+                out.extend(v.iter().flat_map(|x| (x / n).to_le_bytes()));
+            }
+            Metric::Euclidean | Metric::Dot => {
+                out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn query(&self, v: &[f32]) -> Result<Query> {
+        self.check(None, v)?;
+        Ok(match self.metric {
+            Metric::Hamming | Metric::Jaccard => Query::Bits(pack_bits(v)),
+            Metric::Cosine => {
+                let n = norm(v);
+                Query::F32(v.iter().map(|x| x / n).collect())
+            }
+            Metric::Euclidean | Metric::Dot => Query::F32(v.to_vec()),
+        })
+    }
+
+    /// The vector stored in `bytes`.
+    pub fn decode(&self, bytes: &[u8]) -> Vec<f32> {
+        if self.metric.is_binary() {
+            with_u64(bytes, |words| {
+                (0..self.dim)
+                    .map(|i| ((words[i / 64] >> (i % 64)) & 1) as f32)
+                    .collect()
+            })
+        } else {
+            with_f32(bytes, |v| v.to_vec())
+        }
+    }
+
+    /// The distance from `query` to the stored vector `slot`: lower is better, for every
+    /// metric (the order search uses). [`Codec::score`] turns it into the documented score.
+    #[inline]
+    pub fn distance(&self, query: &Query, slot: &[u8]) -> f32 {
+        match (self.metric, query) {
+            (Metric::Cosine | Metric::Dot, Query::F32(q)) => {
+                with_f32(slot, |v| -distance::dot(q, v))
+            }
+            (Metric::Euclidean, Query::F32(q)) => with_f32(slot, |v| distance::l2_squared(q, v)),
+            (Metric::Hamming, Query::Bits(q)) => with_u64(slot, |v| distance::hamming(q, v) as f32),
+            (Metric::Jaccard, Query::Bits(q)) => with_u64(slot, |v| 1.0 - distance::jaccard(q, v)),
+            // A query is always built by `query` for this codec's metric.
+            _ => f32::INFINITY,
+        }
+    }
+
+    /// The score reported to users for an internal distance (see [`Metric`]).
+    pub fn score(&self, distance: f32) -> f32 {
+        match self.metric {
+            Metric::Cosine | Metric::Dot => -distance,
+            Metric::Euclidean => distance.max(0.0).sqrt(),
+            Metric::Hamming => distance,
+            Metric::Jaccard => 1.0 - distance,
+        }
+    }
+}
+
+fn norm(v: &[f32]) -> f32 {
+    distance::dot(v, v).sqrt()
+}
+
+fn pack_bits(v: &[f32]) -> Vec<u64> {
+    let mut words = vec![0u64; v.len().div_ceil(64)];
+    for (i, &x) in v.iter().enumerate() {
+        if x == 1.0 {
+            words[i / 64] |= 1 << (i % 64);
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec(dim: u32, metric: Metric) -> Codec {
+        Codec::new(&CollectionConfig::new(dim, metric))
+    }
+
+    #[test]
+    fn binary_vectors_pack_one_bit_per_component_and_decode_back() {
+        let c = codec(70, Metric::Hamming);
+        let v: Vec<f32> = (0..70).map(|i| (i % 3 == 0) as u8 as f32).collect();
+        let mut bytes = Vec::new();
+        c.encode(Some(1), &v, &mut bytes).unwrap();
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(c.slot_size(), 16);
+        assert_eq!(c.decode(&bytes), v);
+    }
+
+    #[test]
+    fn cosine_vectors_are_stored_normalised() {
+        let c = codec(2, Metric::Cosine);
+        let mut bytes = Vec::new();
+        c.encode(None, &[3.0, 4.0], &mut bytes).unwrap();
+        assert_eq!(c.decode(&bytes), vec![0.6, 0.8]);
+    }
+
+    #[test]
+    fn bad_vectors_get_typed_errors() {
+        let mut out = Vec::new();
+        let c = codec(3, Metric::Cosine);
+        assert!(matches!(
+            c.encode(Some(7), &[1.0, 2.0], &mut out),
+            Err(Error::DimensionMismatch {
+                expected: 3,
+                actual: 2,
+                id: Some(7)
+            })
+        ));
+        assert!(matches!(
+            c.encode(Some(7), &[1.0, f32::NAN, 0.0], &mut out),
+            Err(Error::InvalidVector {
+                problem: VectorProblem::NotFinite { index: 1 },
+                ..
+            })
+        ));
+        assert!(matches!(
+            c.encode(None, &[0.0, f32::INFINITY, 0.0], &mut out),
+            Err(Error::InvalidVector {
+                problem: VectorProblem::NotFinite { index: 1 },
+                ..
+            })
+        ));
+        assert!(matches!(
+            c.encode(None, &[0.0; 3], &mut out),
+            Err(Error::InvalidVector {
+                problem: VectorProblem::ZeroNorm,
+                ..
+            })
+        ));
+        assert!(matches!(
+            codec(3, Metric::Jaccard).encode(None, &[1.0, 0.5, 0.0], &mut out),
+            Err(Error::InvalidVector {
+                problem: VectorProblem::NotBinary { index: 1 },
+                ..
+            })
+        ));
+        assert!(out.is_empty(), "nothing is written for a refused vector");
+    }
+
+    #[test]
+    fn misaligned_slot_bytes_still_compare_correctly() {
+        let c = codec(4, Metric::Euclidean);
+        let mut bytes = vec![0u8];
+        c.encode(None, &[1.0, 2.0, 3.0, 4.0], &mut bytes).unwrap();
+        let q = c.query(&[1.0, 2.0, 3.0, 6.0]).unwrap();
+        assert_eq!(c.distance(&q, &bytes[1..]), 4.0);
+        assert_eq!(c.score(4.0), 2.0);
+    }
+}
