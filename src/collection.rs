@@ -70,6 +70,14 @@ pub struct Options {
     pub checkpoint_bytes: u64,
 }
 
+impl Options {
+    /// Sets [`Options::checkpoint_bytes`].
+    pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
+        self.checkpoint_bytes = bytes;
+        self
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
