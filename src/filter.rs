@@ -93,10 +93,6 @@ impl Filter {
         Filter::field(key, Condition::IsNull)
     }
 
-    pub fn not(f: Filter) -> Filter {
-        Filter::Not(Box::new(f))
-    }
-
     /// Checks the filter can be evaluated: depth, keys, comparable operands.
     pub fn validate(&self) -> Result<()> {
         let mut stack = vec![(self, 1usize)];
@@ -202,6 +198,15 @@ impl Filter {
             }
         }
         Value::Object(m)
+    }
+}
+
+impl std::ops::Not for Filter {
+    type Output = Filter;
+
+    /// `!f` matches exactly the points `f` does not.
+    fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
     }
 }
 
@@ -373,7 +378,7 @@ mod tests {
         assert!(!m(Filter::exists("meta.nope")) && !m(Filter::is_null("meta.nope")));
         assert!(!m(Filter::is_null("city")));
         assert!(m(Filter::And(vec![])) && !m(Filter::Or(vec![])));
-        assert!(m(Filter::not(Filter::eq("city", "Rome"))));
+        assert!(m(!Filter::eq("city", "Rome")));
         assert!(m(Filter::And(vec![
             Filter::eq("city", "Oslo"),
             Filter::Or(vec![

@@ -56,7 +56,7 @@ fn random_filter(rng: &mut Rng) -> Filter {
         2 => Filter::is_in("group", vec![json!(1), json!(3)]),
         3 => Filter::And(vec![Filter::gte("x", 0.2), Filter::ne("group", 2)]),
         4 => Filter::Or(vec![Filter::eq("tags", "even"), Filter::exists("rare")]),
-        _ => Filter::not(Filter::eq("nested.flag", true)),
+        _ => !Filter::eq("nested.flag", true),
     }
 }
 
