@@ -99,7 +99,6 @@ pub struct RecoveryStats {
 
 /// A snapshot of a collection's counters.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Stats {
     pub len: usize,
     pub dimension: u32,

@@ -201,6 +201,80 @@ impl Filter {
     }
 }
 
+/// One node of a filter flattened into a list, for interfaces without recursive types (the
+/// WIT interface). Children are indices into the list, each greater than its parent's index;
+/// the root is node 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlatNode {
+    And(Vec<u32>),
+    Or(Vec<u32>),
+    Not(u32),
+    Field { key: String, condition: Condition },
+}
+
+impl Filter {
+    /// The filter as a node list (root first).
+    pub fn flatten(&self) -> Vec<FlatNode> {
+        let mut nodes = Vec::new();
+        flatten_into(self, &mut nodes);
+        nodes
+    }
+
+    /// Rebuilds a filter from a node list. Refuses empty lists, child indices that do not
+    /// point forward (no cycles, no sharing), and trees deeper than [`MAX_FILTER_DEPTH`].
+    pub fn from_flat(nodes: &[FlatNode]) -> Result<Filter> {
+        if nodes.is_empty() {
+            return Err(Error::InvalidFilter("a filter needs at least one node".into()));
+        }
+        let mut used = vec![false; nodes.len()];
+        let f = unflatten(nodes, 0, 1, &mut used)?;
+        f.validate()?;
+        Ok(f)
+    }
+}
+
+fn flatten_into(f: &Filter, nodes: &mut Vec<FlatNode>) -> u32 {
+    let at = nodes.len();
+    nodes.push(FlatNode::And(Vec::new())); // placeholder until the children have indices
+    let node = match f {
+        Filter::Field { key, condition } => FlatNode::Field {
+            key: key.clone(),
+            condition: condition.clone(),
+        },
+        Filter::And(fs) => FlatNode::And(fs.iter().map(|c| flatten_into(c, nodes)).collect()),
+        Filter::Or(fs) => FlatNode::Or(fs.iter().map(|c| flatten_into(c, nodes)).collect()),
+        Filter::Not(c) => FlatNode::Not(flatten_into(c, nodes)),
+    };
+    nodes[at] = node;
+    at as u32
+}
+
+fn unflatten(nodes: &[FlatNode], at: usize, depth: usize, used: &mut [bool]) -> Result<Filter> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Error::LimitExceeded {
+            limit: Limit::FilterDepth,
+            max: MAX_FILTER_DEPTH as u64,
+            actual: depth as u64,
+        });
+    }
+    used[at] = true;
+    let mut child = |c: u32| -> Result<Filter> {
+        let c = c as usize;
+        if c <= at || c >= nodes.len() || used[c] {
+            return Err(Error::InvalidFilter(format!(
+                "node {at} has child {c}: children must point forward to unused nodes"
+            )));
+        }
+        unflatten(nodes, c, depth + 1, used)
+    };
+    Ok(match &nodes[at] {
+        FlatNode::Field { key, condition } => Filter::field(key.clone(), condition.clone()),
+        FlatNode::And(cs) => Filter::And(cs.iter().map(|&c| child(c)).collect::<Result<_>>()?),
+        FlatNode::Or(cs) => Filter::Or(cs.iter().map(|&c| child(c)).collect::<Result<_>>()?),
+        FlatNode::Not(c) => Filter::Not(Box::new(child(*c)?)),
+    })
+}
+
 impl std::ops::Not for Filter {
     type Output = Filter;
 
@@ -398,6 +472,30 @@ mod tests {
         let text = r#"{"and":[{"key":"a.b","eq":1},{"or":[{"key":"t","in":["x"]},{"not":{"key":"z","exists":true}}]},{"key":"n","gte":2},{"key":"q","is_null":true}]}"#;
         let f = Filter::from_json_str(text).unwrap();
         assert_eq!(Filter::from_json(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn flattened_filters_round_trip_and_bad_lists_are_refused() {
+        let f = Filter::And(vec![
+            Filter::eq("a", 1),
+            Filter::Or(vec![!Filter::exists("b"), Filter::gte("c", 2)]),
+        ]);
+        let flat = f.flatten();
+        assert_eq!(flat.len(), 6);
+        assert_eq!(Filter::from_flat(&flat).unwrap(), f);
+        assert!(Filter::from_flat(&[]).is_err());
+        let cycle = vec![FlatNode::Not(0)];
+        assert!(matches!(Filter::from_flat(&cycle), Err(Error::InvalidFilter(_))));
+        let shared = vec![
+            FlatNode::And(vec![1, 1]),
+            FlatNode::Field { key: "a".into(), condition: Condition::Exists },
+        ];
+        assert!(Filter::from_flat(&shared).is_err());
+        let out_of_range = vec![FlatNode::Not(7)];
+        assert!(Filter::from_flat(&out_of_range).is_err());
+        let mut deep: Vec<FlatNode> = (1..10_000).map(FlatNode::Not).collect();
+        deep.push(FlatNode::Field { key: "a".into(), condition: Condition::Exists });
+        assert!(matches!(Filter::from_flat(&deep), Err(Error::LimitExceeded { limit: Limit::FilterDepth, .. })));
     }
 
     #[test]

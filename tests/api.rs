@@ -269,6 +269,15 @@ fn data_survives_reopen_with_file_regions() {
 }
 
 #[test]
+fn data_survives_reopen_with_cached_file_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    persistence_scenario(&|| {
+        let d = FsDirectory::with_backend(dir.path(), Backend::CachedFile).unwrap();
+        Database::open_with(Arc::new(d), Options::default()).unwrap()
+    });
+}
+
+#[test]
 fn data_survives_reopen_in_a_memory_directory() {
     let mem = MemoryDirectory::new();
     persistence_scenario(&|| {
@@ -278,8 +287,8 @@ fn data_survives_reopen_in_a_memory_directory() {
 
 #[test]
 fn mmap_and_file_backends_write_byte_identical_files() {
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    for (root, backend) in [(a.path(), Backend::Mmap), (b.path(), Backend::File)] {
+    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (root, backend) in [(a.path(), Backend::Mmap), (b.path(), Backend::File), (c.path(), Backend::CachedFile)] {
         let d = FsDirectory::with_backend(root, backend).unwrap();
         let db = Database::open_with(Arc::new(d), Options::default()).unwrap();
         let c = db

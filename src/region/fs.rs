@@ -1,19 +1,26 @@
 //! A directory on a real file system: native builds and WASI (inside a preopened directory).
 
-use super::{Access, Directory, Entry, FileRegion, Region, check_path, parent_of};
+use super::{Access, CachedRegion, Directory, Entry, FileRegion, Region, check_path, parent_of};
 use crate::error::StorageError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Which backend serves [`Access::Random`] regions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which backend serves [`Access::Random`] regions (logs always use positional I/O).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// A memory map (native default; not available on WASI, where `File` is used).
-    #[default]
+    /// A memory map: the native default (not available on WASI).
     Mmap,
-    /// Positional file I/O everywhere (what the `wasm32-wasip2` build does).
+    /// Positional file I/O, with an in-memory mirror for reads: the WASI default.
+    CachedFile,
+    /// Positional file I/O only, every read a `pread` (tests the bare I/O path).
     File,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        if cfg!(target_family = "wasm") { Backend::CachedFile } else { Backend::Mmap }
+    }
 }
 
 /// A database directory on disk. Holds an exclusive lock on `<root>/LOCK` for its lifetime
@@ -59,8 +66,8 @@ impl FsDirectory {
             Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
             Err(fs::TryLockError::Error(e)) => return Err(StorageError::io(LOCK_FILE, "lock", e)),
         };
-        let backend = if cfg!(target_family = "wasm") {
-            Backend::File
+        let backend = if cfg!(target_family = "wasm") && backend == Backend::Mmap {
+            Backend::CachedFile
         } else {
             backend
         };
@@ -119,12 +126,15 @@ impl Directory for FsDirectory {
             .truncate(false)
             .open(&full)
             .map_err(io_err(path, "open"))?;
-        #[cfg(not(target_family = "wasm"))]
-        if access == Access::Random && self.backend == Backend::Mmap {
-            return Ok(Box::new(super::MmapRegion::new(file, path)?));
+        let file_region = |file| FileRegion::new(file, path);
+        match (access, self.backend) {
+            #[cfg(not(target_family = "wasm"))]
+            (Access::Random, Backend::Mmap) => Ok(Box::new(super::MmapRegion::new(file, path)?)),
+            (Access::Random, Backend::CachedFile) => {
+                Ok(Box::new(CachedRegion::new(Box::new(file_region(file)?))?))
+            }
+            _ => Ok(Box::new(file_region(file)?)),
         }
-        let _ = access;
-        Ok(Box::new(FileRegion::new(file, path)?))
     }
 
     fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
@@ -237,6 +247,17 @@ mod tests {
             n.set(n.get() + 1);
             let root = parent.path().join(n.get().to_string());
             Box::new(FsDirectory::with_backend(root, Backend::File).unwrap())
+        });
+    }
+
+    #[test]
+    fn fs_directory_conforms_with_cached_file_regions() {
+        let parent = tempfile::tempdir().unwrap();
+        let n = std::cell::Cell::new(0);
+        conformance::directory_suite(&|| {
+            n.set(n.get() + 1);
+            let root = parent.path().join(n.get().to_string());
+            Box::new(FsDirectory::with_backend(root, Backend::CachedFile).unwrap())
         });
     }
 

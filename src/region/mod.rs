@@ -4,14 +4,16 @@
 //!
 //! - [`Region`]: one growable byte array with positional reads and writes, `sync` as the
 //!   durability barrier and `punch_hole` to give bytes back. Native builds back the vector slots
-//!   with a memory map ([`MmapRegion`]); the `wasm32-wasip2` build and every log use positional
-//!   file I/O ([`FileRegion`]); [`MemoryRegion`] serves ephemeral databases and tests.
+//!   with a memory map ([`MmapRegion`]); the `wasm32-wasip2` build keeps them in memory over
+//!   positional file I/O ([`CachedRegion`] over [`FileRegion`]); every log uses positional I/O;
+//!   [`MemoryRegion`] serves ephemeral databases and tests.
 //! - [`Directory`]: named regions plus the few metadata operations a database needs, each of
 //!   which is durable when it returns (`write_atomic`, `create_dir`, `rename`, `remove_dir_all`).
 //!
 //! All platform code of the crate lives below this module. Every backend passes the one
 //! conformance suite in `conformance.rs`.
 
+mod cached;
 mod checked;
 pub mod crash;
 mod file;
@@ -23,6 +25,7 @@ mod mmap;
 #[cfg(test)]
 pub(crate) mod conformance;
 
+pub use cached::CachedRegion;
 pub use checked::CheckedRegion;
 pub use file::FileRegion;
 pub use fs::{Backend, FsDirectory};

@@ -1,0 +1,79 @@
+//! Builds the Veles component (the core crate for `wasm32-wasip2`) so that `cargo build`,
+//! `cargo run` and `cargo test` need no manual step, and the `veles` binary embeds it.
+//!
+//! The nested cargo gets its own target directory (sharing the outer one deadlocks on cargo's
+//! lock), and none of the outer build's flags: cargo's build-script variables would otherwise
+//! leak into it and, for instance, replace the wasm target's `+simd128` flag.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target_dir = out_dir.join("component-target");
+
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", ".cargo/config.toml", "rust-toolchain.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=VELES_COMPONENT");
+
+    // A prebuilt component can be supplied (e.g. by a packager).
+    if let Ok(prebuilt) = env::var("VELES_COMPONENT") {
+        println!("cargo:rustc-env=VELES_COMPONENT_PATH={prebuilt}");
+        return;
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--lib", "-p", "veles", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for (key, _) in env::vars() {
+        let leaks = key.starts_with("CARGO_CFG_")
+            || key.starts_with("CARGO_FEATURE_")
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_PROFILE_")
+            || key.starts_with("DEP_")
+            || matches!(
+                key.as_str(),
+                "RUSTFLAGS"
+                    | "CARGO_ENCODED_RUSTFLAGS"
+                    | "CARGO_BUILD_RUSTFLAGS"
+                    | "CARGO_TARGET_DIR"
+                    | "CARGO_BUILD_TARGET"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_CRATE_NAME"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "OPT_LEVEL"
+                    | "PROFILE"
+                    | "DEBUG"
+                    | "NUM_JOBS"
+                    | "RUSTDOC"
+            );
+        if leaks {
+            cmd.env_remove(&key);
+        }
+    }
+    // The component is shipped: optimise it fully and keep it small.
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+
+    let status = cmd.status().expect("failed to run cargo for the component");
+    if !status.success() {
+        panic!("building the Veles component for wasm32-wasip2 failed ({status})");
+    }
+    let wasm = target_dir.join("wasm32-wasip2/release/veles.wasm");
+    assert!(wasm.exists(), "component not found at {}", wasm.display());
+    println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", wasm.display());
+}

@@ -1,0 +1,293 @@
+//! Reading vectors from files: fvecs/ivecs (TEXMEX), npy (NumPy, 2-d, f32 or f64, C order) and
+//! jsonl (`{"id": …, "vector": […], "payload": {…}}` per line). Readers stream in batches and
+//! report progress in bytes.
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use veles::Point;
+
+/// A file format for vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Fvecs,
+    Npy,
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name suggests.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "fvecs" => Some(Format::Fvecs),
+            "npy" => Some(Format::Npy),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+/// Streams points from a file.
+pub struct PointReader {
+    inner: Inner,
+    /// Bytes consumed so far, and the file's size.
+    pub position: u64,
+    pub size: u64,
+    next_id: u64,
+    what: String,
+}
+
+enum Inner {
+    Fvecs(BufReader<File>),
+    Npy { r: BufReader<File>, dim: usize, f64: bool, left: u64 },
+    Jsonl { r: BufReader<File>, line: u64 },
+}
+
+impl PointReader {
+    /// Opens `path`; positional formats number points from `first_id`.
+    pub fn open(path: &Path, format: Option<Format>, first_id: u64) -> Result<PointReader> {
+        let format = format
+            .or_else(|| Format::from_path(path))
+            .ok_or_else(|| anyhow!("cannot tell the format of {} (use --format fvecs|npy|jsonl)", path.display()))?;
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let size = file.metadata()?.len();
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let (inner, position) = match format {
+            Format::Fvecs => (Inner::Fvecs(r), 0),
+            Format::Jsonl => (Inner::Jsonl { r, line: 0 }, 0),
+            Format::Npy => {
+                let (dim, rows, f64, header) = npy_header(&mut r).with_context(|| format!("{} is not a usable .npy file", path.display()))?;
+                (Inner::Npy { r, dim, f64, left: rows }, header)
+            }
+        };
+        Ok(PointReader {
+            inner,
+            position,
+            size,
+            next_id: first_id,
+            what: path.display().to_string(),
+        })
+    }
+
+    /// Up to `max` more points; empty at the end.
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<Point>> {
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        while out.len() < max {
+            let Some(p) = self.next_point()? else { break };
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    fn next_point(&mut self) -> Result<Option<Point>> {
+        let what = &self.what;
+        match &mut self.inner {
+            Inner::Fvecs(r) => {
+                let mut d = [0u8; 4];
+                if !read_exact_or_eof(r, &mut d)? {
+                    return Ok(None);
+                }
+                let dim = i32::from_le_bytes(d);
+                if !(1..=veles::MAX_DIMENSION as i32).contains(&dim) {
+                    bail!("{what}: bad dimension {dim} at byte {}", self.position);
+                }
+                let mut bytes = vec![0u8; dim as usize * 4];
+                r.read_exact(&mut bytes).with_context(|| format!("{what}: truncated vector at byte {}", self.position))?;
+                self.position += 4 + bytes.len() as u64;
+                let id = self.next_id;
+                self.next_id += 1;
+                Ok(Some(Point::new(id, f32s(&bytes))))
+            }
+            Inner::Npy { r, dim, f64, left } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                *left -= 1;
+                let width = if *f64 { 8 } else { 4 };
+                let mut bytes = vec![0u8; *dim * width];
+                r.read_exact(&mut bytes).with_context(|| format!("{what}: truncated data"))?;
+                self.position += bytes.len() as u64;
+                let v = if *f64 {
+                    bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect()
+                } else {
+                    f32s(&bytes)
+                };
+                let id = self.next_id;
+                self.next_id += 1;
+                Ok(Some(Point::new(id, v)))
+            }
+            Inner::Jsonl { r, line } => loop {
+                let mut text = String::new();
+                let n = r.read_line(&mut text).with_context(|| format!("{what}: read failed"))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line += 1;
+                self.position += n as u64;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                return parse_jsonl(&text).map(Some).with_context(|| format!("{what}, line {line}"));
+            },
+        }
+    }
+}
+
+fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..])? {
+            0 if got == 0 => return Ok(false),
+            0 => bail!("file ends inside a record"),
+            n => got += n,
+        }
+    }
+    Ok(true)
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+fn parse_jsonl(text: &str) -> Result<Point> {
+    let v: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
+    let id = v.get("id").and_then(|x| x.as_u64()).ok_or_else(|| anyhow!("\"id\" must be a non-negative integer"))?;
+    let vector = v
+        .get("vector")
+        .and_then(|x| x.as_array())
+        .ok_or_else(|| anyhow!("\"vector\" must be an array of numbers"))?
+        .iter()
+        .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| anyhow!("\"vector\" must hold numbers only")))
+        .collect::<Result<Vec<f32>>>()?;
+    let payload = match v.get("payload") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(p) => Some(p.clone()),
+    };
+    Ok(Point { id, vector, payload })
+}
+
+/// Parses a .npy header: (columns, rows, is_f64, header bytes).
+fn npy_header(r: &mut impl Read) -> Result<(usize, u64, bool, u64)> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)?;
+    if &magic[..6] != b"\x93NUMPY" {
+        bail!("bad magic");
+    }
+    let (len, pre) = if magic[6] == 1 {
+        let mut l = [0u8; 2];
+        r.read_exact(&mut l)?;
+        (u16::from_le_bytes(l) as usize, 10)
+    } else {
+        let mut l = [0u8; 4];
+        r.read_exact(&mut l)?;
+        (u32::from_le_bytes(l) as usize, 12)
+    };
+    if len > 1 << 20 {
+        bail!("header too large");
+    }
+    let mut h = vec![0u8; len];
+    r.read_exact(&mut h)?;
+    let h = String::from_utf8(h).context("header not UTF-8")?;
+    let f64 = if h.contains("'<f4'") || h.contains("'float32'") {
+        false
+    } else if h.contains("'<f8'") || h.contains("'float64'") {
+        true
+    } else {
+        bail!("only little-endian float32 or float64 arrays are supported ({h})");
+    };
+    if h.contains("'fortran_order': True") {
+        bail!("Fortran-ordered arrays are not supported");
+    }
+    let shape = h
+        .split("'shape':")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .map(|s| s.trim().trim_start_matches('('))
+        .ok_or_else(|| anyhow!("no shape in header"))?;
+    let dims: Vec<u64> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().context("bad shape"))
+        .collect::<Result<_>>()?;
+    match dims[..] {
+        [rows, cols] if cols > 0 => Ok((cols as usize, rows, f64, (pre + len) as u64)),
+        _ => bail!("expected a 2-d array, shape ({shape})"),
+    }
+}
+
+/// Reads every vector of an fvecs file.
+pub fn read_fvecs(path: &Path) -> Result<Vec<Vec<f32>>> {
+    let mut r = PointReader::open(path, Some(Format::Fvecs), 0)?;
+    Ok(r.next_batch(usize::MAX)?.into_iter().map(|p| p.vector).collect())
+}
+
+/// Reads every row of an ivecs file (e.g. ground-truth neighbour ids).
+pub fn read_ivecs(path: &Path) -> Result<Vec<Vec<u32>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let d = i32::from_le_bytes(bytes.get(at..at + 4).ok_or_else(|| anyhow!("truncated"))?.try_into()?) as usize;
+        let row = bytes.get(at + 4..at + 4 + 4 * d).ok_or_else(|| anyhow!("{}: truncated row", path.display()))?;
+        out.push(row.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect());
+        at += 4 + 4 * d;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn all_three_formats_read_the_same_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let vs = [[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.5]];
+        let fv = dir.path().join("a.fvecs");
+        let mut f = File::create(&fv).unwrap();
+        for v in &vs {
+            f.write_all(&3i32.to_le_bytes()).unwrap();
+            for x in v {
+                f.write_all(&x.to_le_bytes()).unwrap();
+            }
+        }
+        let npy = dir.path().join("a.npy");
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+        let mut f = File::create(&npy).unwrap();
+        f.write_all(b"\x93NUMPY\x01\x00").unwrap();
+        f.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
+        f.write_all(header.as_bytes()).unwrap();
+        for v in &vs {
+            for x in v {
+                f.write_all(&x.to_le_bytes()).unwrap();
+            }
+        }
+        let jl = dir.path().join("a.jsonl");
+        std::fs::write(&jl, "{\"id\":0,\"vector\":[1,2,3]}\n\n{\"id\":1,\"vector\":[4,5,6.5],\"payload\":{\"a\":1}}\n").unwrap();
+        for path in [&fv, &npy, &jl] {
+            let mut r = PointReader::open(path, None, 0).unwrap();
+            let pts = r.next_batch(10).unwrap();
+            assert_eq!(pts.len(), 2, "{path:?}");
+            assert_eq!(pts[1].vector, vs[1].to_vec());
+            assert_eq!(pts[1].id, 1);
+            assert_eq!(r.position, r.size, "{path:?}: progress reaches the end");
+            assert!(r.next_batch(10).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_files_are_reported_with_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let jl = dir.path().join("bad.jsonl");
+        std::fs::write(&jl, "{\"id\":0,\"vector\":[1]}\n{\"id\":-1,\"vector\":[1]}\n").unwrap();
+        let e = PointReader::open(&jl, None, 0).unwrap().next_batch(10).unwrap_err();
+        assert!(format!("{e:#}").contains("line 2"), "{e:#}");
+        let fv = dir.path().join("bad.fvecs");
+        std::fs::write(&fv, [3, 0, 0, 0, 1, 2]).unwrap();
+        assert!(PointReader::open(&fv, None, 0).unwrap().next_batch(10).is_err());
+        assert!(PointReader::open(&dir.path().join("x.txt"), None, 0).is_err());
+    }
+}

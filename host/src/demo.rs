@@ -1,0 +1,186 @@
+//! `veles demo`: builds a collection from real sentence embeddings shipped in the binary and
+//! shows nearest neighbours by text, through the component (or natively).
+//!
+//! The data (`host/demo/minilm-demo.bin`, made by `host/demo/make_demo_data.py`): 5,000
+//! one-line Python package summaries and 200 query sentences embedded with all-MiniLM-L6-v2
+//! (384-d, unit length), stored as int8 with a scale per vector.
+
+use crate::backend;
+use crate::runtime::Runtime;
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+use veles::{CollectionConfig, Filter, Metric, Point};
+
+static DATA: &[u8] = include_bytes!("../demo/minilm-demo.bin");
+
+/// A sentence and its embedding.
+pub struct Sentence {
+    pub text: String,
+    pub vector: Vec<f32>,
+}
+
+/// The demo data set.
+pub struct DemoData {
+    pub dim: usize,
+    pub base: Vec<Sentence>,
+    pub queries: Vec<Sentence>,
+}
+
+/// Decodes the embedded data set.
+pub fn load() -> Result<DemoData> {
+    let mut at = 0usize;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        let s = DATA.get(at..at + n).context("demo data is truncated")?;
+        at += n;
+        Ok(s)
+    };
+    if take(8)? != b"VELESDM1" {
+        bail!("demo data has a bad magic");
+    }
+    let u32_at = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap()) as usize;
+    let n_base = u32_at(take(4)?);
+    let n_query = u32_at(take(4)?);
+    let dim = u32_at(take(4)?);
+    let mut read = |n: usize| -> Result<Vec<Sentence>> {
+        (0..n)
+            .map(|_| {
+                let scale = f32::from_le_bytes(take(4)?.try_into().unwrap());
+                let vector = take(dim)?.iter().map(|&b| b as i8 as f32 * scale).collect();
+                let len = u16::from_le_bytes(take(2)?.try_into().unwrap()) as usize;
+                let text = String::from_utf8(take(len)?.to_vec()).context("demo text is not UTF-8")?;
+                Ok(Sentence { text, vector })
+            })
+            .collect()
+    };
+    let base = read(n_base)?;
+    let queries = read(n_query)?;
+    Ok(DemoData { dim, base, queries })
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// Runs the demo. `dir`: where to put the database (default: a fresh temporary directory,
+/// removed afterwards).
+pub fn run(native: bool, dir: Option<PathBuf>) -> Result<()> {
+    let data = load()?;
+    let (dir, temporary) = match dir {
+        Some(d) => (d, false),
+        None => (std::env::temp_dir().join(format!("veles-demo-{}", std::process::id())), true),
+    };
+    if temporary && dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let result = run_in(&data, native, &dir);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
+    let how = if native { "natively (linked library)" } else { "through the WebAssembly component under wasmtime" };
+    println!("Veles demo: semantic search over {} Python package summaries", data.base.len());
+    println!("  engine:   {how}");
+    println!("  database: {}", dir.display());
+    println!();
+
+    let started = Instant::now();
+    let runtime = if native { None } else { Some(Runtime::new()?) };
+    if let Some(_r) = &runtime {
+        println!("  component loaded in {:.2} s", started.elapsed().as_secs_f64());
+    }
+    let mut db = backend::open(dir, native, runtime.as_ref())?;
+    if db.list()?.iter().any(|n| n == "packages") {
+        db.drop_collection("packages")?;
+    }
+    db.create_collection("packages", CollectionConfig::new(data.dim as u32, Metric::Cosine))?;
+
+    let bar = ProgressBar::new(data.base.len() as u64).with_style(
+        ProgressStyle::with_template("  importing {bar:30} {pos}/{len} points")
+            .expect("valid template"),
+    );
+    let t = Instant::now();
+    for (chunk_no, chunk) in data.base.chunks(500).enumerate() {
+        let points: Vec<Point> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Point::new((chunk_no * 500 + i) as u64, s.vector.clone())
+                    .with_payload(json!({"text": s.text, "chars": s.text.chars().count()}))
+            })
+            .collect();
+        db.upsert("packages", &points)?;
+        bar.inc(points.len() as u64);
+    }
+    db.flush("packages")?;
+    bar.finish_and_clear();
+    println!("  imported and flushed {} points in {:.2} s", data.base.len(), t.elapsed().as_secs_f64());
+
+    for qi in [0usize, 3, 7] {
+        let q = &data.queries[qi];
+        println!();
+        println!("  query: \"{}\"", shorten(&q.text, 90));
+        for (rank, h) in db.search("packages", &q.vector, 4, None)?.iter().enumerate() {
+            let text = h.payload.as_ref().and_then(|p| p["text"].as_str()).unwrap_or("");
+            println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
+        }
+    }
+
+    let q = &data.queries[12];
+    let short = Filter::lt("chars", 40);
+    println!();
+    println!("  query: \"{}\"", shorten(&q.text, 90));
+    println!("  filter: {}", short.to_json());
+    for (rank, h) in db.search("packages", &q.vector, 4, Some(&short))?.iter().enumerate() {
+        let text = h.payload.as_ref().and_then(|p| p["text"].as_str()).unwrap_or("");
+        println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
+    }
+
+    // Persistence: close, reopen, same answer.
+    let before = db.search("packages", &data.queries[0].vector, 1, None)?;
+    drop(db);
+    let mut db = backend::open(dir, native, runtime.as_ref())?;
+    let after = db.search("packages", &data.queries[0].vector, 1, None)?;
+    let stats = db.stats("packages")?;
+    println!();
+    println!(
+        "  reopened: {} points, top hit unchanged: {}",
+        stats.len,
+        if before == after { "yes" } else { "NO" }
+    );
+
+    // The same exact searches natively and through the component, side by side.
+    let queries: Vec<Vec<f32>> = data.queries.iter().map(|q| q.vector.clone()).collect();
+    let rt = match &runtime {
+        Some(r) => r,
+        None => &Runtime::new()?,
+    };
+    drop(db);
+    let mut native_db = backend::open(dir, true, None)?;
+    native_db.search_batch("packages", &queries, 10, None)?; // warm
+    let t = Instant::now();
+    let native_hits = native_db.search_batch("packages", &queries, 10, None)?;
+    let native_time = t.elapsed();
+    drop(native_db);
+    let mut comp_db = backend::open(dir, false, Some(rt))?;
+    comp_db.search_batch("packages", &queries, 10, None)?; // warm
+    let t = Instant::now();
+    let comp_hits = comp_db.search_batch("packages", &queries, 10, None)?;
+    let comp_time = t.elapsed();
+    println!(
+        "  {} exact top-10 searches: component took {:.2}x the native time; results identical: {}",
+        queries.len(),
+        comp_time.as_secs_f64() / native_time.as_secs_f64().max(1e-9),
+        if native_hits == comp_hits { "yes" } else { "NO" }
+    );
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The Veles host: runs the Veles component under wasmtime with only its database directory
+//! preopened, a memory cap and a per-call deadline; and the same operations natively, behind
+//! one [`Backend`] trait. The `veles` CLI is built on it.
+
+pub mod backend;
+pub mod data;
+pub mod demo;
+pub mod runtime;
+
+pub use backend::{Backend, ComponentBackend, HostError, HostResult, NativeBackend, filter_to_wit};
+pub use runtime::{COMPONENT_WASM, Limits, Runtime};

@@ -1,0 +1,202 @@
+//! Running the Veles component under wasmtime.
+//!
+//! One [`Runtime`] per process: the engine, the compiled component (cached on disk in its
+//! precompiled form) and a linker with WASI p2. One store per opened database
+//! ([`crate::ComponentBackend`]): its WASI context preopens only that database's directory,
+//! caps the guest's memory, and every call runs under an epoch deadline.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({ path: "../wit", world: "veles" });
+
+/// The component, built by `build.rs` and embedded in the binary.
+pub static COMPONENT_WASM: &[u8] = include_bytes!(env!("VELES_COMPONENT_PATH"));
+
+/// How long one epoch tick lasts: the resolution of call deadlines.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits for one database's store.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest linear memory the guest may grow to.
+    pub memory_bytes: usize,
+    /// Longest a single call may run before it is stopped with an error.
+    pub call_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 4 << 30,
+            call_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Per-store host state: WASI context, resource table, limits.
+pub struct HostState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The engine, the compiled component and the linker, shared by every store.
+pub struct Runtime {
+    engine: Engine,
+    component: Component,
+    linker: Linker<HostState>,
+    _ticker: Arc<()>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("VELES_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("veles"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/veles"))
+}
+
+impl Runtime {
+    /// A runtime for the embedded component.
+    pub fn new() -> Result<Runtime> {
+        Self::with_component(COMPONENT_WASM)
+    }
+
+    /// A runtime for the given component bytes.
+    pub fn with_component(wasm: &[u8]) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = load_component(&engine, wasm)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+
+        // A ticker thread advances the epoch; it stops once the runtime is gone.
+        let alive = Arc::new(());
+        let weak: Weak<()> = Arc::downgrade(&alive);
+        let ticking = engine.clone();
+        std::thread::Builder::new()
+            .name("veles-epoch".into())
+            .spawn(move || {
+                while weak.upgrade().is_some() {
+                    std::thread::sleep(TICK);
+                    ticking.increment_epoch();
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            component,
+            linker,
+            _ticker: alive,
+        })
+    }
+
+    /// A store whose WASI context sees only `dir` (as the guest's `.`), and the component
+    /// instantiated in it.
+    pub fn instantiate(&self, dir: &Path, limits: &Limits) -> Result<(Store<HostState>, Veles)> {
+        let mut wasi = WasiCtxBuilder::new();
+        // Must precede the preopen: the directory captures it. Without it every guest file
+        // operation goes through a blocking-task pool (tens of microseconds each).
+        wasi.allow_blocking_current_thread(true);
+        wasi.preopened_dir(dir, ".", FsPerms::ReadWrite)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot open directory {}", dir.display()))?;
+        let state = HostState {
+            ctx: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(4)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limits.call_timeout));
+        let bindings = Veles::instantiate(&mut store, &self.component, &self.linker)?;
+        Ok((store, bindings))
+    }
+}
+
+/// Epoch ticks for a timeout (at least one).
+pub(crate) fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / TICK.as_millis()).max(1) as u64
+}
+
+/// Compiles the component, or loads its precompiled form from the cache. The cache file name
+/// carries a checksum of the wasm and of the engine's configuration; the file carries a CRC of
+/// itself, checked before wasmtime is asked to trust it.
+fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let key = format!("component-{:08x}-{}-{:016x}.cwasm", crc32fast::hash(wasm), wasm.len(), h.finish());
+    let cached = cache_dir().map(|d| d.join(key));
+    if let Some(path) = &cached
+        && let Ok(bytes) = std::fs::read(path)
+        && bytes.len() > 4
+    {
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body).to_le_bytes() == crc {
+            // SAFETY: the bytes were produced by `precompile_component` of an engine with the
+            // same compatibility hash (the file name says so) and are intact (CRC checked);
+            // the cache directory belongs to the user running this process.
+            if let Ok(c) = unsafe { Component::deserialize(engine, body) } {
+                return Ok(c);
+            }
+        }
+    }
+    let compiled = engine
+        .precompile_component(wasm)
+        .map_err(anyhow::Error::from)
+        .context("compiling the Veles component")?;
+    // SAFETY: produced just now by this engine.
+    let component = unsafe { Component::deserialize(engine, &compiled)? };
+    if let Some(path) = &cached {
+        // Best effort: a cache that cannot be written only costs the next start a compile.
+        let _ = write_cache(path, &compiled);
+    }
+    Ok(component)
+}
+
+fn write_cache(path: &Path, compiled: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("cache files live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut data = compiled.to_vec();
+    data.extend_from_slice(&crc32fast::hash(compiled).to_le_bytes());
+    std::fs::write(&tmp, &data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Fails unless `dir` is a directory (or can be created as one).
+pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
