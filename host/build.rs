@@ -11,11 +11,28 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace root")
+        .to_path_buf();
+    // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out; one component build directory
+    // under <target> serves every profile (check, dev, release), so clippy and tests do not
+    // each build the component again.
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let target_dir = out_dir.join("component-target");
+    let target_dir = out_dir
+        .ancestors()
+        .nth(4)
+        .map(|t| t.join("veles-component"))
+        .unwrap_or_else(|| out_dir.join("component-target"));
 
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", ".cargo/config.toml", "rust-toolchain.toml"] {
+    for path in [
+        "src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+        "rust-toolchain.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=VELES_COMPONENT");
@@ -29,7 +46,15 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--lib", "-p", "veles", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--lib",
+            "-p",
+            "veles",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for (key, _) in env::vars() {

@@ -5,7 +5,10 @@ wit_bindgen::generate!({ path: "wit", world: "veles" });
 
 use crate::filter::{Condition, FlatNode};
 use crate::{Error as E, Filter, Limit as L, StorageError as S, VectorProblem as P};
-use exports::veles::db::engine::{Collection as CollectionHandle, Database as DatabaseHandle, Guest, GuestCollection, GuestDatabase};
+use exports::veles::db::engine::{
+    Collection as CollectionHandle, Database as DatabaseHandle, Guest, GuestCollection,
+    GuestDatabase,
+};
 use veles::db::types as t;
 
 struct Component;
@@ -52,7 +55,11 @@ fn limit_to_wit(l: L) -> t::Limit {
 
 fn error(e: E) -> t::Error {
     match e {
-        E::DimensionMismatch { expected, actual, id } => t::Error::DimensionMismatch(t::DimensionMismatch {
+        E::DimensionMismatch {
+            expected,
+            actual,
+            id,
+        } => t::Error::DimensionMismatch(t::DimensionMismatch {
             expected,
             actual: actual.min(u32::MAX as usize) as u32,
             id,
@@ -84,17 +91,32 @@ fn error(e: E) -> t::Error {
                 message: source.to_string(),
             }),
             S::PreviousIo => t::Error::PreviousIo,
-            S::Corrupted { file, offset, reason } => t::Error::Corrupted(t::Corruption { file, offset, reason }),
-            S::UnsupportedVersion { file, found, supported } => {
-                t::Error::UnsupportedVersion(t::UnsupportedVersion { file, found, supported })
-            }
+            S::Corrupted {
+                file,
+                offset,
+                reason,
+            } => t::Error::Corrupted(t::Corruption {
+                file,
+                offset,
+                reason,
+            }),
+            S::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => t::Error::UnsupportedVersion(t::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            }),
             S::Locked { path } => t::Error::Locked(path),
         },
     }
 }
 
 fn json(text: &str) -> Result<serde_json::Value, t::Error> {
-    serde_json::from_str(text).map_err(|e| t::Error::InvalidFilter(format!("operand {text:?}: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| t::Error::InvalidFilter(format!("operand {text:?}: {e}")))
 }
 
 fn filter(f: Option<t::Filter>) -> Result<Option<Filter>, t::Error> {
@@ -114,7 +136,9 @@ fn filter(f: Option<t::Filter>) -> Result<Option<Filter>, t::Error> {
                     t::Condition::Lte(v) => Condition::Lte(json(&v)?),
                     t::Condition::Gt(v) => Condition::Gt(json(&v)?),
                     t::Condition::Gte(v) => Condition::Gte(json(&v)?),
-                    t::Condition::In(vs) => Condition::In(vs.iter().map(|v| json(v)).collect::<Result<_, _>>()?),
+                    t::Condition::In(vs) => {
+                        Condition::In(vs.iter().map(|v| json(v)).collect::<Result<_, _>>()?)
+                    }
                     t::Condition::Exists => Condition::Exists,
                     t::Condition::IsNull => Condition::IsNull,
                 },
@@ -130,14 +154,20 @@ fn payload_text(v: Option<&serde_json::Value>) -> Option<String> {
 
 impl GuestDatabase for Database {
     fn open(path: String) -> Result<DatabaseHandle, t::Error> {
-        crate::Database::open(path).map(|d| DatabaseHandle::new(Database(d))).map_err(error)
+        crate::Database::open(path)
+            .map(|d| DatabaseHandle::new(Database(d)))
+            .map_err(error)
     }
 
     fn in_memory() -> DatabaseHandle {
         DatabaseHandle::new(Database(crate::Database::in_memory()))
     }
 
-    fn create_collection(&self, name: String, config: t::CollectionConfig) -> Result<CollectionHandle, t::Error> {
+    fn create_collection(
+        &self,
+        name: String,
+        config: t::CollectionConfig,
+    ) -> Result<CollectionHandle, t::Error> {
         let config = crate::CollectionConfig::new(config.dimension, metric_from_wit(config.metric));
         self.0
             .create_collection(&name, config)
@@ -146,7 +176,10 @@ impl GuestDatabase for Database {
     }
 
     fn collection(&self, name: String) -> Result<CollectionHandle, t::Error> {
-        self.0.collection(&name).map(|c| CollectionHandle::new(Collection(c))).map_err(error)
+        self.0
+            .collection(&name)
+            .map(|c| CollectionHandle::new(Collection(c)))
+            .map_err(error)
     }
 
     fn list(&self) -> Result<Vec<String>, t::Error> {
@@ -219,16 +252,34 @@ impl GuestCollection for Collection {
         self.0.delete(&ids).map(|n| n as u64).map_err(error)
     }
 
-    fn search(&self, query: Vec<f32>, k: u32, f: Option<t::Filter>) -> Result<Vec<t::Hit>, t::Error> {
+    fn search(
+        &self,
+        query: Vec<f32>,
+        k: u32,
+        f: Option<t::Filter>,
+    ) -> Result<Vec<t::Hit>, t::Error> {
         let f = filter(f)?;
-        self.0.search(&query, k as usize, f.as_ref()).map(hits).map_err(error)
+        self.0
+            .search(&query, k as usize, f.as_ref())
+            .map(hits)
+            .map_err(error)
     }
 
-    fn search_batch(&self, queries: Vec<Vec<f32>>, k: u32, f: Option<t::Filter>) -> Result<Vec<Vec<t::Hit>>, t::Error> {
+    fn search_batch(
+        &self,
+        queries: Vec<Vec<f32>>,
+        k: u32,
+        f: Option<t::Filter>,
+    ) -> Result<Vec<Vec<t::Hit>>, t::Error> {
         let f = filter(f)?;
         queries
             .iter()
-            .map(|q| self.0.search(q, k as usize, f.as_ref()).map(hits).map_err(error))
+            .map(|q| {
+                self.0
+                    .search(q, k as usize, f.as_ref())
+                    .map(hits)
+                    .map_err(error)
+            })
             .collect()
     }
 

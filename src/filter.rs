@@ -224,7 +224,9 @@ impl Filter {
     /// point forward (no cycles, no sharing), and trees deeper than [`MAX_FILTER_DEPTH`].
     pub fn from_flat(nodes: &[FlatNode]) -> Result<Filter> {
         if nodes.is_empty() {
-            return Err(Error::InvalidFilter("a filter needs at least one node".into()));
+            return Err(Error::InvalidFilter(
+                "a filter needs at least one node".into(),
+            ));
         }
         let mut used = vec![false; nodes.len()];
         let f = unflatten(nodes, 0, 1, &mut used)?;
@@ -485,17 +487,32 @@ mod tests {
         assert_eq!(Filter::from_flat(&flat).unwrap(), f);
         assert!(Filter::from_flat(&[]).is_err());
         let cycle = vec![FlatNode::Not(0)];
-        assert!(matches!(Filter::from_flat(&cycle), Err(Error::InvalidFilter(_))));
+        assert!(matches!(
+            Filter::from_flat(&cycle),
+            Err(Error::InvalidFilter(_))
+        ));
         let shared = vec![
             FlatNode::And(vec![1, 1]),
-            FlatNode::Field { key: "a".into(), condition: Condition::Exists },
+            FlatNode::Field {
+                key: "a".into(),
+                condition: Condition::Exists,
+            },
         ];
         assert!(Filter::from_flat(&shared).is_err());
         let out_of_range = vec![FlatNode::Not(7)];
         assert!(Filter::from_flat(&out_of_range).is_err());
         let mut deep: Vec<FlatNode> = (1..10_000).map(FlatNode::Not).collect();
-        deep.push(FlatNode::Field { key: "a".into(), condition: Condition::Exists });
-        assert!(matches!(Filter::from_flat(&deep), Err(Error::LimitExceeded { limit: Limit::FilterDepth, .. })));
+        deep.push(FlatNode::Field {
+            key: "a".into(),
+            condition: Condition::Exists,
+        });
+        assert!(matches!(
+            Filter::from_flat(&deep),
+            Err(Error::LimitExceeded {
+                limit: Limit::FilterDepth,
+                ..
+            })
+        ));
     }
 
     #[test]

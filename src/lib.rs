@@ -44,5 +44,5 @@ pub use collection::{Collection, Hit, MAX_K, Options, Point, RecoveryStats, Stat
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, validate_name};
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
-pub use filter::{Condition, FlatNode, Filter, MAX_FILTER_DEPTH};
+pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
 pub use payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};

@@ -287,8 +287,16 @@ fn data_survives_reopen_in_a_memory_directory() {
 
 #[test]
 fn mmap_and_file_backends_write_byte_identical_files() {
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    for (root, backend) in [(a.path(), Backend::Mmap), (b.path(), Backend::File), (c.path(), Backend::CachedFile)] {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    for (root, backend) in [
+        (a.path(), Backend::Mmap),
+        (b.path(), Backend::File),
+        (c.path(), Backend::CachedFile),
+    ] {
         let d = FsDirectory::with_backend(root, backend).unwrap();
         let db = Database::open_with(Arc::new(d), Options::default()).unwrap();
         let c = db

@@ -7,7 +7,9 @@ use crate::runtime::{HostState, Limits, Runtime, Veles, ensure_dir, ticks};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use veles::{CollectionConfig, Condition, FlatNode, Filter, Hit, Metric, Point, RecoveryStats, Stats};
+use veles::{
+    CollectionConfig, Condition, Filter, FlatNode, Hit, Metric, Point, RecoveryStats, Stats,
+};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
@@ -30,8 +32,14 @@ impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostError::Engine(e) => e.fmt(f),
-            HostError::Trap { trap: Some(wasmtime::Trap::Interrupt), .. } => {
-                write!(f, "the component was stopped: the call ran past its deadline")
+            HostError::Trap {
+                trap: Some(wasmtime::Trap::Interrupt),
+                ..
+            } => {
+                write!(
+                    f,
+                    "the component was stopped: the call ran past its deadline"
+                )
             }
             HostError::Trap { message, .. } => write!(f, "the component was stopped: {message}"),
             HostError::Runtime(e) => write!(f, "the component could not run: {e:#}"),
@@ -50,7 +58,13 @@ impl From<veles::Error> for HostError {
 impl HostError {
     /// True when the component was interrupted by its call deadline.
     pub fn is_deadline(&self) -> bool {
-        matches!(self, HostError::Trap { trap: Some(wasmtime::Trap::Interrupt), .. })
+        matches!(
+            self,
+            HostError::Trap {
+                trap: Some(wasmtime::Trap::Interrupt),
+                ..
+            }
+        )
     }
 }
 
@@ -67,15 +81,31 @@ pub trait Backend {
     fn upsert(&mut self, name: &str, points: &[Point]) -> HostResult<()>;
     fn get(&mut self, name: &str, ids: &[u64]) -> HostResult<Vec<Option<Point>>>;
     fn delete(&mut self, name: &str, ids: &[u64]) -> HostResult<u64>;
-    fn search(&mut self, name: &str, query: &[f32], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Hit>>;
-    fn search_batch(&mut self, name: &str, queries: &[Vec<f32>], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Vec<Hit>>>;
+    fn search(
+        &mut self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Hit>>;
+    fn search_batch(
+        &mut self,
+        name: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Vec<Hit>>>;
     fn flush(&mut self, name: &str) -> HostResult<()>;
     fn checkpoint(&mut self, name: &str) -> HostResult<()>;
     fn stats(&mut self, name: &str) -> HostResult<Stats>;
 }
 
 /// Opens the database in `dir` natively or through the component.
-pub fn open(dir: &Path, native: bool, runtime: Option<&Runtime>) -> anyhow::Result<Box<dyn Backend>> {
+pub fn open(
+    dir: &Path,
+    native: bool,
+    runtime: Option<&Runtime>,
+) -> anyhow::Result<Box<dyn Backend>> {
     if native {
         return Ok(Box::new(NativeBackend::open(dir)?));
     }
@@ -87,7 +117,11 @@ pub fn open(dir: &Path, native: bool, runtime: Option<&Runtime>) -> anyhow::Resu
             &owned
         }
     };
-    Ok(Box::new(ComponentBackend::open(runtime, dir, &Limits::default())?))
+    Ok(Box::new(ComponentBackend::open(
+        runtime,
+        dir,
+        &Limits::default(),
+    )?))
 }
 
 /// The engine linked as a library.
@@ -149,13 +183,28 @@ impl Backend for NativeBackend {
         Ok(self.c(name)?.delete(ids)? as u64)
     }
 
-    fn search(&mut self, name: &str, query: &[f32], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Hit>> {
+    fn search(
+        &mut self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Hit>> {
         Ok(self.c(name)?.search(query, k, filter)?)
     }
 
-    fn search_batch(&mut self, name: &str, queries: &[Vec<f32>], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Vec<Hit>>> {
+    fn search_batch(
+        &mut self,
+        name: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Vec<Hit>>> {
         let c = self.c(name)?;
-        Ok(queries.iter().map(|q| c.search(q, k, filter)).collect::<veles::Result<_>>()?)
+        Ok(queries
+            .iter()
+            .map(|q| c.search(q, k, filter))
+            .collect::<veles::Result<_>>()?)
     }
 
     fn flush(&mut self, name: &str) -> HostResult<()> {
@@ -185,10 +234,17 @@ impl ComponentBackend {
     /// Instantiates the component with only `dir` preopened and opens the database there.
     pub fn open(runtime: &Runtime, dir: &Path, limits: &Limits) -> HostResult<ComponentBackend> {
         ensure_dir(dir).map_err(HostError::Runtime)?;
-        let (mut store, bindings) = runtime.instantiate(dir, limits).map_err(HostError::Runtime)?;
+        let (mut store, bindings) = runtime
+            .instantiate(dir, limits)
+            .map_err(HostError::Runtime)?;
         let deadline = ticks(limits.call_timeout);
         store.set_epoch_deadline(deadline);
-        let db = outcome(bindings.veles_db_engine().database().call_open(&mut store, "."))?;
+        let db = outcome(
+            bindings
+                .veles_db_engine()
+                .database()
+                .call_open(&mut store, "."),
+        )?;
         Ok(ComponentBackend {
             store,
             bindings,
@@ -276,7 +332,10 @@ impl Backend for ComponentBackend {
     fn config(&mut self, name: &str) -> HostResult<CollectionConfig> {
         let c = self.c(name)?;
         let cfg = self.call(|e, s| e.collection().call_config(s, c).map(Ok))?;
-        Ok(CollectionConfig::new(cfg.dimension, metric_from_wit(cfg.metric)))
+        Ok(CollectionConfig::new(
+            cfg.dimension,
+            metric_from_wit(cfg.metric),
+        ))
     }
 
     fn upsert(&mut self, name: &str, points: &[Point]) -> HostResult<()> {
@@ -296,7 +355,16 @@ impl Backend for ComponentBackend {
         let c = self.c(name)?;
         let got = self.call(|e, s| e.collection().call_get(s, c, ids))?;
         got.into_iter()
-            .map(|p| p.map(|p| Ok(Point { id: p.id, vector: p.vector, payload: parse_json(p.payload)? })).transpose())
+            .map(|p| {
+                p.map(|p| {
+                    Ok(Point {
+                        id: p.id,
+                        vector: p.vector,
+                        payload: parse_json(p.payload)?,
+                    })
+                })
+                .transpose()
+            })
             .collect()
     }
 
@@ -305,7 +373,13 @@ impl Backend for ComponentBackend {
         self.call(|e, s| e.collection().call_delete(s, c, ids))
     }
 
-    fn search(&mut self, name: &str, query: &[f32], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Hit>> {
+    fn search(
+        &mut self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Hit>> {
         let c = self.c(name)?;
         let f = filter.map(filter_to_wit);
         let k = u32::try_from(k).unwrap_or(u32::MAX);
@@ -313,11 +387,20 @@ impl Backend for ComponentBackend {
         hits_from_wit(hits)
     }
 
-    fn search_batch(&mut self, name: &str, queries: &[Vec<f32>], k: usize, filter: Option<&Filter>) -> HostResult<Vec<Vec<Hit>>> {
+    fn search_batch(
+        &mut self,
+        name: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> HostResult<Vec<Vec<Hit>>> {
         let c = self.c(name)?;
         let f = filter.map(filter_to_wit);
         let k = u32::try_from(k).unwrap_or(u32::MAX);
-        let all = self.call(|e, s| e.collection().call_search_batch(s, c, queries, k, f.as_ref()))?;
+        let all = self.call(|e, s| {
+            e.collection()
+                .call_search_batch(s, c, queries, k, f.as_ref())
+        })?;
         all.into_iter().map(hits_from_wit).collect()
     }
 
@@ -356,12 +439,22 @@ impl Backend for ComponentBackend {
 fn parse_json(text: Option<String>) -> HostResult<Option<serde_json::Value>> {
     text.map(|t| serde_json::from_str(&t))
         .transpose()
-        .map_err(|e| HostError::Runtime(anyhow::anyhow!("the component returned a payload that is not JSON: {e}")))
+        .map_err(|e| {
+            HostError::Runtime(anyhow::anyhow!(
+                "the component returned a payload that is not JSON: {e}"
+            ))
+        })
 }
 
 fn hits_from_wit(hits: Vec<t::Hit>) -> HostResult<Vec<Hit>> {
     hits.into_iter()
-        .map(|h| Ok(Hit { id: h.id, score: h.score, payload: parse_json(h.payload)? }))
+        .map(|h| {
+            Ok(Hit {
+                id: h.id,
+                score: h.score,
+                payload: parse_json(h.payload)?,
+            })
+        })
         .collect()
 }
 
@@ -419,7 +512,11 @@ pub fn filter_to_wit(f: &Filter) -> t::Filter {
 fn from_wit(e: t::Error) -> veles::Error {
     use veles::{Error as E, Limit as L, StorageError as S, VectorProblem as P};
     match e {
-        t::Error::DimensionMismatch(d) => E::DimensionMismatch { expected: d.expected, actual: d.actual as usize, id: d.id },
+        t::Error::DimensionMismatch(d) => E::DimensionMismatch {
+            expected: d.expected,
+            actual: d.actual as usize,
+            id: d.id,
+        },
         t::Error::InvalidVector(v) => E::InvalidVector {
             id: v.id,
             problem: match v.problem {
@@ -428,11 +525,17 @@ fn from_wit(e: t::Error) -> veles::Error {
                 t::VectorProblem::NotBinary(i) => P::NotBinary { index: i as usize },
             },
         },
-        t::Error::InvalidName(name) => E::InvalidName { name, reason: "not 1 to 64 of [A-Za-z0-9_-]" },
+        t::Error::InvalidName(name) => E::InvalidName {
+            name,
+            reason: "not 1 to 64 of [A-Za-z0-9_-]",
+        },
         t::Error::InvalidConfig(m) => E::InvalidConfig(m),
         t::Error::InvalidArgument(m) => E::InvalidArgument(m),
         t::Error::InvalidFilter(m) => E::InvalidFilter(m),
-        t::Error::InvalidPayload(m) => E::InvalidPayload { id: None, reason: m },
+        t::Error::InvalidPayload(m) => E::InvalidPayload {
+            id: None,
+            reason: m,
+        },
         t::Error::LimitExceeded(l) => E::LimitExceeded {
             limit: match l.limit {
                 t::Limit::Dimension => L::Dimension,
@@ -447,8 +550,16 @@ fn from_wit(e: t::Error) -> veles::Error {
         },
         t::Error::NotFound(n) => E::CollectionNotFound(n),
         t::Error::AlreadyExists(n) => E::CollectionExists(n),
-        t::Error::Corrupted(c) => E::Storage(S::Corrupted { file: c.file, offset: c.offset, reason: c.reason }),
-        t::Error::UnsupportedVersion(u) => E::Storage(S::UnsupportedVersion { file: u.file, found: u.found, supported: u.supported }),
+        t::Error::Corrupted(c) => E::Storage(S::Corrupted {
+            file: c.file,
+            offset: c.offset,
+            reason: c.reason,
+        }),
+        t::Error::UnsupportedVersion(u) => E::Storage(S::UnsupportedVersion {
+            file: u.file,
+            found: u.found,
+            supported: u.supported,
+        }),
         t::Error::Io(io) => E::Storage(S::Io {
             path: io.path,
             op: "component I/O",

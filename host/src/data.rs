@@ -40,16 +40,27 @@ pub struct PointReader {
 
 enum Inner {
     Fvecs(BufReader<File>),
-    Npy { r: BufReader<File>, dim: usize, f64: bool, left: u64 },
-    Jsonl { r: BufReader<File>, line: u64 },
+    Npy {
+        r: BufReader<File>,
+        dim: usize,
+        f64: bool,
+        left: u64,
+    },
+    Jsonl {
+        r: BufReader<File>,
+        line: u64,
+    },
 }
 
 impl PointReader {
     /// Opens `path`; positional formats number points from `first_id`.
     pub fn open(path: &Path, format: Option<Format>, first_id: u64) -> Result<PointReader> {
-        let format = format
-            .or_else(|| Format::from_path(path))
-            .ok_or_else(|| anyhow!("cannot tell the format of {} (use --format fvecs|npy|jsonl)", path.display()))?;
+        let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
+            anyhow!(
+                "cannot tell the format of {} (use --format fvecs|npy|jsonl)",
+                path.display()
+            )
+        })?;
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let size = file.metadata()?.len();
         let mut r = BufReader::with_capacity(1 << 20, file);
@@ -57,8 +68,17 @@ impl PointReader {
             Format::Fvecs => (Inner::Fvecs(r), 0),
             Format::Jsonl => (Inner::Jsonl { r, line: 0 }, 0),
             Format::Npy => {
-                let (dim, rows, f64, header) = npy_header(&mut r).with_context(|| format!("{} is not a usable .npy file", path.display()))?;
-                (Inner::Npy { r, dim, f64, left: rows }, header)
+                let (dim, rows, f64, header) = npy_header(&mut r)
+                    .with_context(|| format!("{} is not a usable .npy file", path.display()))?;
+                (
+                    Inner::Npy {
+                        r,
+                        dim,
+                        f64,
+                        left: rows,
+                    },
+                    header,
+                )
             }
         };
         Ok(PointReader {
@@ -93,7 +113,9 @@ impl PointReader {
                     bail!("{what}: bad dimension {dim} at byte {}", self.position);
                 }
                 let mut bytes = vec![0u8; dim as usize * 4];
-                r.read_exact(&mut bytes).with_context(|| format!("{what}: truncated vector at byte {}", self.position))?;
+                r.read_exact(&mut bytes).with_context(|| {
+                    format!("{what}: truncated vector at byte {}", self.position)
+                })?;
                 self.position += 4 + bytes.len() as u64;
                 let id = self.next_id;
                 self.next_id += 1;
@@ -106,10 +128,14 @@ impl PointReader {
                 *left -= 1;
                 let width = if *f64 { 8 } else { 4 };
                 let mut bytes = vec![0u8; *dim * width];
-                r.read_exact(&mut bytes).with_context(|| format!("{what}: truncated data"))?;
+                r.read_exact(&mut bytes)
+                    .with_context(|| format!("{what}: truncated data"))?;
                 self.position += bytes.len() as u64;
                 let v = if *f64 {
-                    bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect()
+                    bytes
+                        .chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+                        .collect()
                 } else {
                     f32s(&bytes)
                 };
@@ -119,7 +145,9 @@ impl PointReader {
             }
             Inner::Jsonl { r, line } => loop {
                 let mut text = String::new();
-                let n = r.read_line(&mut text).with_context(|| format!("{what}: read failed"))?;
+                let n = r
+                    .read_line(&mut text)
+                    .with_context(|| format!("{what}: read failed"))?;
                 if n == 0 {
                     return Ok(None);
                 }
@@ -128,7 +156,9 @@ impl PointReader {
                 if text.trim().is_empty() {
                     continue;
                 }
-                return parse_jsonl(&text).map(Some).with_context(|| format!("{what}, line {line}"));
+                return parse_jsonl(&text)
+                    .map(Some)
+                    .with_context(|| format!("{what}, line {line}"));
             },
         }
     }
@@ -147,24 +177,38 @@ fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 fn parse_jsonl(text: &str) -> Result<Point> {
     let v: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
-    let id = v.get("id").and_then(|x| x.as_u64()).ok_or_else(|| anyhow!("\"id\" must be a non-negative integer"))?;
+    let id = v
+        .get("id")
+        .and_then(|x| x.as_u64())
+        .ok_or_else(|| anyhow!("\"id\" must be a non-negative integer"))?;
     let vector = v
         .get("vector")
         .and_then(|x| x.as_array())
         .ok_or_else(|| anyhow!("\"vector\" must be an array of numbers"))?
         .iter()
-        .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| anyhow!("\"vector\" must hold numbers only")))
+        .map(|x| {
+            x.as_f64()
+                .map(|f| f as f32)
+                .ok_or_else(|| anyhow!("\"vector\" must hold numbers only"))
+        })
         .collect::<Result<Vec<f32>>>()?;
     let payload = match v.get("payload") {
         None | Some(serde_json::Value::Null) => None,
         Some(p) => Some(p.clone()),
     };
-    Ok(Point { id, vector, payload })
+    Ok(Point {
+        id,
+        vector,
+        payload,
+    })
 }
 
 /// Parses a .npy header: (columns, rows, is_f64, header bytes).
@@ -220,7 +264,10 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, bool, u64)> {
 /// Reads every vector of an fvecs file.
 pub fn read_fvecs(path: &Path) -> Result<Vec<Vec<f32>>> {
     let mut r = PointReader::open(path, Some(Format::Fvecs), 0)?;
-    Ok(r.next_batch(usize::MAX)?.into_iter().map(|p| p.vector).collect())
+    Ok(r.next_batch(usize::MAX)?
+        .into_iter()
+        .map(|p| p.vector)
+        .collect())
 }
 
 /// Reads every row of an ivecs file (e.g. ground-truth neighbour ids).
@@ -229,9 +276,20 @@ pub fn read_ivecs(path: &Path) -> Result<Vec<Vec<u32>>> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let d = i32::from_le_bytes(bytes.get(at..at + 4).ok_or_else(|| anyhow!("truncated"))?.try_into()?) as usize;
-        let row = bytes.get(at + 4..at + 4 + 4 * d).ok_or_else(|| anyhow!("{}: truncated row", path.display()))?;
-        out.push(row.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect());
+        let d = i32::from_le_bytes(
+            bytes
+                .get(at..at + 4)
+                .ok_or_else(|| anyhow!("truncated"))?
+                .try_into()?,
+        ) as usize;
+        let row = bytes
+            .get(at + 4..at + 4 + 4 * d)
+            .ok_or_else(|| anyhow!("{}: truncated row", path.display()))?;
+        out.push(
+            row.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        );
         at += 4 + 4 * d;
     }
     Ok(out)
@@ -282,12 +340,24 @@ mod tests {
     fn bad_files_are_reported_with_where() {
         let dir = tempfile::tempdir().unwrap();
         let jl = dir.path().join("bad.jsonl");
-        std::fs::write(&jl, "{\"id\":0,\"vector\":[1]}\n{\"id\":-1,\"vector\":[1]}\n").unwrap();
-        let e = PointReader::open(&jl, None, 0).unwrap().next_batch(10).unwrap_err();
+        std::fs::write(
+            &jl,
+            "{\"id\":0,\"vector\":[1]}\n{\"id\":-1,\"vector\":[1]}\n",
+        )
+        .unwrap();
+        let e = PointReader::open(&jl, None, 0)
+            .unwrap()
+            .next_batch(10)
+            .unwrap_err();
         assert!(format!("{e:#}").contains("line 2"), "{e:#}");
         let fv = dir.path().join("bad.fvecs");
         std::fs::write(&fv, [3, 0, 0, 0, 1, 2]).unwrap();
-        assert!(PointReader::open(&fv, None, 0).unwrap().next_batch(10).is_err());
+        assert!(
+            PointReader::open(&fv, None, 0)
+                .unwrap()
+                .next_batch(10)
+                .is_err()
+        );
         assert!(PointReader::open(&dir.path().join("x.txt"), None, 0).is_err());
     }
 }

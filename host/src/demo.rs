@@ -50,7 +50,8 @@ pub fn load() -> Result<DemoData> {
                 let scale = f32::from_le_bytes(take(4)?.try_into().unwrap());
                 let vector = take(dim)?.iter().map(|&b| b as i8 as f32 * scale).collect();
                 let len = u16::from_le_bytes(take(2)?.try_into().unwrap()) as usize;
-                let text = String::from_utf8(take(len)?.to_vec()).context("demo text is not UTF-8")?;
+                let text =
+                    String::from_utf8(take(len)?.to_vec()).context("demo text is not UTF-8")?;
                 Ok(Sentence { text, vector })
             })
             .collect()
@@ -74,7 +75,10 @@ pub fn run(native: bool, dir: Option<PathBuf>) -> Result<()> {
     let data = load()?;
     let (dir, temporary) = match dir {
         Some(d) => (d, false),
-        None => (std::env::temp_dir().join(format!("veles-demo-{}", std::process::id())), true),
+        None => (
+            std::env::temp_dir().join(format!("veles-demo-{}", std::process::id())),
+            true,
+        ),
     };
     if temporary && dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -87,8 +91,15 @@ pub fn run(native: bool, dir: Option<PathBuf>) -> Result<()> {
 }
 
 fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
-    let how = if native { "natively (linked library)" } else { "through the WebAssembly component under wasmtime" };
-    println!("Veles demo: semantic search over {} Python package summaries", data.base.len());
+    let how = if native {
+        "natively (linked library)"
+    } else {
+        "through the WebAssembly component under wasmtime"
+    };
+    println!(
+        "Veles demo: semantic search over {} Python package summaries",
+        data.base.len()
+    );
     println!("  engine:   {how}");
     println!("  database: {}", dir.display());
     println!();
@@ -96,13 +107,19 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     let started = Instant::now();
     let runtime = if native { None } else { Some(Runtime::new()?) };
     if let Some(_r) = &runtime {
-        println!("  component loaded in {:.2} s", started.elapsed().as_secs_f64());
+        println!(
+            "  component loaded in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let mut db = backend::open(dir, native, runtime.as_ref())?;
     if db.list()?.iter().any(|n| n == "packages") {
         db.drop_collection("packages")?;
     }
-    db.create_collection("packages", CollectionConfig::new(data.dim as u32, Metric::Cosine))?;
+    db.create_collection(
+        "packages",
+        CollectionConfig::new(data.dim as u32, Metric::Cosine),
+    )?;
 
     let bar = ProgressBar::new(data.base.len() as u64).with_style(
         ProgressStyle::with_template("  importing {bar:30} {pos}/{len} points")
@@ -123,14 +140,26 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     }
     db.flush("packages")?;
     bar.finish_and_clear();
-    println!("  imported and flushed {} points in {:.2} s", data.base.len(), t.elapsed().as_secs_f64());
+    println!(
+        "  imported and flushed {} points in {:.2} s",
+        data.base.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     for qi in [0usize, 3, 7] {
         let q = &data.queries[qi];
         println!();
         println!("  query: \"{}\"", shorten(&q.text, 90));
-        for (rank, h) in db.search("packages", &q.vector, 4, None)?.iter().enumerate() {
-            let text = h.payload.as_ref().and_then(|p| p["text"].as_str()).unwrap_or("");
+        for (rank, h) in db
+            .search("packages", &q.vector, 4, None)?
+            .iter()
+            .enumerate()
+        {
+            let text = h
+                .payload
+                .as_ref()
+                .and_then(|p| p["text"].as_str())
+                .unwrap_or("");
             println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
         }
     }
@@ -140,8 +169,16 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     println!();
     println!("  query: \"{}\"", shorten(&q.text, 90));
     println!("  filter: {}", short.to_json());
-    for (rank, h) in db.search("packages", &q.vector, 4, Some(&short))?.iter().enumerate() {
-        let text = h.payload.as_ref().and_then(|p| p["text"].as_str()).unwrap_or("");
+    for (rank, h) in db
+        .search("packages", &q.vector, 4, Some(&short))?
+        .iter()
+        .enumerate()
+    {
+        let text = h
+            .payload
+            .as_ref()
+            .and_then(|p| p["text"].as_str())
+            .unwrap_or("");
         println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
     }
 
@@ -180,7 +217,11 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
         "  {} exact top-10 searches: component took {:.2}x the native time; results identical: {}",
         queries.len(),
         comp_time.as_secs_f64() / native_time.as_secs_f64().max(1e-9),
-        if native_hits == comp_hits { "yes" } else { "NO" }
+        if native_hits == comp_hits {
+            "yes"
+        } else {
+            "NO"
+        }
     );
     Ok(())
 }

@@ -16,7 +16,11 @@ use veles_host::data::{Format, PointReader};
 use veles_host::{Backend, HostError, backend, demo};
 
 #[derive(Parser)]
-#[command(name = "veles", version, about = "Veles vector database: the engine as a WebAssembly component, or native")]
+#[command(
+    name = "veles",
+    version,
+    about = "Veles vector database: the engine as a WebAssembly component, or native"
+)]
 struct Cli {
     /// Run the engine natively instead of through the component.
     #[arg(long, global = true)]
@@ -63,7 +67,11 @@ enum Command {
         dir: PathBuf,
         name: String,
         /// A query vector as a JSON array.
-        #[arg(long, conflicts_with = "query_file", required_unless_present = "query_file")]
+        #[arg(
+            long,
+            conflicts_with = "query_file",
+            required_unless_present = "query_file"
+        )]
         vector: Option<String>,
         /// A file of query vectors (fvecs, npy or jsonl).
         #[arg(long)]
@@ -103,24 +111,66 @@ fn open(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
 fn run(cli: Cli) -> Result<()> {
     let json_out = cli.json;
     match cli.command {
-        Command::Create { dir, name, dim, metric } => {
+        Command::Create {
+            dir,
+            name,
+            dim,
+            metric,
+        } => {
             let metric: Metric = metric.parse()?;
             let mut db = open(&dir, cli.native)?;
             db.create_collection(&name, CollectionConfig::new(dim, metric))?;
             if json_out {
-                println!("{}", json!({"created": name, "dimension": dim, "metric": metric.name()}));
+                println!(
+                    "{}",
+                    json!({"created": name, "dimension": dim, "metric": metric.name()})
+                );
             } else {
-                println!("created collection '{name}' ({dim} dimensions, {metric}) in {}", dir.display());
+                println!(
+                    "created collection '{name}' ({dim} dimensions, {metric}) in {}",
+                    dir.display()
+                );
             }
         }
-        Command::Import { dir, name, file, format, batch, flush_every, start_id } => {
-            import(&dir, &name, &file, format, batch.max(1), flush_every.max(1), start_id, cli.native, json_out)?;
+        Command::Import {
+            dir,
+            name,
+            file,
+            format,
+            batch,
+            flush_every,
+            start_id,
+        } => {
+            import(
+                &dir,
+                &name,
+                &file,
+                format,
+                batch.max(1),
+                flush_every.max(1),
+                start_id,
+                cli.native,
+                json_out,
+            )?;
         }
-        Command::Search { dir, name, vector, query_file, k, filter } => {
+        Command::Search {
+            dir,
+            name,
+            vector,
+            query_file,
+            k,
+            filter,
+        } => {
             let filter = filter.map(|f| Filter::from_json_str(&f)).transpose()?;
             let queries: Vec<Vec<f32>> = match (vector, query_file) {
-                (Some(v), _) => vec![serde_json::from_str(&v).context("--vector must be a JSON array of numbers")?],
-                (None, Some(f)) => PointReader::open(&f, None, 0)?.next_batch(usize::MAX)?.into_iter().map(|p| p.vector).collect(),
+                (Some(v), _) => vec![
+                    serde_json::from_str(&v).context("--vector must be a JSON array of numbers")?,
+                ],
+                (None, Some(f)) => PointReader::open(&f, None, 0)?
+                    .next_batch(usize::MAX)?
+                    .into_iter()
+                    .map(|p| p.vector)
+                    .collect(),
                 (None, None) => bail!("give --vector or --query-file"),
             };
             let mut db = open(&dir, cli.native)?;
@@ -149,7 +199,8 @@ fn import(
     let mut db = open(dir, native)?;
     db.config(name)?; // fail early on an unknown collection
     let bar = ProgressBar::new(reader.size).with_style(
-        ProgressStyle::with_template("{spinner} importing {bar:30} {bytes}/{total_bytes} {msg}").expect("valid template"),
+        ProgressStyle::with_template("{spinner} importing {bar:30} {bytes}/{total_bytes} {msg}")
+            .expect("valid template"),
     );
     if json_out {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -180,9 +231,17 @@ fn import(
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if json_out {
-        writeln!(out, "{}", json!({"event": "done", "points": total, "seconds": secs}))?;
+        writeln!(
+            out,
+            "{}",
+            json!({"event": "done", "points": total, "seconds": secs})
+        )?;
     } else {
-        writeln!(out, "imported {total} points into '{name}' in {secs:.2} s ({:.0} points/s), flushed", total as f64 / secs.max(1e-9))?;
+        writeln!(
+            out,
+            "imported {total} points into '{name}' in {secs:.2} s ({:.0} points/s), flushed",
+            total as f64 / secs.max(1e-9)
+        )?;
     }
     Ok(())
 }
@@ -191,9 +250,17 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
     if json_out {
         let all: Vec<serde_json::Value> = results
             .iter()
-            .map(|hits| hits.iter().map(|h| json!({"id": h.id, "score": h.score, "payload": h.payload})).collect())
+            .map(|hits| {
+                hits.iter()
+                    .map(|h| json!({"id": h.id, "score": h.score, "payload": h.payload}))
+                    .collect()
+            })
             .collect();
-        let v = if all.len() == 1 { all.into_iter().next().unwrap() } else { serde_json::Value::Array(all) };
+        let v = if all.len() == 1 {
+            all.into_iter().next().unwrap()
+        } else {
+            serde_json::Value::Array(all)
+        };
         println!("{v}");
         return;
     }
@@ -205,9 +272,22 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
             println!("  (no matches)");
         }
         for (rank, h) in hits.iter().enumerate() {
-            let payload = h.payload.as_ref().map(|p| p.to_string()).unwrap_or_default();
-            let payload = if payload.chars().count() > 100 { format!("{}…", payload.chars().take(99).collect::<String>()) } else { payload };
-            println!("  {:>3}. id {:<10} score {:<10.4} {payload}", rank + 1, h.id, h.score);
+            let payload = h
+                .payload
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let payload = if payload.chars().count() > 100 {
+                format!("{}…", payload.chars().take(99).collect::<String>())
+            } else {
+                payload
+            };
+            println!(
+                "  {:>3}. id {:<10} score {:<10.4} {payload}",
+                rank + 1,
+                h.id,
+                h.score
+            );
         }
     }
 }
@@ -234,10 +314,18 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", json!({"database": dir.display().to_string(), "collections": v}));
+        println!(
+            "{}",
+            json!({"database": dir.display().to_string(), "collections": v})
+        );
         return Ok(());
     }
-    println!("database {} ({} collection{})", dir.display(), names.len(), if names.len() == 1 { "" } else { "s" });
+    println!(
+        "database {} ({} collection{})",
+        dir.display(),
+        names.len(),
+        if names.len() == 1 { "" } else { "s" }
+    );
     for (n, s) in rows {
         println!(
             "  {n}: {} points, {} dimensions, {}; log {} bytes (generation {}), vectors file {} bytes",

@@ -154,7 +154,12 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let key = format!("component-{:08x}-{}-{:016x}.cwasm", crc32fast::hash(wasm), wasm.len(), h.finish());
+    let key = format!(
+        "component-{:08x}-{}-{:016x}.cwasm",
+        crc32fast::hash(wasm),
+        wasm.len(),
+        h.finish()
+    );
     let cached = cache_dir().map(|d| d.join(key));
     if let Some(path) = &cached
         && let Ok(bytes) = std::fs::read(path)

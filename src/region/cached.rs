@@ -63,7 +63,10 @@ impl Region for CachedRegion {
     fn punch_hole(&mut self, offset: u64, len: u64) -> Result<(), StorageError> {
         self.inner.punch_hole(offset, len)?;
         let size = self.len();
-        let (start, end) = (offset.min(size) as usize, offset.saturating_add(len).min(size) as usize);
+        let (start, end) = (
+            offset.min(size) as usize,
+            offset.saturating_add(len).min(size) as usize,
+        );
         self.mirror[start..end].fill(0);
         Ok(())
     }

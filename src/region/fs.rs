@@ -19,7 +19,11 @@ pub enum Backend {
 
 impl Default for Backend {
     fn default() -> Self {
-        if cfg!(target_family = "wasm") { Backend::CachedFile } else { Backend::Mmap }
+        if cfg!(target_family = "wasm") {
+            Backend::CachedFile
+        } else {
+            Backend::Mmap
+        }
     }
 }
 

@@ -1,0 +1,212 @@
+//! The same engine natively and in the component: same results, same files.
+
+use serde_json::json;
+use std::path::Path;
+use std::sync::OnceLock;
+use veles::region::crash::Rng;
+use veles::{CollectionConfig, Error, Filter, Metric, Point};
+use veles_host::{Backend, ComponentBackend, HostError, Limits, NativeBackend, Runtime};
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new().expect("the component loads"))
+}
+
+fn open(dir: &Path, native: bool) -> Box<dyn Backend> {
+    if native {
+        Box::new(NativeBackend::open(dir).unwrap())
+    } else {
+        Box::new(ComponentBackend::open(runtime(), dir, &Limits::default()).unwrap())
+    }
+}
+
+/// Everything observable from one scenario: search results, gets, errors, stats.
+#[derive(Debug, PartialEq)]
+struct Transcript(Vec<String>);
+
+fn scenario(dir: &Path, native: bool) -> Transcript {
+    let mut out = Vec::new();
+    let mut log = |s: String| out.push(s);
+    let mut rng = Rng::new(42);
+    let vec = |rng: &mut Rng| (0..24).map(|_| rng.unit_f32() - 0.5).collect::<Vec<f32>>();
+    {
+        let mut db = open(dir, native);
+        for (name, metric) in [
+            ("cos", Metric::Cosine),
+            ("l2", Metric::Euclidean),
+            ("bits", Metric::Hamming),
+        ] {
+            db.create_collection(name, CollectionConfig::new(24, metric))
+                .unwrap();
+            let points: Vec<Point> = (0..400u64)
+                .map(|i| {
+                    let v = if metric.is_binary() {
+                        vec(&mut rng)
+                            .iter()
+                            .map(|x| (*x > 0.0) as u8 as f32)
+                            .collect()
+                    } else {
+                        vec(&mut rng)
+                    };
+                    Point::new(i, v).with_payload(
+                        json!({"group": i % 4, "name": format!("p{i}"), "tags": ["t", i % 3]}),
+                    )
+                })
+                .collect();
+            for chunk in points.chunks(64) {
+                db.upsert(name, chunk).unwrap();
+            }
+            log(format!(
+                "deleted {}",
+                db.delete(name, &[1, 2, 3, 999]).unwrap()
+            ));
+            db.flush(name).unwrap();
+        }
+        db.upsert(
+            "cos",
+            &[Point::new(5, vec(&mut rng)).with_payload(json!({"group": 9}))],
+        )
+        .unwrap();
+        for name in ["cos", "l2", "bits"] {
+            let q: Vec<f32> = if name == "bits" {
+                vec(&mut rng)
+                    .iter()
+                    .map(|x| (*x > 0.0) as u8 as f32)
+                    .collect()
+            } else {
+                vec(&mut rng)
+            };
+            for f in [
+                None,
+                Some(Filter::eq("group", 2)),
+                Some(Filter::And(vec![
+                    Filter::gte("group", 1),
+                    !Filter::eq("tags", 0),
+                ])),
+                Some(Filter::is_in(
+                    "name",
+                    vec![json!("p10"), json!("p20"), json!("p30")],
+                )),
+            ] {
+                let hits = db.search(name, &q, 7, f.as_ref()).unwrap();
+                log(format!("{name} {f:?} {hits:?}"));
+            }
+            log(format!(
+                "{name} get {:?}",
+                db.get(name, &[0, 3, 5, 77]).unwrap()
+            ));
+        }
+        // Errors cross the boundary typed.
+        let e = db
+            .upsert("cos", &[Point::new(1, vec![1.0; 3])])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                HostError::Engine(Error::DimensionMismatch {
+                    expected: 24,
+                    actual: 3,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        let e = db.search("nope", &[0.0; 24], 1, None).unwrap_err();
+        assert!(
+            matches!(e, HostError::Engine(Error::CollectionNotFound(_))),
+            "{e}"
+        );
+        let e = db.search("cos", &[0.0; 24], 0, None).unwrap_err();
+        assert!(
+            matches!(e, HostError::Engine(Error::InvalidArgument(_))),
+            "{e}"
+        );
+        let e = db.search("cos", &[f32::NAN; 24], 1, None).unwrap_err();
+        assert!(
+            matches!(e, HostError::Engine(Error::InvalidVector { .. })),
+            "{e}"
+        );
+        log(format!("list {:?}", db.list().unwrap()));
+        db.flush("cos").unwrap();
+        db.checkpoint("l2").unwrap();
+        db.drop_collection("bits").unwrap();
+    }
+    // Reopen: the same answers.
+    let mut db = open(dir, native);
+    log(format!("after reopen list {:?}", db.list().unwrap()));
+    let q = vec![0.1f32; 24];
+    for name in ["cos", "l2"] {
+        log(format!(
+            "{name} reopened {:?}",
+            db.search(name, &q, 5, None).unwrap()
+        ));
+        let s = db.stats(name).unwrap();
+        log(format!(
+            "{name} stats len {} slots {} generation {}",
+            s.len, s.slots, s.generation
+        ));
+    }
+    Transcript(out)
+}
+
+#[test]
+fn native_and_component_give_identical_results_and_files() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let native = scenario(a.path(), true);
+    let component = scenario(b.path(), false);
+    assert_eq!(native.0.len(), component.0.len());
+    for (n, c) in native.0.iter().zip(&component.0) {
+        assert_eq!(n, c);
+    }
+    // Byte for byte the same files.
+    for f in [
+        "VELES",
+        "collections/cos/checkpoint",
+        "collections/cos/wal",
+        "collections/cos/vectors",
+        "collections/l2/checkpoint",
+        "collections/l2/wal",
+        "collections/l2/vectors",
+    ] {
+        let x = std::fs::read(a.path().join(f)).unwrap();
+        let y = std::fs::read(b.path().join(f)).unwrap();
+        assert!(
+            x == y,
+            "{f} differs: native {} bytes, component {} bytes",
+            x.len(),
+            y.len()
+        );
+    }
+    assert!(!b.path().join("collections/bits").exists());
+}
+
+#[test]
+fn a_database_written_natively_opens_in_the_component_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pts: Vec<Point> = (0..100u64)
+        .map(|i| Point::new(i, vec![i as f32, 1.0, 2.0]).with_payload(json!({"i": i})))
+        .collect();
+    {
+        let mut n = open(dir.path(), true);
+        n.create_collection("x", CollectionConfig::new(3, Metric::Euclidean))
+            .unwrap();
+        n.upsert("x", &pts[..50]).unwrap();
+        n.flush("x").unwrap();
+        n.upsert("x", &pts[50..60]).unwrap(); // left in the log, unflushed: recovered by the component
+    }
+    {
+        let mut c = open(dir.path(), false);
+        assert_eq!(c.stats("x").unwrap().len, 60);
+        assert_eq!(c.stats("x").unwrap().recovery.replayed_records, 2);
+        c.upsert("x", &pts[60..]).unwrap();
+        c.delete("x", &[0]).unwrap();
+        c.flush("x").unwrap();
+    }
+    let mut n = open(dir.path(), true);
+    assert_eq!(n.stats("x").unwrap().len, 99);
+    let hits = n
+        .search("x", &[99.0, 1.0, 2.0], 1, Some(&Filter::gte("i", 90)))
+        .unwrap();
+    assert_eq!(hits[0].id, 99);
+    assert_eq!(hits[0].payload, Some(json!({"i": 99})));
+}

@@ -1,0 +1,141 @@
+//! The component's sandbox: only its directory, bounded memory, bounded time.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+use veles::{CollectionConfig, Error, Metric, Point};
+use veles_host::runtime::veles::db::types as t;
+use veles_host::{Backend, ComponentBackend, HostError, Limits, Runtime};
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new().expect("the component loads"))
+}
+
+/// Calls `database.open(path)` inside a store that preopens only `dir`.
+fn open_in_guest(dir: &std::path::Path, path: &str) -> Result<(), t::Error> {
+    let (mut store, bindings) = runtime().instantiate(dir, &Limits::default()).unwrap();
+    let engine = bindings.veles_db_engine();
+    engine
+        .database()
+        .call_open(&mut store, path)
+        .expect("no trap")
+        .map(drop)
+}
+
+#[test]
+fn the_component_cannot_reach_outside_its_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let inside = root.path().join("inside");
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
+
+    // The preopened directory itself and a subdirectory work.
+    open_in_guest(&inside, ".").unwrap();
+    open_in_guest(&inside, "sub/db").unwrap();
+    assert!(inside.join("sub/db/VELES").exists());
+
+    // Climbing out, directly or through a symlink, is refused.
+    for path in [
+        "..",
+        "../outside",
+        "link",
+        "link/db",
+        "sub/../../outside",
+        "../../../../etc",
+    ] {
+        let r = open_in_guest(&inside, path);
+        assert!(
+            matches!(r, Err(t::Error::Io(_))),
+            "{path:?} should be refused, got {r:?}"
+        );
+    }
+    // Absolute paths name the guest's root, which is the preopened directory: `/etc` there is
+    // a fresh directory inside the sandbox, never the host's.
+    open_in_guest(&inside, "/abs-db").unwrap();
+    assert!(inside.join("abs-db/VELES").exists());
+    let r = open_in_guest(&inside, "/etc");
+    assert!(r.is_ok() || matches!(r, Err(t::Error::Io(_))));
+    assert!(!std::path::Path::new("/etc/VELES").exists());
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing was written outside"
+    );
+    let top: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top.len(), 2, "only 'inside' and 'outside' exist: {top:?}");
+}
+
+#[test]
+fn collection_names_that_look_like_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &Limits::default()).unwrap();
+    for name in ["../x", "a/b", "..", "/etc", "a\0b", &"n".repeat(1000)] {
+        let e = db
+            .create_collection(name, CollectionConfig::new(2, Metric::Dot))
+            .unwrap_err();
+        assert!(
+            matches!(e, HostError::Engine(Error::InvalidName { .. })),
+            "{name:?}: {e}"
+        );
+    }
+    assert!(db.list().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("collections"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn the_memory_cap_stops_the_component_with_an_error_and_the_host_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    };
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
+    db.create_collection("m", CollectionConfig::new(1024, Metric::Dot))
+        .unwrap();
+    db.upsert("m", &[Point::new(0, vec![1.0; 1024])]).unwrap();
+    db.flush("m").unwrap();
+    // 64 MiB of vectors in one batch cannot fit in 32 MiB of guest memory.
+    let big: Vec<Point> = (1..16_385u64)
+        .map(|i| Point::new(i, vec![0.5; 1024]))
+        .collect();
+    let e = db.upsert("m", &big).unwrap_err();
+    assert!(matches!(e, HostError::Trap { .. }), "{e}");
+    // The backend refuses further calls with a clear error; a reopen works and kept the data.
+    assert!(matches!(db.list(), Err(HostError::Trap { .. })));
+    drop(db);
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &Limits::default()).unwrap();
+    assert_eq!(db.stats("m").unwrap().len, 1);
+}
+
+#[test]
+fn a_runaway_call_is_stopped_by_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        call_timeout: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
+    db.create_collection("d", CollectionConfig::new(256, Metric::Euclidean))
+        .unwrap();
+    for c in 0..20u64 {
+        let pts: Vec<Point> = (0..1000)
+            .map(|i| Point::new(c * 1000 + i, vec![(i % 17) as f32; 256]))
+            .collect();
+        db.upsert("d", &pts).unwrap();
+    }
+    // Thousands of exact scans over 20k vectors: far beyond 50 ms.
+    let queries = vec![vec![1.0f32; 256]; 5000];
+    let e = db.search_batch("d", &queries, 10, None).unwrap_err();
+    assert!(e.is_deadline(), "{e}");
+    assert!(e.to_string().contains("deadline"), "{e}");
+}
