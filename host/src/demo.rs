@@ -5,7 +5,7 @@
 //! one-line Python package summaries and 200 query sentences embedded with all-MiniLM-L6-v2
 //! (384-d, unit length), stored as int8 with a scale per vector.
 
-use crate::backend;
+use crate::backend::{self, Backend};
 use crate::runtime::Runtime;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,6 +67,28 @@ fn shorten(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
+}
+
+/// Prints a query's four nearest neighbours by text.
+fn show(db: &mut dyn Backend, q: &Sentence, filter: Option<&Filter>) -> Result<()> {
+    println!();
+    println!("  query: \"{}\"", shorten(&q.text, 90));
+    if let Some(f) = filter {
+        println!("  filter: {}", f.to_json());
+    }
+    for (rank, h) in db
+        .search("packages", &q.vector, 4, filter)?
+        .iter()
+        .enumerate()
+    {
+        let text = h
+            .payload
+            .as_ref()
+            .and_then(|p| p["text"].as_str())
+            .unwrap_or("");
+        println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
+    }
+    Ok(())
 }
 
 /// Runs the demo. `dir`: where to put the database (default: a fresh temporary directory,
@@ -147,40 +169,13 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     );
 
     for qi in [0usize, 3, 7] {
-        let q = &data.queries[qi];
-        println!();
-        println!("  query: \"{}\"", shorten(&q.text, 90));
-        for (rank, h) in db
-            .search("packages", &q.vector, 4, None)?
-            .iter()
-            .enumerate()
-        {
-            let text = h
-                .payload
-                .as_ref()
-                .and_then(|p| p["text"].as_str())
-                .unwrap_or("");
-            println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
-        }
+        show(db.as_mut(), &data.queries[qi], None)?;
     }
-
-    let q = &data.queries[12];
-    let short = Filter::lt("chars", 40);
-    println!();
-    println!("  query: \"{}\"", shorten(&q.text, 90));
-    println!("  filter: {}", short.to_json());
-    for (rank, h) in db
-        .search("packages", &q.vector, 4, Some(&short))?
-        .iter()
-        .enumerate()
-    {
-        let text = h
-            .payload
-            .as_ref()
-            .and_then(|p| p["text"].as_str())
-            .unwrap_or("");
-        println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
-    }
+    show(
+        db.as_mut(),
+        &data.queries[12],
+        Some(&Filter::lt("chars", 40)),
+    )?;
 
     // Persistence: close, reopen, same answer.
     let before = db.search("packages", &data.queries[0].vector, 1, None)?;
