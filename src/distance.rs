@@ -1,19 +1,25 @@
-//! Distance kernels. Portable scalar code written so the compiler vectorises it (8 independent
-//! accumulators); explicit SIMD kernels come with the HNSW work and are checked against these.
+//! Distance kernels. Portable scalar code written so the compiler vectorises it: 16 independent
+//! accumulators, i.e. four 128-bit vectors per loop iteration. The width matters in the
+//! component: wasmtime's deadline (epoch interruption) checks once per loop iteration, and 16
+//! floats per check measured ~2x faster than 8 under wasmtime. Explicit SIMD kernels come with
+//! the HNSW work and are checked against these.
+
+/// Floats per loop iteration.
+const LANES: usize = 16;
 
 /// Inner product.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
     }
-    let mut sum = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    let mut sum = reduce(&acc);
     for (x, y) in ra.iter().zip(rb) {
         sum += x * y;
     }
@@ -24,21 +30,32 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        for i in 0..LANES {
             let d = x[i] - y[i];
             acc[i] += d * d;
         }
     }
-    let mut sum = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    let mut sum = reduce(&acc);
     for (x, y) in ra.iter().zip(rb) {
         let d = x - y;
         sum += d * d;
     }
     sum
+}
+
+/// Pairwise sum of the accumulators (a fixed order: results are the same on every target).
+#[inline]
+fn reduce(acc: &[f32; LANES]) -> f32 {
+    let mut half = [0f32; LANES / 2];
+    for i in 0..LANES / 2 {
+        half[i] = acc[i] + acc[i + LANES / 2];
+    }
+    let quarter: [f32; 4] = std::array::from_fn(|i| half[i] + half[i + 4]);
+    (quarter[0] + quarter[2]) + (quarter[1] + quarter[3])
 }
 
 /// Number of differing bits.
