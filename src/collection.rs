@@ -3,12 +3,16 @@
 //! Files of a collection, below `collections/<name>/`: `checkpoint` (config, id map,
 //! payloads), `vectors` (slots), `wal` (what happened since the checkpoint).
 //!
-//! The write path keeps one rule (write-ahead): *a slot's bytes change on disk only after the
-//! log record that explains the change is durable*. An upsert appends one log record and
-//! updates the in-memory id map and payloads at once, but its slot bytes wait in `staged`
-//! until the next `flush` has synced the log; a delete's slot is released at the same point.
-//! So after any crash, the slots still hold what the checkpoint says, except for changes whose
-//! records are durable, and replaying those records rewrites them.
+//! The write path keeps one rule (write-ahead): *bytes that the last checkpoint needs change on
+//! disk only after the log record that explains the change is durable*. An upsert appends one
+//! log record and updates the in-memory id map and payloads at once. Its vector goes straight
+//! to the vector file when the slot is not live in the last checkpoint ("pinned"): recovery
+//! either replays the record, which allocates the same slot (allocation is deterministic) and
+//! rewrites it, or finds the slot free. A write to a pinned slot (an update in place, or the
+//! reuse of a slot freed since the checkpoint) waits in `staged` until the next `flush` has
+//! synced the log; releases of freed slots wait for the same point. So after any crash, the
+//! pinned slots hold what the checkpoint says, except for changes whose records are durable,
+//! and replay rewrites those.
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{CollectionConfig, Metric};
@@ -144,6 +148,8 @@ struct Shared {
 /// - `ids` and `owners` are inverse: `ids[id] == s` iff `owners[s] == Some(id)`;
 ///   `free` is exactly the `s < owners.len()` with `owners[s] == None`.
 /// - a live slot's current bytes are `staged[s]` if present, else in `vectors`.
+/// - `pinned[s]` is true iff slot `s` is live in the last checkpoint; only pinned slots are
+///   ever staged.
 /// - `staged` and `freed` hold changes whose log records are appended but maybe not synced;
 ///   they reach `vectors` only right after a log sync (`apply_staged`).
 /// - once `failed` is set, nothing more is written.
@@ -159,6 +165,7 @@ struct State {
     payloads: HashMap<u64, Value>,
     staged: HashMap<u32, Vec<u8>>,
     freed: BTreeSet<u32>,
+    pinned: Vec<bool>,
     generation: u32,
     failed: bool,
     recovery: RecoveryStats,
@@ -211,6 +218,7 @@ impl Collection {
             payloads: HashMap::new(),
             staged: HashMap::new(),
             freed: BTreeSet::new(),
+            pinned: Vec::new(),
             generation: 1,
             failed: false,
             recovery: RecoveryStats::default(),
@@ -260,6 +268,7 @@ impl Collection {
         let free = (0..cp.slot_count)
             .filter(|&s| owners[s as usize].is_none())
             .collect();
+        let pinned = owners.iter().map(Option::is_some).collect();
 
         let wpath = file(path, "wal");
         let (wal, rec) = Wal::open(
@@ -280,6 +289,7 @@ impl Collection {
             payloads,
             staged: HashMap::new(),
             freed: BTreeSet::new(),
+            pinned,
             generation: cp.generation,
             failed: false,
             recovery: RecoveryStats {
@@ -304,7 +314,7 @@ impl Collection {
                             }
                             None => None,
                         };
-                        state.put(p.id, p.vector.to_vec(), value);
+                        state.put(p.id, p.vector.to_vec(), value)?;
                     }
                 }
                 KIND_DELETE => {
@@ -391,11 +401,14 @@ impl Collection {
         if points.is_empty() {
             return Ok(());
         }
-        st.guard(|st| st.wal.append(KIND_UPSERT, &rec).map(drop))?;
-        let decoded = record::decode_upsert(&rec, codec.slot_size()).expect("just encoded");
-        for (p, r) in points.iter().zip(decoded) {
-            st.put(p.id, r.vector.to_vec(), p.payload.clone());
-        }
+        st.guard(|st| {
+            st.wal.append(KIND_UPSERT, &rec)?;
+            let decoded = record::decode_upsert(&rec, codec.slot_size()).expect("just encoded");
+            for (p, r) in points.iter().zip(decoded) {
+                st.put(p.id, r.vector.to_vec(), p.payload.clone())?;
+            }
+            Ok(())
+        })?;
         st.after_write()
     }
 
@@ -548,8 +561,14 @@ impl State {
         })
     }
 
-    /// Sets `id` to `vector` (encoded) and `payload`, in memory.
-    fn put(&mut self, id: u64, vector: Vec<u8>, payload: Option<Value>) {
+    /// Sets `id` to `vector` (encoded) and `payload`: in memory, and in the vector file unless
+    /// the slot is pinned (see the module docs).
+    fn put(
+        &mut self,
+        id: u64,
+        vector: Vec<u8>,
+        payload: Option<Value>,
+    ) -> Result<(), StorageError> {
         let slot = match self.ids.get(&id) {
             Some(&s) => s,
             None => {
@@ -566,11 +585,17 @@ impl State {
             }
         };
         self.freed.remove(&slot);
-        self.staged.insert(slot, vector);
+        if self.pinned.get(slot as usize).copied().unwrap_or(false) {
+            self.staged.insert(slot, vector);
+        } else {
+            self.vectors.reserve(self.owners.len() as u32)?;
+            self.vectors.write(slot, &vector)?;
+        }
         match payload {
             Some(v) => self.payloads.insert(id, v),
             None => self.payloads.remove(&id),
         };
+        Ok(())
     }
 
     /// Removes `id`, in memory; its slot is released at the next `apply_staged`.
@@ -650,6 +675,7 @@ impl State {
         self.guard(|st| {
             st.vectors.sync()?;
             st.dir.write_atomic(&cpath, &bytes)?;
+            st.pinned = st.owners.iter().map(Option::is_some).collect();
             let lsn = st.wal.next_lsn();
             st.wal.reset(next, lsn)
         })?;
