@@ -35,6 +35,8 @@ pub struct Entry {
 pub struct Checkpoint {
     pub dimension: u32,
     pub metric: u8,
+    pub hnsw_m: u32,
+    pub hnsw_ef_construction: u32,
     /// The WAL generation that continues this checkpoint (the log's salt).
     pub generation: u32,
     /// The lsn of the first record of that generation.
@@ -46,10 +48,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn config(&self) -> Option<CollectionConfig> {
-        Some(CollectionConfig::new(
-            self.dimension,
-            Metric::from_code(self.metric)?,
-        ))
+        let metric = Metric::from_code(self.metric)?;
+        Some(
+            CollectionConfig::new(self.dimension, metric)
+                .with_hnsw(self.hnsw_m, self.hnsw_ef_construction),
+        )
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -142,6 +145,8 @@ mod tests {
         Checkpoint {
             dimension: 4,
             metric: Metric::Cosine.code(),
+            hnsw_m: 16,
+            hnsw_ef_construction: 200,
             generation: 3,
             next_lsn: 17,
             slot_count: 3,
@@ -164,6 +169,21 @@ mod tests {
     fn checkpoint_round_trips() {
         let cp = sample();
         assert_eq!(Checkpoint::decode(&cp.encode(), "cp").unwrap(), cp);
+    }
+
+    #[test]
+    fn the_config_carries_the_hnsw_parameters() {
+        let mut cp = sample();
+        cp.hnsw_m = 8;
+        cp.hnsw_ef_construction = 32;
+        let c = Checkpoint::decode(&cp.encode(), "cp")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(
+            (c.dimension, c.metric, c.m, c.ef_construction),
+            (4, Metric::Cosine, 8, 32)
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{CollectionConfig, Metric};
 use crate::error::{Error, Limit, Result, StorageError};
 use crate::filter::Filter;
+use crate::index::hnsw::{self, Graph, Space};
+use crate::index::{Scored, Scratch};
 use crate::payload;
 use crate::record::{self, KIND_DELETE, KIND_UPSERT};
 use crate::region::{Access, Directory};
@@ -27,10 +29,30 @@ use crate::wal::{Wal, frame::MAX_RECORD};
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The largest `k` a search may ask for.
 pub const MAX_K: usize = 10_000;
+/// The largest `ef` a search may ask for.
+pub const MAX_EF: usize = 100_000;
+/// The candidate list size of a search that does not choose one (at least `k`).
+pub const DEFAULT_EF: usize = 64;
+/// Collections smaller than this are searched exactly: a scan is as fast as the graph there.
+pub const EXACT_BELOW: usize = 1_000;
+/// A filter that an estimated fraction of points below this passes is searched exactly: the
+/// graph would have to visit most of itself to find enough matches.
+pub const EXACT_SELECTIVITY: f64 = 0.02;
+
+/// How to search.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchParams<'a> {
+    /// Only points whose payload passes.
+    pub filter: Option<&'a Filter>,
+    /// HNSW candidate list size (recall/speed trade-off); `None`: `max(k, DEFAULT_EF)`.
+    pub ef: Option<usize>,
+    /// Scan every point instead of walking the graph.
+    pub exact: bool,
+}
 
 /// A point to upsert, or one read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +121,10 @@ pub struct RecoveryStats {
     pub dropped_bytes: u64,
     /// Offset of the first damaged frame, if one was cut.
     pub torn_at: Option<u64>,
+    /// True when the HNSW graph was loaded from its file; false when it was rebuilt (no file,
+    /// a file of another generation, or a damaged one: see `graph_problem`).
+    pub graph_loaded: bool,
+    pub graph_problem: Option<String>,
 }
 
 /// A snapshot of a collection's counters.
@@ -118,6 +144,8 @@ pub struct Stats {
     /// The current log generation (one more per checkpoint).
     pub generation: u32,
     pub recovery: RecoveryStats,
+    /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
+    pub graph_nodes: usize,
 }
 
 /// A handle on a collection. Cheap to clone; all clones see the same collection. Reads run
@@ -170,6 +198,51 @@ struct State {
     failed: bool,
     recovery: RecoveryStats,
     codec: Codec,
+    config: CollectionConfig,
+    /// The HNSW graph over slots; `None` where the region cannot lend its bytes (the bare
+    /// positional-I/O backend), which searches exactly.
+    graph: Option<Graph>,
+    /// Working memory for inserts.
+    scratch: Scratch,
+    /// Working memory for searches, one per concurrent search.
+    search_scratch: Mutex<Vec<Scratch>>,
+}
+
+/// Distances between a query and slots, over the vector region (and staged bytes).
+struct SlotSpace<'a> {
+    codec: Codec,
+    slots: &'a [u8],
+    staged: &'a HashMap<u32, Vec<u8>>,
+}
+
+impl SlotSpace<'_> {
+    #[inline]
+    fn bytes(&self, n: u32) -> &[u8] {
+        if !self.staged.is_empty()
+            && let Some(b) = self.staged.get(&n)
+        {
+            return b;
+        }
+        let size = self.codec.slot_size();
+        &self.slots[n as usize * size..(n as usize + 1) * size]
+    }
+}
+
+impl Space for SlotSpace<'_> {
+    type Query = Query;
+
+    #[inline]
+    fn distance(&self, q: &Query, n: u32) -> f32 {
+        self.codec.distance(q, self.bytes(n))
+    }
+
+    fn between(&self, a: u32, b: u32) -> f32 {
+        self.codec.distance(&self.query_of(a), self.bytes(b))
+    }
+
+    fn query_of(&self, n: u32) -> Query {
+        self.codec.stored_query(self.bytes(n))
+    }
 }
 
 fn file(path: &str, name: &str) -> String {
@@ -198,6 +271,8 @@ impl Collection {
         let cp = Checkpoint {
             dimension: config.dimension,
             metric: config.metric.code(),
+            hnsw_m: config.m,
+            hnsw_ef_construction: config.ef_construction,
             generation: 1,
             next_lsn: 0,
             slot_count: 0,
@@ -223,7 +298,16 @@ impl Collection {
             failed: false,
             recovery: RecoveryStats::default(),
             codec,
+            graph: None,
+            scratch: Scratch::default(),
+            search_scratch: Mutex::new(Vec::new()),
+            config: config.clone(),
         };
+        let mut state = state;
+        state.graph = state
+            .vectors
+            .slots_slice()
+            .map(|_| Graph::new(config.hnsw_params(), 1));
         Ok(Collection::from_state(name, config, state))
     }
 
@@ -296,9 +380,16 @@ impl Collection {
                 replayed_records: rec.records.len() as u64,
                 dropped_bytes: rec.dropped_bytes,
                 torn_at: rec.torn_at,
+                graph_loaded: false,
+                graph_problem: None,
             },
             codec,
+            graph: None,
+            scratch: Scratch::default(),
+            search_scratch: Mutex::new(Vec::new()),
+            config: config.clone(),
         };
+        state.load_graph(&file(path, "graph"))?;
         for r in &rec.records {
             let bad = |reason: String| {
                 StorageError::corrupted(&wpath, r.offset, format!("record {}: {reason}", r.lsn))
@@ -467,8 +558,29 @@ impl Collection {
     }
 
     /// The `k` best matches for `query` among points passing `filter`, best first (ties:
-    /// smaller id first). An exact scan.
+    /// smaller id first), with default parameters (see [`Collection::search_with`]).
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
+        self.search_with(
+            query,
+            k,
+            &SearchParams {
+                filter,
+                ..SearchParams::default()
+            },
+        )
+    }
+
+    /// Searches the HNSW graph with a candidate list of `ef` (default `max(k, 64)`); the filter
+    /// is checked during the walk, so non-matching points are traversed but never returned.
+    /// Exact scans instead: when asked (`exact`), below [`EXACT_BELOW`] points, when the filter
+    /// passes an estimated fraction below [`EXACT_SELECTIVITY`], and when the graph found fewer
+    /// than `k` matches. Hits come best first (ties: smaller id first).
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Hit>> {
         if k == 0 {
             return Err(Error::InvalidArgument("k must be at least 1".into()));
         }
@@ -479,6 +591,13 @@ impl Collection {
                 actual: k as u64,
             });
         }
+        let ef = params.ef.unwrap_or(DEFAULT_EF).max(k);
+        if ef > MAX_EF {
+            return Err(Error::InvalidArgument(format!(
+                "ef {ef} exceeds the limit of {MAX_EF}"
+            )));
+        }
+        let filter = params.filter;
         if let Some(f) = filter {
             f.validate()?;
         }
@@ -486,14 +605,44 @@ impl Collection {
         let q = codec.query(query)?;
         let g = self.read()?;
         let st = g.as_ref().expect("checked by read()");
-        let mut top = TopK::new(k);
-        st.scan(&q, |id, d| {
-            if top.accepts(d, id) && filter.is_none_or(|f| f.matches(st.payloads.get(&id))) {
-                top.push(d, id);
+        let graph_ok = !params.exact
+            && st.ids.len() >= EXACT_BELOW
+            && filter.is_none_or(|f| st.selectivity(f) >= EXACT_SELECTIVITY);
+        let mut found = match (graph_ok, &st.graph, st.vectors.slots_slice()) {
+            (true, Some(graph), Some(slots)) => {
+                let space = SlotSpace {
+                    codec,
+                    slots,
+                    staged: &st.staged,
+                };
+                let accept = |n: u32| match st.owners.get(n as usize).copied().flatten() {
+                    Some(id) => filter.is_none_or(|f| f.matches(st.payloads.get(&id))),
+                    None => false,
+                };
+                let mut scratch = st.take_scratch();
+                let hits = graph.search(&space, &q, k, ef, Some(&accept), &mut scratch);
+                st.give_scratch(scratch);
+                let mut hits: Vec<(f32, u64)> = hits
+                    .into_iter()
+                    .filter_map(|Scored(d, n)| st.owners[n as usize].map(|id| (d, id)))
+                    .collect();
+                hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                // Too few matches from the graph: the filter is more selective than estimated.
+                (hits.len() == k).then_some(hits)
             }
-        })?;
-        Ok(top
-            .into_sorted()
+            _ => None,
+        };
+        if found.is_none() {
+            let mut top = TopK::new(k);
+            st.scan(&q, |id, d| {
+                if top.accepts(d, id) && filter.is_none_or(|f| f.matches(st.payloads.get(&id))) {
+                    top.push(d, id);
+                }
+            })?;
+            found = Some(top.into_sorted());
+        }
+        Ok(found
+            .unwrap_or_default()
             .into_iter()
             .map(|(d, id)| Hit {
                 id,
@@ -545,6 +694,7 @@ impl Collection {
             unflushed: !st.wal.is_synced() || !st.staged.is_empty() || !st.freed.is_empty(),
             generation: st.generation,
             recovery: st.recovery.clone(),
+            graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes),
         })
     }
 }
@@ -595,7 +745,64 @@ impl State {
             Some(v) => self.payloads.insert(id, v),
             None => self.payloads.remove(&id),
         };
+        self.link(slot);
         Ok(())
+    }
+
+    /// Inserts (or re-links) `slot` in the graph.
+    fn link(&mut self, slot: u32) {
+        let (Some(graph), Some(slots)) = (self.graph.as_mut(), self.vectors.slots_slice()) else {
+            return;
+        };
+        let space = SlotSpace {
+            codec: self.codec,
+            slots,
+            staged: &self.staged,
+        };
+        graph.insert(&space, slot, &mut self.scratch);
+    }
+
+    /// Loads the graph file if it belongs to this checkpoint, else builds the graph over the
+    /// live slots (in slot order: deterministic).
+    fn load_graph(&mut self, path: &str) -> Result<(), StorageError> {
+        if self.vectors.slots_slice().is_none() {
+            return Ok(());
+        }
+        let params = self.config.hnsw_params();
+        let loaded = match self.dir.read_file(path)? {
+            None => Err("no graph file".to_string()),
+            Some(bytes) => hnsw::file::decode(&bytes, self.generation, params, self.owners.len()),
+        };
+        match loaded {
+            Ok(g)
+                if (0..self.owners.len())
+                    .all(|s| self.owners[s].is_none() || g.contains(s as u32)) =>
+            {
+                self.graph = Some(g);
+                self.recovery.graph_loaded = true;
+            }
+            other => {
+                self.recovery.graph_problem = Some(match other {
+                    Err(why) => why,
+                    Ok(_) => "graph misses live slots".into(),
+                });
+                self.rebuild_graph();
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh graph over the live slots, in slot order.
+    fn rebuild_graph(&mut self) {
+        self.graph = Some(Graph::new(
+            self.config.hnsw_params(),
+            u64::from(self.generation),
+        ));
+        for slot in 0..self.owners.len() as u32 {
+            if self.owners[slot as usize].is_some() {
+                self.link(slot);
+            }
+        }
     }
 
     /// Removes `id`, in memory; its slot is released at the next `apply_staged`.
@@ -665,6 +872,8 @@ impl State {
         let cp = Checkpoint {
             dimension: self.codec.dimension(),
             metric: self.codec.metric().code(),
+            hnsw_m: self.config.m,
+            hnsw_ef_construction: self.config.ef_construction,
             generation: next,
             next_lsn: self.wal.next_lsn(),
             slot_count: self.owners.len() as u32,
@@ -672,8 +881,21 @@ impl State {
         };
         let bytes = cp.encode();
         let cpath = file(&self.path, "checkpoint");
+        // Deleted points stay in the graph as tombstones; past a quarter of the nodes they cost
+        // more traversal than a rebuild does once.
+        if let Some(g) = &self.graph
+            && (g.nodes() - self.ids.len()) * 4 > g.nodes()
+        {
+            self.rebuild_graph();
+        }
+        let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, next));
+        let gpath = file(&self.path, "graph");
         self.guard(|st| {
             st.vectors.sync()?;
+            // The graph first: a checkpoint that exists always has its graph.
+            if let Some(g) = &graph {
+                st.dir.write_atomic(&gpath, g)?;
+            }
             st.dir.write_atomic(&cpath, &bytes)?;
             st.pinned = st.owners.iter().map(Option::is_some).collect();
             let lsn = st.wal.next_lsn();
@@ -681,6 +903,44 @@ impl State {
         })?;
         self.generation = next;
         Ok(())
+    }
+
+    /// The fraction of live points that pass `f`, estimated on up to 512 points spread evenly
+    /// over the slots.
+    fn selectivity(&self, f: &Filter) -> f64 {
+        let live = self.ids.len();
+        if live == 0 {
+            return 1.0;
+        }
+        let step = (self.owners.len() / 512).max(1);
+        let (mut seen, mut pass) = (0usize, 0usize);
+        for owner in self.owners.iter().step_by(step).flatten() {
+            seen += 1;
+            pass += f.matches(self.payloads.get(owner)) as usize;
+        }
+        if seen == 0 {
+            1.0
+        } else {
+            pass as f64 / seen as f64
+        }
+    }
+
+    fn take_scratch(&self) -> Scratch {
+        self.search_scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_scratch(&self, s: Scratch) {
+        let mut pool = self
+            .search_scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 16 {
+            pool.push(s);
+        }
     }
 
     /// Calls `f(id, distance)` for every live point.

@@ -148,6 +148,19 @@ fn filter(f: Option<t::Filter>) -> Result<Option<Filter>, t::Error> {
     Filter::from_flat(&nodes).map(Some).map_err(error)
 }
 
+/// Runs `f` with the library's search parameters for these options.
+fn with_params<T>(
+    o: t::SearchOptions,
+    f: impl FnOnce(&crate::SearchParams<'_>) -> Result<T, t::Error>,
+) -> Result<T, t::Error> {
+    let filter = filter(o.filter)?;
+    f(&crate::SearchParams {
+        filter: filter.as_ref(),
+        ef: o.ef.map(|e| e as usize),
+        exact: o.exact,
+    })
+}
+
 fn payload_text(v: Option<&serde_json::Value>) -> Option<String> {
     v.map(|v| v.to_string())
 }
@@ -168,7 +181,8 @@ impl GuestDatabase for Database {
         name: String,
         config: t::CollectionConfig,
     ) -> Result<CollectionHandle, t::Error> {
-        let config = crate::CollectionConfig::new(config.dimension, metric_from_wit(config.metric));
+        let config = crate::CollectionConfig::new(config.dimension, metric_from_wit(config.metric))
+            .with_hnsw(config.m, config.ef_construction);
         self.0
             .create_collection(&name, config)
             .map(|c| CollectionHandle::new(Collection(c)))
@@ -215,6 +229,8 @@ impl GuestCollection for Collection {
         t::CollectionConfig {
             dimension: c.dimension,
             metric: metric_to_wit(c.metric),
+            m: c.m,
+            ef_construction: c.ef_construction,
         }
     }
 
@@ -256,31 +272,33 @@ impl GuestCollection for Collection {
         &self,
         query: Vec<f32>,
         k: u32,
-        f: Option<t::Filter>,
+        options: t::SearchOptions,
     ) -> Result<Vec<t::Hit>, t::Error> {
-        let f = filter(f)?;
-        self.0
-            .search(&query, k as usize, f.as_ref())
-            .map(hits)
-            .map_err(error)
+        with_params(options, |p| {
+            self.0
+                .search_with(&query, k as usize, p)
+                .map(hits)
+                .map_err(error)
+        })
     }
 
     fn search_batch(
         &self,
         queries: Vec<Vec<f32>>,
         k: u32,
-        f: Option<t::Filter>,
+        options: t::SearchOptions,
     ) -> Result<Vec<Vec<t::Hit>>, t::Error> {
-        let f = filter(f)?;
-        queries
-            .iter()
-            .map(|q| {
-                self.0
-                    .search(q, k as usize, f.as_ref())
-                    .map(hits)
-                    .map_err(error)
-            })
-            .collect()
+        with_params(options, |p| {
+            queries
+                .iter()
+                .map(|q| {
+                    self.0
+                        .search_with(q, k as usize, p)
+                        .map(hits)
+                        .map_err(error)
+                })
+                .collect()
+        })
     }
 
     fn flush(&self) -> Result<(), t::Error> {
@@ -311,7 +329,10 @@ impl GuestCollection for Collection {
                 replayed_records: s.recovery.replayed_records,
                 dropped_bytes: s.recovery.dropped_bytes,
                 torn_at: s.recovery.torn_at,
+                graph_loaded: s.recovery.graph_loaded,
+                graph_problem: s.recovery.graph_problem,
             },
+            graph_nodes: s.graph_nodes as u64,
         })
     }
 }

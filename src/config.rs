@@ -97,22 +97,57 @@ impl FromStr for Metric {
     }
 }
 
-/// What a collection is: its dimension and metric.
+/// What a collection is: its dimension and metric, and how its HNSW index is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CollectionConfig {
     pub dimension: u32,
     pub metric: Metric,
+    /// HNSW `M`: links per node on upper levels (level 0 has `2M`). 2 to 128; default 16.
+    pub m: u32,
+    /// HNSW `efConstruction`: candidates considered per insert. 1 to 4096; default 200.
+    pub ef_construction: u32,
 }
 
 impl CollectionConfig {
     pub fn new(dimension: u32, metric: Metric) -> Self {
-        CollectionConfig { dimension, metric }
+        CollectionConfig {
+            dimension,
+            metric,
+            m: 16,
+            ef_construction: 200,
+        }
+    }
+
+    /// Sets the HNSW build parameters.
+    pub fn with_hnsw(mut self, m: u32, ef_construction: u32) -> Self {
+        self.m = m;
+        self.ef_construction = ef_construction;
+        self
+    }
+
+    pub(crate) fn hnsw_params(&self) -> crate::index::hnsw::Params {
+        crate::index::hnsw::Params {
+            m: self.m as usize,
+            ef_construction: self.ef_construction as usize,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.dimension == 0 {
             return Err(Error::InvalidConfig("dimension must be at least 1".into()));
+        }
+        if !(2..=128).contains(&self.m) {
+            return Err(Error::InvalidConfig(format!(
+                "HNSW M must be 2 to 128, got {}",
+                self.m
+            )));
+        }
+        if !(1..=4096).contains(&self.ef_construction) {
+            return Err(Error::InvalidConfig(format!(
+                "HNSW ef_construction must be 1 to 4096, got {}",
+                self.ef_construction
+            )));
         }
         if self.dimension > MAX_DIMENSION {
             return Err(Error::LimitExceeded {

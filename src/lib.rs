@@ -30,6 +30,7 @@ mod db;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod index;
 mod payload;
 mod record;
 pub mod region;
@@ -40,7 +41,10 @@ pub mod wal;
 #[cfg(target_family = "wasm")]
 mod component;
 
-pub use collection::{Collection, Hit, MAX_K, Options, Point, RecoveryStats, Stats};
+pub use collection::{
+    Collection, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K, Options, Point,
+    RecoveryStats, SearchParams, Stats,
+};
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, validate_name};
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};

@@ -126,6 +126,15 @@ impl Codec {
         })
     }
 
+    /// A stored vector as a query (already normalised or packed).
+    pub fn stored_query(&self, bytes: &[u8]) -> Query {
+        if self.metric.is_binary() {
+            Query::Bits(with_u64(bytes, |w| w.to_vec()))
+        } else {
+            Query::F32(with_f32(bytes, |v| v.to_vec()))
+        }
+    }
+
     /// The vector stored in `bytes`.
     pub fn decode(&self, bytes: &[u8]) -> Vec<f32> {
         if self.metric.is_binary() {

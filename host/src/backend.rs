@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use veles::{
-    CollectionConfig, Condition, Filter, FlatNode, Hit, Metric, Point, RecoveryStats, Stats,
+    CollectionConfig, Condition, Filter, FlatNode, Hit, Metric, Point, RecoveryStats, SearchParams,
+    Stats,
 };
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -86,14 +87,14 @@ pub trait Backend {
         name: &str,
         query: &[f32],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Hit>>;
     fn search_batch(
         &mut self,
         name: &str,
         queries: &[Vec<f32>],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Vec<Hit>>>;
     fn flush(&mut self, name: &str) -> HostResult<()>;
     fn checkpoint(&mut self, name: &str) -> HostResult<()>;
@@ -188,9 +189,9 @@ impl Backend for NativeBackend {
         name: &str,
         query: &[f32],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Hit>> {
-        Ok(self.c(name)?.search(query, k, filter)?)
+        Ok(self.c(name)?.search_with(query, k, params)?)
     }
 
     fn search_batch(
@@ -198,12 +199,12 @@ impl Backend for NativeBackend {
         name: &str,
         queries: &[Vec<f32>],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Vec<Hit>>> {
         let c = self.c(name)?;
         Ok(queries
             .iter()
-            .map(|q| c.search(q, k, filter))
+            .map(|q| c.search_with(q, k, params))
             .collect::<veles::Result<_>>()?)
     }
 
@@ -310,6 +311,8 @@ impl Backend for ComponentBackend {
         let cfg = t::CollectionConfig {
             dimension: config.dimension,
             metric: metric_to_wit(config.metric),
+            m: config.m,
+            ef_construction: config.ef_construction,
         };
         let c = self.call(|e, s| e.database().call_create_collection(s, db, name, cfg))?;
         self.open.insert(name.to_string(), c);
@@ -332,10 +335,10 @@ impl Backend for ComponentBackend {
     fn config(&mut self, name: &str) -> HostResult<CollectionConfig> {
         let c = self.c(name)?;
         let cfg = self.call(|e, s| e.collection().call_config(s, c).map(Ok))?;
-        Ok(CollectionConfig::new(
-            cfg.dimension,
-            metric_from_wit(cfg.metric),
-        ))
+        Ok(
+            CollectionConfig::new(cfg.dimension, metric_from_wit(cfg.metric))
+                .with_hnsw(cfg.m, cfg.ef_construction),
+        )
     }
 
     fn upsert(&mut self, name: &str, points: &[Point]) -> HostResult<()> {
@@ -378,12 +381,12 @@ impl Backend for ComponentBackend {
         name: &str,
         query: &[f32],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Hit>> {
         let c = self.c(name)?;
-        let f = filter.map(filter_to_wit);
+        let options = options_to_wit(params);
         let k = u32::try_from(k).unwrap_or(u32::MAX);
-        let hits = self.call(|e, s| e.collection().call_search(s, c, query, k, f.as_ref()))?;
+        let hits = self.call(|e, s| e.collection().call_search(s, c, query, k, &options))?;
         hits_from_wit(hits)
     }
 
@@ -392,15 +395,12 @@ impl Backend for ComponentBackend {
         name: &str,
         queries: &[Vec<f32>],
         k: usize,
-        filter: Option<&Filter>,
+        params: &SearchParams<'_>,
     ) -> HostResult<Vec<Vec<Hit>>> {
         let c = self.c(name)?;
-        let f = filter.map(filter_to_wit);
+        let options = options_to_wit(params);
         let k = u32::try_from(k).unwrap_or(u32::MAX);
-        let all = self.call(|e, s| {
-            e.collection()
-                .call_search_batch(s, c, queries, k, f.as_ref())
-        })?;
+        let all = self.call(|e, s| e.collection().call_search_batch(s, c, queries, k, &options))?;
         all.into_iter().map(hits_from_wit).collect()
     }
 
@@ -431,7 +431,10 @@ impl Backend for ComponentBackend {
                 replayed_records: s.recovery.replayed_records,
                 dropped_bytes: s.recovery.dropped_bytes,
                 torn_at: s.recovery.torn_at,
+                graph_loaded: s.recovery.graph_loaded,
+                graph_problem: s.recovery.graph_problem,
             },
+            graph_nodes: s.graph_nodes as usize,
         })
     }
 }
@@ -475,6 +478,15 @@ fn metric_from_wit(m: t::Metric) -> Metric {
         t::Metric::Dot => Metric::Dot,
         t::Metric::Hamming => Metric::Hamming,
         t::Metric::Jaccard => Metric::Jaccard,
+    }
+}
+
+/// Search parameters in their WIT form.
+fn options_to_wit(p: &SearchParams<'_>) -> t::SearchOptions {
+    t::SearchOptions {
+        filter: p.filter.map(filter_to_wit),
+        ef: p.ef.map(|e| u32::try_from(e).unwrap_or(u32::MAX)),
+        exact: p.exact,
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use veles::{CollectionConfig, Filter, Hit, Metric};
+use veles::{CollectionConfig, Filter, Hit, Metric, SearchParams};
 use veles_host::data::{Format, PointReader};
 use veles_host::{Backend, HostError, backend, demo};
 
@@ -81,6 +81,12 @@ enum Command {
         /// A payload filter as JSON, e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
         filter: Option<String>,
+        /// HNSW candidate list size (higher: better recall, slower). Default max(k, 64).
+        #[arg(long)]
+        ef: Option<usize>,
+        /// Scan every point instead of walking the HNSW graph.
+        #[arg(long)]
+        exact: bool,
     },
     /// Describe the collections of a database.
     Info { dir: PathBuf },
@@ -160,6 +166,8 @@ fn run(cli: Cli) -> Result<()> {
             query_file,
             k,
             filter,
+            ef,
+            exact,
         } => {
             let filter = filter.map(|f| Filter::from_json_str(&f)).transpose()?;
             let queries: Vec<Vec<f32>> = match (vector, query_file) {
@@ -174,7 +182,12 @@ fn run(cli: Cli) -> Result<()> {
                 (None, None) => bail!("give --vector or --query-file"),
             };
             let mut db = open(&dir, cli.native)?;
-            let results = db.search_batch(&name, &queries, k, filter.as_ref())?;
+            let params = SearchParams {
+                filter: filter.as_ref(),
+                ef,
+                exact,
+            };
+            let results = db.search_batch(&name, &queries, k, &params)?;
             print_hits(&results, json_out);
         }
         Command::Info { dir } => info(&dir, cli.native, json_out)?,

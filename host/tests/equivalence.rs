@@ -4,7 +4,7 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::OnceLock;
 use veles::region::crash::Rng;
-use veles::{CollectionConfig, Error, Filter, Metric, Point};
+use veles::{CollectionConfig, Error, Filter, Metric, Point, SearchParams};
 use veles_host::{Backend, ComponentBackend, HostError, Limits, NativeBackend, Runtime};
 
 fn runtime() -> &'static Runtime {
@@ -38,7 +38,7 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
         ] {
             db.create_collection(name, CollectionConfig::new(24, metric))
                 .unwrap();
-            let points: Vec<Point> = (0..400u64)
+            let points: Vec<Point> = (0..1500u64)
                 .map(|i| {
                     let v = if metric.is_binary() {
                         vec(&mut rng)
@@ -88,7 +88,17 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                     vec![json!("p10"), json!("p20"), json!("p30")],
                 )),
             ] {
-                let hits = db.search(name, &q, 7, f.as_ref()).unwrap();
+                let hits = db
+                    .search(
+                        name,
+                        &q,
+                        7,
+                        &SearchParams {
+                            filter: f.as_ref(),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
                 log(format!("{name} {f:?} {hits:?}"));
             }
             log(format!(
@@ -111,17 +121,23 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
             ),
             "{e}"
         );
-        let e = db.search("nope", &[0.0; 24], 1, None).unwrap_err();
+        let e = db
+            .search("nope", &[0.0; 24], 1, &SearchParams::default())
+            .unwrap_err();
         assert!(
             matches!(e, HostError::Engine(Error::CollectionNotFound(_))),
             "{e}"
         );
-        let e = db.search("cos", &[0.0; 24], 0, None).unwrap_err();
+        let e = db
+            .search("cos", &[0.0; 24], 0, &SearchParams::default())
+            .unwrap_err();
         assert!(
             matches!(e, HostError::Engine(Error::InvalidArgument(_))),
             "{e}"
         );
-        let e = db.search("cos", &[f32::NAN; 24], 1, None).unwrap_err();
+        let e = db
+            .search("cos", &[f32::NAN; 24], 1, &SearchParams::default())
+            .unwrap_err();
         assert!(
             matches!(e, HostError::Engine(Error::InvalidVector { .. })),
             "{e}"
@@ -138,7 +154,7 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
     for name in ["cos", "l2"] {
         log(format!(
             "{name} reopened {:?}",
-            db.search(name, &q, 5, None).unwrap()
+            db.search(name, &q, 5, &SearchParams::default()).unwrap()
         ));
         let s = db.stats(name).unwrap();
         log(format!(
@@ -205,7 +221,15 @@ fn a_database_written_natively_opens_in_the_component_and_back() {
     let mut n = open(dir.path(), true);
     assert_eq!(n.stats("x").unwrap().len, 99);
     let hits = n
-        .search("x", &[99.0, 1.0, 2.0], 1, Some(&Filter::gte("i", 90)))
+        .search(
+            "x",
+            &[99.0, 1.0, 2.0],
+            1,
+            &SearchParams {
+                filter: Some(&Filter::gte("i", 90)),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(hits[0].id, 99);
     assert_eq!(hits[0].payload, Some(json!({"i": 99})));

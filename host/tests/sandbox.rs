@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 use std::time::Duration;
-use veles::{CollectionConfig, Error, Metric, Point};
+use veles::{CollectionConfig, Error, Metric, Point, SearchParams};
 use veles_host::runtime::veles::db::types as t;
 use veles_host::{Backend, ComponentBackend, HostError, Limits, Runtime};
 
@@ -120,22 +120,38 @@ fn the_memory_cap_stops_the_component_with_an_error_and_the_host_lives_on() {
 #[test]
 fn a_runaway_call_is_stopped_by_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
+    {
+        let mut db = ComponentBackend::open(runtime(), dir.path(), &Limits::default()).unwrap();
+        db.create_collection(
+            "d",
+            CollectionConfig::new(256, Metric::Euclidean).with_hnsw(8, 32),
+        )
+        .unwrap();
+        for c in 0..20u64 {
+            let pts: Vec<Point> = (0..1000)
+                .map(|i| Point::new(c * 1000 + i, vec![((c * 1000 + i) % 17) as f32; 256]))
+                .collect();
+            db.upsert("d", &pts).unwrap();
+        }
+        db.checkpoint("d").unwrap();
+    }
     let limits = Limits {
-        call_timeout: Duration::from_millis(50),
+        call_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
     let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
-    db.create_collection("d", CollectionConfig::new(256, Metric::Euclidean))
-        .unwrap();
-    for c in 0..20u64 {
-        let pts: Vec<Point> = (0..1000)
-            .map(|i| Point::new(c * 1000 + i, vec![(i % 17) as f32; 256]))
-            .collect();
-        db.upsert("d", &pts).unwrap();
-    }
-    // Thousands of exact scans over 20k vectors: far beyond 50 ms.
+    assert_eq!(
+        db.stats("d").unwrap().len,
+        20_000,
+        "opening with the graph file fits the deadline"
+    );
+    // Thousands of exact scans over 20k vectors: seconds, far beyond 300 ms.
     let queries = vec![vec![1.0f32; 256]; 5000];
-    let e = db.search_batch("d", &queries, 10, None).unwrap_err();
+    let exact = SearchParams {
+        exact: true,
+        ..Default::default()
+    };
+    let e = db.search_batch("d", &queries, 10, &exact).unwrap_err();
     assert!(e.is_deadline(), "{e}");
     assert!(e.to_string().contains("deadline"), "{e}");
 }
