@@ -3,6 +3,7 @@
 //! one [`Backend`] trait. The `veles` CLI is built on it.
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod runtime;

@@ -90,6 +90,31 @@ enum Command {
     },
     /// Describe the collections of a database.
     Info { dir: PathBuf },
+    /// Measure build, reopen and search (recall, QPS, latency) on a data set with ground truth.
+    Bench {
+        dir: PathBuf,
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        /// Ground truth: the exact neighbour ids per query (ivecs).
+        #[arg(long)]
+        gt: PathBuf,
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        /// Candidate list sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+        ef: Vec<usize>,
+        #[arg(long, default_value_t = 16)]
+        m: u32,
+        #[arg(long, default_value_t = 200)]
+        ef_construction: u32,
+        #[arg(long, default_value = "cosine")]
+        metric: String,
+        /// Run through the component (the default; here for symmetry with --native).
+        #[arg(long)]
+        component: bool,
+    },
     /// Build a collection from real sentence embeddings shipped with veles and search it.
     Demo {
         /// Keep the database in this directory (default: a temporary one, removed after).
@@ -192,6 +217,35 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Info { dir } => info(&dir, cli.native, json_out)?,
         Command::Demo { dir } => demo::run(cli.native, dir)?,
+        Command::Bench {
+            dir,
+            base,
+            queries,
+            gt,
+            k,
+            ef,
+            m,
+            ef_construction,
+            metric,
+            component,
+        } => {
+            if component && cli.native {
+                bail!("choose one of --native and --component");
+            }
+            veles_host::bench::run(&veles_host::bench::BenchArgs {
+                dir,
+                base,
+                queries,
+                gt,
+                k,
+                efs: ef,
+                m,
+                ef_construction,
+                metric: metric.parse()?,
+                native: cli.native,
+                json: json_out,
+            })?;
+        }
     }
     Ok(())
 }
