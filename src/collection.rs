@@ -243,6 +243,25 @@ impl Space for SlotSpace<'_> {
     fn query_of(&self, n: u32) -> Query {
         self.codec.stored_query(self.bytes(n))
     }
+
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let size = self.codec.slot_size();
+            if let Some(b) = self.slots.get(n as usize * size..) {
+                // SAFETY: a prefetch is a hint; the address is inside the slice.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch(
+                        b.as_ptr().cast(),
+                        std::arch::x86_64::_MM_HINT_T0,
+                    )
+                };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = n;
+    }
 }
 
 fn file(path: &str, name: &str) -> String {
@@ -619,8 +638,12 @@ impl Collection {
                     Some(id) => filter.is_none_or(|f| f.matches(st.payloads.get(&id))),
                     None => false,
                 };
+                // Without a filter and without tombstones every node is a result: no check.
+                let all_live = filter.is_none() && graph.nodes() == st.ids.len();
+                let accept: Option<&dyn Fn(u32) -> bool> =
+                    if all_live { None } else { Some(&accept) };
                 let mut scratch = st.take_scratch();
-                let hits = graph.search(&space, &q, k, ef, Some(&accept), &mut scratch);
+                let hits = graph.search(&space, &q, k, ef, accept, &mut scratch);
                 st.give_scratch(scratch);
                 let mut hits: Vec<(f32, u64)> = hits
                     .into_iter()

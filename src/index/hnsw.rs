@@ -16,6 +16,8 @@ pub trait Space {
     fn between(&self, a: u32, b: u32) -> f32;
     /// The node's own vector as a query (to insert it).
     fn query_of(&self, node: u32) -> Self::Query;
+    /// A hint that `node`'s vector is about to be read.
+    fn prefetch(&self, _node: u32) {}
 }
 
 /// Graph parameters.
@@ -56,6 +58,8 @@ pub struct Graph {
     pub(crate) max_level: u8,
     /// SplitMix64 state for levels: a build is deterministic for a given seed and order.
     pub(crate) rng: u64,
+    /// Nodes in the graph (slots whose level is not `NO_LEVEL`).
+    pub(crate) count: usize,
 }
 
 impl Graph {
@@ -68,6 +72,7 @@ impl Graph {
             entry: None,
             max_level: 0,
             rng: seed,
+            count: 0,
         }
     }
 
@@ -81,7 +86,7 @@ impl Graph {
 
     /// Nodes in the graph (live or tombstoned).
     pub fn nodes(&self) -> usize {
-        self.level.iter().filter(|&&l| l != NO_LEVEL).count()
+        self.count
     }
 
     pub fn contains(&self, n: u32) -> bool {
@@ -144,6 +149,7 @@ impl Graph {
         let level = if relink {
             self.level[n as usize]
         } else {
+            self.count += 1;
             self.random_level()
         };
         // Where to start: the entry point, or (re-linking the entry itself) one of its
@@ -296,7 +302,11 @@ impl Graph {
             if c.0 > worst && scratch.results.len() >= ef {
                 break;
             }
-            for &nb in self.links(c.1, layer) {
+            let links = self.links(c.1, layer);
+            for &nb in links {
+                space.prefetch(nb);
+            }
+            for &nb in links {
                 if !scratch.visit(nb) {
                     continue;
                 }
@@ -630,6 +640,7 @@ pub mod file {
             Ok(s)
         };
         g.level = take(&mut at, n)?.to_vec();
+        g.count = g.level.iter().filter(|&&l| l != NO_LEVEL).count();
         let words = |s: &[u8]| {
             s.chunks_exact(4)
                 .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
