@@ -237,7 +237,7 @@ impl Space for SlotSpace<'_> {
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        self.codec.distance(&self.query_of(a), self.bytes(b))
+        self.codec.distance_stored(self.bytes(a), self.bytes(b))
     }
 
     fn query_of(&self, n: u32) -> Query {

@@ -152,15 +152,39 @@ impl Codec {
     /// metric (the order search uses). [`Codec::score`] turns it into the documented score.
     #[inline]
     pub fn distance(&self, query: &Query, slot: &[u8]) -> f32 {
-        match (self.metric, query) {
-            (Metric::Cosine | Metric::Dot, Query::F32(q)) => {
-                with_f32(slot, |v| -distance::dot(q, v))
-            }
-            (Metric::Euclidean, Query::F32(q)) => with_f32(slot, |v| distance::l2_squared(q, v)),
-            (Metric::Hamming, Query::Bits(q)) => with_u64(slot, |v| distance::hamming(q, v) as f32),
-            (Metric::Jaccard, Query::Bits(q)) => with_u64(slot, |v| 1.0 - distance::jaccard(q, v)),
+        match query {
+            Query::F32(q) => with_f32(slot, |v| self.f32_distance(q, v)),
+            Query::Bits(q) => with_u64(slot, |v| self.bit_distance(q, v)),
+        }
+    }
+
+    /// The distance between two stored vectors, without copying either (the graph's
+    /// neighbour selection compares stored vectors all the time).
+    #[inline]
+    pub fn distance_stored(&self, a: &[u8], b: &[u8]) -> f32 {
+        if self.metric.is_binary() {
+            with_u64(a, |x| with_u64(b, |y| self.bit_distance(x, y)))
+        } else {
+            with_f32(a, |x| with_f32(b, |y| self.f32_distance(x, y)))
+        }
+    }
+
+    #[inline]
+    fn f32_distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.metric {
+            Metric::Cosine | Metric::Dot => -distance::dot(a, b),
+            Metric::Euclidean => distance::l2_squared(a, b),
             // A query is always built by `query` for this codec's metric.
-            _ => f32::INFINITY,
+            Metric::Hamming | Metric::Jaccard => f32::INFINITY,
+        }
+    }
+
+    #[inline]
+    fn bit_distance(&self, a: &[u64], b: &[u64]) -> f32 {
+        match self.metric {
+            Metric::Hamming => distance::hamming(a, b) as f32,
+            Metric::Jaccard => 1.0 - distance::jaccard(a, b),
+            Metric::Cosine | Metric::Dot | Metric::Euclidean => f32::INFINITY,
         }
     }
 
