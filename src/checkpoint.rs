@@ -37,8 +37,13 @@ pub struct Checkpoint {
     pub metric: u8,
     pub hnsw_m: u32,
     pub hnsw_ef_construction: u32,
-    /// The WAL generation that continues this checkpoint (the log's salt).
+    /// The WAL generation that continues this checkpoint (the log's salt). The graph file
+    /// of this checkpoint is `graph-<generation>`.
     pub generation: u32,
+    /// The vector file is `vectors-<vectors_generation>`: the generation of the checkpoint
+    /// that created it (creation, or the last compaction). `1 <= vectors_generation <=
+    /// generation`.
+    pub vectors_generation: u32,
     /// The lsn of the first record of that generation.
     pub next_lsn: u64,
     /// Slots in use or free below this bound; the vector file holds at least this many.
@@ -117,6 +122,12 @@ impl Checkpoint {
         if self.generation == 0 {
             return bad("generation 0".into());
         }
+        if self.vectors_generation == 0 || self.vectors_generation > self.generation {
+            return bad(format!(
+                "vector file generation {} outside 1..={}",
+                self.vectors_generation, self.generation
+            ));
+        }
         let mut used = vec![false; self.slot_count as usize];
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 && self.entries[i - 1].id >= e.id {
@@ -148,6 +159,7 @@ mod tests {
             hnsw_m: 16,
             hnsw_ef_construction: 200,
             generation: 3,
+            vectors_generation: 2,
             next_lsn: 17,
             slot_count: 3,
             entries: vec![
@@ -213,6 +225,9 @@ mod tests {
         ));
         let mut cp = sample();
         cp.entries[0].slot = 3;
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.vectors_generation = 4;
         assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
         let mut cp = sample();
         cp.metric = 99;

@@ -1,7 +1,11 @@
 //! A collection: fixed-dimension vectors with optional JSON payloads, under u64 ids.
 //!
 //! Files of a collection, below `collections/<name>/`: `checkpoint` (config, id map,
-//! payloads), `vectors` (slots), `wal` (what happened since the checkpoint).
+//! payloads), `vectors-<g>` (slots), `graph-<g>` (the HNSW graph), `wal` (what happened since
+//! the checkpoint). The checkpoint names the vector and graph files it belongs to by
+//! generation, so replacing either (checkpoint, compaction) commits with the one atomic write
+//! of the checkpoint; files of other generations are leftovers of a crash and are removed on
+//! open.
 //!
 //! The write path keeps one rule (write-ahead): *bytes that the last checkpoint needs change on
 //! disk only after the log record that explains the change is durable*. An upsert appends one
@@ -14,6 +18,7 @@
 //! pinned slots hold what the checkpoint says, except for changes whose records are durable,
 //! and replay rewrites those.
 
+use crate::check::CheckReport;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{CollectionConfig, Metric};
 use crate::error::{Error, Limit, Result, StorageError};
@@ -94,9 +99,18 @@ pub struct Options {
     /// Checkpoint once the log grows past this many bytes (it is checked at `flush` and after
     /// each write, so the log stays within this plus one batch).
     pub checkpoint_bytes: u64,
+    /// Open without writing anything: no log repair, no file clean-up, every write refused
+    /// with [`Error::ReadOnly`]. Replayed log records stay in memory.
+    pub read_only: bool,
 }
 
 impl Options {
+    /// Sets [`Options::read_only`].
+    pub fn with_read_only(mut self, read_only: bool) -> Options {
+        self.read_only = read_only;
+        self
+    }
+
     /// Sets [`Options::checkpoint_bytes`].
     pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
         self.checkpoint_bytes = bytes;
@@ -108,6 +122,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             checkpoint_bytes: 64 << 20,
+            read_only: false,
         }
     }
 }
@@ -125,6 +140,22 @@ pub struct RecoveryStats {
     /// a file of another generation, or a damaged one: see `graph_problem`).
     pub graph_loaded: bool,
     pub graph_problem: Option<String>,
+}
+
+/// What [`Collection::compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Live points (unchanged by compaction).
+    pub points: u64,
+    pub slots_before: u32,
+    /// Equal to `points`: the slots are dense.
+    pub slots_after: u32,
+    /// Deleted points dropped from the graph.
+    pub tombstones_dropped: u64,
+    /// Length of the vector file plus the log, before and after. (Deleted slots' whole
+    /// pages were already given back as holes; these are the lengths the files span.)
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 /// A snapshot of a collection's counters.
@@ -195,6 +226,8 @@ struct State {
     freed: BTreeSet<u32>,
     pinned: Vec<bool>,
     generation: u32,
+    /// The vector file is `vectors-<vectors_generation>`.
+    vectors_generation: u32,
     failed: bool,
     recovery: RecoveryStats,
     codec: Codec,
@@ -268,6 +301,14 @@ fn file(path: &str, name: &str) -> String {
     format!("{path}/{name}")
 }
 
+fn vectors_file(path: &str, generation: u32) -> String {
+    format!("{path}/vectors-{generation}")
+}
+
+fn graph_file(path: &str, generation: u32) -> String {
+    format!("{path}/graph-{generation}")
+}
+
 impl Collection {
     /// Creates the files of a new collection in `path` (a directory that exists and is empty).
     pub(crate) fn create(
@@ -278,7 +319,7 @@ impl Collection {
         options: Options,
     ) -> Result<Collection> {
         let codec = Codec::new(&config);
-        let vpath = file(path, "vectors");
+        let vpath = vectors_file(path, 1);
         let vectors = VectorFile::create(
             dir.open_region(&vpath, Access::Random)?,
             &vpath,
@@ -293,6 +334,7 @@ impl Collection {
             hnsw_m: config.m,
             hnsw_ef_construction: config.ef_construction,
             generation: 1,
+            vectors_generation: 1,
             next_lsn: 0,
             slot_count: 0,
             entries: Vec::new(),
@@ -314,6 +356,7 @@ impl Collection {
             freed: BTreeSet::new(),
             pinned: Vec::new(),
             generation: 1,
+            vectors_generation: 1,
             failed: false,
             recovery: RecoveryStats::default(),
             codec,
@@ -347,7 +390,7 @@ impl Collection {
             .ok_or_else(|| StorageError::corrupted(&cpath, 0, "unknown metric"))?;
         let codec = Codec::new(&config);
 
-        let vpath = file(path, "vectors");
+        let vpath = vectors_file(path, cp.vectors_generation);
         let vectors = VectorFile::open(
             dir.open_region(&vpath, Access::Random)?,
             &vpath,
@@ -379,6 +422,7 @@ impl Collection {
             &wpath,
             cp.generation,
             cp.next_lsn,
+            !options.read_only,
         )?;
         let mut state = State {
             dir,
@@ -394,6 +438,7 @@ impl Collection {
             freed: BTreeSet::new(),
             pinned,
             generation: cp.generation,
+            vectors_generation: cp.vectors_generation,
             failed: false,
             recovery: RecoveryStats {
                 replayed_records: rec.records.len() as u64,
@@ -408,7 +453,7 @@ impl Collection {
             search_scratch: Mutex::new(Vec::new()),
             config: config.clone(),
         };
-        state.load_graph(&file(path, "graph"))?;
+        state.load_graph(&graph_file(path, cp.generation))?;
         for r in &rec.records {
             let bad = |reason: String| {
                 StorageError::corrupted(&wpath, r.offset, format!("record {}: {reason}", r.lsn))
@@ -435,8 +480,11 @@ impl Collection {
                 k => return Err(bad(format!("unknown record kind {k}")).into()),
             }
         }
-        // Replayed records are durable: their slot bytes may go to the file now.
-        state.apply_staged()?;
+        if !state.options.read_only {
+            // Replayed records are durable: their slot bytes may go to the file now.
+            state.apply_staged()?;
+            state.remove_leftovers()?;
+        }
         Ok(Collection::from_state(name, config, state))
     }
 
@@ -476,6 +524,7 @@ impl Collection {
         let g = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
         match &*g {
             None => Err(Error::CollectionNotFound(self.shared.name.clone())),
+            Some(s) if s.options.read_only => Err(Error::ReadOnly),
             Some(s) if s.failed => Err(StorageError::PreviousIo.into()),
             Some(_) => Ok(g),
         }
@@ -703,6 +752,55 @@ impl Collection {
         g.as_mut().expect("checked by write()").checkpoint()
     }
 
+    /// Rewrites the collection densely: live slots renumbered without gaps, tombstones
+    /// dropped from the graph (their neighbours re-linked), the log folded into a new
+    /// checkpoint. Crash-safe at every step: after a crash the collection is either as before
+    /// or compacted, never a mix (see docs/format.md).
+    pub fn compact(&self) -> Result<CompactReport> {
+        let mut g = self.write()?;
+        g.as_mut().expect("checked by write()").compact()
+    }
+
+    /// Copies the collection's files into `dest` at `path` (a directory that exists and is
+    /// empty), consistently: writes wait meanwhile, and an open for writing first flushes, so
+    /// the copy holds every write acknowledged before the call. The checkpoint goes last; the
+    /// copy opens like the original after a crash at the moment of the flush. Returns the
+    /// bytes copied.
+    pub(crate) fn copy_to(&self, dest: &dyn Directory, path: &str) -> Result<u64> {
+        let mut g = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
+        let st = g
+            .as_mut()
+            .ok_or_else(|| Error::CollectionNotFound(self.shared.name.clone()))?;
+        if !st.options.read_only {
+            st.flush()?;
+        }
+        Ok(copy_collection_files(
+            st.dir.as_ref(),
+            &st.path,
+            dest,
+            path,
+        )?)
+    }
+
+    /// Verifies the collection without changing anything: re-reads the checkpoint, the log,
+    /// the vector file and the graph file and checks every checksum, then checks that the id
+    /// map, the slots, the payloads and the graph agree (no id on a free slot, no live slot
+    /// outside the graph, no live node a search cannot reach, no stored vector `upsert` could
+    /// not have written). Problems come with their file and offset.
+    pub fn check(&self) -> Result<CheckReport> {
+        let g = self.read()?;
+        let st = g.as_ref().expect("checked by read()");
+        let mut report = CheckReport {
+            collection: self.shared.name.clone(),
+            points: st.ids.len() as u64,
+            slots: st.owners.len() as u64,
+            graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes) as u64,
+            ..CheckReport::default()
+        };
+        st.check(&mut report);
+        Ok(report)
+    }
+
     pub fn stats(&self) -> Result<Stats> {
         let g = self.read()?;
         let st = g.as_ref().expect("checked by read()");
@@ -758,7 +856,8 @@ impl State {
             }
         };
         self.freed.remove(&slot);
-        if self.pinned.get(slot as usize).copied().unwrap_or(false) {
+        // A read-only open keeps replayed vectors in memory.
+        if self.options.read_only || self.pinned.get(slot as usize).copied().unwrap_or(false) {
             self.staged.insert(slot, vector);
         } else {
             self.vectors.reserve(self.owners.len() as u32)?;
@@ -828,6 +927,205 @@ impl State {
         }
     }
 
+    /// The body of [`Collection::check`].
+    fn check(&self, report: &mut CheckReport) {
+        // The checkpoint.
+        let cpath = file(&self.path, "checkpoint");
+        let mut first_lsn = None;
+        let mut checkpoint_points = 0;
+        match self.dir.read_file(&cpath) {
+            Ok(Some(bytes)) => {
+                report.bytes_checked += bytes.len() as u64;
+                match Checkpoint::decode(&bytes, &cpath) {
+                    Ok(cp) => {
+                        if (cp.generation, cp.vectors_generation)
+                            != (self.generation, self.vectors_generation)
+                        {
+                            report.problem(
+                                &cpath,
+                                None,
+                                format!(
+                                    "generation {}/{} on disk, {}/{} in use",
+                                    cp.generation,
+                                    cp.vectors_generation,
+                                    self.generation,
+                                    self.vectors_generation
+                                ),
+                            );
+                        }
+                        first_lsn = Some(cp.next_lsn);
+                        checkpoint_points = cp.entries.len();
+                    }
+                    Err(e) => report.error(&cpath, &e.into()),
+                }
+            }
+            Ok(None) => report.problem(&cpath, None, "the checkpoint file is missing"),
+            Err(e) => report.error(&cpath, &e.into()),
+        }
+
+        // The log: every frame's checksum, again.
+        let wpath = file(&self.path, "wal");
+        match (self.wal.read_all(), first_lsn) {
+            (Ok(bytes), Some(lsn)) => {
+                report.bytes_checked += bytes.len() as u64;
+                match crate::wal::scan(&bytes, &wpath, self.generation, lsn) {
+                    Ok(rec) => {
+                        report.wal_records = rec.records.len() as u64;
+                        if let Some(at) = rec.torn_at {
+                            let what = format!("a torn tail of {} bytes", rec.dropped_bytes);
+                            if self.options.read_only {
+                                report.notes.push(format!(
+                                    "{wpath}: {what} at offset {at} (an open for writing drops it)"
+                                ));
+                            } else {
+                                report.problem(&wpath, Some(at), what);
+                            }
+                        }
+                    }
+                    Err(e) => report.error(&wpath, &e.into()),
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => report.error(&wpath, &e.into()),
+        }
+
+        // The vector file: its header, and every live slot's bytes.
+        let vpath = self.vectors.path().to_string();
+        if let Err(e) = self.vectors.check_header(&self.config) {
+            report.error(&vpath, &e.into());
+        }
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        for (slot, owner) in self.owners.iter().enumerate() {
+            let Some(id) = owner else { continue };
+            let bytes = match self.staged.get(&(slot as u32)) {
+                Some(b) => b.as_slice(),
+                None => match self.vectors.read(slot as u32, &mut buf) {
+                    Ok(()) => &buf,
+                    Err(e) => {
+                        report.error(&vpath, &e.into());
+                        break;
+                    }
+                },
+            };
+            report.bytes_checked += bytes.len() as u64;
+            if let Some(why) = self.codec.check_stored(bytes) {
+                let at = self.vectors.offset(slot as u32);
+                report.problem(&vpath, Some(at), format!("slot {slot} (id {id}): {why}"));
+            }
+        }
+
+        // The id map, the free list and the payloads agree.
+        for (&id, &slot) in &self.ids {
+            if self.owners.get(slot as usize).copied().flatten() != Some(id) {
+                report.problem(
+                    &cpath,
+                    None,
+                    format!("id {id} maps to slot {slot}, which is not its"),
+                );
+            }
+        }
+        for (slot, owner) in self.owners.iter().enumerate() {
+            let free = self.free.contains(&(slot as u32));
+            match owner {
+                Some(id) if self.ids.get(id) != Some(&(slot as u32)) => {
+                    report.problem(
+                        &cpath,
+                        None,
+                        format!("slot {slot} names id {id}, which maps elsewhere"),
+                    );
+                }
+                Some(_) if free => report.problem(
+                    &cpath,
+                    None,
+                    format!("live slot {slot} is on the free list"),
+                ),
+                None if !free => report.problem(
+                    &cpath,
+                    None,
+                    format!("free slot {slot} is not on the free list"),
+                ),
+                _ => {}
+            }
+        }
+        if let Some(id) = self.payloads.keys().find(|id| !self.ids.contains_key(id)) {
+            report.problem(
+                &cpath,
+                None,
+                format!("a payload for id {id}, which does not exist"),
+            );
+        }
+
+        // The graph: its structure, its coverage, and that search reaches every live node.
+        let gpath = graph_file(&self.path, self.generation);
+        if let Some(graph) = &self.graph {
+            if let Err(why) = graph.validate() {
+                report.problem(&gpath, None, format!("graph in memory: {why}"));
+            } else {
+                let missing = (0..self.owners.len() as u32)
+                    .filter(|&s| self.owners[s as usize].is_some() && !graph.contains(s))
+                    .count();
+                if missing > 0 {
+                    report.problem(
+                        &gpath,
+                        None,
+                        format!("{missing} live points are not in the graph"),
+                    );
+                }
+                let lost: Vec<u32> = graph
+                    .unreachable()
+                    .into_iter()
+                    .filter(|&n| self.owners.get(n as usize).copied().flatten().is_some())
+                    .collect();
+                if let Some(first) = lost.first() {
+                    report.problem(
+                        &gpath,
+                        None,
+                        format!("{} live nodes cannot be reached from the entry point (first: slot {first})", lost.len()),
+                    );
+                }
+            }
+            match self.dir.read_file(&gpath) {
+                Ok(Some(bytes)) => {
+                    report.bytes_checked += bytes.len() as u64;
+                    let params = self.config.hnsw_params();
+                    if let Err(why) =
+                        hnsw::file::decode(&bytes, self.generation, params, self.owners.len())
+                    {
+                        report.problem(&gpath, None, why);
+                    }
+                }
+                Ok(None) if checkpoint_points > 0 => report.notes.push(format!(
+                    "{gpath}: missing, so the graph was rebuilt on open"
+                )),
+                Ok(None) => {}
+                Err(e) => report.error(&gpath, &e.into()),
+            }
+        }
+        if let Some(why) = &self.recovery.graph_problem {
+            report.notes.push(format!("graph rebuilt on open: {why}"));
+        }
+    }
+
+    /// Removes files of other generations than the checkpoint's: what a crash left of a
+    /// checkpoint or compaction that did not commit, or of one whose clean-up it cut short.
+    fn remove_leftovers(&mut self) -> Result<(), StorageError> {
+        let keep = [
+            format!("vectors-{}", self.vectors_generation),
+            format!("graph-{}", self.generation),
+        ];
+        for e in self.dir.list(&self.path)? {
+            let stale = !e.is_dir
+                && !keep.contains(&e.name)
+                && (e.name.starts_with("vectors-")
+                    || e.name.starts_with("graph-")
+                    || e.name.ends_with(".tmp"));
+            if stale {
+                self.dir.remove_file(&file(&self.path, &e.name))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes `id`, in memory; its slot is released at the next `apply_staged`.
     fn remove(&mut self, id: u64) {
         if let Some(slot) = self.ids.remove(&id) {
@@ -879,29 +1177,8 @@ impl State {
     ///    crash after it finds a log of the old generation and discards it.
     fn checkpoint(&mut self) -> Result<()> {
         self.flush()?;
-        let mut entries: Vec<checkpoint::Entry> = Vec::with_capacity(self.ids.len());
-        for (&id, &slot) in &self.ids {
-            let payload = match self.payloads.get(&id) {
-                Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::InvalidPayload {
-                    id: Some(id),
-                    reason: e.to_string(),
-                })?),
-                None => None,
-            };
-            entries.push(checkpoint::Entry { id, slot, payload });
-        }
-        entries.sort_unstable_by_key(|e| e.id);
         let next = self.generation + 1;
-        let cp = Checkpoint {
-            dimension: self.codec.dimension(),
-            metric: self.codec.metric().code(),
-            hnsw_m: self.config.m,
-            hnsw_ef_construction: self.config.ef_construction,
-            generation: next,
-            next_lsn: self.wal.next_lsn(),
-            slot_count: self.owners.len() as u32,
-            entries,
-        };
+        let cp = self.checkpoint_body(next, self.vectors_generation, |s| s)?;
         let bytes = cp.encode();
         let cpath = file(&self.path, "checkpoint");
         // Deleted points stay in the graph as tombstones; past a quarter of the nodes they cost
@@ -912,20 +1189,179 @@ impl State {
             self.rebuild_graph();
         }
         let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, next));
-        let gpath = file(&self.path, "graph");
+        let gpath = graph_file(&self.path, next);
+        let old_graph = graph_file(&self.path, self.generation);
         self.guard(|st| {
             st.vectors.sync()?;
-            // The graph first: a checkpoint that exists always has its graph.
+            // The graph first: a checkpoint that exists always has its graph, and the old
+            // checkpoint keeps its own until the new one is durable.
             if let Some(g) = &graph {
                 st.dir.write_atomic(&gpath, g)?;
             }
             st.dir.write_atomic(&cpath, &bytes)?;
             st.pinned = st.owners.iter().map(Option::is_some).collect();
             let lsn = st.wal.next_lsn();
-            st.wal.reset(next, lsn)
+            st.wal.reset(next, lsn)?;
+            st.generation = next;
+            st.dir.remove_file(&old_graph)
+        })
+    }
+
+    /// The checkpoint of the current state as generation `generation`, with each slot
+    /// renamed by `slot_of`.
+    fn checkpoint_body(
+        &self,
+        generation: u32,
+        vectors_generation: u32,
+        slot_of: impl Fn(u32) -> u32,
+    ) -> Result<Checkpoint> {
+        let mut entries: Vec<checkpoint::Entry> = Vec::with_capacity(self.ids.len());
+        for (&id, &slot) in &self.ids {
+            let payload = match self.payloads.get(&id) {
+                Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::InvalidPayload {
+                    id: Some(id),
+                    reason: e.to_string(),
+                })?),
+                None => None,
+            };
+            entries.push(checkpoint::Entry {
+                id,
+                slot: slot_of(slot),
+                payload,
+            });
+        }
+        entries.sort_unstable_by_key(|e| e.id);
+        Ok(Checkpoint {
+            dimension: self.codec.dimension(),
+            metric: self.codec.metric().code(),
+            hnsw_m: self.config.m,
+            hnsw_ef_construction: self.config.ef_construction,
+            generation,
+            vectors_generation,
+            next_lsn: self.wal.next_lsn(),
+            slot_count: self.owners.len() as u32,
+            entries,
+        })
+    }
+
+    /// Compaction (docs/format.md): live slots are copied densely, in slot order, into a new
+    /// vector file `vectors-<g+1>`; the graph drops its tombstones and is renumbered into
+    /// `graph-<g+1>`; then the checkpoint of generation `g + 1`, which names both, is written
+    /// atomically. That write is the commit: a crash before it leaves the old checkpoint and
+    /// its files untouched (the new files are leftovers, removed on open); a crash after it
+    /// finds the new state (the old log is of an older generation and is discarded; its
+    /// records are all in the new checkpoint). Old files go last.
+    fn compact(&mut self) -> Result<CompactReport> {
+        self.flush()?;
+        let before = self.vectors.len() + self.wal.len();
+        let slots_before = self.owners.len() as u32;
+        let tombstones = self
+            .graph
+            .as_ref()
+            .map_or(0, |g| g.nodes() - self.ids.len());
+        let mut map: Vec<Option<u32>> = vec![None; self.owners.len()];
+        let mut next_slot = 0u32;
+        for (slot, owner) in self.owners.iter().enumerate() {
+            if owner.is_some() {
+                map[slot] = Some(next_slot);
+                next_slot += 1;
+            }
+        }
+        let live = next_slot;
+        let next = self.generation + 1;
+        let cp = self.checkpoint_body(next, next, |s| map[s as usize].expect("live slot"))?;
+        // Slot counts shrink to the live points: slot_count is the new high-water mark.
+        let cp = Checkpoint {
+            slot_count: live,
+            ..cp
+        };
+        let vpath = vectors_file(&self.path, next);
+        let gpath = graph_file(&self.path, next);
+        let cpath = file(&self.path, "checkpoint");
+        let (old_vectors, old_graph) = (
+            self.vectors.path().to_string(),
+            graph_file(&self.path, self.generation),
+        );
+        let config = self.config.clone();
+        let codec = self.codec;
+        let vectors = self.guard(|st| {
+            let mut vectors = VectorFile::create(
+                st.dir.open_region(&vpath, Access::Random)?,
+                &vpath,
+                &config,
+                codec.slot_size(),
+            )?;
+            vectors.reserve(live)?;
+            let mut buf = vec![0u8; codec.slot_size()];
+            for (slot, to) in map.iter().enumerate() {
+                if let Some(to) = to {
+                    st.vectors.read(slot as u32, &mut buf)?;
+                    vectors.write(*to, &buf)?;
+                }
+            }
+            vectors.sync()?;
+            Ok(vectors)
         })?;
-        self.generation = next;
-        Ok(())
+        let graph = match (
+            &self.graph,
+            self.vectors.slots_slice(),
+            vectors.slots_slice(),
+        ) {
+            (Some(g), Some(old), Some(new)) => {
+                let old_space = SlotSpace {
+                    codec,
+                    slots: old,
+                    staged: &self.staged,
+                };
+                let mut g = g.compact(&old_space, &map);
+                let new_space = SlotSpace {
+                    codec,
+                    slots: new,
+                    staged: &self.staged,
+                };
+                g.reconnect(&new_space, &mut self.scratch);
+                Some(g)
+            }
+            _ => None,
+        };
+        let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, next));
+        let bytes = cp.encode();
+        self.guard(|st| {
+            if let Some(g) = &graph_bytes {
+                st.dir.write_atomic(&gpath, g)?;
+            }
+            st.dir.write_atomic(&cpath, &bytes)
+        })?;
+        // Committed: the in-memory state follows.
+        self.vectors = vectors;
+        self.graph = graph;
+        self.owners = self
+            .owners
+            .iter()
+            .filter(|o| o.is_some())
+            .copied()
+            .collect();
+        for (slot, owner) in self.owners.iter().enumerate() {
+            self.ids.insert(owner.expect("live"), slot as u32);
+        }
+        self.free.clear();
+        self.pinned = vec![true; self.owners.len()];
+        self.vectors_generation = next;
+        self.guard(|st| {
+            let lsn = st.wal.next_lsn();
+            st.wal.reset(next, lsn)?;
+            st.generation = next;
+            st.dir.remove_file(&old_vectors)?;
+            st.dir.remove_file(&old_graph)
+        })?;
+        Ok(CompactReport {
+            points: self.ids.len() as u64,
+            slots_before,
+            slots_after: live,
+            tombstones_dropped: tombstones as u64,
+            bytes_before: before,
+            bytes_after: self.vectors.len() + self.wal.len(),
+        })
     }
 
     /// The fraction of live points that pass `f`, estimated on up to 512 points spread evenly
@@ -1016,6 +1452,52 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// Copies the files of the collection at `from` in `src` to `to` in `dest`: everything but
+/// temporary files, the checkpoint last (it is the collection's existence marker). Regions are
+/// copied in runs, skipping whole zero pages so that holes stay holes. Each file is durable
+/// before the checkpoint is written.
+pub(crate) fn copy_collection_files(
+    src: &dyn Directory,
+    from: &str,
+    dest: &dyn Directory,
+    to: &str,
+) -> Result<u64, StorageError> {
+    const RUN: usize = 1 << 20;
+    let mut copied = 0u64;
+    dest.create_dir(to)?;
+    for e in src.list(from)? {
+        if e.is_dir || e.name == "checkpoint" || e.name.ends_with(".tmp") {
+            continue;
+        }
+        let (s, d) = (file(from, &e.name), file(to, &e.name));
+        let input = src.open_region(&s, Access::Sequential)?;
+        let mut output = dest.open_region(&d, Access::Sequential)?;
+        output.set_len(0)?;
+        let len = input.len();
+        let mut buf = vec![0u8; RUN];
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(RUN as u64) as usize;
+            input.read(at, &mut buf[..n])?;
+            for (i, page) in buf[..n].chunks(PAGE as usize).enumerate() {
+                if page.iter().any(|&b| b != 0) {
+                    output.write(at + (i * PAGE as usize) as u64, page)?;
+                }
+            }
+            at += n as u64;
+        }
+        output.set_len(len)?;
+        output.sync()?;
+        copied += len;
+    }
+    let cpath = file(from, "checkpoint");
+    let bytes = src
+        .read_file(&cpath)?
+        .ok_or_else(|| StorageError::corrupted(&cpath, 0, "the checkpoint file is missing"))?;
+    dest.write_atomic(&file(to, "checkpoint"), &bytes)?;
+    Ok(copied + bytes.len() as u64)
 }
 
 /// The `k` smallest `(distance, id)` pairs seen.

@@ -7,7 +7,8 @@
 //! <root>/collections/.drop-<name>/   a collection being dropped (removed on next open)
 //! ```
 
-use crate::collection::{Collection, Options};
+use crate::check::CheckReport;
+use crate::collection::{Collection, Options, copy_collection_files};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::region::{Directory, MemoryDirectory};
@@ -56,6 +57,15 @@ fn meta_bytes() -> Vec<u8> {
     m
 }
 
+/// What [`Database::snapshot_to`] copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotReport {
+    /// The collections copied, sorted.
+    pub collections: Vec<String>,
+    /// Bytes copied (file lengths; holes are not written).
+    pub bytes: u64,
+}
+
 /// A database: the root of a directory of collections. Collections are opened (and recovered)
 /// on first use and cached.
 pub struct Database {
@@ -79,6 +89,17 @@ impl Database {
         )
     }
 
+    /// Opens the database in directory `path` for reading only: nothing on disk changes
+    /// (recovery replays the log in memory and repairs nothing), writes fail with
+    /// [`Error::ReadOnly`], and a shared lock keeps writers out meanwhile. What `check` and
+    /// `veles check` use.
+    pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Database> {
+        Self::open_with(
+            Arc::new(crate::region::FsDirectory::open_read_only(path)?),
+            Options::default().with_read_only(true),
+        )
+    }
+
     /// A database that lives in memory only.
     pub fn in_memory() -> Database {
         Self::open_with(Arc::new(MemoryDirectory::new()), Options::default())
@@ -88,11 +109,36 @@ impl Database {
     /// Opens a database over any [`Directory`] (tests use the crash simulator).
     pub fn open_with(dir: Arc<dyn Directory>, options: Options) -> Result<Database> {
         match dir.read_file(META_FILE)? {
+            // The marker is written last, by a first open and by a snapshot: collections
+            // without it are an incomplete snapshot or somebody else's files.
+            None if !dir.list(COLLECTIONS)?.is_empty() => {
+                return Err(StorageError::corrupted(
+                    META_FILE,
+                    0,
+                    "the database marker is missing but collections exist (an incomplete snapshot?)",
+                )
+                .into());
+            }
+            None if options.read_only => {
+                return Err(StorageError::corrupted(
+                    META_FILE,
+                    0,
+                    "no database marker: not a veles database",
+                )
+                .into());
+            }
             None => {
                 dir.create_dir(COLLECTIONS)?;
                 dir.write_atomic(META_FILE, &meta_bytes())?;
             }
             Some(bytes) => check_meta(&bytes)?,
+        }
+        if options.read_only {
+            return Ok(Database {
+                dir,
+                options,
+                open: Mutex::new(HashMap::new()),
+            });
         }
         dir.create_dir(COLLECTIONS)?;
         // Finish drops that a crash interrupted.
@@ -106,6 +152,18 @@ impl Database {
             options,
             open: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn writable(&self) -> Result<()> {
+        match self.options.read_only {
+            true => Err(Error::ReadOnly),
+            false => Ok(()),
+        }
+    }
+
+    /// True when opened with [`Database::open_read_only`] (or read-only [`Options`]).
+    pub fn is_read_only(&self) -> bool {
+        self.options.read_only
     }
 
     fn cache(&self) -> MutexGuard<'_, HashMap<String, Collection>> {
@@ -128,6 +186,7 @@ impl Database {
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
         validate_name(name)?;
         config.validate()?;
+        self.writable()?;
         let mut cache = self.cache();
         if cache.contains_key(name) || self.exists_on_disk(name)? {
             return Err(Error::CollectionExists(name.to_string()));
@@ -176,6 +235,7 @@ impl Database {
     /// `CollectionNotFound` from then on.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
         validate_name(name)?;
+        self.writable()?;
         let mut cache = self.cache();
         if !cache.contains_key(name) && !self.exists_on_disk(name)? {
             return Err(Error::CollectionNotFound(name.to_string()));
@@ -191,8 +251,68 @@ impl Database {
         Ok(())
     }
 
-    /// Flushes every open collection.
+    /// Copies the database into directory `dest` (created if missing; it must not hold a
+    /// database yet) while it stays open: see [`Database::snapshot_to`]. The copy is a
+    /// database that [`Database::open`] opens as it is; `veles restore` copies one back.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn snapshot(&self, dest: impl AsRef<std::path::Path>) -> Result<SnapshotReport> {
+        let dir = crate::region::FsDirectory::open(dest)?;
+        self.snapshot_to(&dir)
+    }
+
+    /// Copies the database into `dest`, consistently: create and drop wait meanwhile; each
+    /// collection is flushed (the barrier: everything acknowledged before the call is in the
+    /// copy) and copied while its writes wait. The database marker is written last, so a copy
+    /// cut short by a crash is refused on open (never taken for an empty database). `dest`
+    /// must not hold a database or collections.
+    pub fn snapshot_to(&self, dest: &dyn Directory) -> Result<SnapshotReport> {
+        if dest.read_file(META_FILE)?.is_some() || !dest.list(COLLECTIONS)?.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the snapshot destination already holds a database".into(),
+            ));
+        }
+        let cache = self.cache();
+        dest.create_dir(COLLECTIONS)?;
+        let mut report = SnapshotReport::default();
+        for name in self.list()? {
+            let path = Self::path(&name);
+            report.bytes += match cache.get(&name) {
+                Some(c) => c.copy_to(dest, &path)?,
+                // Not open: nothing writes it while the cache is locked.
+                None => copy_collection_files(self.dir.as_ref(), &path, dest, &path)?,
+            };
+            report.collections.push(name);
+        }
+        dest.write_atomic(META_FILE, &meta_bytes())?;
+        Ok(report)
+    }
+
+    /// Checks every collection (see [`Collection::check`]). A collection that does not open
+    /// is reported with the problem that stopped it rather than failing the whole check.
+    pub fn check(&self) -> Result<Vec<CheckReport>> {
+        let mut reports = Vec::new();
+        for name in self.list()? {
+            let report = match self.collection(&name) {
+                Ok(c) => c.check()?,
+                Err(e) => {
+                    let mut r = CheckReport {
+                        collection: name.clone(),
+                        ..CheckReport::default()
+                    };
+                    r.error(&Self::path(&name), &e);
+                    r
+                }
+            };
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Flushes every open collection (nothing to do when read-only).
     pub fn flush(&self) -> Result<()> {
+        if self.options.read_only {
+            return Ok(());
+        }
         let open: Vec<Collection> = self.cache().values().cloned().collect();
         for c in open {
             c.flush()?;

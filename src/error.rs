@@ -197,6 +197,8 @@ pub enum Error {
     },
     CollectionNotFound(String),
     CollectionExists(String),
+    /// A write to a database opened read-only ([`crate::Database::open_read_only`]).
+    ReadOnly,
     /// The storage layer failed; see [`StorageError`].
     Storage(StorageError),
 }
@@ -248,6 +250,7 @@ impl fmt::Display for Error {
             }
             Error::CollectionNotFound(name) => write!(f, "collection '{name}' not found"),
             Error::CollectionExists(name) => write!(f, "collection '{name}' already exists"),
+            Error::ReadOnly => f.write_str("the database is open read-only"),
             Error::Storage(e) => e.fmt(f),
         }
     }

@@ -23,6 +23,7 @@
 #[cfg(target_endian = "big")]
 compile_error!("veles stores little-endian data and supports little-endian targets only");
 
+pub mod check;
 mod checkpoint;
 mod collection;
 mod config;
@@ -41,12 +42,13 @@ pub mod wal;
 #[cfg(target_family = "wasm")]
 mod component;
 
+pub use check::{CheckReport, Problem};
 pub use collection::{
-    Collection, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K, Options, Point,
-    RecoveryStats, SearchParams, Stats,
+    Collection, CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K,
+    Options, Point, RecoveryStats, SearchParams, Stats,
 };
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
-pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, validate_name};
+pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
 pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
 pub use payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};

@@ -74,13 +74,31 @@ impl VectorFile {
         slot_size: usize,
         slot_count: u32,
     ) -> Result<Self, StorageError> {
-        let region = CheckedRegion::new(region);
+        let file = VectorFile {
+            region: CheckedRegion::new(region),
+            path: path.to_string(),
+            slot_size: slot_size as u64,
+        };
+        file.check_header(config)?;
         let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
-        if region.len() < PAGE {
+        if file.region.len() < file.offset(slot_count) {
+            return Err(bad(
+                file.region.len(),
+                &format!("vector file holds fewer than the checkpoint's {slot_count} slots"),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Re-reads the header and checks it against `config` (what `open` and `check` do).
+    pub fn check_header(&self, config: &CollectionConfig) -> Result<(), StorageError> {
+        let path = self.path.as_str();
+        let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
+        if self.region.len() < PAGE {
             return Err(bad(0, "vector file is shorter than its header"));
         }
         let mut h = [0u8; HEADER_USED];
-        region.read(0, &mut h)?;
+        self.region.read(0, &mut h)?;
         if h[..8] != MAGIC {
             return Err(bad(0, "not a vector file (bad magic)"));
         }
@@ -95,27 +113,17 @@ impl VectorFile {
                 supported: VERSION,
             });
         }
-        if h != header(config, slot_size as u32) {
+        if h != header(config, self.slot_size as u32) {
             return Err(bad(
                 12,
                 "vector file header does not match the checkpoint's config",
             ));
         }
-        let file = VectorFile {
-            region,
-            path: path.to_string(),
-            slot_size: slot_size as u64,
-        };
-        if file.region.len() < file.offset(slot_count) {
-            return Err(bad(
-                file.region.len(),
-                &format!("vector file holds fewer than the checkpoint's {slot_count} slots"),
-            ));
-        }
-        Ok(file)
+        Ok(())
     }
 
-    fn offset(&self, slot: u32) -> u64 {
+    /// Where slot `slot` starts in the file.
+    pub fn offset(&self, slot: u32) -> u64 {
         PAGE + slot as u64 * self.slot_size
     }
 

@@ -148,6 +148,36 @@ impl Codec {
         }
     }
 
+    /// What is wrong with stored bytes that `encode` could not have written, if anything:
+    /// a non-finite component, a cosine vector that is not of unit length, a bit set past the
+    /// dimension of a binary vector.
+    pub fn check_stored(&self, bytes: &[u8]) -> Option<String> {
+        if bytes.len() != self.slot_size() {
+            return Some(format!(
+                "{} bytes for a slot of {}",
+                bytes.len(),
+                self.slot_size()
+            ));
+        }
+        if self.metric.is_binary() {
+            let tail = self.dim % 64;
+            return with_u64(bytes, |w| match w.last() {
+                Some(&last) if tail != 0 && last >> tail != 0 => {
+                    Some("bits set past the dimension".to_string())
+                }
+                _ => None,
+            });
+        }
+        with_f32(bytes, |v| {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Some(format!("component {i} is not finite"));
+            }
+            let n = norm(v);
+            (self.metric == Metric::Cosine && (n - 1.0).abs() > 1e-3)
+                .then(|| format!("cosine vector of norm {n} (stored vectors have norm 1)"))
+        })
+    }
+
     /// The distance from `query` to the stored vector `slot`: lower is better, for every
     /// metric (the order search uses). [`Codec::score`] turns it into the documented score.
     #[inline]

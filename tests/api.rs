@@ -319,7 +319,7 @@ fn mmap_and_file_backends_write_byte_identical_files() {
         "VELES",
         "collections/x/checkpoint",
         "collections/x/wal",
-        "collections/x/vectors",
+        "collections/x/vectors-1",
     ] {
         let (x, y) = (
             std::fs::read(a.path().join(f)).unwrap(),
@@ -446,7 +446,7 @@ fn deleting_vectors_gives_disk_blocks_back() {
     }
     c.flush().unwrap();
     c.checkpoint().unwrap();
-    let vectors = dir.path().join("collections/c/vectors");
+    let vectors = dir.path().join("collections/c/vectors-1");
     let before = std::fs::metadata(&vectors).unwrap().blocks();
     c.delete(&(0..n / 2).collect::<Vec<_>>()).unwrap();
     c.flush().unwrap();

@@ -144,7 +144,7 @@ fn the_graph_is_saved_at_checkpoint_and_loaded_on_open_without_a_rebuild() {
     drop((c, db));
 
     // A damaged graph file is derived data: rebuilt, reported, answers still good.
-    let g = dir.path().join("collections/h/graph");
+    let g = dir.path().join("collections/h/graph-2");
     let mut bytes = std::fs::read(&g).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xFF;
@@ -193,6 +193,8 @@ fn deleted_points_are_never_returned_and_recall_holds() {
     for p in fresh.iter().step_by(97) {
         assert_eq!(c.search(&p.vector, 1, None).unwrap()[0].id, p.id);
     }
+    let report = c.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 #[test]
@@ -308,6 +310,10 @@ fn recall_on_minilm_20k_beats_095_at_ef_64() {
     let r = hits as f64 / (queries.len() * 10) as f64;
     eprintln!("minilm-20k recall@10 at ef 64 (M 16, ef_construction 200): {r:.4}");
     assert!(r >= 0.95, "recall {r}");
+    // Every live node is reachable: the check walks the whole graph.
+    let report = c.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.graph_nodes, 20_000);
 }
 
 #[test]

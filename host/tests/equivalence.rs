@@ -179,10 +179,10 @@ fn native_and_component_give_identical_results_and_files() {
         "VELES",
         "collections/cos/checkpoint",
         "collections/cos/wal",
-        "collections/cos/vectors",
+        "collections/cos/vectors-1",
         "collections/l2/checkpoint",
         "collections/l2/wal",
-        "collections/l2/vectors",
+        "collections/l2/vectors-1",
     ] {
         let x = std::fs::read(a.path().join(f)).unwrap();
         let y = std::fs::read(b.path().join(f)).unwrap();

@@ -140,6 +140,78 @@ impl Graph {
         }
     }
 
+    /// Checks every structural invariant (see the type), so that search can index without
+    /// checks: what loading a graph file and `check` rely on.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.level.len();
+        let (m, m0) = (self.params.m, self.m0());
+        if self.links0.len() != n * (m0 + 1) || self.upper.len() != n {
+            return Err("link arrays do not match the node count".into());
+        }
+        if self.count != self.level.iter().filter(|&&l| l != NO_LEVEL).count() {
+            return Err("node count does not match the levels".into());
+        }
+        match self.entry {
+            None if self.count > 0 => return Err("nodes but no entry".into()),
+            Some(e) if self.level.get(e as usize) != Some(&self.max_level) => {
+                return Err("bad entry".into());
+            }
+            _ => {}
+        }
+        for i in 0..n as u32 {
+            let l = self.level[i as usize];
+            if l == NO_LEVEL {
+                continue;
+            }
+            if l > 16 || self.upper[i as usize].len() != l as usize * (m + 1) {
+                return Err(format!("node {i} has level {l}"));
+            }
+            for layer in 0..=l {
+                let w = if layer == 0 { m0 + 1 } else { m + 1 };
+                let block = if layer == 0 {
+                    &self.links0[i as usize * w..(i as usize + 1) * w]
+                } else {
+                    &self.upper[i as usize][(layer as usize - 1) * w..layer as usize * w]
+                };
+                if block[0] as usize >= w {
+                    return Err(format!("node {i} has {} links on level {layer}", block[0]));
+                }
+                for &x in &block[1..1 + block[0] as usize] {
+                    let ok = x != i
+                        && (x as usize) < n
+                        && self.level[x as usize] != NO_LEVEL
+                        && self.level[x as usize] >= layer;
+                    if !ok {
+                        return Err(format!("node {i} links to {x} on level {layer}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The nodes a search can never reach: not linked, on any level, from anything reachable
+    /// from the entry point. Ascending.
+    pub fn unreachable(&self) -> Vec<u32> {
+        let mut seen = vec![false; self.level.len()];
+        let mut stack: Vec<u32> = self.entry.into_iter().collect();
+        for &e in &stack {
+            seen[e as usize] = true;
+        }
+        while let Some(n) = stack.pop() {
+            for layer in 0..=self.level[n as usize] {
+                for &x in self.links(n, layer) {
+                    if !std::mem::replace(&mut seen[x as usize], true) {
+                        stack.push(x);
+                    }
+                }
+            }
+        }
+        (0..self.level.len() as u32)
+            .filter(|&n| self.contains(n) && !seen[n as usize])
+            .collect()
+    }
+
     /// Inserts node `n` (INSERT, algorithm 1), or re-links it when it is already in the graph
     /// (its vector changed, or a deleted point's slot was reused).
     pub fn insert<S: Space>(&mut self, space: &S, n: u32, scratch: &mut Scratch) {
@@ -324,6 +396,97 @@ impl Graph {
             }
         }
         scratch.candidates = candidates;
+    }
+
+    /// The graph without its tombstones, renumbered: `map[n]` is node `n`'s number in the
+    /// result, `None` for a node to drop (`map` covers every node). Each surviving node that
+    /// linked to a dropped one picks its links again, with the heuristic, from its surviving
+    /// links and the dropped neighbours' surviving links (the 2-hop repair of FreshDiskANN's
+    /// delete consolidation). `space` measures the old numbering. Call
+    /// [`Graph::reconnect`] on the result: a repair can leave a node without in-links.
+    pub fn compact<S: Space>(&self, space: &S, map: &[Option<u32>]) -> Graph {
+        let live = |n: u32| self.contains(n) && map.get(n as usize).copied().flatten().is_some();
+        let kept = (0..self.level.len() as u32).filter(|&n| live(n)).count();
+        let mut out = Graph::new(self.params, self.rng);
+        out.grow(kept.saturating_sub(1) as u32);
+        if kept == 0 {
+            out.level.clear();
+            out.upper.clear();
+            out.links0.clear();
+            return out;
+        }
+        out.count = kept;
+        for n in 0..self.level.len() as u32 {
+            if !live(n) {
+                continue;
+            }
+            let to = map[n as usize].expect("live") as usize;
+            let level = self.level[n as usize];
+            out.level[to] = level;
+            out.upper[to] = vec![0; level as usize * (self.params.m + 1)];
+            for layer in 0..=level {
+                let links = self.links(n, layer);
+                let chosen: Vec<u32> = if links.iter().all(|&x| live(x)) {
+                    links.to_vec()
+                } else {
+                    let mut cands: Vec<u32> = Vec::new();
+                    for &x in links {
+                        if live(x) {
+                            cands.push(x);
+                        } else if self.level[x as usize] >= layer {
+                            cands.extend(
+                                self.links(x, layer).iter().filter(|&&y| y != n && live(y)),
+                            );
+                        }
+                    }
+                    cands.sort_unstable();
+                    cands.dedup();
+                    let mut scored: Vec<Scored> = cands
+                        .iter()
+                        .map(|&c| Scored(space.between(n, c), c))
+                        .collect();
+                    scored.sort_unstable();
+                    let max = if layer == 0 { self.m0() } else { self.params.m };
+                    self.select(space, &scored, max)
+                        .iter()
+                        .map(|s| s.1)
+                        .collect()
+                };
+                let mapped: Vec<u32> = chosen
+                    .iter()
+                    .map(|&x| map[x as usize].expect("live"))
+                    .collect();
+                out.set_links(to as u32, layer, &mapped);
+            }
+        }
+        // The entry: the old one if it survives, else the surviving node of the highest level
+        // (the first such).
+        let entry = match self.entry {
+            Some(e) if live(e) => e,
+            _ => (0..self.level.len() as u32)
+                .filter(|&n| live(n))
+                .max_by_key(|&n| (self.level[n as usize], std::cmp::Reverse(n)))
+                .expect("kept > 0"),
+        };
+        out.entry = map[entry as usize];
+        out.max_level = self.level[entry as usize];
+        out
+    }
+
+    /// Re-links the nodes a search cannot reach (see [`Graph::unreachable`]) by inserting
+    /// them again: their new neighbours link back to them. Returns how many remain
+    /// unreachable (0 in practice; bounded work either way).
+    pub fn reconnect<S: Space>(&mut self, space: &S, scratch: &mut Scratch) -> usize {
+        for _ in 0..3 {
+            let lost = self.unreachable();
+            if lost.is_empty() {
+                return 0;
+            }
+            for n in lost {
+                self.insert(space, n, scratch);
+            }
+        }
+        self.unreachable().len()
     }
 
     /// K-NN-SEARCH (algorithm 5): the `k` nearest accepted nodes, ascending, searching level 0
@@ -661,42 +824,7 @@ pub mod file {
             return Err("trailing bytes".into());
         }
         g.entry = (entry != u32::MAX).then_some(entry);
-        // Every structural invariant, so that search can index without checks.
-        match g.entry {
-            None if g.level.iter().any(|&l| l != NO_LEVEL) => {
-                return Err("nodes but no entry".into());
-            }
-            Some(e) if g.level.get(e as usize) != Some(&g.max_level) => {
-                return Err("bad entry".into());
-            }
-            _ => {}
-        }
-        for i in 0..n as u32 {
-            let l = g.level[i as usize];
-            if l == NO_LEVEL {
-                continue;
-            }
-            for layer in 0..=l {
-                let w = if layer == 0 { m0 + 1 } else { params.m + 1 };
-                let block = if layer == 0 {
-                    &g.links0[i as usize * w..(i as usize + 1) * w]
-                } else {
-                    &g.upper[i as usize][(layer as usize - 1) * w..layer as usize * w]
-                };
-                if block[0] as usize >= w {
-                    return Err(format!("node {i} has {} links on level {layer}", block[0]));
-                }
-                for &x in &block[1..1 + block[0] as usize] {
-                    let ok = x != i
-                        && (x as usize) < n
-                        && g.level[x as usize] != NO_LEVEL
-                        && g.level[x as usize] >= layer;
-                    if !ok {
-                        return Err(format!("node {i} links to {x} on level {layer}"));
-                    }
-                }
-            }
-        }
+        g.validate()?;
         Ok(g)
     }
 

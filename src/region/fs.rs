@@ -34,6 +34,9 @@ impl Default for Backend {
 pub struct FsDirectory {
     root: PathBuf,
     backend: Backend,
+    /// Opened with [`FsDirectory::open_read_only`]: files open read-only, and every
+    /// metadata operation is refused.
+    read_only: bool,
     _lock: Option<File>,
 }
 
@@ -78,8 +81,64 @@ impl FsDirectory {
         Ok(FsDirectory {
             root,
             backend,
+            read_only: false,
             _lock: lock,
         })
+    }
+
+    /// Opens the existing directory at `root` for reading only: nothing is created, files
+    /// open read-only, every metadata operation fails, and a shared lock on `<root>/LOCK`
+    /// (when the file exists) keeps a writer out while this is open.
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let root = root.as_ref().to_path_buf();
+        let shown = root.display().to_string();
+        if !fs::metadata(&root)
+            .map_err(io_err(&shown, "open directory"))?
+            .is_dir()
+        {
+            return Err(StorageError::io(
+                shown,
+                "open directory",
+                io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            ));
+        }
+        let lock = match File::open(root.join(LOCK_FILE)) {
+            Ok(lock) => match lock.try_lock_shared() {
+                Ok(()) => Some(lock),
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StorageError::Locked { path: shown });
+                }
+                Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(StorageError::io(LOCK_FILE, "lock", e));
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            // A read-only mount or preopen may refuse even to open it: nothing to lock then.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => None,
+            Err(e) => return Err(StorageError::io(LOCK_FILE, "open", e)),
+        };
+        Ok(FsDirectory {
+            root,
+            backend: Backend::default(),
+            read_only: true,
+            _lock: lock,
+        })
+    }
+
+    /// Refuses a change in a read-only directory.
+    fn writable(&self, path: &str, op: &'static str) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::io(
+                path,
+                op,
+                io::Error::new(
+                    io::ErrorKind::ReadOnlyFilesystem,
+                    "the directory is open read-only",
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -125,8 +184,8 @@ impl Directory for FsDirectory {
         let full = self.full(path)?;
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
+            .write(!self.read_only)
+            .create(!self.read_only)
             .truncate(false)
             .open(&full)
             .map_err(io_err(path, "open"))?;
@@ -151,6 +210,7 @@ impl Directory for FsDirectory {
     }
 
     fn write_atomic(&self, path: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.writable(path, "write")?;
         let full = self.full(path)?;
         let tmp_name = format!("{path}.tmp");
         let tmp = self.full(&tmp_name)?;
@@ -163,6 +223,7 @@ impl Directory for FsDirectory {
     }
 
     fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.writable(path, "create directory")?;
         let full = self.full(path)?;
         match fs::create_dir(&full) {
             Ok(()) => self.sync_dir(parent_of(path)),
@@ -193,6 +254,7 @@ impl Directory for FsDirectory {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.writable(from, "rename")?;
         let (src, dst) = (self.full(from)?, self.full(to)?);
         if fs::symlink_metadata(&dst).is_ok() {
             return Err(StorageError::io(
@@ -210,6 +272,7 @@ impl Directory for FsDirectory {
     }
 
     fn remove_dir_all(&self, path: &str) -> Result<(), StorageError> {
+        self.writable(path, "remove directory")?;
         let full = self.full(path)?;
         match fs::remove_dir_all(&full) {
             Ok(()) => self.sync_dir(parent_of(path)),
@@ -219,6 +282,7 @@ impl Directory for FsDirectory {
     }
 
     fn remove_file(&self, path: &str) -> Result<(), StorageError> {
+        self.writable(path, "remove")?;
         let full = self.full(path)?;
         match fs::remove_file(&full) {
             Ok(()) => self.sync_dir(parent_of(path)),
@@ -276,6 +340,47 @@ mod tests {
         );
         drop(first);
         FsDirectory::open(parent.path()).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_directory_changes_nothing_and_keeps_writers_out() {
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("db");
+        assert!(FsDirectory::open_read_only(&root).is_err(), "missing root");
+        let dir = FsDirectory::open(&root).unwrap();
+        dir.write_atomic("f", b"hello").unwrap();
+        assert!(
+            matches!(
+                FsDirectory::open_read_only(&root),
+                Err(StorageError::Locked { .. })
+            ),
+            "a writer holds the lock"
+        );
+        drop(dir);
+        let ro = FsDirectory::open_read_only(&root).unwrap();
+        let also = FsDirectory::open_read_only(&root).unwrap();
+        assert!(matches!(
+            FsDirectory::open(&root),
+            Err(StorageError::Locked { .. })
+        ));
+        assert_eq!(also.read_file("f").unwrap().unwrap(), b"hello");
+        assert!(ro.write_atomic("f", b"x").is_err());
+        assert!(ro.create_dir("d").is_err());
+        assert!(ro.rename("f", "g").is_err());
+        assert!(ro.remove_file("f").is_err());
+        assert!(ro.remove_dir_all("").is_err());
+        assert!(
+            ro.open_region("missing", Access::Random).is_err(),
+            "no create"
+        );
+        let mut r = ro.open_region("f", Access::Sequential).unwrap();
+        assert!(r.write(0, b"y").is_err());
+        let mut buf = [0u8; 5];
+        r.read(0, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        drop((ro, also, r));
+        assert_eq!(std::fs::read(root.join("f")).unwrap(), b"hello");
+        assert!(!root.join("d").exists());
     }
 
     #[test]

@@ -70,13 +70,15 @@ impl Wal {
     }
 
     /// Recovers the log in `region`, which the checkpoint says is generation `salt` starting at
-    /// `next_lsn`. On return the log is truncated to its intact prefix (durably) and ready for
-    /// appends; the caller replays `Recovery::records`.
+    /// `next_lsn`. With `repair`, on return the log is truncated to its intact prefix
+    /// (durably) and ready for appends; without it (a read-only open) nothing is written and
+    /// the log must not be appended to. The caller replays `Recovery::records`.
     pub fn open(
         region: Box<dyn Region>,
         path: &str,
         salt: u32,
         next_lsn: u64,
+        repair: bool,
     ) -> Result<(Wal, Recovery), StorageError> {
         let region = CheckedRegion::new(region);
         let len = region.len();
@@ -96,6 +98,7 @@ impl Wal {
             scratch: Vec::new(),
         };
         match recovery.torn_at {
+            _ if !repair => {}
             // The header itself was bad or stale: start this generation's log afresh.
             Some(at) if at < HEADER_LEN => wal.reset(salt, last_lsn)?,
             // A torn tail must go before anything is appended, or stale frames behind a
@@ -158,6 +161,16 @@ impl Wal {
         self.region.sync()?;
         self.synced_lsn = self.next_lsn;
         Ok(())
+    }
+
+    /// The whole log as it is in the file (what `check` re-scans).
+    pub fn read_all(&self) -> Result<Vec<u8>, StorageError> {
+        let len = usize::try_from(self.region.len()).map_err(|_| {
+            StorageError::corrupted(&self.path, 0, "log larger than the address space")
+        })?;
+        let mut bytes = vec![0u8; len];
+        self.region.read(0, &mut bytes)?;
+        Ok(bytes)
     }
 
     /// Bytes in the log, header included.

@@ -69,7 +69,7 @@ proptest! {
         let image = build(&payloads, false);
         let mut region = MemoryRegion::new();
         region.write(0, &image).unwrap();
-        let (wal, rec) = Wal::open(Box::new(region), "wal", SALT, FIRST_LSN).unwrap();
+        let (wal, rec) = Wal::open(Box::new(region), "wal", SALT, FIRST_LSN, true).unwrap();
         prop_assert_eq!(&rec.records, &records_of(&payloads));
         prop_assert_eq!(rec.dropped_bytes, 0);
         prop_assert_eq!(wal.next_lsn(), FIRST_LSN + payloads.len() as u64);
@@ -192,6 +192,7 @@ fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
             "c/wal",
             SALT,
             0,
+            true,
         )
         .unwrap();
         assert!(
@@ -208,6 +209,7 @@ fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
             "c/wal",
             SALT,
             0,
+            true,
         )
         .unwrap();
         assert_eq!(rec2.records.len() as u64, n + 1, "seed {seed}");
