@@ -406,57 +406,76 @@ impl Graph {
     /// [`Graph::reconnect`] on the result: a repair can leave a node without in-links.
     pub fn compact<S: Space>(&self, space: &S, map: &[Option<u32>]) -> Graph {
         let live = |n: u32| self.contains(n) && map.get(n as usize).copied().flatten().is_some();
+        // Repair in the old numbering: new links for nodes that lost some, then the reverse
+        // links of those (as an insert adds them), all among surviving nodes.
+        let mut g = self.clone();
+        let mut added: Vec<(u32, u32, u8)> = Vec::new();
+        for n in 0..self.level.len() as u32 {
+            if !live(n) {
+                continue;
+            }
+            for layer in 0..=self.level[n as usize] {
+                let links = self.links(n, layer);
+                if links.iter().all(|&x| live(x)) {
+                    continue;
+                }
+                let mut cands: Vec<u32> = Vec::new();
+                for &x in links {
+                    if live(x) {
+                        cands.push(x);
+                    } else {
+                        cands.extend(self.links(x, layer).iter().filter(|&&y| y != n && live(y)));
+                    }
+                }
+                cands.sort_unstable();
+                cands.dedup();
+                let mut scored: Vec<Scored> = cands
+                    .iter()
+                    .map(|&c| Scored(space.between(n, c), c))
+                    .collect();
+                scored.sort_unstable();
+                let max = if layer == 0 { self.m0() } else { self.params.m };
+                let chosen: Vec<u32> = self
+                    .select(space, &scored, max)
+                    .iter()
+                    .map(|s| s.1)
+                    .collect();
+                added.extend(
+                    chosen
+                        .iter()
+                        .filter(|c| !links.contains(c))
+                        .map(|&c| (c, n, layer)),
+                );
+                g.set_links(n, layer, &chosen);
+            }
+        }
+        for (c, n, layer) in added {
+            let max = if layer == 0 { self.m0() } else { self.params.m };
+            g.add_link(space, c, n, layer, max);
+        }
+
         let kept = (0..self.level.len() as u32).filter(|&n| live(n)).count();
         let mut out = Graph::new(self.params, self.rng);
-        out.grow(kept.saturating_sub(1) as u32);
         if kept == 0 {
-            out.level.clear();
-            out.upper.clear();
-            out.links0.clear();
             return out;
         }
+        out.grow(kept as u32 - 1);
         out.count = kept;
         for n in 0..self.level.len() as u32 {
             if !live(n) {
                 continue;
             }
-            let to = map[n as usize].expect("live") as usize;
+            let to = map[n as usize].expect("live");
             let level = self.level[n as usize];
-            out.level[to] = level;
-            out.upper[to] = vec![0; level as usize * (self.params.m + 1)];
+            out.level[to as usize] = level;
+            out.upper[to as usize] = vec![0; level as usize * (self.params.m + 1)];
             for layer in 0..=level {
-                let links = self.links(n, layer);
-                let chosen: Vec<u32> = if links.iter().all(|&x| live(x)) {
-                    links.to_vec()
-                } else {
-                    let mut cands: Vec<u32> = Vec::new();
-                    for &x in links {
-                        if live(x) {
-                            cands.push(x);
-                        } else if self.level[x as usize] >= layer {
-                            cands.extend(
-                                self.links(x, layer).iter().filter(|&&y| y != n && live(y)),
-                            );
-                        }
-                    }
-                    cands.sort_unstable();
-                    cands.dedup();
-                    let mut scored: Vec<Scored> = cands
-                        .iter()
-                        .map(|&c| Scored(space.between(n, c), c))
-                        .collect();
-                    scored.sort_unstable();
-                    let max = if layer == 0 { self.m0() } else { self.params.m };
-                    self.select(space, &scored, max)
-                        .iter()
-                        .map(|s| s.1)
-                        .collect()
-                };
-                let mapped: Vec<u32> = chosen
+                let mapped: Vec<u32> = g
+                    .links(n, layer)
                     .iter()
-                    .map(|&x| map[x as usize].expect("live"))
+                    .map(|&x| map[x as usize].expect("links name surviving nodes"))
                     .collect();
-                out.set_links(to as u32, layer, &mapped);
+                out.set_links(to, layer, &mapped);
             }
         }
         // The entry: the old one if it survives, else the surviving node of the highest level
