@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const META_FILE: &str = "VELES";
+/// Present while a snapshot is being written into a directory (see `snapshot_to`).
+const INCOMPLETE_FILE: &str = "INCOMPLETE";
 const META_MAGIC: [u8; 8] = *b"VELESDB\0";
 /// The database format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -108,6 +110,14 @@ impl Database {
 
     /// Opens a database over any [`Directory`] (tests use the crash simulator).
     pub fn open_with(dir: Arc<dyn Directory>, options: Options) -> Result<Database> {
+        if dir.read_file(INCOMPLETE_FILE)?.is_some() {
+            return Err(StorageError::corrupted(
+                INCOMPLETE_FILE,
+                0,
+                "a snapshot into this directory did not finish: remove it and snapshot again",
+            )
+            .into());
+        }
         match dir.read_file(META_FILE)? {
             // The marker is written last, by a first open and by a snapshot: collections
             // without it are an incomplete snapshot or somebody else's files.
@@ -262,9 +272,9 @@ impl Database {
 
     /// Copies the database into `dest`, consistently: create and drop wait meanwhile; each
     /// collection is flushed (the barrier: everything acknowledged before the call is in the
-    /// copy) and copied while its writes wait. The database marker is written last, so a copy
-    /// cut short by a crash is refused on open (never taken for an empty database). `dest`
-    /// must not hold a database or collections.
+    /// copy) and copied while its writes wait. An `INCOMPLETE` marker is made durable first and
+    /// removed last, so a copy cut short by a crash is refused on open (never taken for a
+    /// database, empty or partial). `dest` must not hold a database or collections.
     pub fn snapshot_to(&self, dest: &dyn Directory) -> Result<SnapshotReport> {
         if dest.read_file(META_FILE)?.is_some() || !dest.list(COLLECTIONS)?.is_empty() {
             return Err(Error::InvalidArgument(
@@ -272,6 +282,7 @@ impl Database {
             ));
         }
         let cache = self.cache();
+        dest.write_atomic(INCOMPLETE_FILE, b"a snapshot is being written here\n")?;
         dest.create_dir(COLLECTIONS)?;
         let mut report = SnapshotReport::default();
         for name in self.list()? {
@@ -284,6 +295,7 @@ impl Database {
             report.collections.push(name);
         }
         dest.write_atomic(META_FILE, &meta_bytes())?;
+        dest.remove_file(INCOMPLETE_FILE)?;
         Ok(report)
     }
 

@@ -364,6 +364,15 @@ fn an_incomplete_snapshot_is_refused_not_taken_for_an_empty_database() {
     populate(&db, "a", 100, 4, 9);
     db.snapshot(&snap).unwrap();
     drop(db);
+    // A copy cut short: the marker of an unfinished snapshot is still there.
+    std::fs::write(snap.join("INCOMPLETE"), b"").unwrap();
+    let e = Database::open(&snap).unwrap_err();
+    assert!(
+        matches!(&e, Error::Storage(StorageError::Corrupted { file, .. }) if file == "INCOMPLETE"),
+        "{e:?}"
+    );
+    // Collections without a database marker are not a database either.
+    std::fs::remove_file(snap.join("INCOMPLETE")).unwrap();
     std::fs::remove_file(snap.join("VELES")).unwrap();
     let e = Database::open(&snap).unwrap_err();
     assert!(
