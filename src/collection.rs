@@ -28,7 +28,7 @@ use crate::index::{Scored, Scratch};
 use crate::payload;
 use crate::record::{self, KIND_DELETE, KIND_UPSERT};
 use crate::region::{Access, Directory};
-use crate::slots::{PAGE, VectorFile};
+use crate::slots::{PAGE, VectorFile, sums_path};
 use crate::vector::{Codec, Query};
 use crate::wal::{Wal, frame::MAX_RECORD};
 use serde_json::Value;
@@ -322,6 +322,7 @@ impl Collection {
         let vpath = vectors_file(path, 1);
         let vectors = VectorFile::create(
             dir.open_region(&vpath, Access::Random)?,
+            dir.open_region(&sums_path(&vpath), Access::Sequential)?,
             &vpath,
             &config,
             codec.slot_size(),
@@ -393,6 +394,7 @@ impl Collection {
         let vpath = vectors_file(path, cp.vectors_generation);
         let vectors = VectorFile::open(
             dir.open_region(&vpath, Access::Random)?,
+            dir.open_region(&sums_path(&vpath), Access::Sequential)?,
             &vpath,
             &config,
             codec.slot_size(),
@@ -613,6 +615,7 @@ impl Collection {
                     Some(b) => b.as_slice(),
                     None => {
                         st.vectors.read(slot, &mut buf)?;
+                        st.vectors.verify(slot, &buf)?;
                         &buf
                     }
                 };
@@ -1008,7 +1011,11 @@ impl State {
                 },
             };
             report.bytes_checked += bytes.len() as u64;
-            if let Some(why) = self.codec.check_stored(bytes) {
+            if !self.staged.contains_key(&(slot as u32))
+                && let Err(e) = self.vectors.verify(slot as u32, bytes)
+            {
+                report.error(&vpath, &e.into());
+            } else if let Some(why) = self.codec.check_stored(bytes) {
                 let at = self.vectors.offset(slot as u32);
                 report.problem(&vpath, Some(at), format!("slot {slot} (id {id}): {why}"));
             }
@@ -1111,6 +1118,7 @@ impl State {
     fn remove_leftovers(&mut self) -> Result<(), StorageError> {
         let keep = [
             format!("vectors-{}", self.vectors_generation),
+            format!("vectors-{}.crc", self.vectors_generation),
             format!("graph-{}", self.generation),
         ];
         for e in self.dir.list(&self.path)? {
@@ -1287,6 +1295,7 @@ impl State {
         let vectors = self.guard(|st| {
             let mut vectors = VectorFile::create(
                 st.dir.open_region(&vpath, Access::Random)?,
+                st.dir.open_region(&sums_path(&vpath), Access::Sequential)?,
                 &vpath,
                 &config,
                 codec.slot_size(),
@@ -1362,6 +1371,7 @@ impl State {
             st.wal.reset(next, lsn)?;
             st.generation = next;
             st.dir.remove_file(&old_vectors)?;
+            st.dir.remove_file(&sums_path(&old_vectors))?;
             st.dir.remove_file(&old_graph)
         })?;
         Ok(CompactReport {

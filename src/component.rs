@@ -70,6 +70,7 @@ fn error(e: E) -> t::Error {
                 P::NotFinite { index } => t::VectorProblem::NotFinite(index as u32),
                 P::ZeroNorm => t::VectorProblem::ZeroNorm,
                 P::NotBinary { index } => t::VectorProblem::NotBinary(index as u32),
+                P::NormOverflow => t::VectorProblem::NormOverflow,
             },
         }),
         E::InvalidName { name, .. } => t::Error::InvalidName(name),
@@ -84,6 +85,7 @@ fn error(e: E) -> t::Error {
         }),
         E::CollectionNotFound(n) => t::Error::NotFound(n),
         E::CollectionExists(n) => t::Error::AlreadyExists(n),
+        E::ReadOnly => t::Error::ReadOnly,
         E::Storage(s) => match s {
             S::Io { path, op, source } => t::Error::Io(t::IoFailure {
                 path,
@@ -172,6 +174,12 @@ impl GuestDatabase for Database {
             .map_err(error)
     }
 
+    fn open_read_only(path: String) -> Result<DatabaseHandle, t::Error> {
+        crate::Database::open_read_only(path)
+            .map(|d| DatabaseHandle::new(Database(d)))
+            .map_err(error)
+    }
+
     fn in_memory() -> DatabaseHandle {
         DatabaseHandle::new(Database(crate::Database::in_memory()))
     }
@@ -206,6 +214,45 @@ impl GuestDatabase for Database {
 
     fn flush(&self) -> Result<(), t::Error> {
         self.0.flush().map_err(error)
+    }
+
+    fn check(&self) -> Result<Vec<t::CheckReport>, t::Error> {
+        Ok(self
+            .0
+            .check()
+            .map_err(error)?
+            .into_iter()
+            .map(check_report)
+            .collect())
+    }
+
+    fn snapshot(&self, dest: String) -> Result<t::SnapshotReport, t::Error> {
+        let r = self.0.snapshot(dest).map_err(error)?;
+        Ok(t::SnapshotReport {
+            collections: r.collections,
+            bytes: r.bytes,
+        })
+    }
+}
+
+fn check_report(r: crate::CheckReport) -> t::CheckReport {
+    t::CheckReport {
+        collection: r.collection,
+        points: r.points,
+        slots: r.slots,
+        graph_nodes: r.graph_nodes,
+        wal_records: r.wal_records,
+        bytes_checked: r.bytes_checked,
+        problems: r
+            .problems
+            .into_iter()
+            .map(|p| t::Problem {
+                file: p.file,
+                offset: p.offset,
+                message: p.message,
+            })
+            .collect(),
+        notes: r.notes,
     }
 }
 
@@ -311,6 +358,22 @@ impl GuestCollection for Collection {
 
     fn len(&self) -> u64 {
         self.0.len() as u64
+    }
+
+    fn check(&self) -> Result<t::CheckReport, t::Error> {
+        self.0.check().map(check_report).map_err(error)
+    }
+
+    fn compact(&self) -> Result<t::CompactReport, t::Error> {
+        let r = self.0.compact().map_err(error)?;
+        Ok(t::CompactReport {
+            points: r.points,
+            slots_before: r.slots_before,
+            slots_after: r.slots_after,
+            tombstones_dropped: r.tombstones_dropped,
+            bytes_before: r.bytes_before,
+            bytes_after: r.bytes_after,
+        })
     }
 
     fn stats(&self) -> Result<t::Stats, t::Error> {

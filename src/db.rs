@@ -264,7 +264,6 @@ impl Database {
     /// Copies the database into directory `dest` (created if missing; it must not hold a
     /// database yet) while it stays open: see [`Database::snapshot_to`]. The copy is a
     /// database that [`Database::open`] opens as it is; `veles restore` copies one back.
-    #[cfg(not(target_family = "wasm"))]
     pub fn snapshot(&self, dest: impl AsRef<std::path::Path>) -> Result<SnapshotReport> {
         let dir = crate::region::FsDirectory::open(dest)?;
         self.snapshot_to(&dir)

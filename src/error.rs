@@ -116,6 +116,8 @@ pub enum VectorProblem {
     ZeroNorm,
     /// Binary metrics (hamming, jaccard) take components that are exactly 0.0 or 1.0.
     NotBinary { index: usize },
+    /// The squared length overflows f32: distances to this vector would be infinite or NaN.
+    NormOverflow,
 }
 
 impl fmt::Display for VectorProblem {
@@ -127,6 +129,9 @@ impl fmt::Display for VectorProblem {
             VectorProblem::ZeroNorm => write!(f, "zero vector has no direction for cosine"),
             VectorProblem::NotBinary { index } => {
                 write!(f, "component {index} is not 0 or 1 (binary metric)")
+            }
+            VectorProblem::NormOverflow => {
+                write!(f, "the squared length overflows f32 (components too large)")
             }
         }
     }

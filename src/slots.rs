@@ -15,6 +15,12 @@
 //! ```
 //! The file may be longer than the slots in use (capacity grows in steps); which slots are
 //! live is the checkpoint's and the log's business, not this file's.
+//!
+//! Beside it, `<vector file>.crc` holds one crc32 (u32 LE) per slot, at `4 * s`: written with
+//! every slot write, synced with the vector file, checked by `get` and `check`. It lives apart
+//! so that the slots keep their natural size and alignment for the distance kernels. The two
+//! files follow the same write-ahead rule (a slot and its checksum are written at the same
+//! moment, and replay rewrites both), so after recovery every live slot matches its sum.
 
 use crate::config::CollectionConfig;
 use crate::error::StorageError;
@@ -30,8 +36,15 @@ const HEADER_USED: usize = 28;
 #[derive(Debug)]
 pub struct VectorFile {
     region: CheckedRegion,
+    /// The checksums, one u32 per slot.
+    sums: CheckedRegion,
     path: String,
     slot_size: u64,
+}
+
+/// The name of the checksum file of the vector file at `path`.
+pub fn sums_path(path: &str) -> String {
+    format!("{path}.crc")
 }
 
 fn header(config: &CollectionConfig, slot_size: u32) -> [u8; HEADER_USED] {
@@ -50,6 +63,7 @@ impl VectorFile {
     /// Initialises an empty vector file, durably.
     pub fn create(
         region: Box<dyn Region>,
+        sums: Box<dyn Region>,
         path: &str,
         config: &CollectionConfig,
         slot_size: usize,
@@ -59,8 +73,12 @@ impl VectorFile {
         region.write(0, &header(config, slot_size as u32))?;
         region.set_len(PAGE)?;
         region.sync()?;
+        let mut sums = CheckedRegion::new(sums);
+        sums.set_len(0)?;
+        sums.sync()?;
         Ok(VectorFile {
             region,
+            sums,
             path: path.to_string(),
             slot_size: slot_size as u64,
         })
@@ -69,6 +87,7 @@ impl VectorFile {
     /// Opens a vector file, checking that it matches `config` and holds `slot_count` slots.
     pub fn open(
         region: Box<dyn Region>,
+        sums: Box<dyn Region>,
         path: &str,
         config: &CollectionConfig,
         slot_size: usize,
@@ -76,6 +95,7 @@ impl VectorFile {
     ) -> Result<Self, StorageError> {
         let file = VectorFile {
             region: CheckedRegion::new(region),
+            sums: CheckedRegion::new(sums),
             path: path.to_string(),
             slot_size: slot_size as u64,
         };
@@ -85,6 +105,13 @@ impl VectorFile {
             return Err(bad(
                 file.region.len(),
                 &format!("vector file holds fewer than the checkpoint's {slot_count} slots"),
+            ));
+        }
+        if file.sums.len() < 4 * slot_count as u64 {
+            return Err(StorageError::corrupted(
+                sums_path(path),
+                file.sums.len(),
+                format!("checksum file holds fewer than the checkpoint's {slot_count} slots"),
             ));
         }
         Ok(file)
@@ -136,12 +163,30 @@ impl VectorFile {
         }
         let capacity = (len - PAGE) / self.slot_size.max(1);
         let grown = (capacity + capacity / 2).max(64).max(slots as u64);
-        self.region.set_len(PAGE + grown * self.slot_size)
+        self.region.set_len(PAGE + grown * self.slot_size)?;
+        self.sums.set_len(4 * grown)
     }
 
+    /// Writes slot `slot` and its checksum.
     pub fn write(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
         debug_assert_eq!(bytes.len() as u64, self.slot_size);
-        self.region.write(self.offset(slot), bytes)
+        self.region.write(self.offset(slot), bytes)?;
+        self.sums
+            .write(4 * slot as u64, &crc32fast::hash(bytes).to_le_bytes())
+    }
+
+    /// Checks `bytes`, read from slot `slot`, against the slot's checksum.
+    pub fn verify(&self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        let mut sum = [0u8; 4];
+        self.sums.read(4 * slot as u64, &mut sum)?;
+        if crc32fast::hash(bytes).to_le_bytes() != sum {
+            return Err(StorageError::corrupted(
+                &self.path,
+                self.offset(slot),
+                format!("slot {slot} does not match its checksum"),
+            ));
+        }
+        Ok(())
     }
 
     pub fn read(&self, slot: u32, buf: &mut [u8]) -> Result<(), StorageError> {
@@ -184,7 +229,8 @@ impl VectorFile {
     }
 
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.region.sync()
+        self.region.sync()?;
+        self.sums.sync()
     }
 
     /// The slots area as one slice, when the backend can lend it (memory map, memory).
@@ -212,7 +258,14 @@ mod tests {
 
     fn file(slot_size: usize) -> VectorFile {
         let cfg = CollectionConfig::new(slot_size as u32 / 4, Metric::Dot);
-        VectorFile::create(Box::new(MemoryRegion::new()), "v", &cfg, slot_size).unwrap()
+        VectorFile::create(
+            Box::new(MemoryRegion::new()),
+            Box::new(MemoryRegion::new()),
+            "v",
+            &cfg,
+            slot_size,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -236,13 +289,34 @@ mod tests {
     }
 
     #[test]
+    fn every_slot_is_checked_against_its_own_checksum() {
+        let mut f = file(16);
+        f.reserve(4).unwrap();
+        for s in 0..4 {
+            f.write(s, &[s as u8 + 7; 16]).unwrap();
+        }
+        let mut buf = [0u8; 16];
+        for s in 0..4 {
+            f.read(s, &mut buf).unwrap();
+            f.verify(s, &buf).unwrap();
+        }
+        buf[5] ^= 1;
+        assert!(matches!(
+            f.verify(3, &buf),
+            Err(StorageError::Corrupted { offset, .. }) if offset == PAGE + 48
+        ));
+    }
+
+    #[test]
     fn a_header_for_another_config_or_too_few_slots_is_corruption() {
         let cfg = CollectionConfig::new(4, Metric::Dot);
         let mut region = MemoryRegion::new();
         region.write(0, &header(&cfg, 16)).unwrap();
         region.set_len(PAGE + 32).unwrap();
         let open = |r: MemoryRegion, cfg: &CollectionConfig, n| {
-            VectorFile::open(Box::new(r), "v", cfg, 16, n)
+            let mut sums = MemoryRegion::new();
+            sums.set_len(4 * 2).unwrap();
+            VectorFile::open(Box::new(r), Box::new(sums), "v", cfg, 16, n)
         };
         let copy = |r: &MemoryRegion| {
             let mut c = MemoryRegion::new();

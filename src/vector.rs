@@ -88,8 +88,15 @@ impl Codec {
             if let Some(index) = v.iter().position(|&x| x != 0.0 && x != 1.0) {
                 return bad(VectorProblem::NotBinary { index });
             }
-        } else if self.metric == Metric::Cosine && norm(v) == 0.0 {
-            return bad(VectorProblem::ZeroNorm);
+        } else {
+            // In f64, so that neither a huge vector overflows nor a tiny one underflows.
+            let squared = norm_f64(v).powi(2);
+            if squared > f32::MAX as f64 {
+                return bad(VectorProblem::NormOverflow);
+            }
+            if self.metric == Metric::Cosine && squared == 0.0 {
+                return bad(VectorProblem::ZeroNorm);
+            }
         }
         Ok(())
     }
@@ -104,8 +111,11 @@ impl Codec {
                 }
             }
             Metric::Cosine => {
-                let n = norm(v);
-                out.extend(v.iter().flat_map(|x| (x / n).to_le_bytes()));
+                let n = norm_f64(v);
+                out.extend(
+                    v.iter()
+                        .flat_map(|&x| ((x as f64 / n) as f32).to_le_bytes()),
+                );
             }
             Metric::Euclidean | Metric::Dot => {
                 out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
@@ -119,8 +129,8 @@ impl Codec {
         Ok(match self.metric {
             Metric::Hamming | Metric::Jaccard => Query::Bits(pack_bits(v)),
             Metric::Cosine => {
-                let n = norm(v);
-                Query::F32(v.iter().map(|x| x / n).collect())
+                let n = norm_f64(v);
+                Query::F32(v.iter().map(|&x| (x as f64 / n) as f32).collect())
             }
             Metric::Euclidean | Metric::Dot => Query::F32(v.to_vec()),
         })
@@ -231,6 +241,10 @@ impl Codec {
 
 fn norm(v: &[f32]) -> f32 {
     distance::dot(v, v).sqrt()
+}
+
+fn norm_f64(v: &[f32]) -> f64 {
+    v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt()
 }
 
 fn pack_bits(v: &[f32]) -> Vec<u64> {

@@ -3,13 +3,13 @@
 
 use crate::runtime::exports::veles::db::engine::Guest as Engine;
 use crate::runtime::veles::db::types as t;
-use crate::runtime::{HostState, Limits, Runtime, Veles, ensure_dir, ticks};
+use crate::runtime::{HostState, Limits, Mount, Runtime, Veles, ensure_dir, ticks};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use veles::{
-    CollectionConfig, Condition, Filter, FlatNode, Hit, Metric, Point, RecoveryStats, SearchParams,
-    Stats,
+    CheckReport, CollectionConfig, CompactReport, Condition, Filter, FlatNode, Hit, Metric, Point,
+    Problem, RecoveryStats, SearchParams, SnapshotReport, Stats,
 };
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -99,7 +99,26 @@ pub trait Backend {
     fn flush(&mut self, name: &str) -> HostResult<()>;
     fn checkpoint(&mut self, name: &str) -> HostResult<()>;
     fn stats(&mut self, name: &str) -> HostResult<Stats>;
+    /// Checks every collection of the database.
+    fn check(&mut self) -> HostResult<Vec<CheckReport>>;
+    fn compact(&mut self, name: &str) -> HostResult<CompactReport>;
+    /// Copies the database into `dest` (for the component: the directory given as
+    /// [`OpenOptions::snapshot_dest`] when it was opened).
+    fn snapshot(&mut self, dest: &Path) -> HostResult<SnapshotReport>;
 }
+
+/// How to open a database.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Open for reading only (`veles check`): nothing on disk changes; the component gets a
+    /// read-only preopen.
+    pub read_only: bool,
+    /// A second directory the component may write, as the destination of `snapshot`.
+    pub snapshot_dest: Option<PathBuf>,
+}
+
+/// Where the component sees `OpenOptions::snapshot_dest`.
+const SNAPSHOT_MOUNT: &str = "/snapshot";
 
 /// Opens the database in `dir` natively or through the component.
 pub fn open(
@@ -107,8 +126,18 @@ pub fn open(
     native: bool,
     runtime: Option<&Runtime>,
 ) -> anyhow::Result<Box<dyn Backend>> {
+    open_with(dir, native, runtime, &OpenOptions::default())
+}
+
+/// [`open`] with options.
+pub fn open_with(
+    dir: &Path,
+    native: bool,
+    runtime: Option<&Runtime>,
+    options: &OpenOptions,
+) -> anyhow::Result<Box<dyn Backend>> {
     if native {
-        return Ok(Box::new(NativeBackend::open(dir)?));
+        return Ok(Box::new(NativeBackend::open_with(dir, options.read_only)?));
     }
     let owned;
     let runtime = match runtime {
@@ -118,10 +147,11 @@ pub fn open(
             &owned
         }
     };
-    Ok(Box::new(ComponentBackend::open(
+    Ok(Box::new(ComponentBackend::open_with(
         runtime,
         dir,
         &Limits::default(),
+        options,
     )?))
 }
 
@@ -133,8 +163,16 @@ pub struct NativeBackend {
 
 impl NativeBackend {
     pub fn open(dir: &Path) -> HostResult<NativeBackend> {
+        Self::open_with(dir, false)
+    }
+
+    pub fn open_with(dir: &Path, read_only: bool) -> HostResult<NativeBackend> {
+        let db = match read_only {
+            true => veles::Database::open_read_only(dir)?,
+            false => veles::Database::open(dir)?,
+        };
         Ok(NativeBackend {
-            db: veles::Database::open(dir)?,
+            db,
             open: HashMap::new(),
         })
     }
@@ -212,6 +250,18 @@ impl Backend for NativeBackend {
         Ok(self.c(name)?.flush()?)
     }
 
+    fn check(&mut self) -> HostResult<Vec<CheckReport>> {
+        Ok(self.db.check()?)
+    }
+
+    fn compact(&mut self, name: &str) -> HostResult<CompactReport> {
+        Ok(self.c(name)?.compact()?)
+    }
+
+    fn snapshot(&mut self, dest: &Path) -> HostResult<SnapshotReport> {
+        Ok(self.db.snapshot(dest)?)
+    }
+
     fn checkpoint(&mut self, name: &str) -> HostResult<()> {
         Ok(self.c(name)?.checkpoint()?)
     }
@@ -223,6 +273,7 @@ impl Backend for NativeBackend {
 
 /// The engine as a component in its own store, seeing only its directory.
 pub struct ComponentBackend {
+    snapshot_dest: Option<PathBuf>,
     store: Store<HostState>,
     bindings: Veles,
     db: ResourceAny,
@@ -234,19 +285,52 @@ pub struct ComponentBackend {
 impl ComponentBackend {
     /// Instantiates the component with only `dir` preopened and opens the database there.
     pub fn open(runtime: &Runtime, dir: &Path, limits: &Limits) -> HostResult<ComponentBackend> {
-        ensure_dir(dir).map_err(HostError::Runtime)?;
+        Self::open_with(runtime, dir, limits, &OpenOptions::default())
+    }
+
+    /// [`ComponentBackend::open`] with options: a read-only preopen and open, and a second
+    /// preopened directory for a snapshot.
+    pub fn open_with(
+        runtime: &Runtime,
+        dir: &Path,
+        limits: &Limits,
+        options: &OpenOptions,
+    ) -> HostResult<ComponentBackend> {
+        if options.read_only {
+            if !dir.is_dir() {
+                return Err(HostError::Runtime(anyhow::anyhow!(
+                    "{} is not a directory",
+                    dir.display()
+                )));
+            }
+        } else {
+            ensure_dir(dir).map_err(HostError::Runtime)?;
+        }
+        let mut mounts = vec![Mount {
+            host: dir.to_path_buf(),
+            guest: ".".into(),
+            writable: !options.read_only,
+        }];
+        if let Some(dest) = &options.snapshot_dest {
+            ensure_dir(dest).map_err(HostError::Runtime)?;
+            mounts.push(Mount {
+                host: dest.clone(),
+                guest: SNAPSHOT_MOUNT.into(),
+                writable: true,
+            });
+        }
         let (mut store, bindings) = runtime
-            .instantiate(dir, limits)
+            .instantiate_with(&mounts, limits)
             .map_err(HostError::Runtime)?;
         let deadline = ticks(limits.call_timeout);
         store.set_epoch_deadline(deadline);
-        let db = outcome(
-            bindings
-                .veles_db_engine()
-                .database()
-                .call_open(&mut store, "."),
-        )?;
+        let engine = bindings.veles_db_engine().database();
+        let db = outcome(match options.read_only {
+            true => engine.call_open_read_only(&mut store, "."),
+            false => engine.call_open(&mut store, "."),
+        })?;
         Ok(ComponentBackend {
+            snapshot_dest: options.snapshot_dest.clone(),
             store,
             bindings,
             db,
@@ -414,6 +498,40 @@ impl Backend for ComponentBackend {
         self.call(|e, s| e.collection().call_checkpoint(s, c))
     }
 
+    fn check(&mut self) -> HostResult<Vec<CheckReport>> {
+        let db = self.db;
+        let reports = self.call(|e, s| e.database().call_check(s, db))?;
+        Ok(reports.into_iter().map(check_report_from_wit).collect())
+    }
+
+    fn compact(&mut self, name: &str) -> HostResult<CompactReport> {
+        let c = self.c(name)?;
+        let r = self.call(|e, s| e.collection().call_compact(s, c))?;
+        Ok(CompactReport {
+            points: r.points,
+            slots_before: r.slots_before,
+            slots_after: r.slots_after,
+            tombstones_dropped: r.tombstones_dropped,
+            bytes_before: r.bytes_before,
+            bytes_after: r.bytes_after,
+        })
+    }
+
+    fn snapshot(&mut self, dest: &Path) -> HostResult<SnapshotReport> {
+        if self.snapshot_dest.as_deref() != Some(dest) {
+            return Err(HostError::Runtime(anyhow::anyhow!(
+                "{} was not given to the component when the database was opened",
+                dest.display()
+            )));
+        }
+        let db = self.db;
+        let r = self.call(|e, s| e.database().call_snapshot(s, db, SNAPSHOT_MOUNT))?;
+        Ok(SnapshotReport {
+            collections: r.collections,
+            bytes: r.bytes,
+        })
+    }
+
     fn stats(&mut self, name: &str) -> HostResult<Stats> {
         let c = self.c(name)?;
         let s = self.call(|e, s| e.collection().call_stats(s, c))?;
@@ -520,6 +638,27 @@ pub fn filter_to_wit(f: &Filter) -> t::Filter {
     }
 }
 
+fn check_report_from_wit(r: t::CheckReport) -> CheckReport {
+    CheckReport {
+        collection: r.collection,
+        points: r.points,
+        slots: r.slots,
+        graph_nodes: r.graph_nodes,
+        wal_records: r.wal_records,
+        bytes_checked: r.bytes_checked,
+        problems: r
+            .problems
+            .into_iter()
+            .map(|p| Problem {
+                file: p.file,
+                offset: p.offset,
+                message: p.message,
+            })
+            .collect(),
+        notes: r.notes,
+    }
+}
+
 /// The component's error, as the library's typed error.
 fn from_wit(e: t::Error) -> veles::Error {
     use veles::{Error as E, Limit as L, StorageError as S, VectorProblem as P};
@@ -535,6 +674,7 @@ fn from_wit(e: t::Error) -> veles::Error {
                 t::VectorProblem::NotFinite(i) => P::NotFinite { index: i as usize },
                 t::VectorProblem::ZeroNorm => P::ZeroNorm,
                 t::VectorProblem::NotBinary(i) => P::NotBinary { index: i as usize },
+                t::VectorProblem::NormOverflow => P::NormOverflow,
             },
         },
         t::Error::InvalidName(name) => E::InvalidName {
@@ -579,5 +719,6 @@ fn from_wit(e: t::Error) -> veles::Error {
         }),
         t::Error::PreviousIo => E::Storage(S::PreviousIo),
         t::Error::Locked(p) => E::Storage(S::Locked { path: p }),
+        t::Error::ReadOnly => E::ReadOnly,
     }
 }

@@ -8,5 +8,7 @@ pub mod data;
 pub mod demo;
 pub mod runtime;
 
-pub use backend::{Backend, ComponentBackend, HostError, HostResult, NativeBackend, filter_to_wit};
-pub use runtime::{COMPONENT_WASM, Limits, Runtime};
+pub use backend::{
+    Backend, ComponentBackend, HostError, HostResult, NativeBackend, OpenOptions, filter_to_wit,
+};
+pub use runtime::{COMPONENT_WASM, Limits, Mount, Runtime};

@@ -1,8 +1,8 @@
 //! `veles`: the command-line interface. Every command runs through the WebAssembly component
 //! by default, or natively with `--native`; `--json` prints machine-readable output.
 //!
-//! Exit codes: 0 success, 1 the engine refused the request or an I/O error, 2 bad usage,
-//! 3 the component was stopped (deadline, memory limit).
+//! Exit codes: 0 success, 1 the engine refused the request or an I/O error (and `check`
+//! found a problem), 2 bad usage, 3 the component was stopped (deadline, memory limit).
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veles::{CollectionConfig, Filter, Hit, Metric, SearchParams};
 use veles_host::data::{Format, PointReader};
-use veles_host::{Backend, HostError, backend, demo};
+use veles_host::{Backend, HostError, OpenOptions, backend, demo};
 
 #[derive(Parser)]
 #[command(
@@ -88,8 +88,21 @@ enum Command {
         #[arg(long)]
         exact: bool,
     },
-    /// Describe the collections of a database.
+    /// Describe the collections of a database (opens it read-only).
     Info { dir: PathBuf },
+    /// Verify every checksum and that ids, slots, payloads and the graph agree. Reads only;
+    /// exits with 1 when anything is wrong.
+    Check {
+        dir: PathBuf,
+        /// Only this collection.
+        name: Option<String>,
+    },
+    /// Rewrite collections densely, dropping deleted points (all, or NAME).
+    Compact { dir: PathBuf, name: Option<String> },
+    /// Copy a database consistently into DEST (a new or empty directory).
+    Snapshot { dir: PathBuf, dest: PathBuf },
+    /// Check a snapshot, then copy it into DIR (a new or empty directory) to use it.
+    Restore { snapshot: PathBuf, dir: PathBuf },
     /// Measure build, reopen and search (recall, QPS, latency) on a data set with ground truth.
     Bench {
         dir: PathBuf,
@@ -216,6 +229,13 @@ fn run(cli: Cli) -> Result<()> {
             print_hits(&results, json_out);
         }
         Command::Info { dir } => info(&dir, cli.native, json_out)?,
+        Command::Check { dir, name } => check(&dir, name.as_deref(), cli.native, json_out)?,
+        Command::Compact { dir, name } => compact(&dir, name, cli.native, json_out)?,
+        Command::Snapshot { dir, dest } => snapshot(&dir, &dest, false, cli.native, json_out)?,
+        Command::Restore {
+            snapshot: from,
+            dir,
+        } => snapshot(&from, &dir, true, cli.native, json_out)?,
         Command::Demo { dir } => demo::run(cli.native, dir)?,
         Command::Bench {
             dir,
@@ -294,7 +314,9 @@ fn import(
             }
         }
     }
-    db.flush(name)?;
+    // A checkpoint saves the graph: the next open loads it instead of rebuilding it.
+    bar.set_message(format!("{total} points, saving the graph"));
+    db.checkpoint(name)?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if json_out {
@@ -306,7 +328,7 @@ fn import(
     } else {
         writeln!(
             out,
-            "imported {total} points into '{name}' in {secs:.2} s ({:.0} points/s), flushed",
+            "imported {total} points into '{name}' in {secs:.2} s ({:.0} points/s), checkpointed",
             total as f64 / secs.max(1e-9)
         )?;
     }
@@ -359,11 +381,154 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
     }
 }
 
-fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
+/// Opens an existing database read-only.
+fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
+    if !dir.join("VELES").exists() {
+        return Err(anyhow!("{} is not a veles database", dir.display()));
+    }
+    let options = OpenOptions {
+        read_only: true,
+        ..OpenOptions::default()
+    };
+    backend::open_with(dir, native, None, &options)
+}
+
+fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result<()> {
+    let mut db = open_existing(dir, native)?;
+    let mut reports = db.check()?;
+    if let Some(name) = only {
+        reports.retain(|r| r.collection == name);
+        if reports.is_empty() {
+            return Err(veles::Error::CollectionNotFound(name.to_string()).into());
+        }
+    }
+    let bad = reports.iter().filter(|r| !r.is_ok()).count();
+    if json_out {
+        let v: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                json!({
+                    "collection": r.collection, "ok": r.is_ok(), "points": r.points,
+                    "slots": r.slots, "graph_nodes": r.graph_nodes, "wal_records": r.wal_records,
+                    "bytes_checked": r.bytes_checked, "notes": r.notes,
+                    "problems": r.problems.iter().map(|p| json!({"file": p.file, "offset": p.offset, "message": p.message})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"database": dir.display().to_string(), "ok": bad == 0, "collections": v})
+        );
+    } else {
+        for r in &reports {
+            let verdict = if r.is_ok() { "ok" } else { "DAMAGED" };
+            println!(
+                "{verdict:>7}  {}: {} points, {} slots, {} graph nodes, {} log records, {} bytes checked",
+                r.collection, r.points, r.slots, r.graph_nodes, r.wal_records, r.bytes_checked
+            );
+            for p in &r.problems {
+                println!("         problem: {p}");
+            }
+            for n in &r.notes {
+                println!("         note: {n}");
+            }
+        }
+        match bad {
+            0 => println!("{} collection(s) checked: no problems", reports.len()),
+            n => println!("{} collection(s) checked: {n} with problems", reports.len()),
+        }
+    }
+    if bad > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Result<()> {
     if !dir.join("VELES").exists() {
         return Err(anyhow!("{} is not a veles database", dir.display()));
     }
     let mut db = open(dir, native)?;
+    let names = match only {
+        Some(n) => vec![n],
+        None => db.list()?,
+    };
+    for n in names {
+        let r = db.compact(&n)?;
+        if json_out {
+            println!(
+                "{}",
+                json!({"collection": n, "points": r.points, "slots_before": r.slots_before,
+                    "slots_after": r.slots_after, "tombstones_dropped": r.tombstones_dropped,
+                    "bytes_before": r.bytes_before, "bytes_after": r.bytes_after})
+            );
+        } else {
+            println!(
+                "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; files {} -> {} bytes ({} reclaimed)",
+                r.points,
+                r.slots_before,
+                r.slots_after,
+                r.tombstones_dropped,
+                r.bytes_before,
+                r.bytes_after,
+                r.bytes_before.saturating_sub(r.bytes_after)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `veles snapshot` (a consistent copy of a database) and `veles restore` (the same from a
+/// snapshot, checked first and opened read-only).
+fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: bool) -> Result<()> {
+    if !from.join("VELES").exists() {
+        return Err(anyhow!("{} is not a veles database", from.display()));
+    }
+    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
+        bail!("{} exists and is not empty", dest.display());
+    }
+    let options = OpenOptions {
+        read_only: restore,
+        snapshot_dest: Some(dest.to_path_buf()),
+    };
+    let mut db = backend::open_with(from, native, None, &options)?;
+    if restore {
+        let damaged: Vec<String> = db
+            .check()?
+            .into_iter()
+            .filter(|r| !r.is_ok())
+            .map(|r| format!("{}: {}", r.collection, r.problems[0]))
+            .collect();
+        if !damaged.is_empty() {
+            bail!(
+                "the snapshot does not check clean, not restoring: {}",
+                damaged.join("; ")
+            );
+        }
+    }
+    let r = db.snapshot(dest)?;
+    if json_out {
+        println!(
+            "{}",
+            json!({"from": from.display().to_string(), "to": dest.display().to_string(),
+                "collections": r.collections, "bytes": r.bytes})
+        );
+    } else {
+        println!(
+            "{} {} into {}: {} collection(s) [{}], {} bytes",
+            if restore { "restored" } else { "snapshot of" },
+            from.display(),
+            dest.display(),
+            r.collections.len(),
+            r.collections.join(", "),
+            r.bytes
+        );
+    }
+    Ok(())
+}
+
+fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
+    let mut db = open_existing(dir, native)?;
     let names = db.list()?;
     let mut rows = Vec::new();
     for n in &names {

@@ -21,6 +21,15 @@ pub static COMPONENT_WASM: &[u8] = include_bytes!(env!("VELES_COMPONENT_PATH"));
 /// How long one epoch tick lasts: the resolution of call deadlines.
 const TICK: Duration = Duration::from_millis(10);
 
+/// A host directory the guest sees, at `guest` (`.` for the database directory).
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub guest: String,
+    /// False: the guest can read, and nothing else (what `veles check` gives it).
+    pub writable: bool,
+}
+
 /// Resource limits for one database's store.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -118,13 +127,36 @@ impl Runtime {
     /// A store whose WASI context sees only `dir` (as the guest's `.`), and the component
     /// instantiated in it.
     pub fn instantiate(&self, dir: &Path, limits: &Limits) -> Result<(Store<HostState>, Veles)> {
+        self.instantiate_with(
+            &[Mount {
+                host: dir.to_path_buf(),
+                guest: ".".into(),
+                writable: true,
+            }],
+            limits,
+        )
+    }
+
+    /// A store whose WASI context sees only `mounts`, and the component instantiated in it.
+    pub fn instantiate_with(
+        &self,
+        mounts: &[Mount],
+        limits: &Limits,
+    ) -> Result<(Store<HostState>, Veles)> {
         let mut wasi = WasiCtxBuilder::new();
-        // Must precede the preopen: the directory captures it. Without it every guest file
+        // Must precede the preopens: each directory captures it. Without it every guest file
         // operation goes through a blocking-task pool (tens of microseconds each).
         wasi.allow_blocking_current_thread(true);
-        wasi.preopened_dir(dir, ".", FsPerms::ReadWrite)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot open directory {}", dir.display()))?;
+        for m in mounts {
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&m.host, &m.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot open directory {}", m.host.display()))?;
+        }
         let state = HostState {
             ctx: wasi.build(),
             table: ResourceTable::new(),

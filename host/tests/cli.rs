@@ -253,3 +253,90 @@ fn killing_an_import_at_random_moments_loses_nothing_that_was_flushed() {
     }
     assert!(acknowledged_max > 0);
 }
+
+#[test]
+fn check_compact_snapshot_and_restore_through_the_component_and_natively() {
+    for native in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+        let (db, snap, restored) = (path("db"), path("snap"), path("restored"));
+        let mode: &[&str] = if native { &["--native"] } else { &[] };
+        let run = |args: &[&str]| veles(&[mode, args].concat());
+
+        assert!(
+            run(&["create", &db, "v", "--dim", "8", "--metric", "dot"])
+                .status
+                .success()
+        );
+        let fv = dir.path().join("v.fvecs");
+        write_fvecs(&fv, 1500, 8, 11);
+        assert!(
+            run(&["import", &db, "v", fv.to_str().unwrap()])
+                .status
+                .success()
+        );
+        // Delete half (through the library: the CLI has no delete), then compact.
+        {
+            let d = veles::Database::open(&db).unwrap();
+            let c = d.collection("v").unwrap();
+            c.delete(&(0..750).collect::<Vec<_>>()).unwrap();
+            c.flush().unwrap();
+        }
+        let o = run(&["check", &db]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(text(&o).0.contains("no problems"), "{:?}", text(&o));
+
+        let o = run(&["--json", "compact", &db]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        let r: serde_json::Value = serde_json::from_str(text(&o).0.trim()).unwrap();
+        assert_eq!(
+            (r["slots_before"].as_u64(), r["slots_after"].as_u64()),
+            (Some(1500), Some(750))
+        );
+        assert!(
+            r["bytes_after"].as_u64() < r["bytes_before"].as_u64(),
+            "{r}"
+        );
+
+        let o = run(&["snapshot", &db, &snap]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(text(&o).0.contains("1 collection(s) [v]"), "{:?}", text(&o));
+        let o = run(&["snapshot", &db, &snap]);
+        assert_eq!(o.status.code(), Some(1), "not over a non-empty directory");
+
+        let o = run(&["restore", &snap, &restored]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        let o = run(&[
+            "--json",
+            "search",
+            &restored,
+            "v",
+            "--vector",
+            "[1,1,1,1,1,1,1,1]",
+            "-k",
+            "3",
+        ]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert_eq!(text(&o).0.matches("\"id\"").count(), 3, "{:?}", text(&o));
+
+        // Damage: check says where, exits 1; restore refuses a damaged snapshot.
+        let vectors = dir.path().join("snap/collections/v/vectors-3");
+        let mut b = std::fs::read(&vectors).unwrap();
+        b[4096 + 3] ^= 0x7F; // slot 0's first component's exponent
+        std::fs::write(&vectors, &b).unwrap();
+        let o = run(&["check", &snap]);
+        assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+        assert!(
+            text(&o).0.contains("collections/v/vectors-3 @ 4096"),
+            "{:?}",
+            text(&o)
+        );
+        let o = run(&["restore", &snap, &path("again")]);
+        assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+        assert!(
+            text(&o).1.contains("does not check clean"),
+            "{:?}",
+            text(&o)
+        );
+    }
+}

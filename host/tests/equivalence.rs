@@ -180,6 +180,7 @@ fn native_and_component_give_identical_results_and_files() {
         "collections/cos/checkpoint",
         "collections/cos/wal",
         "collections/cos/vectors-1",
+        "collections/cos/vectors-1.crc",
         "collections/l2/checkpoint",
         "collections/l2/wal",
         "collections/l2/vectors-1",
