@@ -664,9 +664,11 @@ impl Collection {
         }
         let ef = params.ef.unwrap_or(DEFAULT_EF).max(k);
         if ef > MAX_EF {
-            return Err(Error::InvalidArgument(format!(
-                "ef {ef} exceeds the limit of {MAX_EF}"
-            )));
+            return Err(Error::LimitExceeded {
+                limit: Limit::Ef,
+                max: MAX_EF as u64,
+                actual: ef as u64,
+            });
         }
         let filter = params.filter;
         if let Some(f) = filter {

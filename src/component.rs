@@ -46,6 +46,7 @@ fn limit_to_wit(l: L) -> t::Limit {
     match l {
         L::Dimension => t::Limit::Dimension,
         L::K => t::Limit::K,
+        L::Ef => t::Limit::Ef,
         L::BatchBytes => t::Limit::BatchBytes,
         L::PayloadBytes => t::Limit::PayloadBytes,
         L::PayloadDepth => t::Limit::PayloadDepth,
@@ -77,7 +78,10 @@ fn error(e: E) -> t::Error {
         E::InvalidConfig(m) => t::Error::InvalidConfig(m),
         E::InvalidArgument(m) => t::Error::InvalidArgument(m),
         E::InvalidFilter(m) => t::Error::InvalidFilter(m),
-        E::InvalidPayload { .. } => t::Error::InvalidPayload(e.to_string()),
+        E::InvalidPayload { id, reason } => t::Error::InvalidPayload(match id {
+            Some(id) => format!("{reason} (point {id})"),
+            None => reason,
+        }),
         E::LimitExceeded { limit, max, actual } => t::Error::LimitExceeded(t::LimitExceeded {
             limit: limit_to_wit(limit),
             max,

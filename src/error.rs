@@ -143,6 +143,7 @@ impl fmt::Display for VectorProblem {
 pub enum Limit {
     Dimension,
     K,
+    Ef,
     BatchBytes,
     PayloadBytes,
     PayloadDepth,
@@ -154,6 +155,7 @@ impl fmt::Display for Limit {
         f.write_str(match self {
             Limit::Dimension => "dimension",
             Limit::K => "k",
+            Limit::Ef => "ef",
             Limit::BatchBytes => "encoded batch size in bytes",
             Limit::PayloadBytes => "payload size in bytes",
             Limit::PayloadDepth => "payload nesting depth",

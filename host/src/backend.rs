@@ -692,6 +692,7 @@ fn from_wit(e: t::Error) -> veles::Error {
             limit: match l.limit {
                 t::Limit::Dimension => L::Dimension,
                 t::Limit::K => L::K,
+                t::Limit::Ef => L::Ef,
                 t::Limit::BatchBytes => L::BatchBytes,
                 t::Limit::PayloadBytes => L::PayloadBytes,
                 t::Limit::PayloadDepth => L::PayloadDepth,
