@@ -74,13 +74,17 @@ def main():
     exe = os.path.join(ROOT, "target", "release", "veles")
     ef_arg = ",".join(map(str, efs))
 
-    def veles(native):
+    def veles(native, threads=None):
+        env = dict(os.environ)
+        if threads:
+            env["VELES_THREADS"] = str(threads)
         cmd = [exe] + (["--native"] if native else []) + [
             "--json", "bench", os.path.join(ROOT, "target", "bench-db-" + ("native" if native else "component")),
             "--base", f"{data}/base.fvecs", "--queries", f"{data}/query.fvecs", "--gt", f"{data}/groundtruth.ivecs",
             "-k", str(k), "--ef", ef_arg, "--m", str(m), "--ef-construction", str(efc)]
-        return json.loads(subprocess.check_output(cmd))
+        return json.loads(subprocess.check_output(cmd, env=env))
 
+    nat1 = veles(True, threads=1)
     nat = veles(True)
     comp = None if skip_component else veles(False)
     by_ef = lambda r: {row["ef"]: row for row in r["search"]}
@@ -89,8 +93,9 @@ def main():
 
     print(f"{n} x {dim}-d, M {m}, ef_construction {efc}, k {k}, {len(queries)} queries, single thread")
     print(f"build: hnswlib 1 thread {builds[1]:.2f} s, 2 threads {builds[2]:.2f} s; "
-          f"veles native {nat['build_seconds']:.2f} s (ratio vs hnswlib 1 thread: "
-          f"{builds[1] / nat['build_seconds']:.2f}x throughput)"
+          f"veles native 1 thread {nat1['build_seconds']:.2f} s ({builds[1] / nat1['build_seconds']:.2f}x "
+          f"hnswlib's 1-thread throughput), {os.cpu_count()} threads {nat['build_seconds']:.2f} s "
+          f"({builds[2] / nat['build_seconds']:.2f}x hnswlib's 2-thread throughput)"
           + (f"; component {comp['build_seconds']:.2f} s" if comp else ""))
     print(f"{'ef':>5} {'hnswlib recall':>14} {'QPS':>8} | {'veles recall':>12} {'QPS':>8} {'vs hnswlib':>10}"
           + (f" | {'component QPS':>13} {'vs native':>9}" if comp else ""))

@@ -48,6 +48,26 @@ pub const EXACT_BELOW: usize = 1_000;
 /// graph would have to visit most of itself to find enough matches.
 pub const EXACT_SELECTIVITY: f64 = 0.02;
 
+/// New graph nodes are inserted in batches of this many (see `State::link_all`).
+const LINK_BATCH: usize = 256;
+
+/// Threads for the searches of a batch of `nodes` graph inserts: every core natively (or
+/// `VELES_THREADS`; at least 32 nodes each, or threads cost more than they give), one in
+/// WebAssembly. The graph built does not depend on it.
+fn build_threads(nodes: usize) -> usize {
+    if cfg!(target_family = "wasm") {
+        return 1;
+    }
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
+        std::env::var("VELES_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    cores.min(nodes / 32).max(1)
+}
+
 /// How to search.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SearchParams<'a> {
@@ -464,6 +484,7 @@ impl Collection {
                 KIND_UPSERT => {
                     let points =
                         record::decode_upsert(&r.payload, codec.slot_size()).map_err(bad)?;
+                    let mut decoded = Vec::with_capacity(points.len());
                     for p in points {
                         let value = match p.payload {
                             Some(text) => {
@@ -471,8 +492,9 @@ impl Collection {
                             }
                             None => None,
                         };
-                        state.put(p.id, p.vector.to_vec(), value)?;
+                        decoded.push((p.id, p.vector.to_vec(), value));
                     }
+                    state.put_all(decoded)?;
                 }
                 KIND_DELETE => {
                     for id in record::decode_delete(&r.payload).map_err(bad)? {
@@ -565,10 +587,12 @@ impl Collection {
         st.guard(|st| {
             st.wal.append(KIND_UPSERT, &rec)?;
             let decoded = record::decode_upsert(&rec, codec.slot_size()).expect("just encoded");
-            for (p, r) in points.iter().zip(decoded) {
-                st.put(p.id, r.vector.to_vec(), p.payload.clone())?;
-            }
-            Ok(())
+            st.put_all(
+                points
+                    .iter()
+                    .zip(decoded)
+                    .map(|(p, r)| (p.id, r.vector.to_vec(), p.payload.clone())),
+            )
         })?;
         st.after_write()
     }
@@ -837,14 +861,35 @@ impl State {
         })
     }
 
+    /// `put` for each point of a batch, in order, then links their slots in the graph (even
+    /// when a put fails part way: what was put is linked).
+    fn put_all(
+        &mut self,
+        points: impl IntoIterator<Item = (u64, Vec<u8>, Option<Value>)>,
+    ) -> Result<(), StorageError> {
+        let mut slots = Vec::new();
+        let mut result = Ok(());
+        for (id, vector, payload) in points {
+            match self.put(id, vector, payload) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.link_all(&slots);
+        result
+    }
+
     /// Sets `id` to `vector` (encoded) and `payload`: in memory, and in the vector file unless
-    /// the slot is pinned (see the module docs).
+    /// the slot is pinned (see the module docs). Returns the slot, which the caller links.
     fn put(
         &mut self,
         id: u64,
         vector: Vec<u8>,
         payload: Option<Value>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u32, StorageError> {
         let slot = match self.ids.get(&id) {
             Some(&s) => s,
             None => {
@@ -872,21 +917,36 @@ impl State {
             Some(v) => self.payloads.insert(id, v),
             None => self.payloads.remove(&id),
         };
-        self.link(slot);
-        Ok(())
+        Ok(slot)
     }
 
-    /// Inserts (or re-links) `slot` in the graph.
-    fn link(&mut self, slot: u32) {
-        let (Some(graph), Some(slots)) = (self.graph.as_mut(), self.vectors.slots_slice()) else {
+    /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
+    /// one by one; new ones are inserted in batches of [`LINK_BATCH`], whose searches run on
+    /// every core natively (see `Graph::insert_batch`: the result does not depend on it).
+    fn link_all(&mut self, slots: &[u32]) {
+        let (Some(graph), Some(bytes)) = (self.graph.as_mut(), self.vectors.slots_slice()) else {
             return;
         };
         let space = SlotSpace {
             codec: self.codec,
-            slots,
+            slots: bytes,
             staged: &self.staged,
         };
-        graph.insert(&space, slot, &mut self.scratch);
+        let mut seen = std::collections::HashSet::with_capacity(slots.len());
+        let mut fresh = Vec::with_capacity(slots.len());
+        for &slot in slots {
+            if !seen.insert(slot) {
+                continue;
+            }
+            if graph.contains(slot) {
+                graph.insert(&space, slot, &mut self.scratch);
+            } else {
+                fresh.push(slot);
+            }
+        }
+        for batch in fresh.chunks(LINK_BATCH) {
+            graph.insert_batch(&space, batch, build_threads(batch.len()), &mut self.scratch);
+        }
     }
 
     /// Loads the graph file if it belongs to this checkpoint, else builds the graph over the
@@ -925,11 +985,10 @@ impl State {
             self.config.hnsw_params(),
             u64::from(self.generation),
         ));
-        for slot in 0..self.owners.len() as u32 {
-            if self.owners[slot as usize].is_some() {
-                self.link(slot);
-            }
-        }
+        let live: Vec<u32> = (0..self.owners.len() as u32)
+            .filter(|&s| self.owners[s as usize].is_some())
+            .collect();
+        self.link_all(&live);
     }
 
     /// The body of [`Collection::check`].
@@ -1333,8 +1392,10 @@ impl State {
                 // (recall@10 0.93 against 0.985 at half deleted): rebuild, as checkpoints do.
                 let mut g = if tombstones * 4 > g.nodes() {
                     let mut fresh = Graph::new(self.config.hnsw_params(), u64::from(next));
-                    for slot in 0..live {
-                        fresh.insert(&new_space, slot, &mut self.scratch);
+                    let all: Vec<u32> = (0..live).collect();
+                    for batch in all.chunks(LINK_BATCH) {
+                        let threads = build_threads(batch.len());
+                        fresh.insert_batch(&new_space, batch, threads, &mut self.scratch);
                     }
                     fresh
                 } else {

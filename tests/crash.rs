@@ -341,7 +341,7 @@ fn a_snapshot_is_all_or_refused_under_power_loss() {
             }
         }
         let dest = CrashDirectory::new(seed ^ 1);
-        dest.power_off_after(1 + rng.below(40));
+        dest.power_off_after(1 + rng.below(80));
         let done = db.snapshot_to(&dest).is_ok();
         let after = dest.crash(CrashMode::PowerLoss { seed });
         match Database::open_with(Arc::new(after), Options::default()) {
