@@ -29,7 +29,7 @@ use crate::payload;
 use crate::record::{self, KIND_DELETE, KIND_UPSERT};
 use crate::region::{Access, Directory};
 use crate::slots::{PAGE, VectorFile, sums_path};
-use crate::vector::{Codec, Query};
+use crate::vector::{Codec, Query, with_f32};
 use crate::wal::{Wal, frame::MAX_RECORD};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -47,6 +47,70 @@ pub const EXACT_BELOW: usize = 1_000;
 /// A filter that an estimated fraction of points below this passes is searched exactly: the
 /// graph would have to visit most of itself to find enough matches.
 pub const EXACT_SELECTIVITY: f64 = 0.02;
+
+/// Distances over the SQ8 copy: minus the integer inner product (lower is closer, as for
+/// cosine), between the quantized query and a row.
+struct Sq8Space<'a> {
+    rows: &'a [i8],
+    dim: usize,
+}
+
+impl Sq8Space<'_> {
+    #[inline]
+    fn row(&self, n: u32) -> &[i8] {
+        &self.rows[n as usize * self.dim..(n as usize + 1) * self.dim]
+    }
+}
+
+impl Space for Sq8Space<'_> {
+    type Query = Vec<i8>;
+
+    #[inline]
+    fn distance(&self, q: &Vec<i8>, n: u32) -> f32 {
+        -(crate::distance::dot_i8(q, self.row(n)) as f32)
+    }
+
+    fn between(&self, a: u32, b: u32) -> f32 {
+        -(crate::distance::dot_i8(self.row(a), self.row(b)) as f32)
+    }
+
+    fn query_of(&self, n: u32) -> Vec<i8> {
+        self.row(n).to_vec()
+    }
+
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(r) = self.rows.get(n as usize * self.dim..) {
+            // SAFETY: a prefetch is a hint; the address is inside the slice.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(r.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0)
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = n;
+    }
+}
+
+/// A unit vector's SQ8 form: each component times 127, rounded (components of a unit vector
+/// are within [-1, 1], so nothing clips).
+fn quantize_into(v: &[f32], out: &mut [i8]) {
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = (x * 127.0).round().clamp(-127.0, 127.0) as i8;
+    }
+}
+
+fn quantize(v: &[f32]) -> Vec<i8> {
+    let mut out = vec![0i8; v.len()];
+    quantize_into(v, &mut out);
+    out
+}
+
+/// `VELES_NO_SQ8` turns the SQ8 traversal off (to measure it against plain f32).
+fn sq8_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("VELES_NO_SQ8").is_none())
+}
 
 /// New graph nodes are inserted in batches of this many (see `State::link_all`).
 const LINK_BATCH: usize = 256;
@@ -255,6 +319,11 @@ struct State {
     /// The HNSW graph over slots; `None` where the region cannot lend its bytes (the bare
     /// positional-I/O backend), which searches exactly.
     graph: Option<Graph>,
+    /// The SQ8 traversal copy (cosine collections with a graph): slot `s`'s unit vector
+    /// scaled by 127 and rounded, `dimension` i8 at `s * dimension`, covering every slot.
+    /// Searches walk the graph with it (a quarter of the memory traffic) and rerank what they
+    /// found with the exact vectors. Derived: rebuilt on open, never stored.
+    sq8: Option<Vec<i8>>,
     /// Working memory for inserts.
     scratch: Scratch,
     /// Working memory for searches, one per concurrent search.
@@ -382,6 +451,7 @@ impl Collection {
             recovery: RecoveryStats::default(),
             codec,
             graph: None,
+            sq8: None,
             scratch: Scratch::default(),
             search_scratch: Mutex::new(Vec::new()),
             config: config.clone(),
@@ -391,6 +461,7 @@ impl Collection {
             .vectors
             .slots_slice()
             .map(|_| Graph::new(config.hnsw_params(), 1));
+        state.sq8_rebuild()?;
         Ok(Collection::from_state(name, config, state))
     }
 
@@ -471,6 +542,7 @@ impl Collection {
             },
             codec,
             graph: None,
+            sq8: None,
             scratch: Scratch::default(),
             search_scratch: Mutex::new(Vec::new()),
             config: config.clone(),
@@ -509,6 +581,7 @@ impl Collection {
             state.apply_staged()?;
             state.remove_leftovers()?;
         }
+        state.sq8_rebuild()?;
         Ok(Collection::from_state(name, config, state))
     }
 
@@ -712,6 +785,14 @@ impl Collection {
                     slots,
                     staged: &st.staged,
                 };
+                let sq8 = st
+                    .sq8
+                    .as_deref()
+                    .filter(|_| sq8_enabled())
+                    .map(|rows| Sq8Space {
+                        rows,
+                        dim: codec.dimension() as usize,
+                    });
                 let accept = |n: u32| match st.owners.get(n as usize).copied().flatten() {
                     Some(id) => filter.is_none_or(|f| f.matches(st.payloads.get(&id))),
                     None => false,
@@ -721,13 +802,25 @@ impl Collection {
                 let accept: Option<&dyn Fn(u32) -> bool> =
                     if all_live { None } else { Some(&accept) };
                 let mut scratch = st.take_scratch();
-                let hits = graph.search(&space, &q, k, ef, accept, &mut scratch);
+                let hits = match (&sq8, &q) {
+                    // Walk with the i8 copy, keep all `ef` found, rerank them exactly.
+                    (Some(sq8), Query::F32(qf)) => {
+                        let qi = quantize(qf);
+                        graph
+                            .search(sq8, &qi, ef, ef, accept, &mut scratch)
+                            .into_iter()
+                            .map(|Scored(_, n)| Scored(space.distance(&q, n), n))
+                            .collect()
+                    }
+                    _ => graph.search(&space, &q, k, ef, accept, &mut scratch),
+                };
                 st.give_scratch(scratch);
                 let mut hits: Vec<(f32, u64)> = hits
                     .into_iter()
                     .filter_map(|Scored(d, n)| st.owners[n as usize].map(|id| (d, id)))
                     .collect();
                 hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                hits.truncate(k);
                 // Too few matches from the graph: the filter is more selective than estimated.
                 (hits.len() == k).then_some(hits)
             }
@@ -861,6 +954,47 @@ impl State {
         })
     }
 
+    /// Sets slot `slot`'s row of the SQ8 copy from its encoded vector.
+    fn sq8_set(&mut self, slot: u32, bytes: &[u8]) {
+        let dim = self.codec.dimension() as usize;
+        if let Some(rows) = self.sq8.as_mut() {
+            let need = (slot as usize + 1).max(self.owners.len()) * dim;
+            if rows.len() < need {
+                rows.resize(need, 0);
+            }
+            let row = &mut rows[slot as usize * dim..(slot as usize + 1) * dim];
+            with_f32(bytes, |v| quantize_into(v, row));
+        }
+    }
+
+    /// Builds the SQ8 copy from the live slots (cosine collections with a graph only).
+    fn sq8_rebuild(&mut self) -> Result<(), StorageError> {
+        if self.codec.metric() != Metric::Cosine || self.graph.is_none() {
+            self.sq8 = None;
+            return Ok(());
+        }
+        let dim = self.codec.dimension() as usize;
+        let mut rows = vec![0i8; self.owners.len() * dim];
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        for (slot, owner) in self.owners.iter().enumerate() {
+            if owner.is_none() {
+                continue;
+            }
+            let bytes = match self.staged.get(&(slot as u32)) {
+                Some(b) => b.as_slice(),
+                None => {
+                    self.vectors.read(slot as u32, &mut buf)?;
+                    &buf
+                }
+            };
+            with_f32(bytes, |v| {
+                quantize_into(v, &mut rows[slot * dim..(slot + 1) * dim])
+            });
+        }
+        self.sq8 = Some(rows);
+        Ok(())
+    }
+
     /// `put` for each point of a batch, in order, then links their slots in the graph (even
     /// when a put fails part way: what was put is linked).
     fn put_all(
@@ -906,6 +1040,7 @@ impl State {
             }
         };
         self.freed.remove(&slot);
+        self.sq8_set(slot, &vector);
         // A read-only open keeps replayed vectors in memory.
         if self.options.read_only || self.pinned.get(slot as usize).copied().unwrap_or(false) {
             self.staged.insert(slot, vector);
@@ -1072,6 +1207,17 @@ impl State {
                 },
             };
             report.bytes_checked += bytes.len() as u64;
+            if let Some(rows) = &self.sq8 {
+                let dim = self.codec.dimension() as usize;
+                let want = with_f32(bytes, quantize);
+                if rows.get(slot * dim..(slot + 1) * dim) != Some(&want[..]) {
+                    report.problem(
+                        &vpath,
+                        None,
+                        format!("slot {slot}: the SQ8 copy in memory is stale"),
+                    );
+                }
+            }
             if !self.staged.contains_key(&(slot as u32))
                 && let Err(e) = self.vectors.verify(slot as u32, bytes)
             {
@@ -1429,6 +1575,7 @@ impl State {
         self.free.clear();
         self.pinned = vec![true; self.owners.len()];
         self.vectors_generation = next;
+        self.guard(|st| st.sq8_rebuild())?;
         self.guard(|st| {
             let lsn = st.wal.next_lsn();
             st.wal.reset(next, lsn)?;

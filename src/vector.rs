@@ -38,7 +38,7 @@ fn with_pod<T: bytemuck::Pod, R>(bytes: &[u8], f: impl FnOnce(&[T]) -> R) -> R {
     }
 }
 
-fn with_f32<R>(bytes: &[u8], f: impl FnOnce(&[f32]) -> R) -> R {
+pub(crate) fn with_f32<R>(bytes: &[u8], f: impl FnOnce(&[f32]) -> R) -> R {
     with_pod(bytes, f)
 }
 

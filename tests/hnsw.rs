@@ -351,3 +351,33 @@ fn hnsw_parameters_survive_a_reopen() {
         Err(veles::Error::InvalidConfig(_))
     ));
 }
+
+/// Cosine searches walk the graph with the SQ8 copy and rerank exactly: the scores they return
+/// are the exact ones, bit for bit, and updates reach the copy.
+#[test]
+fn graph_hits_carry_exact_scores_and_updates_reach_the_traversal_copy() {
+    let db = Database::in_memory();
+    let (c, queries) = build(&db, 3000, 32, 31);
+    for q in queries.iter().take(20) {
+        let graph = c.search(q, 10, None).unwrap();
+        let exact = c
+            .search_with(
+                q,
+                3000,
+                &SearchParams {
+                    exact: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for h in &graph {
+            let e = exact.iter().find(|e| e.id == h.id).unwrap();
+            assert_eq!(h.score.to_bits(), e.score.to_bits(), "id {}", h.id);
+        }
+    }
+    // Move point 5 onto a query: the graph must find it there.
+    let target = queries[0].clone();
+    c.upsert(&[Point::new(5, target.clone())]).unwrap();
+    assert_eq!(c.search(&target, 1, None).unwrap()[0].id, 5);
+    assert!(c.check().unwrap().is_ok());
+}
