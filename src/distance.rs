@@ -90,7 +90,49 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         // SAFETY: AVX2 is present (checked at run time).
         return unsafe { dot_i8_avx2(a, b) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return dot_i8_simd128(a, b);
+    #[allow(unreachable_code)]
     dot_i8_portable(a, b)
+}
+
+/// 16 components per iteration: `v128.load8x8_s` sign-extends 8 i8 to i16, and
+/// `i32x4.dot_i16x8_s` sums pairs of products into i32 (exact, like `pmaddwd`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
+    use core::arch::wasm32::*;
+    let n = a.len().min(b.len());
+    let body = n / 16 * 16;
+    let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 16 <= body <= the length of both slices; the loads read 8 bytes each
+        // and take no alignment.
+        unsafe {
+            let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+            acc0 = i32x4_add(
+                acc0,
+                i32x4_dot_i16x8(i16x8_load_extend_i8x8(pa), i16x8_load_extend_i8x8(pb)),
+            );
+            acc1 = i32x4_add(
+                acc1,
+                i32x4_dot_i16x8(
+                    i16x8_load_extend_i8x8(pa.add(8)),
+                    i16x8_load_extend_i8x8(pb.add(8)),
+                ),
+            );
+        }
+        i += 16;
+    }
+    let acc = i32x4_add(acc0, acc1);
+    let mut sum = i32x4_extract_lane::<0>(acc)
+        + i32x4_extract_lane::<1>(acc)
+        + i32x4_extract_lane::<2>(acc)
+        + i32x4_extract_lane::<3>(acc);
+    for j in body..n {
+        sum += a[j] as i32 * b[j] as i32;
+    }
+    sum
 }
 
 /// 32 components per iteration: sign-extend to i16, `pmaddwd` (pairs of products summed
