@@ -547,6 +547,8 @@ impl Collection {
             search_scratch: Mutex::new(Vec::new()),
             config: config.clone(),
         };
+        // The SQ8 copy first: a graph rebuilt on open walks with it; replay keeps it current.
+        state.sq8_rebuild()?;
         state.load_graph(&graph_file(path, cp.generation))?;
         for r in &rec.records {
             let bad = |reason: String| {
@@ -581,7 +583,6 @@ impl Collection {
             state.apply_staged()?;
             state.remove_leftovers()?;
         }
-        state.sq8_rebuild()?;
         Ok(Collection::from_state(name, config, state))
     }
 
@@ -969,7 +970,7 @@ impl State {
 
     /// Builds the SQ8 copy from the live slots (cosine collections with a graph only).
     fn sq8_rebuild(&mut self) -> Result<(), StorageError> {
-        if self.codec.metric() != Metric::Cosine || self.graph.is_none() {
+        if self.codec.metric() != Metric::Cosine || self.vectors.slots_slice().is_none() {
             self.sq8 = None;
             return Ok(());
         }
@@ -1079,8 +1080,16 @@ impl State {
                 fresh.push(slot);
             }
         }
+        let walk = self.sq8.as_deref().map(|rows| Sq8Space {
+            rows,
+            dim: self.codec.dimension() as usize,
+        });
         for batch in fresh.chunks(LINK_BATCH) {
-            graph.insert_batch(&space, batch, build_threads(batch.len()), &mut self.scratch);
+            let threads = build_threads(batch.len());
+            match &walk {
+                Some(walk) => graph.insert_batch(&space, walk, batch, threads, &mut self.scratch),
+                None => graph.insert_batch(&space, &space, batch, threads, &mut self.scratch),
+            }
         }
     }
 
@@ -1541,7 +1550,13 @@ impl State {
                     let all: Vec<u32> = (0..live).collect();
                     for batch in all.chunks(LINK_BATCH) {
                         let threads = build_threads(batch.len());
-                        fresh.insert_batch(&new_space, batch, threads, &mut self.scratch);
+                        fresh.insert_batch(
+                            &new_space,
+                            &new_space,
+                            batch,
+                            threads,
+                            &mut self.scratch,
+                        );
                     }
                     fresh
                 } else {

@@ -295,14 +295,20 @@ impl Graph {
     /// Every phase reads only what the phase before produced, so the graph does not depend on
     /// `threads`: a build is deterministic for a given seed, order and batching, on any number
     /// of threads, natively and in the component alike.
-    pub fn insert_batch<S>(
+    ///
+    /// The searches of phase 1 walk the graph with `walk` (a cheaper space over the same
+    /// points, such as the SQ8 copy, or `space` itself); what they find is measured again with
+    /// `space` before links are chosen.
+    pub fn insert_batch<S, W>(
         &mut self,
         space: &S,
+        walk: &W,
         nodes: &[u32],
         threads: usize,
         scratch: &mut Scratch,
     ) where
         S: Space + Sync,
+        W: Space + Sync,
     {
         debug_assert!(nodes.iter().all(|&n| !self.contains(n)));
         if nodes.is_empty() {
@@ -318,17 +324,18 @@ impl Graph {
             let Some(entry) = graph.entry else {
                 return Vec::new();
             };
-            let q = space.query_of(nodes[i]);
-            let mut cur = Scored(space.distance(&q, entry), entry);
+            let q = walk.query_of(nodes[i]);
+            let exact = space.query_of(nodes[i]);
+            let mut cur = Scored(walk.distance(&q, entry), entry);
             for layer in (levels[i].saturating_add(1)..=graph.max_level).rev() {
-                cur = graph.greedy(space, &q, cur, layer);
+                cur = graph.greedy(walk, &q, cur, layer);
             }
             let top = levels[i].min(graph.max_level);
             let mut found = vec![Vec::new(); top as usize + 1];
             let mut entry_points = vec![cur];
             for layer in (0..=top).rev() {
                 graph.search_layer(
-                    space,
+                    walk,
                     &q,
                     &entry_points,
                     graph.params.ef_construction,
@@ -338,10 +345,15 @@ impl Graph {
                 );
                 let mut f: Vec<Scored> = scratch.results.drain().collect();
                 f.sort_unstable();
+                let mut measured: Vec<Scored> = f
+                    .iter()
+                    .map(|s| Scored(space.distance(&exact, s.1), s.1))
+                    .collect();
+                measured.sort_unstable();
                 if !f.is_empty() {
-                    entry_points.clone_from(&f);
+                    entry_points = f;
                 }
-                found[layer as usize] = f;
+                found[layer as usize] = measured;
             }
             found
         });
@@ -801,7 +813,7 @@ mod tests {
             let mut scratch = Scratch::default();
             let all: Vec<u32> = (0..3000).collect();
             for batch in all.chunks(256) {
-                g.insert_batch(&space, batch, threads, &mut scratch);
+                g.insert_batch(&space, &space, batch, threads, &mut scratch);
             }
             g
         };
