@@ -80,16 +80,22 @@ impl Space for Sq8Space<'_> {
 
     #[inline]
     fn prefetch(&self, n: u32) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(r) = self.rows.get(n as usize * self.dim..) {
-            // SAFETY: a prefetch is a hint; the address is inside the slice.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(r.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0)
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = n;
+        prefetch(bytemuck::cast_slice(self.rows), n as usize * self.dim);
     }
+}
+
+/// A hint that `bytes[at..]` is about to be read (x86-64; nothing elsewhere).
+#[inline]
+fn prefetch(bytes: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(b) = bytes.get(at..) {
+        // SAFETY: a prefetch is a hint; the address is inside the slice.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(b.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0)
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, at);
 }
 
 /// A unit vector's SQ8 form: each component times 127, rounded (components of a unit vector
@@ -368,21 +374,7 @@ impl Space for SlotSpace<'_> {
 
     #[inline]
     fn prefetch(&self, n: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let size = self.codec.slot_size();
-            if let Some(b) = self.slots.get(n as usize * size..) {
-                // SAFETY: a prefetch is a hint; the address is inside the slice.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        b.as_ptr().cast(),
-                        std::arch::x86_64::_MM_HINT_T0,
-                    )
-                };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = n;
+        prefetch(self.slots, n as usize * self.codec.slot_size());
     }
 }
 
@@ -709,14 +701,7 @@ impl Collection {
                 let Some(&slot) = st.ids.get(&id) else {
                     return Ok(None);
                 };
-                let bytes = match st.staged.get(&slot) {
-                    Some(b) => b.as_slice(),
-                    None => {
-                        st.vectors.read(slot, &mut buf)?;
-                        st.vectors.verify(slot, &buf)?;
-                        &buf
-                    }
-                };
+                let bytes = st.slot_bytes(slot, &mut buf, true)?;
                 Ok(Some(Point {
                     id,
                     vector: st.codec.decode(bytes),
@@ -968,6 +953,24 @@ impl State {
         }
     }
 
+    /// A live slot's current bytes: its staged bytes, else read from the vector file into
+    /// `buf` (and checked against the slot's checksum when `verify`).
+    fn slot_bytes<'a>(
+        &'a self,
+        slot: u32,
+        buf: &'a mut [u8],
+        verify: bool,
+    ) -> Result<&'a [u8], StorageError> {
+        if let Some(b) = self.staged.get(&slot) {
+            return Ok(b);
+        }
+        self.vectors.read(slot, buf)?;
+        if verify {
+            self.vectors.verify(slot, buf)?;
+        }
+        Ok(buf)
+    }
+
     /// Builds the SQ8 copy from the live slots (cosine collections with a graph only).
     fn sq8_rebuild(&mut self) -> Result<(), StorageError> {
         if self.codec.metric() != Metric::Cosine || self.vectors.slots_slice().is_none() {
@@ -981,13 +984,7 @@ impl State {
             if owner.is_none() {
                 continue;
             }
-            let bytes = match self.staged.get(&(slot as u32)) {
-                Some(b) => b.as_slice(),
-                None => {
-                    self.vectors.read(slot as u32, &mut buf)?;
-                    &buf
-                }
-            };
+            let bytes = self.slot_bytes(slot as u32, &mut buf, false)?;
             with_f32(bytes, |v| {
                 quantize_into(v, &mut rows[slot * dim..(slot + 1) * dim])
             });
@@ -1205,15 +1202,12 @@ impl State {
         let mut buf = vec![0u8; self.codec.slot_size()];
         for (slot, owner) in self.owners.iter().enumerate() {
             let Some(id) = owner else { continue };
-            let bytes = match self.staged.get(&(slot as u32)) {
-                Some(b) => b.as_slice(),
-                None => match self.vectors.read(slot as u32, &mut buf) {
-                    Ok(()) => &buf,
-                    Err(e) => {
-                        report.error(&vpath, &e.into());
-                        break;
-                    }
-                },
+            let bytes = match self.slot_bytes(slot as u32, &mut buf, false) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    report.error(&vpath, &e.into());
+                    break;
+                }
             };
             report.bytes_checked += bytes.len() as u64;
             if let Some(rows) = &self.sq8 {
