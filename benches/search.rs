@@ -30,20 +30,8 @@ fn search(c: &mut Criterion) {
     let mut g = c.benchmark_group("search/20k x 128-d, k 10");
     let mut i = 0;
     for (name, params) in [
-        (
-            "hnsw ef 64",
-            SearchParams {
-                ef: Some(64),
-                ..Default::default()
-            },
-        ),
-        (
-            "exact scan",
-            SearchParams {
-                exact: true,
-                ..Default::default()
-            },
-        ),
+        ("hnsw ef 64", SearchParams::default().with_ef(Some(64))),
+        ("exact scan", SearchParams::default().with_exact(true)),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -160,11 +160,10 @@ fn with_params<T>(
     f: impl FnOnce(&crate::SearchParams<'_>) -> Result<T, t::Error>,
 ) -> Result<T, t::Error> {
     let filter = filter(o.filter)?;
-    f(&crate::SearchParams {
-        filter: filter.as_ref(),
-        ef: o.ef.map(|e| e as usize),
-        exact: o.exact,
-    })
+    f(&crate::SearchParams::default()
+        .with_filter(filter.as_ref())
+        .with_ef(o.ef.map(|e| e as usize))
+        .with_exact(o.exact))
 }
 
 fn payload_text(v: Option<&serde_json::Value>) -> Option<String> {

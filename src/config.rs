@@ -16,7 +16,8 @@ pub const MAX_DIMENSION: u32 = 65_536;
 /// | dot       | f32                            | inner product                 | high |
 /// | hamming   | bits (components 0.0 or 1.0)   | number of differing bits      | low  |
 /// | jaccard   | bits (components 0.0 or 1.0)   | Jaccard similarity |a∧b|/|a∨b| (1 for two empty sets) | high |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Metric {
     Cosine,
     Euclidean,

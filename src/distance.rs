@@ -6,7 +6,7 @@
 //! The width matters in the component: wasmtime's deadline check runs once per loop
 //! iteration, and 16 floats per check measured ~2x faster than 8.
 //!
-//! On x86-64 with AVX2 (detected at run time) the same arithmetic runs in two 256-bit
+//! On x86-64 with AVX2 (detected at run time, unless [`Kernels::Portable`] is chosen) the same arithmetic runs in two 256-bit
 //! registers: same lanes, a separate multiply and add (no FMA), same reduction. The results
 //! are bit-identical to the portable kernel, so a native build and the component compute the
 //! same distances, build the same graph and write the same files. FMA would change the last
@@ -85,15 +85,7 @@ mod avx2 {
 /// AVX2, `i32x4.dot_i16x8_s` on wasm `simd128`).
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: AVX2 is present (checked at run time).
-        return unsafe { dot_i8_avx2(a, b) };
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return dot_i8_simd128(a, b);
-    #[allow(unreachable_code)]
-    dot_i8_portable(a, b)
+    Kernels::Best.dot_i8(a, b)
 }
 
 /// 16 components per iteration: `v128.load8x8_s` sign-extends 8 i8 to i16, and
@@ -189,42 +181,75 @@ fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     sum
 }
 
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0 = not probed yet, 1 = no, 2 = yes.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
-        0 => {
-            let yes = std::is_x86_feature_detected!("avx2")
-                && std::env::var_os("VELES_NO_AVX2").is_none();
-            STATE.store(1 + yes as u8, Ordering::Relaxed);
-            yes
+/// Which kernels compute distances: a choice of [`crate::Options`], so a test or a benchmark
+/// can compare the SIMD kernels with the portable definition in one process. Both give
+/// bit-identical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Kernels {
+    /// The widest the CPU runs (AVX2 when present, detected at run time).
+    #[default]
+    Best,
+    /// The portable definition only.
+    Portable,
+}
+
+impl Kernels {
+    #[inline]
+    fn avx2(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self == Kernels::Best && crate::sys::has_avx2();
+        #[allow(unreachable_code)]
+        false
+    }
+
+    /// Inner product.
+    #[inline]
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { avx2::dot(a, b) };
         }
-        s => s == 2,
+        dot_portable(a, b)
+    }
+
+    /// Squared euclidean distance.
+    #[inline]
+    pub fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { avx2::l2_squared(a, b) };
+        }
+        l2_squared_portable(a, b)
+    }
+
+    /// Inner product of i8 vectors (see [`dot_i8`]).
+    #[inline]
+    pub fn dot_i8(self, a: &[i8], b: &[i8]) -> i32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { dot_i8_avx2(a, b) };
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return dot_i8_simd128(a, b);
+        #[allow(unreachable_code)]
+        dot_i8_portable(a, b)
     }
 }
 
 /// Inner product.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: AVX2 is present (checked at run time).
-        return unsafe { avx2::dot(a, b) };
-    }
-    dot_portable(a, b)
+    Kernels::Best.dot(a, b)
 }
 
 /// Squared euclidean distance.
 #[inline]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: AVX2 is present (checked at run time).
-        return unsafe { avx2::l2_squared(a, b) };
-    }
-    l2_squared_portable(a, b)
+    Kernels::Best.l2_squared(a, b)
 }
 
 /// Inner product: the portable definition.
@@ -349,7 +374,7 @@ mod tests {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        eprintln!("avx2 kernels in use: {}", has_avx2());
+        eprintln!("avx2 kernels in use: {}", Kernels::Best.avx2());
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //! # Ok::<(), veles::Error>(())
 //! ```
 //!
-//! Storage goes through [`region::Directory`] and [`region::Region`]; all platform code lives
-//! in [`region`]. See `docs/format.md` for the files and the durability contract.
+//! Storage goes through [`region::Directory`] and [`region::Region`]; platform code lives in
+//! [`region`] (storage) and the private `sys` module (CPU features, threads). ARCHITECTURE.md
+//! says which module answers which question. See `docs/format.md` for the files and the durability contract.
 
 #[cfg(target_endian = "big")]
 compile_error!("veles stores little-endian data and supports little-endian targets only");
@@ -31,12 +32,13 @@ mod db;
 pub mod distance;
 pub mod error;
 pub mod filter;
+mod idmap;
 pub mod index;
 mod payload;
 mod record;
 pub mod region;
-mod slots;
-mod vector;
+mod sys;
+mod vectors;
 pub mod wal;
 
 #[cfg(target_family = "wasm")]
@@ -49,6 +51,7 @@ pub use collection::{
 };
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};
+pub use distance::Kernels;
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
 pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
 pub use payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};

@@ -18,16 +18,7 @@ fn random_unit(rng: &mut Rng, dim: usize) -> Vec<f32> {
 fn recall(c: &veles::Collection, queries: &[Vec<f32>], k: usize, params: &SearchParams) -> f64 {
     let mut hits = 0;
     for q in queries {
-        let exact = c
-            .search_with(
-                q,
-                k,
-                &SearchParams {
-                    exact: true,
-                    ..*params
-                },
-            )
-            .unwrap();
+        let exact = c.search_with(q, k, &(*params).with_exact(true)).unwrap();
         let approx = c.search_with(q, k, params).unwrap();
         assert!(approx.len() <= k);
         hits += approx
@@ -62,35 +53,16 @@ fn graph_search_recall_at_10_beats_095_at_ef_64() {
     let seed = 21;
     let db = Database::in_memory();
     let (c, queries) = build(&db, 5000, 32, seed);
-    let r = recall(
-        &c,
-        &queries,
-        10,
-        &SearchParams {
-            ef: Some(64),
-            ..Default::default()
-        },
-    );
+    let r = recall(&c, &queries, 10, &SearchParams::default().with_ef(Some(64)));
     eprintln!("recall@10 at ef 64 on 5,000 x 32-d clustered (seed {seed}): {r:.3}");
     assert!(r >= 0.95, "recall {r}");
     // ef is a true value: a larger list never does worse here, a tiny one does worse.
-    let low = recall(
-        &c,
-        &queries,
-        10,
-        &SearchParams {
-            ef: Some(10),
-            ..Default::default()
-        },
-    );
+    let low = recall(&c, &queries, 10, &SearchParams::default().with_ef(Some(10)));
     let high = recall(
         &c,
         &queries,
         10,
-        &SearchParams {
-            ef: Some(256),
-            ..Default::default()
-        },
+        &SearchParams::default().with_ef(Some(256)),
     );
     assert!(
         high >= r && r >= low && high > low,
@@ -227,10 +199,7 @@ fn filtered_search_keeps_recall_at_1_and_10_percent_selectivity() {
         (Filter::lt("g", 10), "10%"),
         (Filter::eq("even", true), "50%"),
     ] {
-        let params = SearchParams {
-            filter: Some(&filter),
-            ..Default::default()
-        };
+        let params = SearchParams::default().with_filter(Some(&filter));
         let r = recall(&c, &queries, 10, &params);
         eprintln!("filtered recall@10 at {what} selectivity: {r:.3}");
         assert!(r >= 0.9, "{what}: {r}");
@@ -296,14 +265,7 @@ fn recall_on_minilm_20k_beats_095_at_ef_64() {
     let mut hits = 0;
     for (q, want) in queries.iter().zip(&gt) {
         let got = c
-            .search_with(
-                q,
-                10,
-                &SearchParams {
-                    ef: Some(64),
-                    ..Default::default()
-                },
-            )
+            .search_with(q, 10, &SearchParams::default().with_ef(Some(64)))
             .unwrap();
         hits += got.iter().filter(|h| want.contains(&h.id)).count();
     }
@@ -361,14 +323,7 @@ fn graph_hits_carry_exact_scores_and_updates_reach_the_traversal_copy() {
     for q in queries.iter().take(20) {
         let graph = c.search(q, 10, None).unwrap();
         let exact = c
-            .search_with(
-                q,
-                3000,
-                &SearchParams {
-                    exact: true,
-                    ..Default::default()
-                },
-            )
+            .search_with(q, 3000, &SearchParams::default().with_exact(true))
             .unwrap();
         for h in &graph {
             let e = exact.iter().find(|e| e.id == h.id).unwrap();

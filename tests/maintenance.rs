@@ -55,18 +55,11 @@ fn answers(db: &Database, name: &str, queries: &[Vec<f32>]) -> Vec<Vec<(u64, Str
     queries
         .iter()
         .map(|q| {
-            c.search_with(
-                q,
-                10,
-                &SearchParams {
-                    exact: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .map(|h| (h.id, format!("{:.5}", h.score)))
-            .collect()
+            c.search_with(q, 10, &SearchParams::default().with_exact(true))
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.id, format!("{:.5}", h.score)))
+                .collect()
         })
         .collect()
 }
@@ -116,7 +109,7 @@ fn a_read_only_open_refuses_writes_and_leaves_a_torn_tail_in_place() {
         Err(Error::Storage(StorageError::Locked { .. }))
     ));
     let c = db.collection("a").unwrap();
-    assert_eq!(c.len(), 98, "log records are replayed in memory");
+    assert_eq!(c.len().unwrap(), 98, "log records are replayed in memory");
     assert!(c.search(&[0.5; 8], 3, None).unwrap().len() == 3);
     assert!(matches!(
         c.upsert(&[Point::new(1, vec![1.0; 8])]),
@@ -244,7 +237,7 @@ fn compaction_case(every: u64) {
     let recall_before = recall(&c);
     let points_before = c.get(&(0..4000).collect::<Vec<_>>()).unwrap();
     let report = c.compact().unwrap();
-    let live = c.len() as u64;
+    let live = c.len().unwrap() as u64;
     eprintln!("compaction of 4000 x {dim}-d cosine, 1 in {every} deleted: {report:?}");
     assert_eq!(report.points, live);
     assert_eq!(
@@ -309,7 +302,7 @@ fn compaction_case(every: u64) {
     // And it takes writes again, reusing nothing it should not.
     c.upsert(&[Point::new(100_000, vec![1.0; dim])]).unwrap();
     assert_eq!(c.search(&vec![1.0; dim], 1, None).unwrap()[0].id, 100_000);
-    assert_eq!(c.len() as u64, live + 1);
+    assert_eq!(c.len().unwrap() as u64, live + 1);
     assert!(c.check().unwrap().is_ok());
 }
 
@@ -341,7 +334,7 @@ fn a_snapshot_holds_every_acknowledged_write_and_opens_as_is() {
     let ca = copy.collection("a").unwrap();
     assert!(ca.get(&[77_777]).unwrap()[0].is_some());
     assert!(ca.get(&[88_888]).unwrap()[0].is_none());
-    assert_eq!(copy.collection("b").unwrap().len(), 48);
+    assert_eq!(copy.collection("b").unwrap().len().unwrap(), 48);
     drop((ca, copy));
 
     // Restoring is a snapshot of the snapshot: the result opens for writing.

@@ -106,10 +106,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 
     let mut rows = Vec::new();
     for &ef in &a.efs {
-        let params = SearchParams {
-            ef: Some(ef),
-            ..SearchParams::default()
-        };
+        let params = SearchParams::default().with_ef(Some(ef));
         for q in queries.iter().take(20) {
             db.search("bench", q, a.k, &params)?; // warm caches
         }

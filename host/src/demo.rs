@@ -81,10 +81,7 @@ fn show(db: &mut dyn Backend, q: &Sentence, filter: Option<&Filter>) -> Result<(
             "packages",
             &q.vector,
             4,
-            &SearchParams {
-                filter,
-                ..SearchParams::default()
-            },
+            &SearchParams::default().with_filter(filter),
         )?
         .iter()
         .enumerate()
@@ -219,14 +216,8 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     drop(db);
     let mut native_db = backend::NativeBackend::open(dir)?;
     let mut comp_db = backend::ComponentBackend::open(rt, dir, &crate::Limits::default())?;
-    let exact = SearchParams {
-        exact: true,
-        ..SearchParams::default()
-    };
-    let graph = SearchParams {
-        ef: Some(64),
-        ..SearchParams::default()
-    };
+    let exact = SearchParams::default().with_exact(true);
+    let graph = SearchParams::default().with_ef(Some(64));
     for (what, params) in [("exact", &exact), ("HNSW (ef 64)", &graph)] {
         let native_hits = native_db.search_batch("packages", &queries, 10, params)?;
         let comp_hits = comp_db.search_batch("packages", &queries, 10, params)?;

@@ -220,11 +220,10 @@ fn run(cli: Cli) -> Result<()> {
                 (None, None) => bail!("give --vector or --query-file"),
             };
             let mut db = open(&dir, cli.native)?;
-            let params = SearchParams {
-                filter: filter.as_ref(),
-                ef,
-                exact,
-            };
+            let params = SearchParams::default()
+                .with_filter(filter.as_ref())
+                .with_ef(ef)
+                .with_exact(exact);
             let results = db.search_batch(&name, &queries, k, &params)?;
             print_hits(&results, json_out);
         }

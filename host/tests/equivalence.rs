@@ -93,10 +93,7 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                         name,
                         &q,
                         7,
-                        &SearchParams {
-                            filter: f.as_ref(),
-                            ..Default::default()
-                        },
+                        &SearchParams::default().with_filter(f.as_ref()),
                     )
                     .unwrap();
                 log(format!("{name} {f:?} {hits:?}"));
@@ -226,10 +223,7 @@ fn a_database_written_natively_opens_in_the_component_and_back() {
             "x",
             &[99.0, 1.0, 2.0],
             1,
-            &SearchParams {
-                filter: Some(&Filter::gte("i", 90)),
-                ..Default::default()
-            },
+            &SearchParams::default().with_filter(Some(&Filter::gte("i", 90))),
         )
         .unwrap();
     assert_eq!(hits[0].id, 99);

@@ -63,10 +63,7 @@ fn hostile_calls_get_typed_errors_and_lose_nothing() {
     type Call = Box<dyn Fn(&mut dyn Backend) -> Result<(), HostError>>;
     let search = |q: Vec<f32>, k: usize, ef: Option<usize>| -> Call {
         Box::new(move |db| {
-            let p = SearchParams {
-                ef,
-                ..Default::default()
-            };
+            let p = SearchParams::default().with_ef(ef);
             db.search("c", &q, k, &p).map(drop)
         })
     };
@@ -292,10 +289,7 @@ fn hostile_calls_get_typed_errors_and_lose_nothing() {
             vec![2.0; 4]
         );
         let f = Filter::from_json_str(r#"{"key": "missing", "eq": 1}"#).unwrap();
-        let p = SearchParams {
-            filter: Some(&f),
-            ..Default::default()
-        };
+        let p = SearchParams::default().with_filter(Some(&f));
         assert!(db.search("c", &[1.0; 4], 3, &p).unwrap().is_empty()); // filter on a missing key
         still_usable(db.as_mut(), "accepted cases");
     }

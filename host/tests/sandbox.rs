@@ -146,10 +146,7 @@ fn a_runaway_call_is_stopped_by_the_deadline() {
         "opening with the graph file fits the deadline"
     );
     // The largest k and ef the limits allow are bounded work: the graph has 20k nodes.
-    let most = SearchParams {
-        ef: Some(veles::MAX_EF),
-        ..Default::default()
-    };
+    let most = SearchParams::default().with_ef(Some(veles::MAX_EF));
     let hits = db.search("d", &[1.0; 256], veles::MAX_K, &most).unwrap();
     assert_eq!(hits.len(), veles::MAX_K);
     let e = db
@@ -158,10 +155,7 @@ fn a_runaway_call_is_stopped_by_the_deadline() {
     assert!(e.to_string().contains("exceeds the limit"), "{e}");
     // Thousands of exact scans over 20k vectors: seconds, far beyond 300 ms.
     let queries = vec![vec![1.0f32; 256]; 5000];
-    let exact = SearchParams {
-        exact: true,
-        ..Default::default()
-    };
+    let exact = SearchParams::default().with_exact(true);
     let e = db.search_batch("d", &queries, 10, &exact).unwrap_err();
     assert!(e.is_deadline(), "{e}");
     assert!(e.to_string().contains("deadline"), "{e}");

@@ -6,7 +6,7 @@
 //! little-endian u64 words, component `i` at bit `i % 64` of word `i / 64`.
 
 use crate::config::{CollectionConfig, Metric};
-use crate::distance;
+use crate::distance::{self, Kernels};
 use crate::error::{Error, Result, VectorProblem};
 
 /// Encoding and comparison for one collection's vectors.
@@ -14,6 +14,7 @@ use crate::error::{Error, Result, VectorProblem};
 pub(crate) struct Codec {
     dim: usize,
     metric: Metric,
+    kernels: Kernels,
 }
 
 /// A query in the form the kernels take.
@@ -47,11 +48,16 @@ fn with_u64<R>(bytes: &[u8], f: impl FnOnce(&[u64]) -> R) -> R {
 }
 
 impl Codec {
-    pub fn new(config: &CollectionConfig) -> Codec {
+    pub fn new(config: &CollectionConfig, kernels: Kernels) -> Codec {
         Codec {
             dim: config.dimension as usize,
             metric: config.metric,
+            kernels,
         }
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn dimension(&self) -> u32 {
@@ -212,8 +218,8 @@ impl Codec {
     #[inline]
     fn f32_distance(&self, a: &[f32], b: &[f32]) -> f32 {
         match self.metric {
-            Metric::Cosine | Metric::Dot => -distance::dot(a, b),
-            Metric::Euclidean => distance::l2_squared(a, b),
+            Metric::Cosine | Metric::Dot => -self.kernels.dot(a, b),
+            Metric::Euclidean => self.kernels.l2_squared(a, b),
             // A query is always built by `query` for this codec's metric.
             Metric::Hamming | Metric::Jaccard => f32::INFINITY,
         }
@@ -262,7 +268,7 @@ mod tests {
     use super::*;
 
     fn codec(dim: u32, metric: Metric) -> Codec {
-        Codec::new(&CollectionConfig::new(dim, metric))
+        Codec::new(&CollectionConfig::new(dim, metric), Kernels::Best)
     }
 
     #[test]

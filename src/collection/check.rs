@@ -1,0 +1,211 @@
+//! The integrity check of an open collection: every file read again, every checksum, and
+//! that the parts agree. Reads only.
+
+use super::files::{CHECKPOINT, WAL, graph_file};
+use super::handle::Collection;
+use super::state::State;
+use crate::check::CheckReport;
+use crate::checkpoint::Checkpoint;
+use crate::error::Result;
+use crate::index::hnsw::{self, Graph};
+use crate::vectors::{quantize, with_f32};
+
+impl Collection {
+    /// Verifies the collection without changing anything: re-reads the checkpoint, the log,
+    /// the vector file and the graph file and checks every checksum, then checks that the id
+    /// map, the slots, the payloads and the graph agree (no id on a free slot, no live slot
+    /// outside the graph, no live node a search cannot reach, no stored vector `upsert` could
+    /// not have written). Problems come with their file and offset.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.with_read(|st| {
+            let mut report = CheckReport {
+                collection: self.name().to_string(),
+                points: st.ids.len() as u64,
+                slots: st.ids.slots() as u64,
+                graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes) as u64,
+                ..CheckReport::default()
+            };
+            let checkpoint = st.check_checkpoint(&mut report);
+            st.check_wal(checkpoint.as_ref().map(|cp| cp.next_lsn), &mut report);
+            st.check_vectors(&mut report);
+            st.check_ids(&mut report);
+            st.check_graph(checkpoint.map_or(0, |cp| cp.entries.len()), &mut report);
+            if let Some(why) = &st.recovery.graph_problem {
+                report.notes.push(format!("graph rebuilt on open: {why}"));
+            }
+            Ok(report)
+        })
+    }
+}
+
+impl State {
+    /// The checkpoint file: its checksum, and that it is the one in use.
+    fn check_checkpoint(&self, report: &mut CheckReport) -> Option<Checkpoint> {
+        let cpath = self.file(CHECKPOINT);
+        let bytes = match self.dir.read_file(&cpath) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                report.problem(&cpath, None, "the checkpoint file is missing");
+                return None;
+            }
+            Err(e) => {
+                report.error(&cpath, &e.into());
+                return None;
+            }
+        };
+        report.bytes_checked += bytes.len() as u64;
+        let cp = match Checkpoint::decode(&bytes, &cpath) {
+            Ok(cp) => cp,
+            Err(e) => {
+                report.error(&cpath, &e.into());
+                return None;
+            }
+        };
+        if (cp.generation, cp.vectors_generation) != (self.generation, self.vectors_generation) {
+            report.problem(
+                &cpath,
+                None,
+                format!(
+                    "generation {}/{} on disk, {}/{} in use",
+                    cp.generation, cp.vectors_generation, self.generation, self.vectors_generation
+                ),
+            );
+        }
+        Some(cp)
+    }
+
+    /// The log: every frame's checksum, again (from `first_lsn`, when the checkpoint said).
+    fn check_wal(&self, first_lsn: Option<u64>, report: &mut CheckReport) {
+        let wpath = self.file(WAL);
+        let bytes = match self.wal.read_all() {
+            Ok(bytes) => bytes,
+            Err(e) => return report.error(&wpath, &e.into()),
+        };
+        let Some(first_lsn) = first_lsn else { return };
+        report.bytes_checked += bytes.len() as u64;
+        match crate::wal::scan(&bytes, &wpath, self.generation, first_lsn) {
+            Ok(rec) => {
+                report.wal_records = rec.records.len() as u64;
+                if let Some(at) = rec.torn_at {
+                    let what = format!("a torn tail of {} bytes", rec.dropped_bytes);
+                    if self.options.read_only {
+                        report.notes.push(format!(
+                            "{wpath}: {what} at offset {at} (an open for writing drops it)"
+                        ));
+                    } else {
+                        report.problem(&wpath, Some(at), what);
+                    }
+                }
+            }
+            Err(e) => report.error(&wpath, &e.into()),
+        }
+    }
+
+    /// The vector file: its header, and every live slot's bytes against its checksum, the
+    /// SQ8 copy, and what `upsert` can write.
+    fn check_vectors(&self, report: &mut CheckReport) {
+        let file = &self.vectors.file;
+        let vpath = file.path().to_string();
+        if let Err(e) = file.check_header(&self.config) {
+            report.error(&vpath, &e.into());
+        }
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        for slot in self.ids.live_slots() {
+            let id = self.ids.owner(slot).unwrap_or_default();
+            let bytes = match self.vectors.bytes(slot, &mut buf, false) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    report.error(&vpath, &e.into());
+                    break;
+                }
+            };
+            report.bytes_checked += bytes.len() as u64;
+            if let Some(sq8) = self.vectors.sq8() {
+                let want = with_f32(bytes, quantize);
+                if sq8.row(slot) != Some(&want[..]) {
+                    report.problem(
+                        &vpath,
+                        None,
+                        format!("slot {slot}: the SQ8 copy in memory is stale"),
+                    );
+                }
+            }
+            if !self.vectors.is_staged(slot)
+                && let Err(e) = file.verify(slot, bytes)
+            {
+                report.error(&vpath, &e.into());
+            } else if let Some(why) = self.codec.check_stored(bytes) {
+                let at = file.offset(slot);
+                report.problem(&vpath, Some(at), format!("slot {slot} (id {id}): {why}"));
+            }
+        }
+    }
+
+    /// The id map, the free list and the payloads agree.
+    fn check_ids(&self, report: &mut CheckReport) {
+        let cpath = self.file(CHECKPOINT);
+        for why in self.ids.problems() {
+            report.problem(&cpath, None, why);
+        }
+        if let Some(id) = self.payloads.keys().find(|&&id| !self.ids.contains(id)) {
+            report.problem(
+                &cpath,
+                None,
+                format!("a payload for id {id}, which does not exist"),
+            );
+        }
+    }
+
+    /// The graph: its structure, its coverage, that search reaches every live node, and its
+    /// file.
+    fn check_graph(&self, checkpoint_points: usize, report: &mut CheckReport) {
+        let Some(graph) = &self.graph else { return };
+        let gpath = graph_file(&self.path, self.generation);
+        if let Err(why) = graph.validate() {
+            report.problem(&gpath, None, format!("graph in memory: {why}"));
+        } else {
+            let missing = self
+                .ids
+                .live_slots()
+                .filter(|&s| !graph.contains(s))
+                .count();
+            if missing > 0 {
+                report.problem(
+                    &gpath,
+                    None,
+                    format!("{missing} live points are not in the graph"),
+                );
+            }
+            let lost: Vec<u32> = graph
+                .unreachable()
+                .into_iter()
+                .filter(|&n| self.ids.owner(n).is_some())
+                .collect();
+            if let Some(first) = lost.first() {
+                report.problem(
+                    &gpath,
+                    None,
+                    format!(
+                        "{} live nodes cannot be reached from the entry point (first: slot {first})",
+                        lost.len()
+                    ),
+                );
+            }
+        }
+        match self.dir.read_file(&gpath) {
+            Ok(Some(bytes)) => {
+                report.bytes_checked += bytes.len() as u64;
+                let params = self.config.hnsw_params();
+                let slots = self.ids.slots() as usize;
+                if let Err(why) = hnsw::file::decode(&bytes, self.generation, params, slots) {
+                    report.problem(&gpath, None, why);
+                }
+            }
+            Ok(None) if checkpoint_points > 0 => report.notes.push(format!(
+                "{gpath}: missing, so the graph was rebuilt on open"
+            )),
+            Ok(None) => {}
+            Err(e) => report.error(&gpath, &e.into()),
+        }
+    }
+}

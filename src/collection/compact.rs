@@ -1,0 +1,147 @@
+//! Compaction: live slots rewritten densely, tombstones dropped from the graph.
+
+use super::files::{CHECKPOINT, graph_file, vectors_file};
+use super::graph::{build, too_many_tombstones};
+use super::handle::Collection;
+use super::open::open_vectors;
+use super::state::{State, threads};
+use super::types::CompactReport;
+use crate::checkpoint::Checkpoint;
+use crate::error::{Result, StorageError};
+use crate::index::hnsw::{self, Graph};
+use crate::vectors::{VectorFile, sums_path};
+
+impl Collection {
+    /// Rewrites the collection densely: live slots renumbered without gaps, tombstones
+    /// dropped from the graph (their neighbours re-linked), the log folded into a new
+    /// checkpoint. Crash-safe at every step: after a crash the collection is either as before
+    /// or compacted, never a mix (see docs/format.md).
+    pub fn compact(&self) -> Result<CompactReport> {
+        self.with_write(State::compact)
+    }
+}
+
+impl State {
+    /// Compaction (docs/format.md): live slots are copied densely, in slot order, into a new
+    /// vector file `vectors-<g+1>`; the graph drops its tombstones and is renumbered into
+    /// `graph-<g+1>`; then the checkpoint of generation `g + 1`, which names both, is written
+    /// atomically. That write is the commit: a crash before it leaves the old checkpoint and
+    /// its files untouched (the new files are leftovers, removed on open); a crash after it
+    /// finds the new state (the old log is of an older generation and is discarded; its
+    /// records are all in the new checkpoint). Old files go last.
+    fn compact(&mut self) -> Result<CompactReport> {
+        self.flush()?;
+        let before = self.vectors.file.len() + self.wal.len();
+        let slots_before = self.ids.slots();
+        let tombstones = self
+            .graph
+            .as_ref()
+            .map_or(0, |g| g.nodes() - self.ids.len());
+        let (map, live) = self.ids.dense_map();
+        let next = self.generation + 1;
+        let cp = self.checkpoint_body(next, next, |s| map[s as usize].expect("live slot"))?;
+        // Slot counts shrink to the live points: slot_count is the new high-water mark.
+        let cp = Checkpoint {
+            slot_count: live,
+            ..cp
+        };
+        let old_vectors = vectors_file(&self.path, self.vectors_generation);
+        let old_graph = graph_file(&self.path, self.generation);
+        let vectors = self.guard(|st| st.copy_live(next, &map, live))?;
+        let graph = self.compacted_graph(&vectors, &map, live, next);
+        let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, next));
+        let bytes = cp.encode();
+        let (gpath, cpath) = (graph_file(&self.path, next), self.file(CHECKPOINT));
+        self.guard(|st| {
+            if let Some(g) = &graph_bytes {
+                st.dir.write_atomic(&gpath, g)?;
+            }
+            st.dir.write_atomic(&cpath, &bytes)
+        })?;
+        // Committed: the in-memory state follows.
+        self.vectors.file = vectors;
+        self.graph = graph;
+        self.ids = self.ids.compacted();
+        self.vectors_generation = next;
+        self.guard(|st| st.vectors.rebuild_sq8(st.ids.owners()))?;
+        self.guard(|st| {
+            let lsn = st.wal.next_lsn();
+            st.wal.reset(next, lsn)?;
+            st.generation = next;
+            st.dir.remove_file(&old_vectors)?;
+            st.dir.remove_file(&sums_path(&old_vectors))?;
+            st.dir.remove_file(&old_graph)
+        })?;
+        Ok(CompactReport {
+            points: self.ids.len() as u64,
+            slots_before,
+            slots_after: live,
+            tombstones_dropped: tombstones as u64,
+            bytes_before: before,
+            bytes_after: self.vectors.file.len() + self.wal.len(),
+        })
+    }
+
+    /// The new vector file of `generation`: slot `s`'s bytes at `map[s]`, synced.
+    fn copy_live(
+        &mut self,
+        generation: u32,
+        map: &[Option<u32>],
+        live: u32,
+    ) -> Result<VectorFile, StorageError> {
+        let mut vectors = open_vectors(
+            self.dir.as_ref(),
+            &self.path,
+            generation,
+            &self.config,
+            None,
+        )?;
+        vectors.reserve(live)?;
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        for (slot, to) in map.iter().enumerate() {
+            if let Some(to) = to {
+                self.vectors.file.read(slot as u32, &mut buf)?;
+                vectors.write(*to, &buf)?;
+            }
+        }
+        vectors.sync()?;
+        Ok(vectors)
+    }
+
+    /// The graph over the compacted slots: the old one without its tombstones (2-hop repair),
+    /// or a fresh build past a quarter of tombstones; unreachable nodes re-linked either way.
+    fn compacted_graph(
+        &mut self,
+        new: &VectorFile,
+        map: &[Option<u32>],
+        live: u32,
+        generation: u32,
+    ) -> Option<Graph> {
+        let g = self.graph.as_ref()?;
+        let old_space = self.vectors.exact_space()?;
+        // The new file has nothing staged: a flush came first.
+        let new_space = crate::vectors::SlotSpace {
+            codec: self.codec,
+            slots: new.slots_slice()?,
+            staged: &Default::default(),
+        };
+        let cores = self.cores();
+        let mut g = if too_many_tombstones(g, self.ids.len()) {
+            let all: Vec<u32> = (0..live).collect();
+            let params = self.config.hnsw_params();
+            let threads = move |n| threads(cores, n);
+            build(
+                params,
+                u64::from(generation),
+                &new_space,
+                &all,
+                threads,
+                &mut self.scratch,
+            )
+        } else {
+            g.compact(&old_space, map)
+        };
+        g.reconnect(&new_space, &mut self.scratch);
+        Some(g)
+    }
+}

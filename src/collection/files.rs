@@ -1,0 +1,84 @@
+//! The files of a collection, below `collections/<name>/`, and how they are copied.
+//!
+//! `checkpoint` (config, id map, payloads), `vectors-<g>` and `vectors-<g>.crc` (slots and
+//! their checksums), `graph-<g>` (the HNSW graph), `wal` (what happened since the
+//! checkpoint). The checkpoint names the vector and graph files it belongs to by generation,
+//! so replacing either commits with the one atomic write of the checkpoint; files of other
+//! generations are leftovers of a crash and are removed on open.
+
+use crate::error::StorageError;
+use crate::region::{Access, Directory};
+use crate::vectors::PAGE;
+
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+pub(crate) const WAL: &str = "wal";
+
+pub(crate) fn file(path: &str, name: &str) -> String {
+    format!("{path}/{name}")
+}
+
+pub(crate) fn vectors_file(path: &str, generation: u32) -> String {
+    format!("{path}/vectors-{generation}")
+}
+
+pub(crate) fn graph_file(path: &str, generation: u32) -> String {
+    format!("{path}/graph-{generation}")
+}
+
+/// True for a file name a collection of these generations does not use: what a crash left
+/// of a checkpoint or compaction that did not commit, or of one whose clean-up it cut short.
+pub(crate) fn is_leftover(name: &str, generation: u32, vectors_generation: u32) -> bool {
+    let keep = [
+        format!("vectors-{vectors_generation}"),
+        format!("vectors-{vectors_generation}.crc"),
+        format!("graph-{generation}"),
+    ];
+    !keep.iter().any(|k| k == name)
+        && (name.starts_with("vectors-") || name.starts_with("graph-") || name.ends_with(".tmp"))
+}
+
+/// Copies the files of the collection at `from` in `src` to `to` in `dest`: everything but
+/// temporary files, the checkpoint last (it is the collection's existence marker). Regions are
+/// copied in runs, skipping whole zero pages so that holes stay holes. Each file is durable
+/// before the checkpoint is written.
+pub(crate) fn copy_collection_files(
+    src: &dyn Directory,
+    from: &str,
+    dest: &dyn Directory,
+    to: &str,
+) -> Result<u64, StorageError> {
+    const RUN: usize = 1 << 20;
+    let mut copied = 0u64;
+    dest.create_dir(to)?;
+    for e in src.list(from)? {
+        if e.is_dir || e.name == CHECKPOINT || e.name.ends_with(".tmp") {
+            continue;
+        }
+        let (s, d) = (file(from, &e.name), file(to, &e.name));
+        let input = src.open_region(&s, Access::Sequential)?;
+        let mut output = dest.open_region(&d, Access::Sequential)?;
+        output.set_len(0)?;
+        let len = input.len();
+        let mut buf = vec![0u8; RUN];
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(RUN as u64) as usize;
+            input.read(at, &mut buf[..n])?;
+            for (i, page) in buf[..n].chunks(PAGE as usize).enumerate() {
+                if page.iter().any(|&b| b != 0) {
+                    output.write(at + (i * PAGE as usize) as u64, page)?;
+                }
+            }
+            at += n as u64;
+        }
+        output.set_len(len)?;
+        output.sync()?;
+        copied += len;
+    }
+    let cpath = file(from, CHECKPOINT);
+    let bytes = src
+        .read_file(&cpath)?
+        .ok_or_else(|| StorageError::corrupted(&cpath, 0, "the checkpoint file is missing"))?;
+    dest.write_atomic(&file(to, CHECKPOINT), &bytes)?;
+    Ok(copied + bytes.len() as u64)
+}

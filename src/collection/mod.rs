@@ -1,0 +1,32 @@
+//! A collection: which points are stored, and which are near a query?
+//!
+//! - `handle.rs`: [`Collection`], the handle callers hold, and the lock around the state.
+//! - `types.rs`: what the API takes and returns ([`Point`], [`Hit`], [`SearchParams`],
+//!   [`Options`], [`Stats`], ...), and the search limits.
+//! - `state.rs`: the open collection's state, composed of the id map, the vectors, the
+//!   payloads, the graph and the log.
+//! - `files.rs`: the collection's files and how they are copied.
+//! - `open.rs`: create, open and recovery (log replay).
+//! - `write.rs`: upsert and delete, under the write-ahead rule.
+//! - `search.rs`: request checks, the plan (graph walk or exact scan), running it.
+//! - `graph.rs`: keeping the HNSW graph over the slots.
+//! - `checkpoint.rs`, `compact.rs`, `check.rs`: the maintenance protocols.
+
+mod check;
+mod checkpoint;
+mod compact;
+mod files;
+mod graph;
+mod handle;
+mod open;
+mod search;
+mod state;
+mod types;
+mod write;
+
+pub(crate) use files::copy_collection_files;
+pub use handle::Collection;
+pub use types::{
+    CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K, Options, Point,
+    RecoveryStats, SearchParams, Stats,
+};

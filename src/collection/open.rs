@@ -1,0 +1,201 @@
+//! Creating a collection's files, and opening them: the checkpoint, then the log replayed on
+//! top of it (recovery).
+
+use super::files::{self, CHECKPOINT, WAL, graph_file, vectors_file};
+use super::handle::Collection;
+use super::state::{Parts, State};
+use super::types::{Options, RecoveryStats};
+use super::write::Put;
+use crate::checkpoint::Checkpoint;
+use crate::config::CollectionConfig;
+use crate::error::{Error, Result, StorageError};
+use crate::idmap::IdMap;
+use crate::index::hnsw::Graph;
+use crate::record::{self, KIND_DELETE, KIND_UPSERT};
+use crate::region::{Access, Directory};
+use crate::vectors::{Codec, VectorFile, sums_path};
+use crate::wal::Wal;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Opens the vector file of `generation` in `path` and its checksums: created empty, or
+/// checked against `config` and `slots` live slots.
+pub(super) fn open_vectors(
+    dir: &dyn Directory,
+    path: &str,
+    generation: u32,
+    config: &CollectionConfig,
+    existing: Option<u32>,
+) -> Result<VectorFile, StorageError> {
+    let vpath = vectors_file(path, generation);
+    let region = dir.open_region(&vpath, Access::Random)?;
+    let sums = dir.open_region(&sums_path(&vpath), Access::Sequential)?;
+    let size = Codec::new(config, Default::default()).slot_size();
+    match existing {
+        None => VectorFile::create(region, sums, &vpath, config, size),
+        Some(slots) => VectorFile::open(region, sums, &vpath, config, size, slots),
+    }
+}
+
+impl Collection {
+    /// Creates the files of a new collection in `path` (a directory that exists and is empty).
+    pub(crate) fn create(
+        dir: Arc<dyn Directory>,
+        path: &str,
+        name: &str,
+        config: CollectionConfig,
+        options: Options,
+    ) -> Result<Collection> {
+        let vectors = open_vectors(dir.as_ref(), path, 1, &config, None)?;
+        let wpath = files::file(path, WAL);
+        let wal = Wal::create(dir.open_region(&wpath, Access::Sequential)?, &wpath, 1, 0)?;
+        let cp = Checkpoint {
+            dimension: config.dimension,
+            metric: config.metric.code(),
+            hnsw_m: config.m,
+            hnsw_ef_construction: config.ef_construction,
+            generation: 1,
+            vectors_generation: 1,
+            next_lsn: 0,
+            slot_count: 0,
+            entries: Vec::new(),
+        };
+        // The checkpoint is the collection's existence marker: it goes last, atomically, and
+        // its directory sync also makes the entries of `vectors` and `wal` durable.
+        dir.write_atomic(&files::file(path, CHECKPOINT), &cp.encode())?;
+        let mut state = State::new(Parts {
+            dir,
+            path: path.to_string(),
+            options,
+            config: config.clone(),
+            wal,
+            vectors,
+            ids: IdMap::default(),
+            payloads: HashMap::new(),
+            generation: 1,
+            vectors_generation: 1,
+            recovery: RecoveryStats::default(),
+        })?;
+        state.graph = state
+            .vectors
+            .exact_space()
+            .map(|_| Graph::new(config.hnsw_params(), 1));
+        Ok(Collection::from_state(name, config, state))
+    }
+
+    /// Opens the collection in `path`: loads the checkpoint, replays the log.
+    pub(crate) fn open(
+        dir: Arc<dyn Directory>,
+        path: &str,
+        name: &str,
+        options: Options,
+    ) -> Result<Collection> {
+        let cpath = files::file(path, CHECKPOINT);
+        let bytes = dir
+            .read_file(&cpath)?
+            .ok_or_else(|| Error::CollectionNotFound(name.to_string()))?;
+        let cp = Checkpoint::decode(&bytes, &cpath)?;
+        let config = cp
+            .config()
+            .ok_or_else(|| StorageError::corrupted(&cpath, 0, "unknown metric"))?;
+        let vectors = open_vectors(
+            dir.as_ref(),
+            path,
+            cp.vectors_generation,
+            &config,
+            Some(cp.slot_count),
+        )?;
+        let ids = IdMap::from_entries(cp.slot_count, cp.entries.iter().map(|e| (e.id, e.slot)));
+        let mut payloads = HashMap::new();
+        for e in &cp.entries {
+            if let Some(text) = &e.payload {
+                let v = serde_json::from_str(text).map_err(|err| {
+                    StorageError::corrupted(&cpath, 0, format!("payload of id {}: {err}", e.id))
+                })?;
+                payloads.insert(e.id, v);
+            }
+        }
+
+        let wpath = files::file(path, WAL);
+        let (wal, rec) = Wal::open(
+            dir.open_region(&wpath, Access::Sequential)?,
+            &wpath,
+            cp.generation,
+            cp.next_lsn,
+            !options.read_only,
+        )?;
+        // The SQ8 copy is built first (by `State::new`): a graph rebuilt on open walks with
+        // it, and replay keeps it current.
+        let mut state = State::new(Parts {
+            dir,
+            path: path.to_string(),
+            options,
+            config: config.clone(),
+            wal,
+            vectors,
+            ids,
+            payloads,
+            generation: cp.generation,
+            vectors_generation: cp.vectors_generation,
+            recovery: RecoveryStats {
+                replayed_records: rec.records.len() as u64,
+                dropped_bytes: rec.dropped_bytes,
+                torn_at: rec.torn_at,
+                graph_loaded: false,
+                graph_problem: None,
+            },
+        })?;
+        state.load_graph(&graph_file(path, cp.generation))?;
+        let slot_size = state.codec.slot_size();
+        for r in &rec.records {
+            let bad = |reason: String| {
+                StorageError::corrupted(&wpath, r.offset, format!("record {}: {reason}", r.lsn))
+            };
+            match r.kind {
+                KIND_UPSERT => {
+                    let points = record::decode_upsert(&r.payload, slot_size).map_err(bad)?;
+                    let mut decoded = Vec::with_capacity(points.len());
+                    for p in points {
+                        let payload = match p.payload {
+                            Some(text) => {
+                                Some(serde_json::from_str(text).map_err(|e| bad(e.to_string()))?)
+                            }
+                            None => None,
+                        };
+                        decoded.push(Put {
+                            id: p.id,
+                            vector: p.vector.to_vec(),
+                            payload,
+                        });
+                    }
+                    state.put_all(decoded)?;
+                }
+                KIND_DELETE => {
+                    for id in record::decode_delete(&r.payload).map_err(bad)? {
+                        state.remove(id);
+                    }
+                }
+                k => return Err(bad(format!("unknown record kind {k}")).into()),
+            }
+        }
+        if !state.options.read_only {
+            // Replayed records are durable: their slot bytes may go to the file now.
+            state.apply_staged()?;
+            state.remove_leftovers()?;
+        }
+        Ok(Collection::from_state(name, config, state))
+    }
+}
+
+impl State {
+    /// Removes files of other generations than the checkpoint's (see
+    /// [`files::is_leftover`]).
+    fn remove_leftovers(&mut self) -> Result<(), StorageError> {
+        for e in self.dir.list(&self.path)? {
+            if !e.is_dir && files::is_leftover(&e.name, self.generation, self.vectors_generation) {
+                self.dir.remove_file(&self.file(&e.name))?;
+            }
+        }
+        Ok(())
+    }
+}

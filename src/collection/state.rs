@@ -1,0 +1,137 @@
+//! The in-memory state of an open collection, composed of its parts.
+
+use super::files;
+use super::types::{Options, RecoveryStats};
+use crate::config::CollectionConfig;
+use crate::error::{Error, Result, StorageError};
+use crate::idmap::IdMap;
+use crate::index::Scratch;
+use crate::index::hnsw::Graph;
+use crate::region::Directory;
+use crate::vectors::{Codec, Store, VectorFile};
+use crate::wal::Wal;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Invariants:
+/// - `ids` says which slot holds which point; `vectors` holds every live slot's bytes (see
+///   [`Store`] for the writes that wait for the log); `payloads` has an entry only for live ids.
+/// - only pinned slots (live in the last checkpoint) are ever staged in `vectors`.
+/// - `graph`, when present, has a node for every live slot (deleted ones stay as tombstones
+///   until a rebuild or compaction); it is absent only where the vector file cannot lend its
+///   bytes, and such collections search exactly.
+/// - the vector file is `vectors-<vectors_generation>`, the graph file `graph-<generation>`,
+///   and the log's salt is `generation`.
+/// - once `failed` is set, nothing more is written (the collection's one latch: any failed
+///   storage operation sets it, so a later write cannot build on a state whose disk image is
+///   unknown).
+pub(super) struct State {
+    pub(super) dir: Arc<dyn Directory>,
+    pub(super) path: String,
+    pub(super) options: Options,
+    pub(super) config: CollectionConfig,
+    pub(super) codec: Codec,
+    pub(super) wal: Wal,
+    pub(super) ids: IdMap,
+    pub(super) vectors: Store,
+    pub(super) payloads: HashMap<u64, Value>,
+    pub(super) graph: Option<Graph>,
+    pub(super) generation: u32,
+    pub(super) vectors_generation: u32,
+    pub(super) failed: bool,
+    pub(super) recovery: RecoveryStats,
+    /// Working memory for inserts.
+    pub(super) scratch: Scratch,
+    /// Working memory for searches, one per concurrent search.
+    pub(super) search_scratch: Mutex<Vec<Scratch>>,
+}
+
+/// What a [`State`] is made of when a collection is created or opened.
+pub(super) struct Parts {
+    pub(super) dir: Arc<dyn Directory>,
+    pub(super) path: String,
+    pub(super) options: Options,
+    pub(super) config: CollectionConfig,
+    pub(super) wal: Wal,
+    pub(super) vectors: VectorFile,
+    pub(super) ids: IdMap,
+    pub(super) payloads: HashMap<u64, Value>,
+    pub(super) generation: u32,
+    pub(super) vectors_generation: u32,
+    pub(super) recovery: RecoveryStats,
+}
+
+/// Threads for a parallel step over `items` items out of `cores` (at least 32 items each, or
+/// threads cost more than they give).
+pub(super) fn threads(cores: usize, items: usize) -> usize {
+    cores.min(items / 32).max(1)
+}
+
+impl State {
+    /// The state of these parts, with the SQ8 copy built and no graph yet.
+    pub(super) fn new(p: Parts) -> Result<State, StorageError> {
+        let codec = Codec::new(&p.config, p.options.kernels);
+        let mut st = State {
+            dir: p.dir,
+            path: p.path,
+            options: p.options,
+            config: p.config,
+            codec,
+            wal: p.wal,
+            vectors: Store::new(p.vectors, codec),
+            ids: p.ids,
+            payloads: p.payloads,
+            graph: None,
+            generation: p.generation,
+            vectors_generation: p.vectors_generation,
+            failed: false,
+            recovery: p.recovery,
+            scratch: Scratch::default(),
+            search_scratch: Mutex::new(Vec::new()),
+        };
+        st.vectors.rebuild_sq8(st.ids.owners())?;
+        Ok(st)
+    }
+
+    /// Runs a storage operation; on failure, latches: nothing is written after it.
+    pub(super) fn guard<T>(
+        &mut self,
+        op: impl FnOnce(&mut State) -> Result<T, StorageError>,
+    ) -> Result<T> {
+        if self.failed {
+            return Err(StorageError::PreviousIo.into());
+        }
+        op(self).map_err(|e| {
+            self.failed = true;
+            Error::Storage(e)
+        })
+    }
+
+    pub(super) fn file(&self, name: &str) -> String {
+        files::file(&self.path, name)
+    }
+
+    /// The threads parallel steps may use.
+    pub(super) fn cores(&self) -> usize {
+        self.options.threads.unwrap_or_else(crate::sys::cores)
+    }
+
+    pub(super) fn take_scratch(&self) -> Scratch {
+        self.search_scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn give_scratch(&self, s: Scratch) {
+        let mut pool = self
+            .search_scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 16 {
+            pool.push(s);
+        }
+    }
+}

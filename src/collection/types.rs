@@ -1,0 +1,213 @@
+//! The values a collection's API takes and returns.
+
+use crate::config::Metric;
+use crate::distance::Kernels;
+use crate::filter::Filter;
+use serde_json::Value;
+
+/// The largest `k` a search may ask for.
+pub const MAX_K: usize = 10_000;
+/// The largest `ef` a search may ask for.
+pub const MAX_EF: usize = 100_000;
+/// The candidate list size of a search that does not choose one (at least `k`).
+pub const DEFAULT_EF: usize = 64;
+/// Collections smaller than this are searched exactly: a scan is as fast as the graph there.
+pub const EXACT_BELOW: usize = 1_000;
+/// A filter that an estimated fraction of points below this passes is searched exactly: the
+/// graph would have to visit most of itself to find enough matches.
+pub const EXACT_SELECTIVITY: f64 = 0.02;
+
+/// How to search.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct SearchParams<'a> {
+    /// Only points whose payload passes.
+    pub filter: Option<&'a Filter>,
+    /// HNSW candidate list size (recall/speed trade-off); `None`: `max(k, DEFAULT_EF)`.
+    pub ef: Option<usize>,
+    /// Scan every point instead of walking the graph.
+    pub exact: bool,
+}
+
+impl<'a> SearchParams<'a> {
+    /// Sets [`SearchParams::filter`].
+    pub fn with_filter(mut self, filter: Option<&'a Filter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Sets [`SearchParams::ef`].
+    pub fn with_ef(mut self, ef: Option<usize>) -> Self {
+        self.ef = ef;
+        self
+    }
+
+    /// Sets [`SearchParams::exact`].
+    pub fn with_exact(mut self, exact: bool) -> Self {
+        self.exact = exact;
+        self
+    }
+}
+
+/// A point to upsert, or one read back.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Point {
+    pub id: u64,
+    pub vector: Vec<f32>,
+    /// A JSON object, or nothing.
+    pub payload: Option<Value>,
+}
+
+impl Point {
+    pub fn new(id: u64, vector: Vec<f32>) -> Point {
+        Point {
+            id,
+            vector,
+            payload: None,
+        }
+    }
+
+    pub fn with_payload(mut self, payload: Value) -> Point {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Sets or clears the payload.
+    pub fn with_payload_opt(mut self, payload: Option<Value>) -> Point {
+        self.payload = payload;
+        self
+    }
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Hit {
+    pub id: u64,
+    /// The metric's score (see [`Metric`]): hits come best first.
+    pub score: f32,
+    pub payload: Option<Value>,
+}
+
+impl Hit {
+    pub fn new(id: u64, score: f32, payload: Option<Value>) -> Hit {
+        Hit { id, score, payload }
+    }
+}
+
+/// Engine options shared by the collections of a database.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Checkpoint once the log grows past this many bytes (it is checked at `flush` and after
+    /// each write, so the log stays within this plus one batch).
+    pub checkpoint_bytes: u64,
+    /// Open without writing anything: no log repair, no file clean-up, every write refused
+    /// with [`Error::ReadOnly`]. Replayed log records stay in memory.
+    pub read_only: bool,
+    /// Threads for graph builds; `None`: every core (one in WebAssembly). The graph built does
+    /// not depend on it.
+    pub threads: Option<usize>,
+    /// Walk the graph over the SQ8 copy and rerank exactly (cosine); false walks the f32
+    /// vectors. Builds always walk the SQ8 copy where there is one.
+    pub sq8_search: bool,
+    /// Which distance kernels run (results are bit-identical either way).
+    pub kernels: Kernels,
+}
+
+impl Options {
+    /// Sets [`Options::read_only`].
+    pub fn with_read_only(mut self, read_only: bool) -> Options {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Sets [`Options::threads`].
+    pub fn with_threads(mut self, threads: Option<usize>) -> Options {
+        self.threads = threads;
+        self
+    }
+
+    /// Sets [`Options::sq8_search`].
+    pub fn with_sq8_search(mut self, on: bool) -> Options {
+        self.sq8_search = on;
+        self
+    }
+
+    /// Sets [`Options::kernels`].
+    pub fn with_kernels(mut self, kernels: Kernels) -> Options {
+        self.kernels = kernels;
+        self
+    }
+
+    /// Sets [`Options::checkpoint_bytes`].
+    pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
+        self.checkpoint_bytes = bytes;
+        self
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            checkpoint_bytes: 64 << 20,
+            read_only: false,
+            threads: None,
+            sq8_search: true,
+            kernels: Kernels::Best,
+        }
+    }
+}
+
+/// What the last open's recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecoveryStats {
+    /// Log records replayed on top of the checkpoint.
+    pub replayed_records: u64,
+    /// Bytes cut from the end of the log (a torn tail).
+    pub dropped_bytes: u64,
+    /// Offset of the first damaged frame, if one was cut.
+    pub torn_at: Option<u64>,
+    /// True when the HNSW graph was loaded from its file; false when it was rebuilt (no file,
+    /// a file of another generation, or a damaged one: see `graph_problem`).
+    pub graph_loaded: bool,
+    pub graph_problem: Option<String>,
+}
+
+/// What [`Collection::compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CompactReport {
+    /// Live points (unchanged by compaction).
+    pub points: u64,
+    pub slots_before: u32,
+    /// Equal to `points`: the slots are dense.
+    pub slots_after: u32,
+    /// Deleted points dropped from the graph.
+    pub tombstones_dropped: u64,
+    /// Length of the vector file plus the log, before and after. (Deleted slots' whole
+    /// pages were already given back as holes; these are the lengths the files span.)
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// A snapshot of a collection's counters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub len: usize,
+    pub dimension: u32,
+    pub metric: Metric,
+    /// Slots below the high-water mark (live + free).
+    pub slots: u32,
+    pub free_slots: usize,
+    pub wal_bytes: u64,
+    /// Length of the vector file (holes included).
+    pub vector_file_bytes: u64,
+    /// True when some write is not yet durable (call `flush`).
+    pub unflushed: bool,
+    /// The current log generation (one more per checkpoint).
+    pub generation: u32,
+    pub recovery: RecoveryStats,
+    /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
+    pub graph_nodes: usize,
+}

@@ -1,0 +1,173 @@
+//! The write path.
+//!
+//! It keeps one rule (write-ahead): *bytes that the last checkpoint needs change on disk only
+//! after the log record that explains the change is durable*. An upsert appends one log
+//! record and updates the in-memory id map and payloads at once. Its vector goes straight to
+//! the vector file when the slot is not live in the last checkpoint ("pinned"): recovery
+//! either replays the record, which allocates the same slot (allocation is deterministic) and
+//! rewrites it, or finds the slot free. A write to a pinned slot (an update in place, or the
+//! reuse of a slot freed since the checkpoint) is staged until the next `flush` has synced
+//! the log; releases of freed slots wait for the same point. So after any crash, the pinned
+//! slots hold what the checkpoint says, except for changes whose records are durable, and
+//! replay rewrites those.
+
+use super::handle::Collection;
+use super::state::State;
+use super::types::Point;
+use crate::error::{Error, Limit, Result, StorageError};
+use crate::payload;
+use crate::record::{self, KIND_DELETE, KIND_UPSERT};
+use crate::vectors::Codec;
+use crate::wal::frame::MAX_RECORD;
+use serde_json::Value;
+
+/// One point as the state applies it: its vector already encoded as slot bytes.
+pub(super) struct Put {
+    pub(super) id: u64,
+    pub(super) vector: Vec<u8>,
+    pub(super) payload: Option<Value>,
+}
+
+/// Validates and encodes a batch once: the log record, and the same points as the state
+/// applies them.
+fn encode_upsert(codec: Codec, points: &[Point]) -> Result<(Vec<u8>, Vec<Put>)> {
+    let mut rec = Vec::new();
+    let mut puts = Vec::with_capacity(points.len());
+    record::begin(&mut rec, points.len());
+    for p in points {
+        let text = p
+            .payload
+            .as_ref()
+            .map(|v| payload::encode(Some(p.id), v))
+            .transpose()?;
+        let mut vector = Vec::with_capacity(codec.slot_size());
+        codec.encode(Some(p.id), &p.vector, &mut vector)?;
+        record::push_point(&mut rec, p.id, text.as_deref(), &vector);
+        if rec.len() > MAX_RECORD as usize {
+            return Err(Error::LimitExceeded {
+                limit: Limit::BatchBytes,
+                max: MAX_RECORD as u64,
+                actual: rec.len() as u64,
+            });
+        }
+        puts.push(Put {
+            id: p.id,
+            vector,
+            payload: p.payload.clone(),
+        });
+    }
+    Ok((rec, puts))
+}
+
+impl Collection {
+    /// Inserts or replaces points, atomically as a batch: either every point is validated and
+    /// logged, or (on any error) nothing changes. A later point in the batch with the same id
+    /// wins. Visible to reads at once; durable after [`Collection::flush`].
+    pub fn upsert(&self, points: &[Point]) -> Result<()> {
+        let (rec, puts) = encode_upsert(self.codec(), points)?;
+        self.with_write(|st| {
+            if puts.is_empty() {
+                return Ok(());
+            }
+            st.guard(|st| {
+                st.wal.append(KIND_UPSERT, &rec)?;
+                st.put_all(puts)
+            })?;
+            st.after_write()
+        })
+    }
+
+    /// Deletes points; returns how many existed. Durable after [`Collection::flush`].
+    pub fn delete(&self, ids: &[u64]) -> Result<usize> {
+        self.with_write(|st| {
+            let mut present: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|&id| st.ids.contains(id))
+                .collect();
+            present.sort_unstable();
+            present.dedup();
+            if present.is_empty() {
+                return Ok(0);
+            }
+            let mut rec = Vec::with_capacity(4 + 8 * present.len());
+            record::begin(&mut rec, present.len());
+            for &id in &present {
+                record::push_id(&mut rec, id);
+            }
+            st.guard(|st| st.wal.append(KIND_DELETE, &rec).map(drop))?;
+            for &id in &present {
+                st.remove(id);
+            }
+            st.after_write()?;
+            Ok(present.len())
+        })
+    }
+}
+
+impl State {
+    /// `put` for each point of a batch, in order, then links their slots in the graph (even
+    /// when a put fails part way: what was put is linked).
+    pub(super) fn put_all(
+        &mut self,
+        points: impl IntoIterator<Item = Put>,
+    ) -> Result<(), StorageError> {
+        let mut slots = Vec::new();
+        let mut result = Ok(());
+        for p in points {
+            match self.put(p) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.link_all(&slots);
+        result
+    }
+
+    /// Sets a point: in memory, and in the vector file unless the slot is pinned (see the
+    /// module docs). Returns the slot, which the caller links.
+    fn put(&mut self, p: Put) -> Result<u32, StorageError> {
+        let slot = self.ids.assign(p.id);
+        // A read-only open keeps replayed vectors in memory.
+        let stage = self.options.read_only || self.ids.is_pinned(slot);
+        self.vectors.put(slot, p.vector, stage, self.ids.slots())?;
+        match p.payload {
+            Some(v) => self.payloads.insert(p.id, v),
+            None => self.payloads.remove(&p.id),
+        };
+        Ok(slot)
+    }
+
+    /// Removes `id`, in memory; its slot is released at the next `apply_staged`.
+    pub(super) fn remove(&mut self, id: u64) {
+        if let Some(slot) = self.ids.remove(id) {
+            self.vectors.release(slot);
+            self.payloads.remove(&id);
+        }
+    }
+
+    /// Writes staged slot bytes and releases freed slots. Only called right after the log
+    /// records behind them are durable.
+    pub(super) fn apply_staged(&mut self) -> Result<(), StorageError> {
+        let ids = &self.ids;
+        self.vectors.apply(ids.slots(), |s| ids.is_free(s))
+    }
+
+    pub(super) fn flush(&mut self) -> Result<()> {
+        self.guard(|st| {
+            st.wal.sync()?;
+            st.apply_staged()
+        })
+    }
+
+    /// Keeps the log bounded when writes come without flushes.
+    pub(super) fn after_write(&mut self) -> Result<()> {
+        if self.wal.len() >= self.options.checkpoint_bytes {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! INSERT (algorithm 1 of the paper), one node at a time or a batch at once.
+
+use super::graph::{Graph, Space};
+use crate::index::{Scored, Scratch};
+use crate::sys::par_map;
+
+impl Graph {
+    /// Inserts node `n` (INSERT, algorithm 1), or re-links it when it is already in the graph
+    /// (its vector changed, or a deleted point's slot was reused).
+    pub fn insert<S: Space>(&mut self, space: &S, n: u32, scratch: &mut Scratch) {
+        self.grow(n);
+        let q = space.query_of(n);
+        let relink = self.contains(n);
+        let level = if relink {
+            self.level[n as usize]
+        } else {
+            self.count += 1;
+            self.random_level()
+        };
+        // Where to start: the entry point, or (re-linking the entry itself) one of its
+        // neighbours, found before its links are cleared.
+        let start = match self.entry {
+            None => None,
+            Some(e) if e == n => (0..=self.max_level)
+                .rev()
+                .find_map(|l| self.links(n, l).first().copied()),
+            Some(e) => Some(e),
+        };
+        self.level[n as usize] = level;
+        self.upper[n as usize] = vec![0; level as usize * (self.params.m + 1)];
+        self.set_links(n, 0, &[]);
+        let Some(start) = start else {
+            self.entry = Some(n);
+            self.max_level = level;
+            return;
+        };
+
+        let mut cur = Scored(space.distance(&q, start), start);
+        for layer in (level.saturating_add(1)..=self.max_level).rev() {
+            cur = self.greedy(space, &q, cur, layer);
+        }
+        // Search only the layers the starting node is on. It is below `level` only when the
+        // entry itself is being re-linked and had no neighbours up there: `n` stays alone
+        // (and the entry) on those layers.
+        let top = level.min(self.max_level).min(self.level[cur.1 as usize]);
+        let mut entry_points = vec![cur];
+        for layer in (0..=top).rev() {
+            self.search_layer(
+                space,
+                &q,
+                &entry_points,
+                self.params.ef_construction,
+                layer,
+                None,
+                scratch,
+            );
+            let mut found: Vec<Scored> = scratch.results.drain().filter(|s| s.1 != n).collect();
+            found.sort_unstable();
+            let chosen = self.select(space, &found, self.params.m);
+            let ids: Vec<u32> = chosen.iter().map(|s| s.1).collect();
+            self.set_links(n, layer, &ids);
+            let max = if layer == 0 { self.m0() } else { self.params.m };
+            for &e in &ids {
+                self.add_link(space, e, n, layer, max);
+            }
+            if !found.is_empty() {
+                entry_points = found;
+            }
+        }
+        if level > self.max_level || self.entry.is_none() {
+            self.entry = Some(n);
+            self.max_level = level;
+        }
+    }
+
+    /// Inserts `nodes` (new to the graph, distinct) as a batch, in three phases that each run
+    /// on `threads` threads:
+    ///
+    /// 1. Search: each node takes its level (drawn in order, as `insert` draws them) and
+    ///    searches the graph as it was before the batch (greedy descent, then SEARCH-LAYER
+    ///    with efConstruction on each of its layers).
+    /// 2. Own links: each node chooses its links with the heuristic among what its search
+    ///    found plus the batch's earlier nodes on that layer (compared directly: a batch is
+    ///    small).
+    /// 3. Reverse links: each node that was chosen gets all its new in-links at once, shrunk
+    ///    with the heuristic when over capacity (one shrink per node, not one per link).
+    ///
+    /// Every phase reads only what the phase before produced, so the graph does not depend on
+    /// `threads`: a build is deterministic for a given seed, order and batching, on any number
+    /// of threads, natively and in the component alike.
+    ///
+    /// The searches of phase 1 walk the graph with `walk` (a cheaper space over the same
+    /// points, such as the SQ8 copy, or `space` itself); what they find is measured again with
+    /// `space` before links are chosen.
+    pub fn insert_batch<S, W>(
+        &mut self,
+        space: &S,
+        walk: &W,
+        nodes: &[u32],
+        threads: usize,
+        scratch: &mut Scratch,
+    ) where
+        S: Space + Sync,
+        W: Space + Sync,
+    {
+        debug_assert!(nodes.iter().all(|&n| !self.contains(n)));
+        if nodes.is_empty() {
+            return;
+        }
+        self.grow(*nodes.iter().max().expect("not empty"));
+        let levels: Vec<u8> = nodes.iter().map(|_| self.random_level()).collect();
+        let threads = threads.clamp(1, nodes.len());
+
+        // Phase 1: per node, per layer it shares with the graph, the candidates found.
+        let graph = &*self;
+        let found: Vec<Vec<Vec<Scored>>> = par_map(nodes.len(), threads, scratch, |i, scratch| {
+            let Some(entry) = graph.entry else {
+                return Vec::new();
+            };
+            let q = walk.query_of(nodes[i]);
+            let exact = space.query_of(nodes[i]);
+            let mut cur = Scored(walk.distance(&q, entry), entry);
+            for layer in (levels[i].saturating_add(1)..=graph.max_level).rev() {
+                cur = graph.greedy(walk, &q, cur, layer);
+            }
+            let top = levels[i].min(graph.max_level);
+            let mut found = vec![Vec::new(); top as usize + 1];
+            let mut entry_points = vec![cur];
+            for layer in (0..=top).rev() {
+                graph.search_layer(
+                    walk,
+                    &q,
+                    &entry_points,
+                    graph.params.ef_construction,
+                    layer,
+                    None,
+                    scratch,
+                );
+                let mut f: Vec<Scored> = scratch.results.drain().collect();
+                f.sort_unstable();
+                let mut measured: Vec<Scored> = f
+                    .iter()
+                    .map(|s| Scored(space.distance(&exact, s.1), s.1))
+                    .collect();
+                measured.sort_unstable();
+                if !f.is_empty() {
+                    entry_points = f;
+                }
+                found[layer as usize] = measured;
+            }
+            found
+        });
+
+        // Phase 2: each node's own links, per layer 0..=level.
+        let own: Vec<Vec<Vec<u32>>> = par_map(nodes.len(), threads, scratch, |i, _| {
+            let n = nodes[i];
+            (0..=levels[i])
+                .map(|layer| {
+                    let mut cands: Vec<Scored> =
+                        found[i].get(layer as usize).cloned().unwrap_or_default();
+                    for (j, &m) in nodes[..i].iter().enumerate() {
+                        if levels[j] >= layer {
+                            cands.push(Scored(space.between(n, m), m));
+                        }
+                    }
+                    cands.sort_unstable();
+                    graph
+                        .select(space, &cands, graph.params.m)
+                        .iter()
+                        .map(|s| s.1)
+                        .collect()
+                })
+                .collect()
+        });
+        for (i, &n) in nodes.iter().enumerate() {
+            let level = levels[i];
+            self.level[n as usize] = level;
+            self.upper[n as usize] = vec![0; level as usize * (self.params.m + 1)];
+            for (layer, links) in own[i].iter().enumerate() {
+                self.set_links(n, layer as u8, links);
+            }
+            self.count += 1;
+        }
+
+        // Phase 3: reverse links, grouped by the node that receives them (in batch order).
+        let mut incoming: std::collections::BTreeMap<(u32, u8), Vec<u32>> = Default::default();
+        for (i, &n) in nodes.iter().enumerate() {
+            for (layer, links) in own[i].iter().enumerate() {
+                for &e in links {
+                    incoming.entry((e, layer as u8)).or_default().push(n);
+                }
+            }
+        }
+        let incoming: Vec<((u32, u8), Vec<u32>)> = incoming.into_iter().collect();
+        let graph = &*self;
+        let relinked: Vec<Vec<u32>> = par_map(incoming.len(), threads, scratch, |i, _| {
+            let ((e, layer), adds) = &incoming[i];
+            let max = if *layer == 0 {
+                graph.m0()
+            } else {
+                graph.params.m
+            };
+            let mut all: Vec<u32> = graph.links(*e, *layer).to_vec();
+            all.extend(adds.iter().filter(|n| !all.contains(n)).collect::<Vec<_>>());
+            if all.len() <= max {
+                return all;
+            }
+            let mut scored: Vec<Scored> = all
+                .iter()
+                .map(|&x| Scored(space.between(*e, x), x))
+                .collect();
+            scored.sort_unstable();
+            graph
+                .select(space, &scored, max)
+                .iter()
+                .map(|s| s.1)
+                .collect()
+        });
+        for (((e, layer), _), links) in incoming.iter().zip(relinked) {
+            self.set_links(*e, *layer, &links);
+        }
+        for (i, &n) in nodes.iter().enumerate() {
+            if self.entry.is_none() || levels[i] > self.max_level {
+                self.entry = Some(n);
+                self.max_level = levels[i];
+            }
+        }
+    }
+
+    /// Adds `n` to `e`'s links on `layer`, shrinking them with the heuristic when full.
+    pub(super) fn add_link<S: Space>(&mut self, space: &S, e: u32, n: u32, layer: u8, max: usize) {
+        if e == n || layer > self.level[e as usize] {
+            return;
+        }
+        let current = self.links(e, layer);
+        if current.contains(&n) {
+            return;
+        }
+        if current.len() < max {
+            let mut next = current.to_vec();
+            next.push(n);
+            self.set_links(e, layer, &next);
+            return;
+        }
+        let mut all: Vec<Scored> = current
+            .iter()
+            .map(|&x| Scored(space.between(e, x), x))
+            .collect();
+        all.push(Scored(space.between(e, n), n));
+        all.sort_unstable();
+        let kept: Vec<u32> = self.select(space, &all, max).iter().map(|s| s.1).collect();
+        self.set_links(e, layer, &kept);
+    }
+
+    /// SELECT-NEIGHBORS-HEURISTIC (algorithm 4, without extending candidates): walking the
+    /// candidates from the closest, keep one only if it is closer to the base than to every
+    /// neighbour kept so far, which spreads links across directions. `sorted` is ascending.
+    pub(super) fn select<S: Space>(&self, space: &S, sorted: &[Scored], m: usize) -> Vec<Scored> {
+        let mut kept: Vec<Scored> = Vec::with_capacity(m);
+        for &c in sorted {
+            if kept.len() >= m {
+                break;
+            }
+            if kept.iter().all(|k| space.between(c.1, k.1) >= c.0) {
+                kept.push(c);
+            }
+        }
+        kept
+    }
+}

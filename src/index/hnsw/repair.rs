@@ -1,0 +1,116 @@
+//! Repairs: dropping tombstones (compaction) and re-linking nodes a search cannot reach.
+
+use super::graph::{Graph, Space};
+use crate::index::{Scored, Scratch};
+
+impl Graph {
+    /// The graph without its tombstones, renumbered: `map[n]` is node `n`'s number in the
+    /// result, `None` for a node to drop (`map` covers every node). Each surviving node that
+    /// linked to a dropped one picks its links again, with the heuristic, from its surviving
+    /// links and the dropped neighbours' surviving links (the 2-hop repair of FreshDiskANN's
+    /// delete consolidation). `space` measures the old numbering. Call
+    /// [`Graph::reconnect`] on the result: a repair can leave a node without in-links.
+    pub fn compact<S: Space>(&self, space: &S, map: &[Option<u32>]) -> Graph {
+        let live = |n: u32| self.contains(n) && map.get(n as usize).copied().flatten().is_some();
+        // Repair in the old numbering: new links for nodes that lost some, then the reverse
+        // links of those (as an insert adds them), all among surviving nodes.
+        let mut g = self.clone();
+        let mut added: Vec<(u32, u32, u8)> = Vec::new();
+        for n in 0..self.level.len() as u32 {
+            if !live(n) {
+                continue;
+            }
+            for layer in 0..=self.level[n as usize] {
+                let links = self.links(n, layer);
+                if links.iter().all(|&x| live(x)) {
+                    continue;
+                }
+                let mut cands: Vec<u32> = Vec::new();
+                for &x in links {
+                    if live(x) {
+                        cands.push(x);
+                    } else {
+                        cands.extend(self.links(x, layer).iter().filter(|&&y| y != n && live(y)));
+                    }
+                }
+                cands.sort_unstable();
+                cands.dedup();
+                let mut scored: Vec<Scored> = cands
+                    .iter()
+                    .map(|&c| Scored(space.between(n, c), c))
+                    .collect();
+                scored.sort_unstable();
+                let max = if layer == 0 { self.m0() } else { self.params.m };
+                let chosen: Vec<u32> = self
+                    .select(space, &scored, max)
+                    .iter()
+                    .map(|s| s.1)
+                    .collect();
+                added.extend(
+                    chosen
+                        .iter()
+                        .filter(|c| !links.contains(c))
+                        .map(|&c| (c, n, layer)),
+                );
+                g.set_links(n, layer, &chosen);
+            }
+        }
+        for (c, n, layer) in added {
+            let max = if layer == 0 { self.m0() } else { self.params.m };
+            g.add_link(space, c, n, layer, max);
+        }
+
+        let kept = (0..self.level.len() as u32).filter(|&n| live(n)).count();
+        let mut out = Graph::new(self.params, self.rng);
+        if kept == 0 {
+            return out;
+        }
+        out.grow(kept as u32 - 1);
+        out.count = kept;
+        for n in 0..self.level.len() as u32 {
+            if !live(n) {
+                continue;
+            }
+            let to = map[n as usize].expect("live");
+            let level = self.level[n as usize];
+            out.level[to as usize] = level;
+            out.upper[to as usize] = vec![0; level as usize * (self.params.m + 1)];
+            for layer in 0..=level {
+                let mapped: Vec<u32> = g
+                    .links(n, layer)
+                    .iter()
+                    .map(|&x| map[x as usize].expect("links name surviving nodes"))
+                    .collect();
+                out.set_links(to, layer, &mapped);
+            }
+        }
+        // The entry: the old one if it survives, else the surviving node of the highest level
+        // (the first such).
+        let entry = match self.entry {
+            Some(e) if live(e) => e,
+            _ => (0..self.level.len() as u32)
+                .filter(|&n| live(n))
+                .max_by_key(|&n| (self.level[n as usize], std::cmp::Reverse(n)))
+                .expect("kept > 0"),
+        };
+        out.entry = map[entry as usize];
+        out.max_level = self.level[entry as usize];
+        out
+    }
+
+    /// Re-links the nodes a search cannot reach (see [`Graph::unreachable`]) by inserting
+    /// them again: their new neighbours link back to them. Returns how many remain
+    /// unreachable (0 in practice; bounded work either way).
+    pub fn reconnect<S: Space>(&mut self, space: &S, scratch: &mut Scratch) -> usize {
+        for _ in 0..3 {
+            let lost = self.unreachable();
+            if lost.is_empty() {
+                return 0;
+            }
+            for n in lost {
+                self.insert(space, n, scratch);
+            }
+        }
+        self.unreachable().len()
+    }
+}

@@ -1,0 +1,83 @@
+//! Ordered candidates and the per-query working memory of a graph search.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A node and its distance to the query, ordered by distance, then node (total order, NaN last).
+#[derive(Debug, Clone, Copy)]
+pub struct Scored(pub f32, pub u32);
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Per-query working memory, reused across queries so that a search allocates nothing once
+/// warm (instant-distance's `Search`).
+///
+/// The visited set is generation-stamped (hnswlib's `VisitedList`): node `n` is visited in the
+/// current search iff `marks[n] == stamp`; starting a search bumps `stamp`, which clears the
+/// set in O(1). On wrap-around the marks are zeroed once.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    marks: Vec<u32>,
+    stamp: u32,
+    pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
+    pub(crate) results: BinaryHeap<Scored>,
+}
+
+impl Scratch {
+    /// Starts a search over `nodes` nodes.
+    pub(crate) fn begin(&mut self, nodes: usize) {
+        if self.marks.len() < nodes {
+            self.marks.resize(nodes, 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.marks.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Marks `n` visited; true if it was not visited yet in this search.
+    #[inline]
+    pub(crate) fn visit(&mut self, n: u32) -> bool {
+        let m = &mut self.marks[n as usize];
+        if *m == self.stamp {
+            false
+        } else {
+            *m = self.stamp;
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_visited_set_clears_by_generation_and_survives_wrap_around() {
+        let mut s = Scratch::default();
+        s.begin(4);
+        assert!(s.visit(2) && !s.visit(2));
+        s.begin(4);
+        assert!(s.visit(2), "a new search starts with nothing visited");
+        s.stamp = u32::MAX;
+        s.marks[1] = u32::MAX;
+        s.begin(4);
+        assert!(s.visit(1), "stale marks from before the wrap never count");
+    }
+}
