@@ -8,7 +8,7 @@
 use crate::error::{Error, StorageError};
 
 /// One thing found wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The file, relative to the database directory.
     pub file: String,
@@ -27,7 +27,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// The result of checking one collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
     pub collection: String,
     /// Live points.

@@ -12,10 +12,15 @@
 
 use crate::config::{CollectionConfig, Metric};
 use crate::error::StorageError;
+use crate::format::{Header, HeaderProblem, append_crc, u64_at};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"VELESCKP";
 pub const VERSION: u32 = 1;
+const HEADER: Header = Header {
+    magic: MAGIC,
+    version: VERSION,
+};
 const HEAD: usize = 24;
 
 /// One live point.
@@ -63,13 +68,11 @@ impl Checkpoint {
     pub fn encode(&self) -> Vec<u8> {
         let body = postcard::to_allocvec(self).expect("postcard encoding into a Vec cannot fail");
         let mut out = Vec::with_capacity(HEAD + body.len() + 4);
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        HEADER.write(&mut out);
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
         out.extend_from_slice(&body);
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        append_crc(&mut out);
         out
     }
 
@@ -82,25 +85,28 @@ impl Checkpoint {
         if bytes[..8] != MAGIC {
             return Err(bad(0, "not a checkpoint (bad magic)"));
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        let body_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-        if body_len != (bytes.len() - HEAD - 4) as u64 {
+        if u64_at(bytes, 16) != Some((bytes.len() - HEAD - 4) as u64) {
             return Err(bad(
                 16,
                 "checkpoint length field does not match the file size",
             ));
         }
         let crc_at = bytes.len() - 4;
-        let stored = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
-        if crc32fast::hash(&bytes[..crc_at]) != stored {
-            return Err(bad(crc_at, "checkpoint checksum mismatch"));
-        }
-        if version != VERSION {
-            return Err(StorageError::UnsupportedVersion {
-                file: file.to_string(),
-                found: version,
-                supported: VERSION,
-            });
+        match HEADER.check(bytes, crc_at) {
+            Ok(()) => {}
+            Err(HeaderProblem::Version(found)) => {
+                return Err(StorageError::UnsupportedVersion {
+                    file: file.to_string(),
+                    found,
+                    supported: VERSION,
+                });
+            }
+            Err(HeaderProblem::Short | HeaderProblem::Magic) => {
+                return Err(bad(0, "not a checkpoint (bad magic)"));
+            }
+            Err(HeaderProblem::Checksum) => {
+                return Err(bad(crc_at, "checkpoint checksum mismatch"));
+            }
         }
         let cp: Checkpoint = postcard::from_bytes(&bytes[HEAD..crc_at])
             .map_err(|e| bad(HEAD, &format!("checkpoint body does not decode: {e}")))?;

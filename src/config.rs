@@ -99,7 +99,7 @@ impl FromStr for Metric {
 }
 
 /// What a collection is: its dimension and metric, and how its HNSW index is built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct CollectionConfig {
     pub dimension: u32,

@@ -11,6 +11,7 @@ use crate::check::CheckReport;
 use crate::collection::{Collection, Options, copy_collection_files};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
+use crate::format::{Header, HeaderProblem, append_crc};
 use crate::region::{Directory, MemoryDirectory};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,10 +30,10 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Checks a collection name: 1 to 64 characters from `[A-Za-z0-9_-]`. Nothing else can reach
 /// a path, so names can never climb out of the database directory.
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |reason| {
+    let bad = |reason: &'static str| {
         Err(Error::InvalidName {
             name: name.to_string(),
-            reason,
+            reason: reason.into(),
         })
     };
     if name.is_empty() {
@@ -50,17 +51,21 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The database marker: its header, then the CRC32 of it.
+const META: Header = Header {
+    magic: META_MAGIC,
+    version: FORMAT_VERSION,
+};
+
 fn meta_bytes() -> Vec<u8> {
     let mut m = Vec::with_capacity(16);
-    m.extend_from_slice(&META_MAGIC);
-    m.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let crc = crc32fast::hash(&m);
-    m.extend_from_slice(&crc.to_le_bytes());
+    META.write(&mut m);
+    append_crc(&mut m);
     m
 }
 
 /// What [`Database::snapshot_to`] copied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotReport {
     /// The collections copied, sorted.
     pub collections: Vec<String>,
@@ -334,21 +339,21 @@ impl Database {
 
 fn check_meta(bytes: &[u8]) -> Result<(), StorageError> {
     let bad = |offset, reason: &str| StorageError::corrupted(META_FILE, offset, reason);
-    if bytes.len() != 16 || bytes[..8] != META_MAGIC {
+    if bytes.len() != 16 {
         return Err(bad(0, "not a veles database marker"));
     }
-    if crc32fast::hash(&bytes[..12]).to_le_bytes() != bytes[12..16] {
-        return Err(bad(12, "database marker checksum mismatch"));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(StorageError::UnsupportedVersion {
+    match META.check(bytes, 12) {
+        Ok(()) => Ok(()),
+        Err(HeaderProblem::Short | HeaderProblem::Magic) => {
+            Err(bad(0, "not a veles database marker"))
+        }
+        Err(HeaderProblem::Checksum) => Err(bad(12, "database marker checksum mismatch")),
+        Err(HeaderProblem::Version(found)) => Err(StorageError::UnsupportedVersion {
             file: META_FILE.to_string(),
-            found: version,
+            found,
             supported: FORMAT_VERSION,
-        });
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]

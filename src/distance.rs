@@ -195,12 +195,10 @@ pub enum Kernels {
 }
 
 impl Kernels {
+    #[cfg(target_arch = "x86_64")]
     #[inline]
     fn avx2(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return self == Kernels::Best && crate::sys::has_avx2();
-        #[allow(unreachable_code)]
-        false
+        self == Kernels::Best && crate::sys::has_avx2()
     }
 
     /// Inner product.

@@ -4,6 +4,7 @@
 //! decoding) can report; [`Error`] is what the public API reports and wraps a `StorageError` in
 //! its [`Error::Storage`] arm. Nothing here is built by formatting a string where a field fits.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
@@ -16,7 +17,7 @@ pub enum StorageError {
         /// The file, relative to the database directory (empty for the directory itself).
         path: String,
         /// What was being done ("read", "write", "sync", ...).
-        op: &'static str,
+        op: Cow<'static, str>,
         source: io::Error,
     },
     /// An earlier write or sync failed. What reached the disk is unknown, so every further
@@ -44,7 +45,7 @@ impl StorageError {
     pub(crate) fn io(path: impl Into<String>, op: &'static str, source: io::Error) -> Self {
         StorageError::Io {
             path: path.into(),
-            op,
+            op: Cow::Borrowed(op),
             source,
         }
     }
@@ -183,7 +184,7 @@ pub enum Error {
     /// A collection or database name outside `[A-Za-z0-9_-]{1,64}`.
     InvalidName {
         name: String,
-        reason: &'static str,
+        reason: Cow<'static, str>,
     },
     /// A collection configuration that cannot work (dimension 0, ...).
     InvalidConfig(String),

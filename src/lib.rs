@@ -32,14 +32,21 @@ mod db;
 pub mod distance;
 pub mod error;
 pub mod filter;
+mod format;
 mod idmap;
+#[doc(hidden)]
 pub mod index;
 mod payload;
 mod record;
 pub mod region;
 mod sys;
+#[doc(hidden)]
+pub mod testing;
 mod vectors;
+#[doc(hidden)]
 pub mod wal;
+
+mod wit_convert;
 
 #[cfg(target_family = "wasm")]
 mod component;

@@ -9,6 +9,8 @@
 //! All integers little-endian. Vectors are logged already encoded (normalised, bit-packed), so
 //! replay writes exactly the bytes the original write did.
 
+use crate::format::Reader;
+
 pub const KIND_UPSERT: u8 = 1;
 pub const KIND_DELETE: u8 = 2;
 const NO_PAYLOAD: u32 = u32::MAX;
@@ -42,52 +44,9 @@ pub fn push_id(out: &mut Vec<u8>, id: u64) {
     out.extend_from_slice(&id.to_le_bytes());
 }
 
-/// A bounds-checked reader over record bytes.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let s = &self.bytes[self.at..end];
-                self.at = end;
-                Ok(s)
-            }
-            None => Err(format!(
-                "record ends at byte {} but needs {n} more",
-                self.at
-            )),
-        }
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-
-    fn finish(&self) -> Result<(), String> {
-        if self.at == self.bytes.len() {
-            Ok(())
-        } else {
-            Err(format!("{} trailing bytes", self.bytes.len() - self.at))
-        }
-    }
-}
-
 /// Decodes an upsert record. Errors describe what is wrong; the caller names file and lsn.
 pub fn decode_upsert(bytes: &[u8], slot_size: usize) -> Result<Vec<PointRef<'_>>, String> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader::new(bytes);
     let count = r.u32()? as usize;
     // Every point takes at least 12 bytes: never allocate for more than the bytes can hold.
     let mut points = Vec::with_capacity(count.min(bytes.len() / 12));
@@ -112,7 +71,7 @@ pub fn decode_upsert(bytes: &[u8], slot_size: usize) -> Result<Vec<PointRef<'_>>
 }
 
 pub fn decode_delete(bytes: &[u8]) -> Result<Vec<u64>, String> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader::new(bytes);
     let count = r.u32()? as usize;
     let mut ids = Vec::with_capacity(count.min(bytes.len() / 8));
     for _ in 0..count {

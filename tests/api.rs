@@ -1,8 +1,9 @@
 //! The public API: behaviour and failure paths, on every kind of directory.
 
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use veles::region::{Backend, FsDirectory, MemoryDirectory};
+use veles::region::{FsDirectory, MemoryDirectory, RegionBackend};
 use veles::{
     CollectionConfig, Database, Error, Filter, Limit, Metric, Options, Point, StorageError,
     VectorProblem,
@@ -263,7 +264,7 @@ fn data_survives_reopen_with_mmap_regions() {
 fn data_survives_reopen_with_file_regions() {
     let dir = tempfile::tempdir().unwrap();
     persistence_scenario(&|| {
-        let d = FsDirectory::with_backend(dir.path(), Backend::File).unwrap();
+        let d = FsDirectory::with_backend(dir.path(), RegionBackend::File).unwrap();
         Database::open_with(Arc::new(d), Options::default()).unwrap()
     });
 }
@@ -272,7 +273,7 @@ fn data_survives_reopen_with_file_regions() {
 fn data_survives_reopen_with_cached_file_regions() {
     let dir = tempfile::tempdir().unwrap();
     persistence_scenario(&|| {
-        let d = FsDirectory::with_backend(dir.path(), Backend::CachedFile).unwrap();
+        let d = FsDirectory::with_backend(dir.path(), RegionBackend::CachedFile).unwrap();
         Database::open_with(Arc::new(d), Options::default()).unwrap()
     });
 }
@@ -293,9 +294,9 @@ fn mmap_and_file_backends_write_byte_identical_files() {
         tempfile::tempdir().unwrap(),
     );
     for (root, backend) in [
-        (a.path(), Backend::Mmap),
-        (b.path(), Backend::File),
-        (c.path(), Backend::CachedFile),
+        (a.path(), RegionBackend::Mmap),
+        (b.path(), RegionBackend::File),
+        (c.path(), RegionBackend::CachedFile),
     ] {
         let d = FsDirectory::with_backend(root, backend).unwrap();
         let db = Database::open_with(Arc::new(d), Options::default()).unwrap();
@@ -315,18 +316,42 @@ fn mmap_and_file_backends_write_byte_identical_files() {
             }
         }
     }
-    for f in [
-        "VELES",
-        "collections/x/checkpoint",
-        "collections/x/wal",
-        "collections/x/vectors-1",
-    ] {
-        let (x, y) = (
-            std::fs::read(a.path().join(f)).unwrap(),
-            std::fs::read(b.path().join(f)).unwrap(),
-        );
-        assert!(x == y, "{f} differs between backends");
+    // Every file, compared across all three: the memory map and the cached file lend their
+    // bytes, so both keep a graph; the bare positional backend searches exactly and writes
+    // none, and every other file of it is the same.
+    let (ma, fb, cc) = (tree(a.path()), tree(b.path()), tree(c.path()));
+    assert!(ma.keys().any(|f| f.contains(".crc")) && ma.keys().any(|f| f.contains("graph-")));
+    assert_eq!(
+        ma, cc,
+        "the mmap and cached-file backends wrote different files"
+    );
+    let no_graph: BTreeMap<_, _> = ma
+        .iter()
+        .filter(|(f, _)| !f.contains("graph-"))
+        .map(|(f, b)| (f.clone(), b.clone()))
+        .collect();
+    assert_eq!(
+        no_graph, fb,
+        "the mmap and file backends wrote different files"
+    );
+}
+
+/// Every file below `root`, by relative path, with its bytes.
+fn tree(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n != "LOCK") {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
     }
+    out
 }
 
 #[test]

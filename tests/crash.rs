@@ -37,16 +37,7 @@ fn same_state(a: &Model, b: &Model) -> bool {
 }
 
 fn random_vector(rng: &mut Rng, metric: Metric) -> Vec<f32> {
-    loop {
-        let v: Vec<f32> = if metric.is_binary() {
-            (0..DIM).map(|_| rng.chance(1, 2) as u8 as f32).collect()
-        } else {
-            (0..DIM).map(|_| rng.unit_f32() * 2.0 - 1.0).collect()
-        };
-        if metric != Metric::Cosine || v.iter().any(|&x| x != 0.0) {
-            return v;
-        }
-    }
+    rng.vector(metric, DIM, 2)
 }
 
 fn read_all(db: &Database) -> Result<Model, Error> {

@@ -2,17 +2,11 @@
 //! graph, deletes, updates, filters.
 
 use serde_json::json;
-use std::path::Path;
 use veles::region::crash::Rng;
 use veles::{CollectionConfig, Database, Filter, Metric, Point, SearchParams};
 
 fn random_unit(rng: &mut Rng, dim: usize) -> Vec<f32> {
-    // Clustered data (8 centres) is harder for a graph than uniform noise.
-    let centre = rng.below(8) as f32;
-    let v: Vec<f32> = (0..dim)
-        .map(|i| ((i as f32 + centre) * 0.7).sin() + (rng.unit_f32() - 0.5))
-        .collect();
-    v
+    rng.clustered(dim)
 }
 
 fn recall(c: &veles::Collection, queries: &[Vec<f32>], k: usize, params: &SearchParams) -> f64 {
@@ -216,39 +210,15 @@ fn filtered_search_keeps_recall_at_1_and_10_percent_selectivity() {
 
 #[test]
 fn recall_on_minilm_20k_beats_095_at_ef_64() {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/minilm-20k"
-    ));
-    if !dir.join("base.fvecs").exists() {
-        eprintln!(
-            "skipped: {} is absent (it ships beside the repository in CI)",
-            dir.display()
-        );
+    let Some(dir) = veles::testing::shared_data("minilm-20k") else {
         return;
-    }
-    let read = |name: &str| -> Vec<Vec<f32>> {
-        let b = std::fs::read(dir.join(name)).unwrap();
-        b.chunks_exact(4 + 384 * 4)
-            .map(|r| {
-                r[4..]
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect()
-            })
-            .collect()
     };
-    let base = read("base.fvecs");
-    let queries = read("query.fvecs");
-    let gt = std::fs::read(dir.join("groundtruth.ivecs")).unwrap();
-    let gt: Vec<Vec<u64>> = gt
-        .chunks_exact(4 + 100 * 4)
-        .map(|r| {
-            r[4..44]
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as u64)
-                .collect()
-        })
+    let base = veles::testing::read_fvecs(&dir.join("base.fvecs")).unwrap();
+    let queries = veles::testing::read_fvecs(&dir.join("query.fvecs")).unwrap();
+    let gt: Vec<Vec<u64>> = veles::testing::read_ivecs(&dir.join("groundtruth.ivecs"))
+        .unwrap()
+        .into_iter()
+        .map(|row| row[..10].iter().map(|&i| i as u64).collect())
         .collect();
     let db = Database::in_memory();
     let c = db

@@ -42,11 +42,7 @@ fn reference_score(metric: Metric, q: &[f32], v: &[f32]) -> f64 {
 }
 
 fn random_vector(rng: &mut Rng, metric: Metric, dim: usize) -> Vec<f32> {
-    if metric.is_binary() {
-        (0..dim).map(|_| rng.chance(1, 3) as u8 as f32).collect()
-    } else {
-        (0..dim).map(|_| rng.unit_f32() * 2.0 - 1.0).collect()
-    }
+    rng.vector(metric, dim, 3)
 }
 
 fn random_filter(rng: &mut Rng) -> Filter {

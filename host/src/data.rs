@@ -204,11 +204,7 @@ fn parse_jsonl(text: &str) -> Result<Point> {
         None | Some(serde_json::Value::Null) => None,
         Some(p) => Some(p.clone()),
     };
-    Ok(Point {
-        id,
-        vector,
-        payload,
-    })
+    Ok(Point::new(id, vector).with_payload_opt(payload))
 }
 
 /// Parses a .npy header: (columns, rows, is_f64, header bytes).

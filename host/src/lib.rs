@@ -7,8 +7,8 @@ pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod runtime;
+#[doc(hidden)]
+pub mod wit;
 
-pub use backend::{
-    Backend, ComponentBackend, HostError, HostResult, NativeBackend, OpenOptions, filter_to_wit,
-};
+pub use backend::{Backend, ComponentBackend, HostError, HostResult, NativeBackend, OpenOptions};
 pub use runtime::{COMPONENT_WASM, Limits, Mount, Runtime};

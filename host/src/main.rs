@@ -340,7 +340,7 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
             .iter()
             .map(|hits| {
                 hits.iter()
-                    .map(|h| json!({"id": h.id, "score": h.score, "payload": h.payload}))
+                    .map(|h| serde_json::to_value(h).unwrap_or_default())
                     .collect()
             })
             .collect();
@@ -405,14 +405,7 @@ fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result
     if json_out {
         let v: Vec<serde_json::Value> = reports
             .iter()
-            .map(|r| {
-                json!({
-                    "collection": r.collection, "ok": r.is_ok(), "points": r.points,
-                    "slots": r.slots, "graph_nodes": r.graph_nodes, "wal_records": r.wal_records,
-                    "bytes_checked": r.bytes_checked, "notes": r.notes,
-                    "problems": r.problems.iter().map(|p| json!({"file": p.file, "offset": p.offset, "message": p.message})).collect::<Vec<_>>(),
-                })
-            })
+            .map(|r| object(r, json!({"ok": r.is_ok()})))
             .collect();
         println!(
             "{}",
@@ -455,12 +448,7 @@ fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Re
     for n in names {
         let r = db.compact(&n)?;
         if json_out {
-            println!(
-                "{}",
-                json!({"collection": n, "points": r.points, "slots_before": r.slots_before,
-                    "slots_after": r.slots_after, "tombstones_dropped": r.tombstones_dropped,
-                    "bytes_before": r.bytes_before, "bytes_after": r.bytes_after})
-            );
+            println!("{}", object(&r, json!({"collection": n})));
         } else {
             println!(
                 "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; files {} -> {} bytes ({} reclaimed)",
@@ -509,8 +497,10 @@ fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: boo
     if json_out {
         println!(
             "{}",
-            json!({"from": from.display().to_string(), "to": dest.display().to_string(),
-                "collections": r.collections, "bytes": r.bytes})
+            object(
+                &r,
+                json!({"from": from.display().to_string(), "to": dest.display().to_string()})
+            )
         );
     } else {
         println!(
@@ -531,18 +521,16 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
     let names = db.list()?;
     let mut rows = Vec::new();
     for n in &names {
-        rows.push((n.clone(), db.stats(n)?));
+        rows.push((n.clone(), db.stats(n)?, db.config(n)?));
     }
     if json_out {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(n, s)| {
-                json!({
-                    "name": n, "points": s.len, "dimension": s.dimension, "metric": s.metric.name(),
-                    "slots": s.slots, "free_slots": s.free_slots, "wal_bytes": s.wal_bytes,
-                    "vector_file_bytes": s.vector_file_bytes, "generation": s.generation,
-                    "recovery": {"replayed_records": s.recovery.replayed_records, "dropped_bytes": s.recovery.dropped_bytes, "torn_at": s.recovery.torn_at},
-                })
+            .map(|(n, s, c)| {
+                object(
+                    s,
+                    json!({"name": n, "points": s.len, "m": c.m, "ef_construction": c.ef_construction}),
+                )
             })
             .collect();
         println!(
@@ -557,7 +545,7 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
         names.len(),
         if names.len() == 1 { "" } else { "s" }
     );
-    for (n, s) in rows {
+    for (n, s, _) in rows {
         println!(
             "  {n}: {} points, {} dimensions, {}; log {} bytes (generation {}), vectors file {} bytes",
             s.len, s.dimension, s.metric, s.wal_bytes, s.generation, s.vector_file_bytes
@@ -570,4 +558,14 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `value` serialized as a JSON object, with the fields of `extra` added (the report types
+/// are `Serialize`: the JSON follows them, never a hand-kept list of fields).
+fn object(value: &impl serde::Serialize, extra: serde_json::Value) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v
 }

@@ -81,7 +81,7 @@ impl Point {
 }
 
 /// A search result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Hit {
     pub id: u64,

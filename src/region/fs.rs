@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Which backend serves [`Access::Random`] regions (logs always use positional I/O).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum RegionBackend {
     /// A memory map: the native default (not available on WASI).
     Mmap,
     /// Positional file I/O, with an in-memory mirror for reads: the WASI default.
@@ -17,12 +17,12 @@ pub enum Backend {
     File,
 }
 
-impl Default for Backend {
+impl Default for RegionBackend {
     fn default() -> Self {
         if cfg!(target_family = "wasm") {
-            Backend::CachedFile
+            RegionBackend::CachedFile
         } else {
-            Backend::Mmap
+            RegionBackend::Mmap
         }
     }
 }
@@ -33,7 +33,7 @@ impl Default for Backend {
 #[derive(Debug)]
 pub struct FsDirectory {
     root: PathBuf,
-    backend: Backend,
+    backend: RegionBackend,
     /// Opened with [`FsDirectory::open_read_only`]: files open read-only, and every
     /// metadata operation is refused.
     read_only: bool,
@@ -50,10 +50,13 @@ fn io_err<'a>(path: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> Stor
 impl FsDirectory {
     /// Opens (creating if needed) the directory at `root` and takes its lock.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, StorageError> {
-        Self::with_backend(root, Backend::default())
+        Self::with_backend(root, RegionBackend::default())
     }
 
-    pub fn with_backend(root: impl AsRef<Path>, backend: Backend) -> Result<Self, StorageError> {
+    pub fn with_backend(
+        root: impl AsRef<Path>,
+        backend: RegionBackend,
+    ) -> Result<Self, StorageError> {
         let root = root.as_ref().to_path_buf();
         let shown = root.display().to_string();
         fs::create_dir_all(&root).map_err(io_err(&shown, "create directory"))?;
@@ -73,8 +76,8 @@ impl FsDirectory {
             Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
             Err(fs::TryLockError::Error(e)) => return Err(StorageError::io(LOCK_FILE, "lock", e)),
         };
-        let backend = if cfg!(target_family = "wasm") && backend == Backend::Mmap {
-            Backend::CachedFile
+        let backend = if cfg!(target_family = "wasm") && backend == RegionBackend::Mmap {
+            RegionBackend::CachedFile
         } else {
             backend
         };
@@ -120,7 +123,7 @@ impl FsDirectory {
         };
         Ok(FsDirectory {
             root,
-            backend: Backend::default(),
+            backend: RegionBackend::default(),
             read_only: true,
             _lock: lock,
         })
@@ -192,8 +195,10 @@ impl Directory for FsDirectory {
         let file_region = |file| FileRegion::new(file, path);
         match (access, self.backend) {
             #[cfg(not(target_family = "wasm"))]
-            (Access::Random, Backend::Mmap) => Ok(Box::new(super::MmapRegion::new(file, path)?)),
-            (Access::Random, Backend::CachedFile) => {
+            (Access::Random, RegionBackend::Mmap) => {
+                Ok(Box::new(super::MmapRegion::new(file, path)?))
+            }
+            (Access::Random, RegionBackend::CachedFile) => {
                 Ok(Box::new(CachedRegion::new(Box::new(file_region(file)?))?))
             }
             _ => Ok(Box::new(file_region(file)?)),
@@ -314,7 +319,7 @@ mod tests {
         conformance::directory_suite(&|| {
             n.set(n.get() + 1);
             let root = parent.path().join(n.get().to_string());
-            Box::new(FsDirectory::with_backend(root, Backend::File).unwrap())
+            Box::new(FsDirectory::with_backend(root, RegionBackend::File).unwrap())
         });
     }
 
@@ -325,7 +330,7 @@ mod tests {
         conformance::directory_suite(&|| {
             n.set(n.get() + 1);
             let root = parent.path().join(n.get().to_string());
-            Box::new(FsDirectory::with_backend(root, Backend::CachedFile).unwrap())
+            Box::new(FsDirectory::with_backend(root, RegionBackend::CachedFile).unwrap())
         });
     }
 

@@ -24,6 +24,7 @@
 
 use crate::config::CollectionConfig;
 use crate::error::StorageError;
+use crate::format::{Header, HeaderProblem, append_crc};
 use crate::region::{CheckedRegion, Region};
 
 pub const MAGIC: [u8; 8] = *b"VELESVEC";
@@ -47,16 +48,19 @@ pub fn sums_path(path: &str) -> String {
     format!("{path}.crc")
 }
 
+const HEADER: Header = Header {
+    magic: MAGIC,
+    version: VERSION,
+};
+
 fn header(config: &CollectionConfig, slot_size: u32) -> [u8; HEADER_USED] {
-    let mut h = [0u8; HEADER_USED];
-    h[0..8].copy_from_slice(&MAGIC);
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&config.dimension.to_le_bytes());
-    h[16] = config.metric.code();
-    h[20..24].copy_from_slice(&slot_size.to_le_bytes());
-    let crc = crc32fast::hash(&h[..24]);
-    h[24..28].copy_from_slice(&crc.to_le_bytes());
-    h
+    let mut h = Vec::with_capacity(HEADER_USED);
+    HEADER.write(&mut h);
+    h.extend_from_slice(&config.dimension.to_le_bytes());
+    h.extend_from_slice(&[config.metric.code(), 0, 0, 0]);
+    h.extend_from_slice(&slot_size.to_le_bytes());
+    append_crc(&mut h);
+    h.try_into().expect("HEADER_USED bytes")
 }
 
 impl VectorFile {
@@ -126,19 +130,21 @@ impl VectorFile {
         }
         let mut h = [0u8; HEADER_USED];
         self.region.read(0, &mut h)?;
-        if h[..8] != MAGIC {
-            return Err(bad(0, "not a vector file (bad magic)"));
-        }
-        if crc32fast::hash(&h[..24]).to_le_bytes() != h[24..28] {
-            return Err(bad(24, "vector file header checksum mismatch"));
-        }
-        let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(StorageError::UnsupportedVersion {
-                file: path.to_string(),
-                found: version,
-                supported: VERSION,
-            });
+        match HEADER.check(&h, 24) {
+            Ok(()) => {}
+            Err(HeaderProblem::Short | HeaderProblem::Magic) => {
+                return Err(bad(0, "not a vector file (bad magic)"));
+            }
+            Err(HeaderProblem::Checksum) => {
+                return Err(bad(24, "vector file header checksum mismatch"));
+            }
+            Err(HeaderProblem::Version(found)) => {
+                return Err(StorageError::UnsupportedVersion {
+                    file: path.to_string(),
+                    found,
+                    supported: VERSION,
+                });
+            }
         }
         if h != header(config, self.slot_size as u32) {
             return Err(bad(

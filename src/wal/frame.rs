@@ -19,6 +19,8 @@
 //! end-4 4  crc32 of every byte of the frame before it (padding included)
 //! ```
 
+use crate::format::{Header, HeaderProblem, append_crc, crc_matches, u32_at, u64_at};
+
 /// Magic of the log header.
 pub const MAGIC: [u8; 8] = *b"VELESWAL";
 /// The log format version this build writes and reads.
@@ -40,19 +42,23 @@ pub const fn frame_len(payload_len: usize) -> u64 {
     raw.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
 }
 
+const HEADER: Header = Header {
+    magic: MAGIC,
+    version: VERSION,
+};
+
 pub fn encode_header(salt: u32) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[0..8].copy_from_slice(&MAGIC);
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&salt.to_le_bytes());
-    let crc = crc32fast::hash(&h[..28]);
-    h[28..32].copy_from_slice(&crc.to_le_bytes());
-    h
+    let mut h = Vec::with_capacity(HEADER_LEN as usize);
+    HEADER.write(&mut h);
+    h.extend_from_slice(&salt.to_le_bytes());
+    h.resize(28, 0);
+    append_crc(&mut h);
+    h.try_into().expect("HEADER_LEN bytes")
 }
 
-/// What a header says.
+/// What a log header says.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Header {
+pub enum LogHeader {
     Valid {
         salt: u32,
     },
@@ -62,18 +68,11 @@ pub enum Header {
     Invalid,
 }
 
-pub fn decode_header(bytes: &[u8]) -> Header {
-    if bytes.len() < HEADER_LEN as usize || bytes[0..8] != MAGIC {
-        return Header::Invalid;
-    }
-    if crc32fast::hash(&bytes[..28]) != u32_at(bytes, 28) {
-        return Header::Invalid;
-    }
-    match u32_at(bytes, 8) {
-        VERSION => Header::Valid {
-            salt: u32_at(bytes, 12),
-        },
-        v => Header::FutureVersion(v),
+pub fn decode_header(bytes: &[u8]) -> LogHeader {
+    match (HEADER.check(bytes, 28), u32_at(bytes, 12)) {
+        (Ok(()), Some(salt)) => LogHeader::Valid { salt },
+        (Err(HeaderProblem::Version(v)), _) => LogHeader::FutureVersion(v),
+        _ => LogHeader::Invalid,
     }
 }
 
@@ -118,8 +117,8 @@ pub fn decode_frame(bytes: &[u8], salt: u32) -> Option<Frame<'_>> {
     if bytes.len() < FRAME_HEAD + FRAME_CRC {
         return None;
     }
-    let len = u32_at(bytes, 0);
-    if len > MAX_RECORD || u32_at(bytes, 4) != salt {
+    let len = u32_at(bytes, 0)?;
+    if len > MAX_RECORD || u32_at(bytes, 4)? != salt {
         return None;
     }
     let size = frame_len(len as usize);
@@ -127,11 +126,11 @@ pub fn decode_frame(bytes: &[u8], salt: u32) -> Option<Frame<'_>> {
         return None;
     }
     let crc_at = size as usize - FRAME_CRC;
-    if crc32fast::hash(&bytes[..crc_at]) != u32_at(bytes, crc_at) {
+    if !crc_matches(bytes, crc_at) {
         return None;
     }
     let body_end = FRAME_HEAD + len as usize;
-    let (lsn, durable_lsn) = (u64_at(bytes, 8), u64_at(bytes, 16));
+    let (lsn, durable_lsn) = (u64_at(bytes, 8)?, u64_at(bytes, 16)?);
     if durable_lsn > lsn {
         return None;
     }
@@ -142,16 +141,6 @@ pub fn decode_frame(bytes: &[u8], salt: u32) -> Option<Frame<'_>> {
         payload: &bytes[FRAME_HEAD..body_end],
         size,
     })
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
 }
 
 #[cfg(test)]
@@ -192,13 +181,13 @@ mod tests {
     #[test]
     fn header_round_trips_and_detects_damage() {
         let h = encode_header(9);
-        assert_eq!(decode_header(&h), Header::Valid { salt: 9 });
+        assert_eq!(decode_header(&h), LogHeader::Valid { salt: 9 });
         for byte in 0..h.len() {
             let mut bad = h;
             bad[byte] ^= 0x10;
-            assert_eq!(decode_header(&bad), Header::Invalid, "byte {byte}");
+            assert_eq!(decode_header(&bad), LogHeader::Invalid, "byte {byte}");
         }
-        assert_eq!(decode_header(&h[..20]), Header::Invalid);
+        assert_eq!(decode_header(&h[..20]), LogHeader::Invalid);
     }
 
     #[test]
@@ -207,6 +196,6 @@ mod tests {
         h[8..12].copy_from_slice(&2u32.to_le_bytes());
         let crc = crc32fast::hash(&h[..28]);
         h[28..32].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode_header(&h), Header::FutureVersion(2));
+        assert_eq!(decode_header(&h), LogHeader::FutureVersion(2));
     }
 }

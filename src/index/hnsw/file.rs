@@ -17,6 +17,7 @@
 //! ```
 
 use super::graph::{Graph, NO_LEVEL, Params};
+use crate::format::{self, Header, HeaderProblem, append_crc};
 
 const MAGIC: &[u8; 8] = b"VELESHNS";
 const VERSION: u32 = 1;
@@ -25,9 +26,8 @@ const HEAD: usize = 48;
 pub fn encode(g: &Graph, generation: u32) -> Vec<u8> {
     let n = g.level.len();
     let mut out = Vec::with_capacity(HEAD + n + g.links0.len() * 4 + 4);
-    out.extend_from_slice(MAGIC);
+    HEADER.write(&mut out);
     for x in [
-        VERSION,
         generation,
         g.params.m as u32,
         g.params.ef_construction as u32,
@@ -50,14 +50,19 @@ pub fn encode(g: &Graph, generation: u32) -> Vec<u8> {
             }
         }
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    append_crc(&mut out);
     out
 }
 
+/// The u32 at `at` of bytes known to be longer than the fixed head.
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+    format::u32_at(b, at).unwrap_or(u32::MAX)
 }
+
+const HEADER: Header = Header {
+    magic: *MAGIC,
+    version: VERSION,
+};
 
 /// Decodes and checks a graph file for `generation` over at most `max_nodes` slots.
 /// `Err` says why it cannot be used (the caller rebuilds).
@@ -67,15 +72,15 @@ pub fn decode(
     params: Params,
     max_nodes: usize,
 ) -> Result<Graph, String> {
-    if b.len() < HEAD + 4 || &b[..8] != MAGIC {
+    if b.len() < HEAD + 4 {
         return Err("not a graph file".into());
     }
     let crc_at = b.len() - 4;
-    if crc32fast::hash(&b[..crc_at]) != u32_at(b, crc_at) {
-        return Err("checksum mismatch".into());
-    }
-    if u32_at(b, 8) != VERSION {
-        return Err(format!("version {}", u32_at(b, 8)));
+    match HEADER.check(b, crc_at) {
+        Ok(()) => {}
+        Err(HeaderProblem::Short | HeaderProblem::Magic) => return Err("not a graph file".into()),
+        Err(HeaderProblem::Checksum) => return Err("checksum mismatch".into()),
+        Err(HeaderProblem::Version(v)) => return Err(format!("version {v}")),
     }
     if u32_at(b, 12) != generation {
         return Err(format!(
@@ -91,10 +96,7 @@ pub fn decode(
         return Err(format!("{n} nodes for {max_nodes} slots"));
     }
     let m0 = 2 * params.m;
-    let mut g = Graph::new(
-        params,
-        u64::from_le_bytes(b[40..48].try_into().expect("8 bytes")),
-    );
+    let mut g = Graph::new(params, format::u64_at(b, 40).unwrap_or_default());
     let entry = u32_at(b, 28);
     g.max_level = b[32];
     let mut at = HEAD;

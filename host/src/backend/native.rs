@@ -1,0 +1,136 @@
+//! The engine linked as a library.
+
+use super::{Backend, HostResult};
+use std::collections::HashMap;
+use std::path::Path;
+use veles::{
+    CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
+};
+
+/// The engine linked as a library.
+pub struct NativeBackend {
+    db: veles::Database,
+    open: HashMap<String, veles::Collection>,
+}
+
+impl NativeBackend {
+    pub fn open(dir: &Path) -> HostResult<NativeBackend> {
+        Self::open_with(dir, false)
+    }
+
+    pub fn open_with(dir: &Path, read_only: bool) -> HostResult<NativeBackend> {
+        let db = match read_only {
+            true => veles::Database::open_read_only(dir)?,
+            false => veles::Database::open(dir)?,
+        };
+        Ok(NativeBackend {
+            db,
+            open: HashMap::new(),
+        })
+    }
+
+    fn c(&mut self, name: &str) -> HostResult<&veles::Collection> {
+        if !self.open.contains_key(name) {
+            let c = self.db.collection(name)?;
+            self.open.insert(name.to_string(), c);
+        }
+        Ok(&self.open[name])
+    }
+}
+
+impl Backend for NativeBackend {
+    fn kind(&self) -> &'static str {
+        "native"
+    }
+
+    fn create_collection(&mut self, name: &str, config: CollectionConfig) -> HostResult<()> {
+        let c = self.db.create_collection(name, config)?;
+        self.open.insert(name.to_string(), c);
+        Ok(())
+    }
+
+    fn list(&mut self) -> HostResult<Vec<String>> {
+        Ok(self.db.list()?)
+    }
+
+    fn drop_collection(&mut self, name: &str) -> HostResult<()> {
+        self.open.remove(name);
+        Ok(self.db.drop_collection(name)?)
+    }
+
+    fn config(&mut self, name: &str) -> HostResult<CollectionConfig> {
+        Ok(self.c(name)?.config().clone())
+    }
+
+    fn upsert(&mut self, name: &str, points: &[Point]) -> HostResult<()> {
+        Ok(self.c(name)?.upsert(points)?)
+    }
+
+    fn get(&mut self, name: &str, ids: &[u64]) -> HostResult<Vec<Option<Point>>> {
+        Ok(self.c(name)?.get(ids)?)
+    }
+
+    fn delete(&mut self, name: &str, ids: &[u64]) -> HostResult<u64> {
+        Ok(self.c(name)?.delete(ids)? as u64)
+    }
+
+    fn search(
+        &mut self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams<'_>,
+    ) -> HostResult<Vec<Hit>> {
+        Ok(self.c(name)?.search_with(query, k, params)?)
+    }
+
+    fn search_batch(
+        &mut self,
+        name: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams<'_>,
+    ) -> HostResult<Vec<Vec<Hit>>> {
+        let c = self.c(name)?;
+        Ok(queries
+            .iter()
+            .map(|q| c.search_with(q, k, params))
+            .collect::<veles::Result<_>>()?)
+    }
+
+    fn flush(&mut self, name: &str) -> HostResult<()> {
+        Ok(self.c(name)?.flush()?)
+    }
+
+    fn flush_all(&mut self) -> HostResult<()> {
+        Ok(self.db.flush()?)
+    }
+
+    fn len(&mut self, name: &str) -> HostResult<u64> {
+        Ok(self.c(name)?.len()? as u64)
+    }
+
+    fn collection_name(&mut self, name: &str) -> HostResult<String> {
+        Ok(self.c(name)?.name().to_string())
+    }
+
+    fn check(&mut self) -> HostResult<Vec<CheckReport>> {
+        Ok(self.db.check()?)
+    }
+
+    fn compact(&mut self, name: &str) -> HostResult<CompactReport> {
+        Ok(self.c(name)?.compact()?)
+    }
+
+    fn snapshot(&mut self, dest: &Path) -> HostResult<SnapshotReport> {
+        Ok(self.db.snapshot(dest)?)
+    }
+
+    fn checkpoint(&mut self, name: &str) -> HostResult<()> {
+        Ok(self.c(name)?.checkpoint()?)
+    }
+
+    fn stats(&mut self, name: &str) -> HostResult<Stats> {
+        Ok(self.c(name)?.stats()?)
+    }
+}

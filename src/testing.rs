@@ -1,0 +1,119 @@
+//! Helpers shared by the tests, benchmarks and fuzz targets (not part of the supported API):
+//! a seeded generator, random vectors, the fvecs/ivecs readers for `../shared/data`.
+
+use crate::config::Metric;
+use std::path::{Path, PathBuf};
+
+/// SplitMix64: a tiny seeded generator for reproducible tests.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    pub fn chance(&mut self, numerator: u64, denominator: u64) -> bool {
+        self.below(denominator) < numerator
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// A vector the metric accepts: components in `[-1, 1)`, or 0/1 bits (set with
+    /// probability `1 / bit_odds`) for binary metrics; never the zero vector for cosine.
+    pub fn vector(&mut self, metric: Metric, dim: usize, bit_odds: u64) -> Vec<f32> {
+        loop {
+            let v: Vec<f32> = if metric.is_binary() {
+                (0..dim)
+                    .map(|_| self.chance(1, bit_odds) as u8 as f32)
+                    .collect()
+            } else {
+                (0..dim).map(|_| self.unit_f32() * 2.0 - 1.0).collect()
+            };
+            if metric != Metric::Cosine || v.iter().any(|&x| x != 0.0) {
+                return v;
+            }
+        }
+    }
+
+    /// Clustered data (8 centres along a sine), harder for a graph than uniform noise.
+    pub fn clustered(&mut self, dim: usize) -> Vec<f32> {
+        let centre = self.below(8) as f32;
+        (0..dim)
+            .map(|i| ((i as f32 + centre) * 0.7).sin() + (self.unit_f32() - 0.5))
+            .collect()
+    }
+}
+
+/// The folder `../shared/data/<name>` beside the repository, if it is there. Where it is not,
+/// a test skips (says so and returns `None`) in a user's clone, and fails when `CI` is set:
+/// CI always has it, so its absence there is a broken set-up, not a reason to pass.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is absent, and CI must have it",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: {} is absent (it ships beside the repository in CI)",
+        dir.display()
+    );
+    None
+}
+
+/// The records of a TEXMEX file: per record a little-endian i32 count, then that many
+/// 4-byte values.
+fn read_vecs<T>(path: &Path, value: impl Fn([u8; 4]) -> T) -> std::io::Result<Vec<Vec<T>>> {
+    let bytes = std::fs::read(path)?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() {
+        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let end = at + 4 + n * 4;
+        let Some(body) = bytes.get(at + 4..end) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{}: record at byte {at} is cut short", path.display()),
+            ));
+        };
+        out.push(
+            body.chunks_exact(4)
+                .map(|c| value(c.try_into().expect("4 bytes")))
+                .collect(),
+        );
+        at = end;
+    }
+    Ok(out)
+}
+
+/// An fvecs file's vectors.
+pub fn read_fvecs(path: &Path) -> std::io::Result<Vec<Vec<f32>>> {
+    read_vecs(path, f32::from_le_bytes)
+}
+
+/// An ivecs file's rows (ground-truth ids).
+pub fn read_ivecs(path: &Path) -> std::io::Result<Vec<Vec<u32>>> {
+    read_vecs(path, u32::from_le_bytes)
+}

@@ -1,0 +1,170 @@
+//! The open log: appends, syncs, resets.
+
+use super::frame::{self, HEADER_LEN, MAX_RECORD};
+use super::recovery::{Recovery, scan};
+use crate::error::StorageError;
+use crate::region::{CheckedRegion, Region};
+
+/// An open log, positioned at its end.
+///
+/// Invariants: `end` is the file length and the end of the last intact frame; every frame
+/// with `lsn < synced_lsn` is durable; `next_lsn` is one past the last frame's.
+#[derive(Debug)]
+pub struct Wal {
+    region: CheckedRegion,
+    path: String,
+    salt: u32,
+    end: u64,
+    next_lsn: u64,
+    synced_lsn: u64,
+    scratch: Vec<u8>,
+}
+
+impl Wal {
+    /// Starts a new, empty log of generation `salt` in `region`, durably.
+    pub fn create(
+        region: Box<dyn Region>,
+        path: &str,
+        salt: u32,
+        next_lsn: u64,
+    ) -> Result<Wal, StorageError> {
+        let mut wal = Wal {
+            region: CheckedRegion::new(region),
+            path: path.to_string(),
+            salt,
+            end: 0,
+            next_lsn,
+            synced_lsn: next_lsn,
+            scratch: Vec::new(),
+        };
+        wal.reset(salt, next_lsn)?;
+        Ok(wal)
+    }
+
+    /// Recovers the log in `region`, which the checkpoint says is generation `salt` starting at
+    /// `next_lsn`. With `repair`, on return the log is truncated to its intact prefix
+    /// (durably) and ready for appends; without it (a read-only open) nothing is written and
+    /// the log must not be appended to. The caller replays `Recovery::records`.
+    pub fn open(
+        region: Box<dyn Region>,
+        path: &str,
+        salt: u32,
+        next_lsn: u64,
+        repair: bool,
+    ) -> Result<(Wal, Recovery), StorageError> {
+        let region = CheckedRegion::new(region);
+        let len = region.len();
+        let size = usize::try_from(len)
+            .map_err(|_| StorageError::corrupted(path, 0, "log larger than the address space"))?;
+        let mut bytes = vec![0u8; size];
+        region.read(0, &mut bytes)?;
+        let recovery = scan(&bytes, path, salt, next_lsn)?;
+        let last_lsn = recovery.records.last().map_or(next_lsn, |r| r.lsn + 1);
+        let mut wal = Wal {
+            region,
+            path: path.to_string(),
+            salt,
+            end: len,
+            next_lsn: last_lsn,
+            synced_lsn: last_lsn,
+            scratch: Vec::new(),
+        };
+        match recovery.torn_at {
+            _ if !repair => {}
+            // The header itself was bad or stale: start this generation's log afresh.
+            Some(at) if at < HEADER_LEN => wal.reset(salt, last_lsn)?,
+            // A torn tail must go before anything is appended, or stale frames behind a
+            // shorter new one could be read back after the next crash.
+            Some(at) => {
+                wal.region.set_len(at)?;
+                wal.region.sync()?;
+                wal.end = at;
+            }
+            None => {}
+        }
+        Ok((wal, recovery))
+    }
+
+    /// Empties the log and starts generation `salt` at `next_lsn`, durably.
+    pub fn reset(&mut self, salt: u32, next_lsn: u64) -> Result<(), StorageError> {
+        self.region.write(0, &frame::encode_header(salt))?;
+        self.region.set_len(HEADER_LEN)?;
+        self.region.sync()?;
+        self.salt = salt;
+        self.end = HEADER_LEN;
+        self.next_lsn = next_lsn;
+        self.synced_lsn = next_lsn;
+        Ok(())
+    }
+
+    /// Appends one record and returns its lsn. Not durable until [`Wal::sync`].
+    pub fn append(&mut self, kind: u8, payload: &[u8]) -> Result<u64, StorageError> {
+        if payload.len() > MAX_RECORD as usize {
+            return Err(StorageError::io(
+                self.path.clone(),
+                "append",
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "record exceeds MAX_RECORD",
+                ),
+            ));
+        }
+        let lsn = self.next_lsn;
+        self.scratch.clear();
+        frame::encode_frame(
+            &mut self.scratch,
+            self.salt,
+            lsn,
+            self.synced_lsn,
+            kind,
+            payload,
+        );
+        self.region.write(self.end, &self.scratch)?;
+        self.end += self.scratch.len() as u64;
+        self.next_lsn += 1;
+        Ok(lsn)
+    }
+
+    /// Makes every appended record durable (one fsync for all of them: group commit).
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        if self.synced_lsn == self.next_lsn {
+            return Ok(());
+        }
+        self.region.sync()?;
+        self.synced_lsn = self.next_lsn;
+        Ok(())
+    }
+
+    /// The whole log as it is in the file (what `check` re-scans).
+    pub fn read_all(&self) -> Result<Vec<u8>, StorageError> {
+        let len = usize::try_from(self.region.len()).map_err(|_| {
+            StorageError::corrupted(&self.path, 0, "log larger than the address space")
+        })?;
+        let mut bytes = vec![0u8; len];
+        self.region.read(0, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Bytes in the log, header included.
+    pub fn len(&self) -> u64 {
+        self.end
+    }
+
+    /// True when no record has been appended since the last reset or recovery.
+    pub fn is_empty(&self) -> bool {
+        self.end <= HEADER_LEN
+    }
+
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    pub fn salt(&self) -> u32 {
+        self.salt
+    }
+
+    /// True when every appended record is durable.
+    pub fn is_synced(&self) -> bool {
+        self.synced_lsn == self.next_lsn
+    }
+}

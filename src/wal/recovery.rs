@@ -1,0 +1,126 @@
+//! Recovery: the intact prefix of a log image.
+
+use super::frame::{self, FRAME_ALIGN, HEADER_LEN, LogHeader};
+use crate::error::StorageError;
+
+/// A record read back by recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub lsn: u64,
+    /// Where the frame starts in the log file.
+    pub offset: u64,
+    pub kind: u8,
+    pub payload: Vec<u8>,
+}
+
+/// What recovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Intact records of the current generation, in order.
+    pub records: Vec<Record>,
+    /// Bytes cut off the end: a torn tail, or a whole log of an earlier generation.
+    pub dropped_bytes: u64,
+    /// Where the first damaged frame started, when there was one.
+    pub torn_at: Option<u64>,
+}
+
+/// Reads the intact prefix of a log image. See the module docs for the rules.
+pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recovery, StorageError> {
+    let header = frame::decode_header(bytes);
+    match header {
+        LogHeader::FutureVersion(v) => {
+            return Err(StorageError::UnsupportedVersion {
+                file: path.to_string(),
+                found: v,
+                supported: frame::VERSION,
+            });
+        }
+        LogHeader::Valid { salt: s } if s != salt => {
+            // Generations only grow, and the checkpoint that starts one is durable before its
+            // log is reset: an older log is a checkpoint whose reset did not finish.
+            if s > salt {
+                return Err(StorageError::corrupted(
+                    path,
+                    12,
+                    format!("log generation {s} is newer than its checkpoint's generation {salt}"),
+                ));
+            }
+            return Ok(Recovery {
+                records: Vec::new(),
+                dropped_bytes: bytes.len() as u64,
+                torn_at: Some(0),
+            });
+        }
+        _ => {}
+    }
+
+    let mut records = Vec::new();
+    let mut pos = HEADER_LEN as usize;
+    let mut expected = next_lsn;
+    while pos < bytes.len() {
+        match frame::decode_frame(&bytes[pos..], salt) {
+            Some(f) if f.lsn == expected => {
+                records.push(Record {
+                    lsn: f.lsn,
+                    offset: pos as u64,
+                    kind: f.kind,
+                    payload: f.payload.to_vec(),
+                });
+                pos += f.size as usize;
+                expected += 1;
+            }
+            _ => break,
+        }
+    }
+
+    if header == LogHeader::Invalid {
+        // A reset writes the header and syncs it before any frame is appended, so a torn
+        // header can only sit in front of frames of older generations.
+        if !records.is_empty() {
+            return Err(StorageError::corrupted(
+                path,
+                0,
+                "log header is damaged but intact frames follow it",
+            ));
+        }
+        return Ok(Recovery {
+            records,
+            dropped_bytes: bytes.len() as u64,
+            torn_at: Some(0),
+        });
+    }
+
+    if pos >= bytes.len() {
+        return Ok(Recovery {
+            records,
+            dropped_bytes: 0,
+            torn_at: None,
+        });
+    }
+
+    // The frame at `pos` (lsn `expected`) is damaged. If a later intact frame records that it
+    // was durable, this is not a torn tail but corruption, and truncating would lose data that
+    // was acknowledged.
+    let mut probe = pos + FRAME_ALIGN as usize;
+    while probe + frame::FRAME_HEAD < bytes.len() {
+        if let Some(f) = frame::decode_frame(&bytes[probe..], salt)
+            && f.lsn > expected
+            && f.durable_lsn > expected
+        {
+            return Err(StorageError::corrupted(
+                path,
+                pos as u64,
+                format!(
+                    "frame {expected} is damaged, but the intact frame {} at offset {probe} records it as durable",
+                    f.lsn
+                ),
+            ));
+        }
+        probe += FRAME_ALIGN as usize;
+    }
+    Ok(Recovery {
+        records,
+        dropped_bytes: (bytes.len() - pos) as u64,
+        torn_at: Some(pos as u64),
+    })
+}
