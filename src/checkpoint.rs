@@ -42,7 +42,7 @@ pub struct Checkpoint {
     pub metric: u8,
     pub hnsw_m: u32,
     pub hnsw_ef_construction: u32,
-    /// The WAL generation that continues this checkpoint (the log's salt). The graph file
+    /// The WAL generation that continues this checkpoint (every log frame carries it). The graph file
     /// of this checkpoint is `graph-<generation>`.
     pub generation: u32,
     /// The vector file is `vectors-<vectors_generation>`: the generation of the checkpoint
@@ -92,7 +92,7 @@ impl Checkpoint {
             ));
         }
         let crc_at = bytes.len() - 4;
-        match HEADER.check(bytes, crc_at) {
+        match HEADER.verify(bytes, crc_at) {
             Ok(()) => {}
             Err(HeaderProblem::Version(found)) => {
                 return Err(StorageError::UnsupportedVersion {
@@ -110,11 +110,11 @@ impl Checkpoint {
         }
         let cp: Checkpoint = postcard::from_bytes(&bytes[HEAD..crc_at])
             .map_err(|e| bad(HEAD, &format!("checkpoint body does not decode: {e}")))?;
-        cp.check(file)?;
+        cp.validate(file)?;
         Ok(cp)
     }
 
-    fn check(&self, file: &str) -> Result<(), StorageError> {
+    fn validate(&self, file: &str) -> Result<(), StorageError> {
         let bad = |reason: String| Err(StorageError::corrupted(file, HEAD as u64, reason));
         match self.config() {
             Some(c) if c.validate().is_ok() => {}

@@ -146,7 +146,7 @@ impl Database {
                 dir.create_dir(COLLECTIONS)?;
                 dir.write_atomic(META_FILE, &meta_bytes())?;
             }
-            Some(bytes) => check_meta(&bytes)?,
+            Some(bytes) => verify_meta(&bytes)?,
         }
         if options.read_only {
             return Ok(Database {
@@ -337,12 +337,12 @@ impl Database {
     }
 }
 
-fn check_meta(bytes: &[u8]) -> Result<(), StorageError> {
+fn verify_meta(bytes: &[u8]) -> Result<(), StorageError> {
     let bad = |offset, reason: &str| StorageError::corrupted(META_FILE, offset, reason);
     if bytes.len() != 16 {
         return Err(bad(0, "not a veles database marker"));
     }
-    match META.check(bytes, 12) {
+    match META.verify(bytes, 12) {
         Ok(()) => Ok(()),
         Err(HeaderProblem::Short | HeaderProblem::Magic) => {
             Err(bad(0, "not a veles database marker"))
@@ -391,12 +391,12 @@ mod tests {
         let crc = crc32fast::hash(&m[..12]);
         m[12..].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(
-            check_meta(&m),
+            verify_meta(&m),
             Err(StorageError::UnsupportedVersion { found: 2, .. })
         ));
-        assert!(check_meta(&meta_bytes()).is_ok());
+        assert!(verify_meta(&meta_bytes()).is_ok());
         assert!(matches!(
-            check_meta(b"garbage"),
+            verify_meta(b"garbage"),
             Err(StorageError::Corrupted { .. })
         ));
     }

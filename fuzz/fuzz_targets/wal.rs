@@ -11,8 +11,8 @@ use veles::{CollectionConfig, Database, Metric, Options, Point};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    // The scanner alone, on raw bytes, for a salt and lsn taken from the input.
-    let _ = veles::wal::scan(rest, "wal", (mode % 3) as u32, 0);
+    // Recovery alone, on raw bytes, for a generation and lsn taken from the input.
+    let _ = veles::wal::recover(rest, "wal", (mode % 3) as u32, 0);
 
     let dir = MemoryDirectory::new();
     let opts = Options::default();

@@ -83,7 +83,7 @@ impl State {
         };
         let Some(first_lsn) = first_lsn else { return };
         report.bytes_checked += bytes.len() as u64;
-        match crate::wal::scan(&bytes, &wpath, self.generation, first_lsn) {
+        match crate::wal::recover(&bytes, &wpath, self.generation, first_lsn) {
             Ok(rec) => {
                 report.wal_records = rec.records.len() as u64;
                 if let Some(at) = rec.torn_at {
@@ -106,7 +106,7 @@ impl State {
     fn check_vectors(&self, report: &mut CheckReport) {
         let file = &self.vectors.file;
         let vpath = file.path().to_string();
-        if let Err(e) = file.check_header(&self.config) {
+        if let Err(e) = file.verify_header(&self.config) {
             report.error(&vpath, &e.into());
         }
         let mut buf = vec![0u8; self.codec.slot_size()];
@@ -134,7 +134,7 @@ impl State {
                 && let Err(e) = file.verify(slot, bytes)
             {
                 report.error(&vpath, &e.into());
-            } else if let Some(why) = self.codec.check_stored(bytes) {
+            } else if let Some(why) = self.codec.stored_problem(bytes) {
                 let at = file.offset(slot);
                 report.problem(&vpath, Some(at), format!("slot {slot} (id {id}): {why}"));
             }

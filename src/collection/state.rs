@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 ///   until a rebuild or compaction); it is absent only where the vector file cannot lend its
 ///   bytes, and such collections search exactly.
 /// - the vector file is `vectors-<vectors_generation>`, the graph file `graph-<generation>`,
-///   and the log's salt is `generation`.
+///   and the log belongs to `generation` (its frames carry it).
 /// - once `failed` is set, nothing more is written (the collection's one latch: any failed
 ///   storage operation sets it, so a later write cannot build on a state whose disk image is
 ///   unknown).

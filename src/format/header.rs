@@ -5,7 +5,7 @@
 //! 8  4  format version (u32 LE)
 //! ```
 //! What follows is the file's own; each file stores a CRC32 over its header (and maybe more)
-//! at an offset of its own, which [`Header::check`] verifies.
+//! at an offset of its own, which [`Header::verify`] verifies.
 
 use super::{crc_matches, u32_at};
 
@@ -41,7 +41,7 @@ impl Header {
     /// Checks, in this order, that `bytes` are long enough to hold a CRC at `crc_at`, start
     /// with the magic, that the CRC32 of `bytes[..crc_at]` is stored at `crc_at`, and that
     /// the version is this build's.
-    pub(crate) fn check(&self, bytes: &[u8], crc_at: usize) -> Result<(), HeaderProblem> {
+    pub(crate) fn verify(&self, bytes: &[u8], crc_at: usize) -> Result<(), HeaderProblem> {
         if crc_at < Self::LEN || bytes.len() < crc_at + 4 {
             return Err(HeaderProblem::Short);
         }
@@ -72,14 +72,14 @@ mod tests {
         let mut b = Vec::new();
         h.write(&mut b);
         super::super::append_crc(&mut b);
-        assert_eq!(h.check(&b, 12), Ok(()));
-        assert_eq!(h.check(&b[..15], 12), Err(HeaderProblem::Short));
+        assert_eq!(h.verify(&b, 12), Ok(()));
+        assert_eq!(h.verify(&b[..15], 12), Err(HeaderProblem::Short));
         let other = Header { version: 4, ..h };
-        assert_eq!(other.check(&b, 12), Err(HeaderProblem::Version(3)));
+        assert_eq!(other.verify(&b, 12), Err(HeaderProblem::Version(3)));
         let mut bad = b.clone();
         bad[9] ^= 1;
-        assert_eq!(h.check(&bad, 12), Err(HeaderProblem::Checksum));
+        assert_eq!(h.verify(&bad, 12), Err(HeaderProblem::Checksum));
         bad[0] ^= 1;
-        assert_eq!(h.check(&bad, 12), Err(HeaderProblem::Magic));
+        assert_eq!(h.verify(&bad, 12), Err(HeaderProblem::Magic));
     }
 }

@@ -78,7 +78,7 @@ impl Codec {
     }
 
     /// Checks a caller's vector (dimension, finiteness, metric domain).
-    fn check(&self, id: Option<u64>, v: &[f32]) -> Result<()> {
+    fn validate(&self, id: Option<u64>, v: &[f32]) -> Result<()> {
         if v.len() != self.dim {
             return Err(Error::DimensionMismatch {
                 expected: self.dim as u32,
@@ -109,7 +109,7 @@ impl Codec {
 
     /// Appends the slot bytes of `v` to `out`.
     pub fn encode(&self, id: Option<u64>, v: &[f32], out: &mut Vec<u8>) -> Result<()> {
-        self.check(id, v)?;
+        self.validate(id, v)?;
         match self.metric {
             Metric::Hamming | Metric::Jaccard => {
                 for word in pack_bits(v) {
@@ -131,7 +131,7 @@ impl Codec {
     }
 
     pub fn query(&self, v: &[f32]) -> Result<Query> {
-        self.check(None, v)?;
+        self.validate(None, v)?;
         Ok(match self.metric {
             Metric::Hamming | Metric::Jaccard => Query::Bits(pack_bits(v)),
             Metric::Cosine => {
@@ -167,7 +167,7 @@ impl Codec {
     /// What is wrong with stored bytes that `encode` could not have written, if anything:
     /// a non-finite component, a cosine vector that is not of unit length, a bit set past the
     /// dimension of a binary vector.
-    pub fn check_stored(&self, bytes: &[u8]) -> Option<String> {
+    pub fn stored_problem(&self, bytes: &[u8]) -> Option<String> {
         if bytes.len() != self.slot_size() {
             return Some(format!(
                 "{} bytes for a slot of {}",

@@ -103,7 +103,7 @@ impl VectorFile {
             path: path.to_string(),
             slot_size: slot_size as u64,
         };
-        file.check_header(config)?;
+        file.verify_header(config)?;
         let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
         if file.region.len() < file.offset(slot_count) {
             return Err(bad(
@@ -122,7 +122,7 @@ impl VectorFile {
     }
 
     /// Re-reads the header and checks it against `config` (what `open` and `check` do).
-    pub fn check_header(&self, config: &CollectionConfig) -> Result<(), StorageError> {
+    pub fn verify_header(&self, config: &CollectionConfig) -> Result<(), StorageError> {
         let path = self.path.as_str();
         let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
         if self.region.len() < PAGE {
@@ -130,7 +130,7 @@ impl VectorFile {
         }
         let mut h = [0u8; HEADER_USED];
         self.region.read(0, &mut h)?;
-        match HEADER.check(&h, 24) {
+        match HEADER.verify(&h, 24) {
             Ok(()) => {}
             Err(HeaderProblem::Short | HeaderProblem::Magic) => {
                 return Err(bad(0, "not a vector file (bad magic)"));

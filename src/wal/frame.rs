@@ -4,13 +4,13 @@
 //! header (32 bytes)
 //!   0   8  magic "VELESWAL"
 //!   8   4  format version (u32 LE)
-//!  12   4  salt: the generation this log belongs to (u32 LE, never 0)
+//!  12   4  generation: the generation this log belongs to (u32 LE, never 0)
 //!  16  12  reserved, zero
 //!  28   4  crc32 of bytes 0..28
 //!
 //! frame (starts at a multiple of 8)
 //!   0   4  len: payload length (u32 LE, <= MAX_RECORD)
-//!   4   4  salt (must equal the checkpoint's generation)
+//!   4   4  generation (must equal the checkpoint's generation)
 //!   8   8  lsn (u64 LE; consecutive from the checkpoint's next_lsn)
 //!  16   8  durable_lsn: every frame with a smaller lsn was synced before this one was written
 //!  24   1  kind (opaque to the log)
@@ -47,10 +47,10 @@ const HEADER: Header = Header {
     version: VERSION,
 };
 
-pub fn encode_header(salt: u32) -> [u8; HEADER_LEN as usize] {
+pub fn encode_header(generation: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = Vec::with_capacity(HEADER_LEN as usize);
     HEADER.write(&mut h);
-    h.extend_from_slice(&salt.to_le_bytes());
+    h.extend_from_slice(&generation.to_le_bytes());
     h.resize(28, 0);
     append_crc(&mut h);
     h.try_into().expect("HEADER_LEN bytes")
@@ -60,7 +60,7 @@ pub fn encode_header(salt: u32) -> [u8; HEADER_LEN as usize] {
 #[derive(Debug, PartialEq, Eq)]
 pub enum LogHeader {
     Valid {
-        salt: u32,
+        generation: u32,
     },
     /// Intact, but written by a newer format version.
     FutureVersion(u32),
@@ -69,8 +69,8 @@ pub enum LogHeader {
 }
 
 pub fn decode_header(bytes: &[u8]) -> LogHeader {
-    match (HEADER.check(bytes, 28), u32_at(bytes, 12)) {
-        (Ok(()), Some(salt)) => LogHeader::Valid { salt },
+    match (HEADER.verify(bytes, 28), u32_at(bytes, 12)) {
+        (Ok(()), Some(generation)) => LogHeader::Valid { generation },
         (Err(HeaderProblem::Version(v)), _) => LogHeader::FutureVersion(v),
         _ => LogHeader::Invalid,
     }
@@ -79,7 +79,7 @@ pub fn decode_header(bytes: &[u8]) -> LogHeader {
 /// Appends one encoded frame to `out`.
 pub fn encode_frame(
     out: &mut Vec<u8>,
-    salt: u32,
+    generation: u32,
     lsn: u64,
     durable_lsn: u64,
     kind: u8,
@@ -88,7 +88,7 @@ pub fn encode_frame(
     debug_assert!(payload.len() <= MAX_RECORD as usize);
     let start = out.len();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&salt.to_le_bytes());
+    out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&durable_lsn.to_le_bytes());
     out.push(kind);
@@ -111,14 +111,14 @@ pub struct Frame<'a> {
 }
 
 /// Decodes the frame at the start of `bytes` if, and only if, it is whole and intact and
-/// belongs to generation `salt`. The length field is bounds-checked against both
+/// belongs to generation `generation`. The length field is bounds-checked against both
 /// [`MAX_RECORD`] and `bytes` before anything is read through it.
-pub fn decode_frame(bytes: &[u8], salt: u32) -> Option<Frame<'_>> {
+pub fn decode_frame(bytes: &[u8], generation: u32) -> Option<Frame<'_>> {
     if bytes.len() < FRAME_HEAD + FRAME_CRC {
         return None;
     }
     let len = u32_at(bytes, 0)?;
-    if len > MAX_RECORD || u32_at(bytes, 4)? != salt {
+    if len > MAX_RECORD || u32_at(bytes, 4)? != generation {
         return None;
     }
     let size = frame_len(len as usize);
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn header_round_trips_and_detects_damage() {
         let h = encode_header(9);
-        assert_eq!(decode_header(&h), LogHeader::Valid { salt: 9 });
+        assert_eq!(decode_header(&h), LogHeader::Valid { generation: 9 });
         for byte in 0..h.len() {
             let mut bad = h;
             bad[byte] ^= 0x10;

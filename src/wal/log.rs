@@ -1,7 +1,7 @@
 //! The open log: appends, syncs, resets.
 
 use super::frame::{self, HEADER_LEN, MAX_RECORD};
-use super::recovery::{Recovery, scan};
+use super::recovery::{Recovery, recover};
 use crate::error::StorageError;
 use crate::region::{CheckedRegion, Region};
 
@@ -13,7 +13,7 @@ use crate::region::{CheckedRegion, Region};
 pub struct Wal {
     region: CheckedRegion,
     path: String,
-    salt: u32,
+    generation: u32,
     end: u64,
     next_lsn: u64,
     synced_lsn: u64,
@@ -21,34 +21,34 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Starts a new, empty log of generation `salt` in `region`, durably.
+    /// Starts a new, empty log of generation `generation` in `region`, durably.
     pub fn create(
         region: Box<dyn Region>,
         path: &str,
-        salt: u32,
+        generation: u32,
         next_lsn: u64,
     ) -> Result<Wal, StorageError> {
         let mut wal = Wal {
             region: CheckedRegion::new(region),
             path: path.to_string(),
-            salt,
+            generation,
             end: 0,
             next_lsn,
             synced_lsn: next_lsn,
             scratch: Vec::new(),
         };
-        wal.reset(salt, next_lsn)?;
+        wal.reset(generation, next_lsn)?;
         Ok(wal)
     }
 
-    /// Recovers the log in `region`, which the checkpoint says is generation `salt` starting at
+    /// Recovers the log in `region`, which the checkpoint says is generation `generation` starting at
     /// `next_lsn`. With `repair`, on return the log is truncated to its intact prefix
     /// (durably) and ready for appends; without it (a read-only open) nothing is written and
     /// the log must not be appended to. The caller replays `Recovery::records`.
     pub fn open(
         region: Box<dyn Region>,
         path: &str,
-        salt: u32,
+        generation: u32,
         next_lsn: u64,
         repair: bool,
     ) -> Result<(Wal, Recovery), StorageError> {
@@ -58,12 +58,12 @@ impl Wal {
             .map_err(|_| StorageError::corrupted(path, 0, "log larger than the address space"))?;
         let mut bytes = vec![0u8; size];
         region.read(0, &mut bytes)?;
-        let recovery = scan(&bytes, path, salt, next_lsn)?;
+        let recovery = recover(&bytes, path, generation, next_lsn)?;
         let last_lsn = recovery.records.last().map_or(next_lsn, |r| r.lsn + 1);
         let mut wal = Wal {
             region,
             path: path.to_string(),
-            salt,
+            generation,
             end: len,
             next_lsn: last_lsn,
             synced_lsn: last_lsn,
@@ -72,7 +72,7 @@ impl Wal {
         match recovery.torn_at {
             _ if !repair => {}
             // The header itself was bad or stale: start this generation's log afresh.
-            Some(at) if at < HEADER_LEN => wal.reset(salt, last_lsn)?,
+            Some(at) if at < HEADER_LEN => wal.reset(generation, last_lsn)?,
             // A torn tail must go before anything is appended, or stale frames behind a
             // shorter new one could be read back after the next crash.
             Some(at) => {
@@ -85,12 +85,12 @@ impl Wal {
         Ok((wal, recovery))
     }
 
-    /// Empties the log and starts generation `salt` at `next_lsn`, durably.
-    pub fn reset(&mut self, salt: u32, next_lsn: u64) -> Result<(), StorageError> {
-        self.region.write(0, &frame::encode_header(salt))?;
+    /// Empties the log and starts generation `generation` at `next_lsn`, durably.
+    pub fn reset(&mut self, generation: u32, next_lsn: u64) -> Result<(), StorageError> {
+        self.region.write(0, &frame::encode_header(generation))?;
         self.region.set_len(HEADER_LEN)?;
         self.region.sync()?;
-        self.salt = salt;
+        self.generation = generation;
         self.end = HEADER_LEN;
         self.next_lsn = next_lsn;
         self.synced_lsn = next_lsn;
@@ -113,7 +113,7 @@ impl Wal {
         self.scratch.clear();
         frame::encode_frame(
             &mut self.scratch,
-            self.salt,
+            self.generation,
             lsn,
             self.synced_lsn,
             kind,
@@ -159,8 +159,8 @@ impl Wal {
         self.next_lsn
     }
 
-    pub fn salt(&self) -> u32 {
-        self.salt
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// True when every appended record is durable.

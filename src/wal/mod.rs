@@ -1,6 +1,6 @@
 //! The write-ahead log: what happened since the last checkpoint?
 //!
-//! A log belongs to one *generation* (its salt), set by the checkpoint that started it.
+//! A log belongs to one *generation* (its generation), set by the checkpoint that started it.
 //! Appends go to the OS at once (a killed process loses nothing it appended); [`Wal::sync`] is
 //! the durability barrier. Recovery ([`Wal::open`]) keeps the longest run of intact frames,
 //! truncates a torn tail, and refuses (with [`StorageError::Corrupted`]) a damaged frame that
@@ -8,14 +8,14 @@
 //!
 //! - `frame.rs`: the byte layout of the log header and of a frame.
 //! - `log.rs`: [`Wal`], the open log.
-//! - `recovery.rs`: [`scan`], what an image of the log holds.
+//! - `recovery.rs`: [`recover`], what an image of the log holds.
 
 pub mod frame;
 mod log;
 mod recovery;
 
 pub use log::Wal;
-pub use recovery::{Record, Recovery, scan};
+pub use recovery::{Record, Recovery, recover};
 
 #[cfg(test)]
 mod tests;

@@ -25,7 +25,12 @@ pub struct Recovery {
 }
 
 /// Reads the intact prefix of a log image. See the module docs for the rules.
-pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recovery, StorageError> {
+pub fn recover(
+    bytes: &[u8],
+    path: &str,
+    generation: u32,
+    next_lsn: u64,
+) -> Result<Recovery, StorageError> {
     let header = frame::decode_header(bytes);
     match header {
         LogHeader::FutureVersion(v) => {
@@ -35,14 +40,16 @@ pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recove
                 supported: frame::VERSION,
             });
         }
-        LogHeader::Valid { salt: s } if s != salt => {
+        LogHeader::Valid { generation: s } if s != generation => {
             // Generations only grow, and the checkpoint that starts one is durable before its
             // log is reset: an older log is a checkpoint whose reset did not finish.
-            if s > salt {
+            if s > generation {
                 return Err(StorageError::corrupted(
                     path,
                     12,
-                    format!("log generation {s} is newer than its checkpoint's generation {salt}"),
+                    format!(
+                        "log generation {s} is newer than its checkpoint's generation {generation}"
+                    ),
                 ));
             }
             return Ok(Recovery {
@@ -58,7 +65,7 @@ pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recove
     let mut pos = HEADER_LEN as usize;
     let mut expected = next_lsn;
     while pos < bytes.len() {
-        match frame::decode_frame(&bytes[pos..], salt) {
+        match frame::decode_frame(&bytes[pos..], generation) {
             Some(f) if f.lsn == expected => {
                 records.push(Record {
                     lsn: f.lsn,
@@ -103,7 +110,7 @@ pub fn scan(bytes: &[u8], path: &str, salt: u32, next_lsn: u64) -> Result<Recove
     // was acknowledged.
     let mut probe = pos + FRAME_ALIGN as usize;
     while probe + frame::FRAME_HEAD < bytes.len() {
-        if let Some(f) = frame::decode_frame(&bytes[probe..], salt)
+        if let Some(f) = frame::decode_frame(&bytes[probe..], generation)
             && f.lsn > expected
             && f.durable_lsn > expected
         {

@@ -4,7 +4,7 @@ use crate::region::crash::{CrashDirectory, CrashMode};
 use crate::region::{Access, Directory, MemoryRegion};
 use proptest::prelude::*;
 
-const SALT: u32 = 5;
+const GENERATION: u32 = 5;
 const FIRST_LSN: u64 = 100;
 
 /// Writes `payloads` into a fresh log, syncing after each when `sync_each`; returns the image.
@@ -13,7 +13,7 @@ fn build(payloads: &[Vec<u8>], sync_each: bool) -> Vec<u8> {
     let mut wal = Wal::create(
         dir.open_region("wal", Access::Sequential).unwrap(),
         "wal",
-        SALT,
+        GENERATION,
         FIRST_LSN,
     )
     .unwrap();
@@ -69,7 +69,7 @@ proptest! {
         let image = build(&payloads, false);
         let mut region = MemoryRegion::new();
         region.write(0, &image).unwrap();
-        let (wal, rec) = Wal::open(Box::new(region), "wal", SALT, FIRST_LSN, true).unwrap();
+        let (wal, rec) = Wal::open(Box::new(region), "wal", GENERATION, FIRST_LSN, true).unwrap();
         prop_assert_eq!(&rec.records, &records_of(&payloads));
         prop_assert_eq!(rec.dropped_bytes, 0);
         prop_assert_eq!(wal.next_lsn(), FIRST_LSN + payloads.len() as u64);
@@ -82,7 +82,7 @@ proptest! {
         let ends = frame_ends(&payloads);
         let all = records_of(&payloads);
         for cut in 0..=image.len() {
-            let rec = scan(&image[..cut], "wal", SALT, FIRST_LSN).unwrap();
+            let rec = recover(&image[..cut], "wal", GENERATION, FIRST_LSN).unwrap();
             let whole = ends.iter().filter(|&&e| e <= cut as u64).count();
             prop_assert_eq!(&rec.records[..], &all[..whole], "cut at {}", cut);
             let kept = if whole == 0 { HEADER_LEN } else { ends[whole - 1] };
@@ -103,7 +103,7 @@ proptest! {
         let mut bad = image.clone();
         bad[at] ^= 1 << bit;
         let last_start = if ends.len() > 1 { ends[ends.len() - 2] } else { HEADER_LEN };
-        match scan(&bad, "wal", SALT, FIRST_LSN) {
+        match recover(&bad, "wal", GENERATION, FIRST_LSN) {
             Err(StorageError::Corrupted { offset, .. }) => {
                 prop_assert!((at as u64) < last_start || at < HEADER_LEN as usize);
                 prop_assert!(offset <= at as u64);
@@ -127,7 +127,7 @@ fn a_torn_frame_inside_the_unsynced_window_is_a_torn_tail_even_with_intact_frame
     let mut wal = Wal::create(
         dir.open_region("wal", Access::Sequential).unwrap(),
         "wal",
-        SALT,
+        GENERATION,
         FIRST_LSN,
     )
     .unwrap();
@@ -140,7 +140,7 @@ fn a_torn_frame_inside_the_unsynced_window_is_a_torn_tail_even_with_intact_frame
     let mut image = dir.read_file("wal").unwrap().unwrap();
     let ends = frame_ends(&payloads);
     image[ends[1] as usize + 30] ^= 0xFF; // inside the third frame (lsn 102)
-    let rec = scan(&image, "wal", SALT, FIRST_LSN).unwrap();
+    let rec = recover(&image, "wal", GENERATION, FIRST_LSN).unwrap();
     assert_eq!(rec.records, records_of(&payloads)[..2]);
     assert_eq!(rec.torn_at, Some(ends[1]));
 }
@@ -148,11 +148,11 @@ fn a_torn_frame_inside_the_unsynced_window_is_a_torn_tail_even_with_intact_frame
 #[test]
 fn a_log_of_an_earlier_generation_is_discarded_and_a_newer_one_refused() {
     let image = build(&[vec![1, 2, 3]], true);
-    let rec = scan(&image, "wal", SALT + 1, 0).unwrap();
+    let rec = recover(&image, "wal", GENERATION + 1, 0).unwrap();
     assert!(rec.records.is_empty());
     assert_eq!(rec.torn_at, Some(0));
     assert!(matches!(
-        scan(&image, "wal", SALT - 1, 0),
+        recover(&image, "wal", GENERATION - 1, 0),
         Err(StorageError::Corrupted { offset: 12, .. })
     ));
 }
@@ -162,11 +162,11 @@ fn a_damaged_header_in_front_of_intact_frames_is_corruption() {
     let mut image = build(&[vec![1, 2, 3]], true);
     image[3] ^= 1;
     assert!(matches!(
-        scan(&image, "wal", SALT, FIRST_LSN),
+        recover(&image, "wal", GENERATION, FIRST_LSN),
         Err(StorageError::Corrupted { offset: 0, .. })
     ));
     // A header torn with nothing behind it is a reset that did not finish: empty log.
-    let rec = scan(&image[..HEADER_LEN as usize], "wal", SALT, FIRST_LSN).unwrap();
+    let rec = recover(&image[..HEADER_LEN as usize], "wal", GENERATION, FIRST_LSN).unwrap();
     assert!(rec.records.is_empty());
 }
 
@@ -177,7 +177,7 @@ fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
     let mut wal = Wal::create(
         dir.open_region("c/wal", Access::Sequential).unwrap(),
         "c/wal",
-        SALT,
+        GENERATION,
         0,
     )
     .unwrap();
@@ -190,7 +190,7 @@ fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
         let (mut wal2, rec) = Wal::open(
             crashed.open_region("c/wal", Access::Sequential).unwrap(),
             "c/wal",
-            SALT,
+            GENERATION,
             0,
             true,
         )
@@ -207,7 +207,7 @@ fn recovery_truncates_the_torn_tail_durably_before_new_appends() {
         let (_, rec2) = Wal::open(
             again.open_region("c/wal", Access::Sequential).unwrap(),
             "c/wal",
-            SALT,
+            GENERATION,
             0,
             true,
         )
@@ -224,7 +224,7 @@ fn a_future_format_version_is_refused_with_a_typed_error() {
     let crc = crc32fast::hash(&image[..28]);
     image[28..32].copy_from_slice(&crc.to_le_bytes());
     assert!(matches!(
-        scan(&image, "wal", SALT, FIRST_LSN),
+        recover(&image, "wal", GENERATION, FIRST_LSN),
         Err(StorageError::UnsupportedVersion { found: 9, .. })
     ));
 }

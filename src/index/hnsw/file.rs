@@ -76,7 +76,7 @@ pub fn decode(
         return Err("not a graph file".into());
     }
     let crc_at = b.len() - 4;
-    match HEADER.check(b, crc_at) {
+    match HEADER.verify(b, crc_at) {
         Ok(()) => {}
         Err(HeaderProblem::Short | HeaderProblem::Magic) => return Err("not a graph file".into()),
         Err(HeaderProblem::Checksum) => return Err("checksum mismatch".into()),
