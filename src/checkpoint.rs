@@ -134,21 +134,23 @@ impl Checkpoint {
                 self.vectors_generation, self.generation
             ));
         }
-        let mut used = vec![false; self.slot_count as usize];
+        // Nothing here allocates by `slot_count`: it comes from the file and is bounded by the
+        // vector file's length only when that file is opened.
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 && self.entries[i - 1].id >= e.id {
                 return bad(format!("entries not sorted or duplicated at id {}", e.id));
             }
-            match used.get_mut(e.slot as usize) {
-                Some(u) if !*u => *u = true,
-                Some(_) => return bad(format!("slot {} used twice", e.slot)),
-                None => {
-                    return bad(format!(
-                        "slot {} beyond slot count {}",
-                        e.slot, self.slot_count
-                    ));
-                }
+            if e.slot >= self.slot_count {
+                return bad(format!(
+                    "slot {} beyond slot count {}",
+                    e.slot, self.slot_count
+                ));
             }
+        }
+        let mut slots: Vec<u32> = self.entries.iter().map(|e| e.slot).collect();
+        slots.sort_unstable();
+        if let Some(w) = slots.windows(2).find(|w| w[0] == w[1]) {
+            return bad(format!("slot {} used twice", w[0]));
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::collection::{Collection, Options, copy_collection_files};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::format::{Header, HeaderProblem, append_crc};
-use crate::region::{Directory, MemoryDirectory};
+use crate::region::{Access, Directory, MemoryDirectory};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -113,6 +113,11 @@ impl Database {
             .expect("an empty memory directory always opens")
     }
 
+    /// True when the directory `path` holds a database (its marker file is there).
+    pub fn exists(path: impl AsRef<std::path::Path>) -> bool {
+        path.as_ref().join(META_FILE).is_file()
+    }
+
     /// Opens a database over any [`Directory`] (tests use the crash simulator).
     pub fn open_with(dir: Arc<dyn Directory>, options: Options) -> Result<Database> {
         if dir.read_file(INCOMPLETE_FILE)?.is_some() {
@@ -197,6 +202,40 @@ impl Database {
             .any(|e| !e.is_dir && e.name == "checkpoint"))
     }
 
+    /// Why the directory of collection `name`, which has no checkpoint, is not simply a
+    /// create that a crash interrupted: `None` when it is (or when there is no directory).
+    /// An interrupted create leaves at most an empty log, an empty vector file and an empty
+    /// checksum file; anything more is a collection that lost its checkpoint.
+    fn orphaned(&self, name: &str) -> Result<Option<String>> {
+        let path = Self::path(name);
+        for e in self.dir.list(&path)? {
+            let len = || -> Result<u64> {
+                let file = format!("{path}/{}", e.name);
+                Ok(self.dir.open_region(&file, Access::Sequential)?.len())
+            };
+            let leftover = !e.is_dir
+                && match e.name.as_str() {
+                    n if n.ends_with(".tmp") => true,
+                    "wal" => len()? <= crate::wal::frame::HEADER_LEN,
+                    "vectors-1" => len()? <= crate::vectors::PAGE,
+                    "vectors-1.crc" => len()? == 0,
+                    _ => false,
+                };
+            if !leftover {
+                return Ok(Some(format!(
+                    "the checkpoint is missing, but the collection's files remain ({} and others): \
+                     drop the collection to discard them",
+                    e.name
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn orphan_error(name: &str, why: String) -> Error {
+        StorageError::corrupted(format!("{}/checkpoint", Self::path(name)), 0, why).into()
+    }
+
     /// Creates a collection. Durable when it returns.
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
         validate_name(name)?;
@@ -205,6 +244,9 @@ impl Database {
         let mut cache = self.cache();
         if cache.contains_key(name) || self.exists_on_disk(name)? {
             return Err(Error::CollectionExists(name.to_string()));
+        }
+        if let Some(why) = self.orphaned(name)? {
+            return Err(Self::orphan_error(name, why));
         }
         let path = Self::path(name);
         // A directory without a checkpoint is a create that a crash interrupted.
@@ -252,7 +294,10 @@ impl Database {
         validate_name(name)?;
         self.writable()?;
         let mut cache = self.cache();
-        if !cache.contains_key(name) && !self.exists_on_disk(name)? {
+        if !cache.contains_key(name)
+            && !self.exists_on_disk(name)?
+            && self.orphaned(name)?.is_none()
+        {
             return Err(Error::CollectionNotFound(name.to_string()));
         }
         if let Some(c) = cache.remove(name) {
@@ -270,6 +315,16 @@ impl Database {
     /// database yet) while it stays open: see [`Database::snapshot_to`]. The copy is a
     /// database that [`Database::open`] opens as it is; `veles restore` copies one back.
     pub fn snapshot(&self, dest: impl AsRef<std::path::Path>) -> Result<SnapshotReport> {
+        let dest = dest.as_ref();
+        if let Some(root) = self.dir.root()
+            && crate::region::nested(root, dest)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the snapshot destination {} is inside the database {} or contains it",
+                dest.display(),
+                root.display()
+            )));
+        }
         let dir = crate::region::FsDirectory::open(dest)?;
         self.snapshot_to(&dir)
     }
@@ -307,6 +362,20 @@ impl Database {
     /// is reported with the problem that stopped it rather than failing the whole check.
     pub fn check(&self) -> Result<Vec<CheckReport>> {
         let mut reports = Vec::new();
+        for e in self.dir.list(COLLECTIONS)? {
+            if e.is_dir
+                && validate_name(&e.name).is_ok()
+                && !self.exists_on_disk(&e.name)?
+                && let Some(why) = self.orphaned(&e.name)?
+            {
+                let mut r = CheckReport {
+                    collection: e.name.clone(),
+                    ..CheckReport::default()
+                };
+                r.problem(&format!("{}/checkpoint", Self::path(&e.name)), Some(0), why);
+                reports.push(r);
+            }
+        }
         for name in self.list()? {
             let report = match self.collection(&name) {
                 Ok(c) => c.check()?,

@@ -42,7 +42,21 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// An I/O failure. An OS error keeps its kind and its text but loses the error number:
+    /// numbers differ between platforms (WASI's ENOSPC is 51, Linux's 28), and the same
+    /// failure must read the same natively and through the component.
     pub(crate) fn io(path: impl Into<String>, op: &'static str, source: io::Error) -> Self {
+        let source = match source.raw_os_error() {
+            Some(code) => {
+                let text = source.to_string();
+                let text = text
+                    .strip_suffix(&format!(" (os error {code})"))
+                    .unwrap_or(&text)
+                    .to_string();
+                io::Error::new(source.kind(), text)
+            }
+            None => source,
+        };
         StorageError::Io {
             path: path.into(),
             op: Cow::Borrowed(op),
@@ -68,9 +82,9 @@ impl fmt::Display for StorageError {
         match self {
             StorageError::Io { path, op, source } => {
                 if path.is_empty() {
-                    write!(f, "I/O error during {op}: {source}")
+                    write!(f, "{op} failed: {source}")
                 } else {
-                    write!(f, "I/O error during {op} of '{path}': {source}")
+                    write!(f, "{op} of '{path}' failed: {source}")
                 }
             }
             StorageError::PreviousIo => write!(

@@ -117,3 +117,12 @@ pub fn read_fvecs(path: &Path) -> std::io::Result<Vec<Vec<f32>>> {
 pub fn read_ivecs(path: &Path) -> std::io::Result<Vec<Vec<u32>>> {
     read_vecs(path, u32::from_le_bytes)
 }
+
+/// A checkpoint file's bytes with its slot count replaced, re-encoded with a valid checksum:
+/// a crafted file that only the decoder's bounds can refuse.
+pub fn with_checkpoint_slot_count(bytes: &[u8], slot_count: u32) -> Vec<u8> {
+    let mut cp = crate::checkpoint::Checkpoint::decode(bytes, "checkpoint")
+        .expect("the checkpoint to craft from is valid");
+    cp.slot_count = slot_count;
+    cp.encode()
+}

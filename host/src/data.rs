@@ -39,15 +39,15 @@ pub struct PointReader {
 }
 
 enum Inner {
-    Fvecs(BufReader<File>),
+    Fvecs(BufReader<Box<dyn Read>>),
     Npy {
-        r: BufReader<File>,
+        r: BufReader<Box<dyn Read>>,
         dim: usize,
         f64: bool,
         left: u64,
     },
     Jsonl {
-        r: BufReader<File>,
+        r: BufReader<Box<dyn Read>>,
         line: u64,
     },
 }
@@ -55,15 +55,26 @@ enum Inner {
 impl PointReader {
     /// Opens `path`; positional formats number points from `first_id`.
     pub fn open(path: &Path, format: Option<Format>, first_id: u64) -> Result<PointReader> {
-        let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
-            anyhow!(
-                "cannot tell the format of {} (use --format fvecs|npy|jsonl)",
-                path.display()
-            )
-        })?;
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let size = file.metadata()?.len();
-        let mut r = BufReader::with_capacity(1 << 20, file);
+        let stdin = path == Path::new("-");
+        let format = format
+            .or_else(|| Format::from_path(path))
+            .or(stdin.then_some(Format::Jsonl))
+            .ok_or_else(|| {
+                anyhow!(
+                    "cannot tell the format of {} (use --format fvecs|npy|jsonl)",
+                    path.display()
+                )
+            })?;
+        // `-` is standard input, whose size is unknown (0).
+        let (input, size): (Box<dyn Read>, u64) = if stdin {
+            (Box::new(std::io::stdin()), 0)
+        } else {
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let size = file.metadata()?.len();
+            (Box::new(file), size)
+        };
+        let mut r = BufReader::with_capacity(1 << 20, input);
         let (inner, position) = match format {
             Format::Fvecs => (Inner::Fvecs(r), 0),
             Format::Jsonl => (Inner::Jsonl { r, line: 0 }, 0),

@@ -208,6 +208,9 @@ fn run(cli: Cli) -> Result<()> {
             exact,
         } => {
             let filter = filter.map(|f| Filter::from_json_str(&f)).transpose()?;
+            // Read-only: a search changes nothing on disk and shares the directory with other
+            // readers. Opened before the queries are read, so a missing database fails fast.
+            let mut db = open_existing(&dir, cli.native)?;
             let queries: Vec<Vec<f32>> = match (vector, query_file) {
                 (Some(v), _) => vec![
                     serde_json::from_str(&v).context("--vector must be a JSON array of numbers")?,
@@ -219,7 +222,6 @@ fn run(cli: Cli) -> Result<()> {
                     .collect(),
                 (None, None) => bail!("give --vector or --query-file"),
             };
-            let mut db = open(&dir, cli.native)?;
             let params = SearchParams::default()
                 .with_filter(filter.as_ref())
                 .with_ef(ef)
@@ -382,7 +384,7 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
 
 /// Opens an existing database read-only.
 fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
-    if !dir.join("VELES").exists() {
+    if !veles::Database::exists(dir) {
         return Err(anyhow!("{} is not a veles database", dir.display()));
     }
     let options = OpenOptions {
@@ -437,7 +439,7 @@ fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result
 }
 
 fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Result<()> {
-    if !dir.join("VELES").exists() {
+    if !veles::Database::exists(dir) {
         return Err(anyhow!("{} is not a veles database", dir.display()));
     }
     let mut db = open(dir, native)?;
@@ -468,7 +470,7 @@ fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Re
 /// `veles snapshot` (a consistent copy of a database) and `veles restore` (the same from a
 /// snapshot, checked first and opened read-only).
 fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: bool) -> Result<()> {
-    if !from.join("VELES").exists() {
+    if !veles::Database::exists(from) {
         return Err(anyhow!("{} is not a veles database", from.display()));
     }
     if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {

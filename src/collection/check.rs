@@ -7,6 +7,7 @@ use super::state::State;
 use crate::check::CheckReport;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, Graph};
 use crate::vectors::{quantize, with_f32};
 
@@ -29,7 +30,8 @@ impl Collection {
             st.check_wal(checkpoint.as_ref().map(|cp| cp.next_lsn), &mut report);
             st.check_vectors(&mut report);
             st.check_ids(&mut report);
-            st.check_graph(checkpoint.map_or(0, |cp| cp.entries.len()), &mut report);
+            let entries = checkpoint.map(|cp| cp.entries).unwrap_or_default();
+            st.check_graph(&entries, &mut report);
             if let Some(why) = &st.recovery.graph_problem {
                 report.notes.push(format!("graph rebuilt on open: {why}"));
             }
@@ -158,7 +160,7 @@ impl State {
 
     /// The graph: its structure, its coverage, that search reaches every live node, and its
     /// file.
-    fn check_graph(&self, checkpoint_points: usize, report: &mut CheckReport) {
+    fn check_graph(&self, checkpoint: &[crate::checkpoint::Entry], report: &mut CheckReport) {
         let Some(graph) = &self.graph else { return };
         let gpath = graph_file(&self.path, self.generation);
         if let Err(why) = graph.validate() {
@@ -197,11 +199,14 @@ impl State {
                 report.bytes_checked += bytes.len() as u64;
                 let params = self.config.hnsw_params();
                 let slots = self.ids.slots() as usize;
-                if let Err(why) = hnsw::file::decode(&bytes, self.generation, params, slots) {
+                let mut live: Vec<(u32, u64)> = checkpoint.iter().map(|e| (e.slot, e.id)).collect();
+                live.sort_unstable();
+                let stamp = Stamp::new(&self.path, self.generation, live.into_iter());
+                if let Err(why) = hnsw::file::decode(&bytes, stamp, params, slots) {
                     report.problem(&gpath, None, why);
                 }
             }
-            Ok(None) if checkpoint_points > 0 => report.notes.push(format!(
+            Ok(None) if !checkpoint.is_empty() => report.notes.push(format!(
                 "{gpath}: missing, so the graph was rebuilt on open"
             )),
             Ok(None) => {}

@@ -28,14 +28,21 @@ impl State {
             .checkpoint_body(next, self.vectors_generation, |s| s)?
             .encode();
         let cpath = self.file(CHECKPOINT);
-        if self
-            .graph
-            .as_ref()
-            .is_some_and(|g| too_many_tombstones(g, self.ids.len()))
+        if let Some(g) = &self.graph
+            && too_many_tombstones(g, self.ids.len())
         {
+            // The tombstones leave the graph, so their slots may give their bytes back now.
+            let dropped: Vec<u32> = (0..self.ids.slots())
+                .filter(|&s| self.ids.is_free(s) && g.contains(s))
+                .collect();
             self.rebuild_graph();
+            self.guard(|st| {
+                let ids = &st.ids;
+                st.vectors.release_now(&dropped, |s| ids.is_free(s))
+            })?;
         }
-        let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, next));
+        let stamp = self.graph_stamp(next, &self.ids);
+        let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
         let gpath = graph_file(&self.path, next);
         let old_graph = graph_file(&self.path, self.generation);
         self.guard(|st| {

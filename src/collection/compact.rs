@@ -49,7 +49,9 @@ impl State {
         let old_graph = graph_file(&self.path, self.generation);
         let vectors = self.guard(|st| st.copy_live(next, &map, live))?;
         let graph = self.compacted_graph(&vectors, &map, live, next);
-        let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, next));
+        let compacted = self.ids.compacted();
+        let stamp = self.graph_stamp(next, &compacted);
+        let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
         let bytes = cp.encode();
         let (gpath, cpath) = (graph_file(&self.path, next), self.file(CHECKPOINT));
         self.guard(|st| {
@@ -61,7 +63,7 @@ impl State {
         // Committed: the in-memory state follows.
         self.vectors.file = vectors;
         self.graph = graph;
-        self.ids = self.ids.compacted();
+        self.ids = compacted;
         self.vectors_generation = next;
         self.guard(|st| st.vectors.rebuild_sq8(st.ids.owners()))?;
         self.guard(|st| {

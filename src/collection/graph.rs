@@ -4,6 +4,7 @@
 use super::state::{State, threads};
 use crate::error::StorageError;
 use crate::index::Scratch;
+use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, Graph, Params, Space};
 use crate::vectors::SlotSpace;
 
@@ -50,6 +51,14 @@ pub(super) fn build(
 }
 
 impl State {
+    /// The stamp a graph file of `generation` over the current slots carries.
+    pub(super) fn graph_stamp(&self, generation: u32, ids: &crate::idmap::IdMap) -> Stamp {
+        let live = ids
+            .live_slots()
+            .map(|s| (s, ids.owner(s).unwrap_or_default()));
+        Stamp::new(&self.path, generation, live)
+    }
+
     /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
     /// one by one; new ones are inserted in batches, whose searches run on every core natively
     /// (see `Graph::insert_batch`: the result does not depend on it).
@@ -87,7 +96,10 @@ impl State {
         let slots = self.ids.slots() as usize;
         let loaded = match self.dir.read_file(path)? {
             None => Err("no graph file".to_string()),
-            Some(bytes) => hnsw::file::decode(&bytes, self.generation, params, slots),
+            Some(bytes) => {
+                let stamp = self.graph_stamp(self.generation, &self.ids);
+                hnsw::file::decode(&bytes, stamp, params, slots)
+            }
         };
         match loaded {
             Ok(g) if self.ids.live_slots().all(|s| g.contains(s)) => {

@@ -68,6 +68,7 @@ impl Collection {
                 Some(found) => found,
                 None => st.exact(&q, k, filter)?,
             };
+            st.verify_hits(&found)?;
             Ok(found
                 .into_iter()
                 .map(|(d, id)| Hit::new(id, codec.score(d), st.payloads.get(&id).cloned()))
@@ -107,6 +108,18 @@ impl State {
         hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         hits.truncate(k);
         (hits.len() == k).then_some(hits)
+    }
+
+    /// Checks every hit's vector against its checksum: a search never answers with a vector
+    /// that damage changed (a NaN would otherwise win every query), it reports the damage.
+    fn verify_hits(&self, found: &Found) -> Result<()> {
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        for &(_, id) in found {
+            if let Some(slot) = self.ids.slot(id) {
+                self.vectors.bytes(slot, &mut buf, true)?;
+            }
+        }
+        Ok(())
     }
 
     /// The exact scan: the `k` best points passing `filter`.

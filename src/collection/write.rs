@@ -152,8 +152,12 @@ impl State {
     /// Writes staged slot bytes and releases freed slots. Only called right after the log
     /// records behind them are durable.
     pub(super) fn apply_staged(&mut self) -> Result<(), StorageError> {
-        let ids = &self.ids;
-        self.vectors.apply(ids.slots(), |s| ids.is_free(s))
+        let (ids, graph) = (&self.ids, &self.graph);
+        // Without a graph (a backend that cannot lend its bytes) slots are kept as a graph
+        // would keep them, so every backend writes the same files.
+        let in_graph = |s| graph.as_ref().is_none_or(|g| g.contains(s));
+        self.vectors
+            .apply(ids.slots(), |s| ids.is_free(s), in_graph)
     }
 
     pub(super) fn flush(&mut self) -> Result<()> {

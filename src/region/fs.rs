@@ -1,5 +1,6 @@
 //! A directory on a real file system: native builds and WASI (inside a preopened directory).
 
+use super::lock::DirectoryLock;
 use super::{Access, CachedRegion, Directory, Entry, FileRegion, Region, check_path, parent_of};
 use crate::error::StorageError;
 use std::fs::{self, File, OpenOptions};
@@ -27,9 +28,8 @@ impl Default for RegionBackend {
     }
 }
 
-/// A database directory on disk. Holds an exclusive lock on `<root>/LOCK` for its lifetime
-/// where the platform has locks; WASI has none, so there the single-writer rule is the
-/// embedder's to keep (the `veles` host opens each directory from one store only).
+/// A database directory on disk. Holds the directory's lock for its lifetime (exclusive for
+/// writing, shared for reading; see [`DirectoryLock`] for WASI).
 #[derive(Debug)]
 pub struct FsDirectory {
     root: PathBuf,
@@ -37,11 +37,8 @@ pub struct FsDirectory {
     /// Opened with [`FsDirectory::open_read_only`]: files open read-only, and every
     /// metadata operation is refused.
     read_only: bool,
-    _lock: Option<File>,
+    _lock: DirectoryLock,
 }
-
-/// The lock file's name. Collections are directories, so listing them skips it.
-pub const LOCK_FILE: &str = "LOCK";
 
 fn io_err<'a>(path: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
     move |e| StorageError::io(path, op, e)
@@ -60,22 +57,7 @@ impl FsDirectory {
         let root = root.as_ref().to_path_buf();
         let shown = root.display().to_string();
         fs::create_dir_all(&root).map_err(io_err(&shown, "create directory"))?;
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(root.join(LOCK_FILE))
-            .map_err(io_err(LOCK_FILE, "open"))?;
-        let lock = match lock.try_lock() {
-            Ok(()) => Some(lock),
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(StorageError::Locked { path: shown });
-            }
-            // No locks on this platform (WASI): documented single-writer rule.
-            Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
-            Err(fs::TryLockError::Error(e)) => return Err(StorageError::io(LOCK_FILE, "lock", e)),
-        };
+        let lock = DirectoryLock::exclusive(&root)?;
         let backend = if cfg!(target_family = "wasm") && backend == RegionBackend::Mmap {
             RegionBackend::CachedFile
         } else {
@@ -105,22 +87,7 @@ impl FsDirectory {
                 io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
-        let lock = match File::open(root.join(LOCK_FILE)) {
-            Ok(lock) => match lock.try_lock_shared() {
-                Ok(()) => Some(lock),
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(StorageError::Locked { path: shown });
-                }
-                Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => None,
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(StorageError::io(LOCK_FILE, "lock", e));
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            // A read-only mount or preopen may refuse even to open it: nothing to lock then.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => None,
-            Err(e) => return Err(StorageError::io(LOCK_FILE, "open", e)),
-        };
+        let lock = DirectoryLock::shared(&root)?;
         Ok(FsDirectory {
             root,
             backend: RegionBackend::default(),
@@ -142,10 +109,6 @@ impl FsDirectory {
             ));
         }
         Ok(())
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     fn full(&self, path: &str) -> Result<PathBuf, StorageError> {
@@ -183,6 +146,10 @@ impl FsDirectory {
 }
 
 impl Directory for FsDirectory {
+    fn root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn open_region(&self, path: &str, access: Access) -> Result<Box<dyn Region>, StorageError> {
         let full = self.full(path)?;
         let file = OpenOptions::new()

@@ -19,6 +19,7 @@ mod checked;
 pub mod crash;
 mod file;
 mod fs;
+mod lock;
 mod memory;
 #[cfg(not(target_family = "wasm"))]
 mod mmap;
@@ -32,6 +33,7 @@ pub use cached::CachedRegion;
 pub use checked::CheckedRegion;
 pub use file::FileRegion;
 pub use fs::{FsDirectory, RegionBackend};
+pub use lock::{DirectoryLock, LOCK_FILE, nested};
 pub use memory::{MemoryDirectory, MemoryRegion};
 #[cfg(not(target_family = "wasm"))]
 pub use mmap::MmapRegion;

@@ -86,4 +86,9 @@ pub trait Directory: Send + Sync + fmt::Debug {
 
     /// Removes a file; durable. Missing is not an error.
     fn remove_file(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Where the directory is on the host's file system, when it is on one.
+    fn root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

@@ -14,6 +14,10 @@ use std::collections::{BTreeSet, HashMap};
 /// - `staged` and `released` hold changes whose log records are appended but maybe not synced;
 ///   they reach `file` only in [`Store::apply`], called right after a log sync.
 /// - `sq8`, when present, has the quantized form of every live slot's current bytes.
+/// - a free slot that is still a graph node (a tombstone, which searches traverse) keeps its
+///   bytes in `file` until it leaves the graph (a rebuild releases it then). So a search never
+///   reads a released slot: on a full tmpfs, reading a punched page through the map is a
+///   SIGBUS, and a tombstone's vector keeps routing searches as well as it did.
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) file: VectorFile,
@@ -71,23 +75,41 @@ impl Store {
         self.released.insert(slot);
     }
 
-    /// Writes staged bytes and releases freed slots (`is_free` says which slots are free at
-    /// the moment, for whole-page releases). Only called right after the log records behind
-    /// them are durable.
+    /// Writes staged bytes and releases freed slots. `is_free` says which slots are free
+    /// at the moment, `in_graph` which are graph nodes: a freed slot that is still a node
+    /// keeps its bytes (see the invariants), and page releases spare such slots. Only called
+    /// right after the log records behind the changes are durable.
     pub(crate) fn apply(
         &mut self,
         slots: u32,
         is_free: impl Fn(u32) -> bool,
+        in_graph: impl Fn(u32) -> bool,
     ) -> Result<(), StorageError> {
         self.file.reserve(slots)?;
-        for &slot in &self.released {
-            self.file.release(slot, &is_free)?;
+        let releasable = |s: u32| is_free(s) && !in_graph(s);
+        for slot in std::mem::take(&mut self.released) {
+            if !in_graph(slot) {
+                self.file.release(slot, &releasable)?;
+            }
         }
-        self.released.clear();
         let mut staged: Vec<(u32, Vec<u8>)> = self.staged.drain().collect();
         staged.sort_unstable_by_key(|(s, _)| *s);
         for (slot, bytes) in staged {
             self.file.write(slot, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Releases `slots`, free slots that left the graph (its tombstones before a rebuild).
+    /// `releasable` says which slots' pages may go. The delete records behind them are
+    /// durable (they were applied).
+    pub(crate) fn release_now(
+        &mut self,
+        slots: &[u32],
+        releasable: impl Fn(u32) -> bool,
+    ) -> Result<(), StorageError> {
+        for &slot in slots {
+            self.file.release(slot, &releasable)?;
         }
         Ok(())
     }

@@ -56,6 +56,15 @@ impl Wal {
         let len = region.len();
         let size = usize::try_from(len)
             .map_err(|_| StorageError::corrupted(path, 0, "log larger than the address space"))?;
+        // A log is created with a durable header before its checkpoint exists, and a reset
+        // never shortens it below one: a shorter log lost bytes that were durable.
+        if len < HEADER_LEN {
+            return Err(StorageError::corrupted(
+                path,
+                len,
+                format!("the log is {len} bytes long, shorter than its {HEADER_LEN}-byte header"),
+            ));
+        }
         let mut bytes = vec![0u8; size];
         region.read(0, &mut bytes)?;
         let recovery = recover(&bytes, path, generation, next_lsn)?;

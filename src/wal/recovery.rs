@@ -82,12 +82,18 @@ pub fn recover(
 
     if header == LogHeader::Invalid {
         // A reset writes the header and syncs it before any frame is appended, so a torn
-        // header can only sit in front of frames of older generations.
-        if !records.is_empty() {
+        // header can only sit in front of frames of older generations: one intact frame of
+        // this generation anywhere behind it proves the header was durable, and is damage.
+        let witness = (HEADER_LEN as usize..bytes.len())
+            .step_by(FRAME_ALIGN as usize)
+            .find(|&at| frame::decode_frame(&bytes[at..], generation).is_some());
+        if let Some(at) = witness {
             return Err(StorageError::corrupted(
                 path,
                 0,
-                "log header is damaged but intact frames follow it",
+                format!(
+                    "the log header is damaged, but an intact frame of generation {generation} at offset {at} follows it"
+                ),
             ));
         }
         return Ok(Recovery {

@@ -1,7 +1,8 @@
 use super::frame::{HEADER_LEN, frame_len};
 use super::*;
+use crate::error::StorageError;
 use crate::region::crash::{CrashDirectory, CrashMode};
-use crate::region::{Access, Directory, MemoryRegion};
+use crate::region::{Access, Directory, MemoryRegion, Region};
 use proptest::prelude::*;
 
 const GENERATION: u32 = 5;

@@ -8,6 +8,7 @@ use crate::runtime::{HostState, Limits, Mount, Runtime, Veles, ensure_dir, ticks
 use crate::wit;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use veles::region::DirectoryLock;
 use veles::{
     CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
 };
@@ -18,6 +19,10 @@ use wasmtime::component::ResourceAny;
 const SNAPSHOT_MOUNT: &str = "/snapshot";
 
 pub struct ComponentBackend {
+    /// The directory's lock, held on the host side for the component (WASI has no locks):
+    /// the same lock a native open takes, so every pairing of hosts and processes keeps one
+    /// writer or many readers.
+    _locks: Vec<DirectoryLock>,
     snapshot_dest: Option<PathBuf>,
     store: Store<HostState>,
     bindings: Veles,
@@ -41,6 +46,7 @@ impl ComponentBackend {
         limits: &Limits,
         options: &OpenOptions,
     ) -> HostResult<ComponentBackend> {
+        let mut locks = Vec::new();
         if options.read_only {
             if !dir.is_dir() {
                 return Err(HostError::Runtime(anyhow::anyhow!(
@@ -48,8 +54,10 @@ impl ComponentBackend {
                     dir.display()
                 )));
             }
+            locks.push(DirectoryLock::shared(dir).map_err(engine)?);
         } else {
             ensure_dir(dir).map_err(HostError::Runtime)?;
+            locks.push(DirectoryLock::exclusive(dir).map_err(engine)?);
         }
         let mut mounts = vec![Mount {
             host: dir.to_path_buf(),
@@ -57,7 +65,9 @@ impl ComponentBackend {
             writable: !options.read_only,
         }];
         if let Some(dest) = &options.snapshot_dest {
+            refuse_nested(dir, dest)?;
             ensure_dir(dest).map_err(HostError::Runtime)?;
+            locks.push(DirectoryLock::exclusive(dest).map_err(engine)?);
             mounts.push(Mount {
                 host: dest.clone(),
                 guest: SNAPSHOT_MOUNT.into(),
@@ -75,6 +85,7 @@ impl ComponentBackend {
             false => engine.call_open(&mut store, "."),
         })?;
         Ok(ComponentBackend {
+            _locks: locks,
             snapshot_dest: options.snapshot_dest.clone(),
             store,
             bindings,
@@ -136,6 +147,23 @@ impl ComponentBackend {
         };
         self.call(|e, s| f(e, s, c))
     }
+}
+
+fn engine(e: veles::StorageError) -> HostError {
+    HostError::Engine(e.into())
+}
+
+/// Refuses a snapshot destination inside the database or around it: the copy would copy
+/// itself, or a later `create` in the source would take it for a collection.
+fn refuse_nested(dir: &Path, dest: &Path) -> HostResult<()> {
+    if veles::region::nested(dir, dest) {
+        return Err(HostError::Engine(veles::Error::InvalidArgument(format!(
+            "the snapshot destination {} is inside the database {} or contains it",
+            dest.display(),
+            dir.display()
+        ))));
+    }
+    Ok(())
 }
 
 /// A call's outcome: the engine's typed error, or the trap that stopped the component.

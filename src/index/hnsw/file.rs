@@ -8,7 +8,8 @@
 //! 12   4  generation: the checkpoint generation it belongs to
 //! 16   4  M             20  4  ef_construction
 //! 24   4  nodes: slots covered (n)
-//! 28   4  entry (u32::MAX = empty)        32  1  max level      33 7 zero
+//! 28   4  entry (u32::MAX = empty)        32  1  max level      33 3 zero
+//! 36   4  owners: a fingerprint of whose graph it is (see [`Stamp`])
 //! 40   8  rng state
 //! 48   n  level per slot (255 = not in the graph)
 //!  .   .  level-0 blocks: n x (2M + 1) u32 (count, links)
@@ -23,7 +24,35 @@ const MAGIC: &[u8; 8] = b"VELESHNS";
 const VERSION: u32 = 1;
 const HEAD: usize = 48;
 
-pub fn encode(g: &Graph, generation: u32) -> Vec<u8> {
+/// What a graph file belongs to: the checkpoint generation, and a fingerprint of the
+/// collection and of which point owns which slot at that checkpoint. A graph file copied in
+/// from another collection or another generation does not match, and is rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub generation: u32,
+    pub owners: u32,
+}
+
+impl Stamp {
+    /// The stamp of the collection at `path`, at `generation`, whose live slots are
+    /// `(slot, id)`, in slot order.
+    pub fn new(path: &str, generation: u32, live: impl Iterator<Item = (u32, u64)>) -> Stamp {
+        let mut h = crc32fast::Hasher::new();
+        h.update(path.as_bytes());
+        h.update(&generation.to_le_bytes());
+        for (slot, id) in live {
+            h.update(&slot.to_le_bytes());
+            h.update(&id.to_le_bytes());
+        }
+        Stamp {
+            generation,
+            owners: h.finalize(),
+        }
+    }
+}
+
+pub fn encode(g: &Graph, stamp: Stamp) -> Vec<u8> {
+    let generation = stamp.generation;
     let n = g.level.len();
     let mut out = Vec::with_capacity(HEAD + n + g.links0.len() * 4 + 4);
     HEADER.write(&mut out);
@@ -37,7 +66,8 @@ pub fn encode(g: &Graph, generation: u32) -> Vec<u8> {
     }
     out.extend_from_slice(&g.entry.unwrap_or(u32::MAX).to_le_bytes());
     out.push(g.max_level);
-    out.extend_from_slice(&[0; 7]);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&stamp.owners.to_le_bytes());
     out.extend_from_slice(&g.rng.to_le_bytes());
     out.extend_from_slice(&g.level);
     for w in &g.links0 {
@@ -66,12 +96,7 @@ const HEADER: Header = Header {
 
 /// Decodes and checks a graph file for `generation` over at most `max_nodes` slots.
 /// `Err` says why it cannot be used (the caller rebuilds).
-pub fn decode(
-    b: &[u8],
-    generation: u32,
-    params: Params,
-    max_nodes: usize,
-) -> Result<Graph, String> {
+pub fn decode(b: &[u8], stamp: Stamp, params: Params, max_nodes: usize) -> Result<Graph, String> {
     if b.len() < HEAD + 4 {
         return Err("not a graph file".into());
     }
@@ -82,11 +107,15 @@ pub fn decode(
         Err(HeaderProblem::Checksum) => return Err("checksum mismatch".into()),
         Err(HeaderProblem::Version(v)) => return Err(format!("version {v}")),
     }
+    let generation = stamp.generation;
     if u32_at(b, 12) != generation {
         return Err(format!(
             "generation {} (checkpoint is {generation})",
             u32_at(b, 12)
         ));
+    }
+    if u32_at(b, 36) != stamp.owners {
+        return Err("the graph of another collection or of other points".into());
     }
     if (u32_at(b, 16) as usize, u32_at(b, 20) as usize) != (params.m, params.ef_construction) {
         return Err("built with other parameters".into());
@@ -167,27 +196,44 @@ mod tests {
 
     use super::*;
 
+    fn stamp(generation: u32) -> Stamp {
+        Stamp::new("collections/c", generation, [(0, 9)].into_iter())
+    }
+
     #[test]
     fn graph_files_round_trip_and_damage_is_refused() {
         let g = small_graph();
-        let bytes = encode(&g, 7);
-        assert_eq!(decode(&bytes, 7, g.params, 10_000).unwrap(), g);
+        let bytes = encode(&g, stamp(7));
+        assert_eq!(decode(&bytes, stamp(7), g.params, 10_000).unwrap(), g);
         assert!(
-            decode(&bytes, 8, g.params, 10_000).is_err(),
+            decode(&bytes, stamp(8), g.params, 10_000).is_err(),
             "another generation"
         );
-        assert!(decode(&bytes, 7, Params { m: 8, ..g.params }, 10_000).is_err());
+        assert!(decode(&bytes, stamp(7), Params { m: 8, ..g.params }, 10_000).is_err());
+        let foreign = Stamp::new("collections/d", 7, [(0, 9)].into_iter());
         assert!(
-            decode(&bytes, 7, g.params, 10).is_err(),
+            decode(&bytes, foreign, g.params, 10_000).is_err(),
+            "another collection"
+        );
+        let moved = Stamp::new("collections/c", 7, [(1, 9)].into_iter());
+        assert!(
+            decode(&bytes, moved, g.params, 10_000).is_err(),
+            "other owners"
+        );
+        assert!(
+            decode(&bytes, stamp(7), g.params, 10).is_err(),
             "more nodes than slots"
         );
         for cut in [0, 10, 47, bytes.len() / 2, bytes.len() - 1] {
-            assert!(decode(&bytes[..cut], 7, g.params, 10_000).is_err());
+            assert!(decode(&bytes[..cut], stamp(7), g.params, 10_000).is_err());
         }
         for at in (0..bytes.len()).step_by(97) {
             let mut bad = bytes.clone();
             bad[at] ^= 0x20;
-            assert!(decode(&bad, 7, g.params, 10_000).is_err(), "byte {at}");
+            assert!(
+                decode(&bad, stamp(7), g.params, 10_000).is_err(),
+                "byte {at}"
+            );
         }
     }
 }

@@ -1,0 +1,123 @@
+//! Who may open a database directory: the lock on `<root>/LOCK`.
+//!
+//! A writer holds an exclusive lock, a reader a shared one (an advisory `flock`-style lock on
+//! the file, held for the handle's lifetime and released by the OS when the process dies).
+//! So any number of readers, or one writer, across every process and every host. WASI has no
+//! locks: there the *embedder* takes this same lock on the host side before it instantiates
+//! the component (the `veles` host does, through [`DirectoryLock`]), and the component's own
+//! attempt reports "unsupported" and is skipped.
+
+use crate::error::StorageError;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// The lock file's name. Collections are directories, so listing them skips it.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// A held lock on a database directory; released on drop.
+#[derive(Debug)]
+pub struct DirectoryLock {
+    /// `None` where the platform has no locks (WASI inside a component).
+    _file: Option<File>,
+}
+
+impl DirectoryLock {
+    /// The writer's lock on the existing directory `root`: exclusive, creating `LOCK` if
+    /// needed. [`StorageError::Locked`] when anyone else holds it.
+    pub fn exclusive(root: &Path) -> Result<DirectoryLock, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(root.join(LOCK_FILE))
+            .map_err(|e| StorageError::io(LOCK_FILE, "open", e))?;
+        let held = file.try_lock();
+        Self::from(root, file, held)
+    }
+
+    /// A reader's lock on `root`: shared with other readers, refused while a writer holds
+    /// it. Creates nothing: a directory without `LOCK` (or whose `LOCK` a read-only mount
+    /// will not open) was never opened for writing, and no lock is taken.
+    pub fn shared(root: &Path) -> Result<DirectoryLock, StorageError> {
+        let file = match File::open(root.join(LOCK_FILE)) {
+            Ok(file) => file,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                return Ok(DirectoryLock { _file: None });
+            }
+            Err(e) => return Err(StorageError::io(LOCK_FILE, "open", e)),
+        };
+        let held = file.try_lock_shared();
+        Self::from(root, file, held)
+    }
+
+    fn from(
+        root: &Path,
+        file: File,
+        held: Result<(), fs::TryLockError>,
+    ) -> Result<DirectoryLock, StorageError> {
+        match held {
+            Ok(()) => Ok(DirectoryLock { _file: Some(file) }),
+            Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked {
+                path: root.display().to_string(),
+            }),
+            // No locks on this platform (WASI): the embedder holds the lock for us.
+            Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                Ok(DirectoryLock { _file: None })
+            }
+            Err(fs::TryLockError::Error(e)) => Err(StorageError::io(LOCK_FILE, "lock", e)),
+        }
+    }
+}
+
+/// `path` made absolute with links resolved, as far as it exists (the rest appended as given):
+/// for comparing a path that may not exist yet with one that does.
+fn resolved(path: &Path) -> std::path::PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// True when one of two directories is inside the other (or they are the same): a snapshot
+/// between them would copy into its own source.
+pub fn nested(a: &Path, b: &Path) -> bool {
+    let (a, b) = (resolved(a), resolved(b));
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_directories_are_recognised_before_they_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("db");
+        std::fs::create_dir(&db).unwrap();
+        assert!(nested(&db, &db.join("collections/snap")));
+        assert!(nested(&db.join("x/.."), &db));
+        assert!(!nested(&db, &d.path().join("other")));
+        assert!(!nested(&db, &d.path().join("db2")));
+    }
+}

@@ -1,0 +1,266 @@
+//! Damage that no crash explains, one case per defect that once passed silently: each must be
+//! reported (file and offset), never taken for "empty", and never served as data.
+
+use std::path::Path;
+use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
+
+const DIM: usize = 8;
+
+/// Point `i`: a distinct vector of its own (seeded by `i`).
+fn point(i: u64) -> Point {
+    Point::new(
+        i,
+        veles::testing::Rng::new(i).vector(Metric::Euclidean, DIM, 2),
+    )
+}
+
+/// A database whose collection `c` holds `n` points, flushed in batches of 100 (so the log
+/// has many frames), and nothing checkpointed after its creation.
+fn flushed(root: &Path, n: u64) {
+    flushed_with(root, n, Metric::Euclidean)
+}
+
+fn flushed_with(root: &Path, n: u64, metric: Metric) {
+    let db = Database::open(root).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, metric))
+        .unwrap();
+    for start in (0..n).step_by(100) {
+        let pts: Vec<Point> = (start..(start + 100).min(n)).map(point).collect();
+        c.upsert(&pts).unwrap();
+        c.flush().unwrap();
+    }
+}
+
+fn corrupted_file(e: &Error) -> Option<&str> {
+    match e {
+        Error::Storage(StorageError::Corrupted { file, .. }) => Some(file),
+        _ => None,
+    }
+}
+
+fn open_c(root: &Path) -> Result<veles::Collection, Error> {
+    Database::open(root)?.collection("c")
+}
+
+#[test]
+fn a_zeroed_first_sector_of_the_log_is_damage_not_an_empty_log() {
+    let d = tempfile::tempdir().unwrap();
+    flushed(d.path(), 1300);
+    let wal = d.path().join("collections/c/wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    bytes[..512].fill(0);
+    std::fs::write(&wal, &bytes).unwrap();
+    let e = open_c(d.path()).unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/wal"), "{e}");
+    // Nothing was cut: the intact frames are all still there for a repair.
+    assert_eq!(std::fs::read(&wal).unwrap(), bytes);
+}
+
+#[test]
+fn a_missing_or_truncated_log_is_damage() {
+    for cut in [None, Some(0), Some(10)] {
+        let d = tempfile::tempdir().unwrap();
+        flushed(d.path(), 300);
+        let wal = d.path().join("collections/c/wal");
+        match cut {
+            None => std::fs::remove_file(&wal).unwrap(),
+            Some(len) => std::fs::File::options()
+                .write(true)
+                .open(&wal)
+                .unwrap()
+                .set_len(len)
+                .unwrap(),
+        }
+        let e = open_c(d.path()).unwrap_err();
+        assert_eq!(
+            corrupted_file(&e),
+            Some("collections/c/wal"),
+            "{cut:?}: {e}"
+        );
+        let e = Database::open_read_only(d.path())
+            .unwrap()
+            .collection("c")
+            .unwrap_err();
+        assert_eq!(
+            corrupted_file(&e),
+            Some("collections/c/wal"),
+            "{cut:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_checkpoint_is_reported_and_create_does_not_wipe_the_files() {
+    let d = tempfile::tempdir().unwrap();
+    flushed(d.path(), 300);
+    {
+        let db = Database::open(d.path()).unwrap();
+        db.collection("c").unwrap().checkpoint().unwrap();
+    }
+    std::fs::remove_file(d.path().join("collections/c/checkpoint")).unwrap();
+    let db = Database::open(d.path()).unwrap();
+    let reports = db.check().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(!reports[0].is_ok());
+    assert_eq!(reports[0].problems[0].file, "collections/c/checkpoint");
+    let e = db
+        .create_collection("c", CollectionConfig::new(2, Metric::Dot))
+        .unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/checkpoint"), "{e}");
+    assert!(
+        d.path().join("collections/c/wal").exists(),
+        "nothing was wiped"
+    );
+    // Dropping is how a user says "discard": then the name is free again.
+    db.drop_collection("c").unwrap();
+    db.create_collection("c", CollectionConfig::new(2, Metric::Dot))
+        .unwrap();
+}
+
+#[test]
+fn an_interrupted_create_is_not_mistaken_for_damage() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Database::open(d.path()).unwrap();
+    db.create_collection("c", CollectionConfig::new(4, Metric::Dot))
+        .unwrap();
+    drop(db);
+    // What a crash before the checkpoint's write leaves: empty files, no checkpoint.
+    std::fs::remove_file(d.path().join("collections/c/checkpoint")).unwrap();
+    let db = Database::open(d.path()).unwrap();
+    assert!(db.check().unwrap().is_empty());
+    db.create_collection("c", CollectionConfig::new(4, Metric::Dot))
+        .unwrap();
+}
+
+/// Writes `bytes` at `offset` of `file` in place.
+fn patch(file: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::options().write(true).open(file).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn a_search_never_returns_a_vector_that_fails_its_checksum() {
+    let d = tempfile::tempdir().unwrap();
+    flushed_with(d.path(), 300, Metric::Dot);
+    {
+        let db = Database::open(d.path()).unwrap();
+        db.collection("c").unwrap().checkpoint().unwrap();
+    }
+    // Slot 7's first component becomes NaN: for the inner product it would be every exact
+    // query's best hit.
+    let vectors = d.path().join("collections/c/vectors-1");
+    patch(&vectors, 4096 + 7 * DIM as u64 * 4, &f32::NAN.to_le_bytes());
+    let c = open_c(d.path()).unwrap();
+    let e = c
+        .search_with(
+            &point(3).vector,
+            5,
+            &veles::SearchParams::default().with_exact(true),
+        )
+        .unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/vectors-1"), "{e}");
+    assert!(!c.check().unwrap().is_ok());
+}
+
+#[test]
+fn deleted_points_keep_their_bytes_while_the_graph_still_routes_through_them() {
+    let d = tempfile::tempdir().unwrap();
+    flushed(d.path(), 2000);
+    let c = open_c(d.path()).unwrap();
+    c.delete(&(0..100).collect::<Vec<_>>()).unwrap();
+    c.flush().unwrap();
+    assert!(
+        c.stats().unwrap().graph_nodes >= 2000,
+        "tombstones stay in the graph"
+    );
+    // The deleted slots were not punched: a search that walks through them reads data, not
+    // holes (which on a full tmpfs would be a SIGBUS).
+    let bytes = std::fs::read(d.path().join("collections/c/vectors-1")).unwrap();
+    let slot = |s: usize| &bytes[4096 + s * DIM * 4..4096 + (s + 1) * DIM * 4];
+    assert!(slot(5).iter().any(|&b| b != 0));
+    for q in 0..50 {
+        c.search(&point(q).vector, 10, None).unwrap();
+    }
+    // Compaction drops the tombstones and gives their space back.
+    let r = c.compact().unwrap();
+    assert_eq!((r.tombstones_dropped, r.slots_after), (100, 1900));
+    let report = c.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_graph_file_of_another_collection_is_rebuilt_not_trusted() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(d.path()).unwrap();
+        for (name, shift) in [("a", 0.0f32), ("b", 50.0)] {
+            let c = db
+                .create_collection(name, CollectionConfig::new(DIM as u32, Metric::Euclidean))
+                .unwrap();
+            let pts: Vec<Point> = (0..1500)
+                .map(|i| {
+                    let mut p = point(i);
+                    p.vector
+                        .iter_mut()
+                        .for_each(|x| *x = *x * (1.0 + shift) - shift);
+                    p
+                })
+                .collect();
+            c.upsert(&pts).unwrap();
+            c.checkpoint().unwrap();
+        }
+    }
+    let (ga, gb) = (
+        d.path().join("collections/a/graph-2"),
+        d.path().join("collections/b/graph-2"),
+    );
+    std::fs::copy(&gb, &ga).unwrap();
+    let c = Database::open_read_only(d.path())
+        .unwrap()
+        .collection("a")
+        .unwrap();
+    let s = c.stats().unwrap();
+    assert!(!s.recovery.graph_loaded, "the foreign graph was trusted");
+    assert!(
+        s.recovery
+            .graph_problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("another collection"),
+        "{:?}",
+        s.recovery.graph_problem
+    );
+    let r = c.check().unwrap();
+    assert!(!r.is_ok(), "check names the foreign graph file");
+    assert!(r.problems.iter().any(|p| p.file == "collections/a/graph-2"));
+}
+
+#[test]
+fn a_snapshot_into_the_database_itself_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    flushed(d.path(), 100);
+    let db = Database::open(d.path()).unwrap();
+    for dest in ["collections/snap", "", "collections/c/x"] {
+        let e = db.snapshot(d.path().join(dest)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{dest}: {e}");
+    }
+    assert!(!d.path().join("collections/snap").exists());
+}
+
+#[test]
+fn a_checkpoint_with_a_valid_checksum_and_a_huge_slot_count_is_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    flushed(d.path(), 100);
+    {
+        let db = Database::open(d.path()).unwrap();
+        db.collection("c").unwrap().checkpoint().unwrap();
+    }
+    let cp = d.path().join("collections/c/checkpoint");
+    let bytes = std::fs::read(&cp).unwrap();
+    let crafted = veles::testing::with_checkpoint_slot_count(&bytes, u32::MAX);
+    std::fs::write(&cp, crafted).unwrap();
+    let e = open_c(d.path()).unwrap_err();
+    assert!(corrupted_file(&e).is_some(), "{e}");
+}
