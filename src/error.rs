@@ -294,3 +294,30 @@ impl From<StorageError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_keep_their_kind_and_text_but_not_the_platform_errno() {
+        // 28 is ENOSPC on Linux; WASI's is 51: the number must not reach the text.
+        let e = StorageError::io(
+            "collections/c/wal",
+            "write",
+            io::Error::from_raw_os_error(28),
+        );
+        let text = e.to_string();
+        assert!(!text.contains("os error"), "{text}");
+        assert!(
+            text.starts_with("write of 'collections/c/wal' failed: "),
+            "{text}"
+        );
+        match e {
+            StorageError::Io { source, .. } => {
+                assert_eq!(source.kind(), io::ErrorKind::StorageFull)
+            }
+            _ => unreachable!(),
+        }
+    }
+}

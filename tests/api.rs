@@ -423,6 +423,8 @@ fn a_torn_log_tail_is_cut_and_reported() {
             c.upsert(&[Point::new(i, vec![i as f32; 4])]).unwrap();
         }
         c.flush().unwrap();
+        // Not flushed: a crash may tear it.
+        c.upsert(&[Point::new(10, vec![1.0; 4])]).unwrap();
     }
     let wal = dir.path().join("collections/c/wal");
     let len = std::fs::metadata(&wal).unwrap().len();
@@ -430,10 +432,23 @@ fn a_torn_log_tail_is_cut_and_reported() {
     f.set_len(len - 10).unwrap();
     let db = Database::open(dir.path()).unwrap();
     let c = db.collection("c").unwrap();
-    assert_eq!(c.len().unwrap(), 9);
+    assert_eq!(c.len().unwrap(), 10);
     let r = c.stats().unwrap().recovery;
-    assert_eq!(r.replayed_records, 9);
+    assert_eq!(r.replayed_records, 10);
     assert!(r.dropped_bytes > 0 && r.torn_at.is_some());
+    drop((c, db));
+    // Cutting into what `flush` made durable is damage, not a torn tail.
+    let len = std::fs::metadata(&wal).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    f.set_len(len - 10).unwrap();
+    let e = Database::open(dir.path())
+        .unwrap()
+        .collection("c")
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Storage(StorageError::Corrupted { .. })),
+        "{e}"
+    );
 }
 
 #[test]

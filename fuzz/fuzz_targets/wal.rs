@@ -25,12 +25,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let log = if mode & 0x80 == 0 {
         // Raw bytes after a valid header of the right generation (2, after one checkpoint).
-        let mut log = encode_header(2).to_vec();
+        let mut log = encode_header(2, 0).to_vec();
         log.extend_from_slice(rest);
         log
     } else {
         // Records with valid frames: kind from the input, payloads cut from it.
-        let mut log = encode_header(2).to_vec();
+        let mut log = encode_header(2, 0).to_vec();
         let mut lsn = 2u64; // the two upserts' lsns are 0 and 1
         for chunk in rest.split(|&b| b == 0xFF).take(16) {
             let (kind, payload) = chunk.split_first().map_or((1, &[][..]), |(k, p)| (k % 4, p));

@@ -5,7 +5,9 @@
 //!   0   8  magic "VELESWAL"
 //!   8   4  format version (u32 LE)
 //!  12   4  generation: the generation this log belongs to (u32 LE, never 0)
-//!  16  12  reserved, zero
+//!  16   8  durable_end: the log was synced up to this offset (u64 LE; 0 or 32 when nothing
+//!          was); rewritten after every sync
+//!  24   4  reserved, zero
 //!  28   4  crc32 of bytes 0..28
 //!
 //! frame (starts at a multiple of 8)
@@ -47,10 +49,12 @@ const HEADER: Header = Header {
     version: VERSION,
 };
 
-pub fn encode_header(generation: u32) -> [u8; HEADER_LEN as usize] {
+/// The header of a log of `generation` that was synced up to `durable_end`.
+pub fn encode_header(generation: u32, durable_end: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = Vec::with_capacity(HEADER_LEN as usize);
     HEADER.write(&mut h);
     h.extend_from_slice(&generation.to_le_bytes());
+    h.extend_from_slice(&durable_end.to_le_bytes());
     h.resize(28, 0);
     append_crc(&mut h);
     h.try_into().expect("HEADER_LEN bytes")
@@ -61,6 +65,9 @@ pub fn encode_header(generation: u32) -> [u8; HEADER_LEN as usize] {
 pub enum LogHeader {
     Valid {
         generation: u32,
+        /// Every byte before this offset was durable once: damage there is corruption,
+        /// never a torn tail.
+        durable_end: u64,
     },
     /// Intact, but written by a newer format version.
     FutureVersion(u32),
@@ -69,9 +76,16 @@ pub enum LogHeader {
 }
 
 pub fn decode_header(bytes: &[u8]) -> LogHeader {
-    match (HEADER.verify(bytes, 28), u32_at(bytes, 12)) {
-        (Ok(()), Some(generation)) => LogHeader::Valid { generation },
-        (Err(HeaderProblem::Version(v)), _) => LogHeader::FutureVersion(v),
+    match (
+        HEADER.verify(bytes, 28),
+        u32_at(bytes, 12),
+        u64_at(bytes, 16),
+    ) {
+        (Ok(()), Some(generation), Some(durable_end)) => LogHeader::Valid {
+            generation,
+            durable_end,
+        },
+        (Err(HeaderProblem::Version(v)), _, _) => LogHeader::FutureVersion(v),
         _ => LogHeader::Invalid,
     }
 }
@@ -180,8 +194,14 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_detects_damage() {
-        let h = encode_header(9);
-        assert_eq!(decode_header(&h), LogHeader::Valid { generation: 9 });
+        let h = encode_header(9, 4096);
+        assert_eq!(
+            decode_header(&h),
+            LogHeader::Valid {
+                generation: 9,
+                durable_end: 4096
+            }
+        );
         for byte in 0..h.len() {
             let mut bad = h;
             bad[byte] ^= 0x10;
@@ -192,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_future_version_header_is_recognised_as_such() {
-        let mut h = encode_header(3);
+        let mut h = encode_header(3, 0);
         h[8..12].copy_from_slice(&2u32.to_le_bytes());
         let crc = crc32fast::hash(&h[..28]);
         h[28..32].copy_from_slice(&crc.to_le_bytes());

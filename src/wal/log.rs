@@ -96,7 +96,7 @@ impl Wal {
 
     /// Empties the log and starts generation `generation` at `next_lsn`, durably.
     pub fn reset(&mut self, generation: u32, next_lsn: u64) -> Result<(), StorageError> {
-        self.region.write(0, &frame::encode_header(generation))?;
+        self.region.write(0, &frame::encode_header(generation, 0))?;
         self.region.set_len(HEADER_LEN)?;
         self.region.sync()?;
         self.generation = generation;
@@ -141,7 +141,11 @@ impl Wal {
         }
         self.region.sync()?;
         self.synced_lsn = self.next_lsn;
-        Ok(())
+        // Record how far the log is durable, for recovery to tell damage from a torn tail.
+        // Not synced itself (the next sync carries it): an older value after a power loss is
+        // still true. One sector, so it is written whole or not at all.
+        let header = frame::encode_header(self.generation, self.end);
+        self.region.write(0, &header)
     }
 
     /// The whole log as it is in the file (what `check` re-scans).

@@ -40,7 +40,7 @@ pub fn recover(
                 supported: frame::VERSION,
             });
         }
-        LogHeader::Valid { generation: s } if s != generation => {
+        LogHeader::Valid { generation: s, .. } if s != generation => {
             // Generations only grow, and the checkpoint that starts one is durable before its
             // log is reset: an older log is a checkpoint whose reset did not finish.
             if s > generation {
@@ -101,6 +101,24 @@ pub fn recover(
             dropped_bytes: bytes.len() as u64,
             torn_at: Some(0),
         });
+    }
+
+    // The header says how far the log was durable: a log that ends before that, or a damaged
+    // frame before it, lost acknowledged records.
+    if let LogHeader::Valid { durable_end, .. } = header
+        && (pos as u64) < durable_end
+    {
+        let why = if bytes.len() as u64 >= durable_end {
+            format!(
+                "frame {expected} is damaged, but the log was durable up to offset {durable_end}"
+            )
+        } else {
+            format!(
+                "the log ends at {} but was durable up to offset {durable_end}",
+                bytes.len()
+            )
+        };
+        return Err(StorageError::corrupted(path, pos as u64, why));
     }
 
     if pos >= bytes.len() {

@@ -8,8 +8,15 @@ use proptest::prelude::*;
 const GENERATION: u32 = 5;
 const FIRST_LSN: u64 = 100;
 
-/// Writes `payloads` into a fresh log, syncing after each when `sync_each`; returns the image.
+/// Writes `payloads` into a fresh log, syncing after each when `sync_each` and once at the
+/// end; returns the image.
 fn build(payloads: &[Vec<u8>], sync_each: bool) -> Vec<u8> {
+    build_with(payloads, sync_each, true)
+}
+
+/// [`build`], with the final sync only when `sync_at_end` (then the last frame is unsynced
+/// even with `sync_each`).
+fn build_with(payloads: &[Vec<u8>], sync_each: bool, sync_at_end: bool) -> Vec<u8> {
     let dir = crate::region::MemoryDirectory::new();
     let mut wal = Wal::create(
         dir.open_region("wal", Access::Sequential).unwrap(),
@@ -20,11 +27,13 @@ fn build(payloads: &[Vec<u8>], sync_each: bool) -> Vec<u8> {
     .unwrap();
     for (i, p) in payloads.iter().enumerate() {
         assert_eq!(wal.append(i as u8, p).unwrap(), FIRST_LSN + i as u64);
-        if sync_each {
+        if sync_each && (sync_at_end || i + 1 < payloads.len()) {
             wal.sync().unwrap();
         }
     }
-    wal.sync().unwrap();
+    if sync_at_end {
+        wal.sync().unwrap();
+    }
     drop(wal);
     dir.read_file("wal").unwrap().unwrap()
 }
@@ -76,10 +85,17 @@ proptest! {
         prop_assert_eq!(wal.next_lsn(), FIRST_LSN + payloads.len() as u64);
     }
 
-    /// Truncating the log at any byte recovers exactly the frames that end at or before the cut.
+    /// Truncating a log that was never synced at any byte recovers exactly the frames that end
+    /// at or before the cut (a torn tail); cutting a synced log short of where it was durable
+    /// is corruption.
     #[test]
     fn truncation_at_every_offset_recovers_exactly_the_complete_prefix(payloads in payloads()) {
-        let image = build(&payloads, true);
+        let synced = build(&payloads, true);
+        for cut in HEADER_LEN as usize..synced.len() {
+            let r = recover(&synced[..cut], "wal", GENERATION, FIRST_LSN);
+            prop_assert!(matches!(r, Err(StorageError::Corrupted { .. })), "synced log cut at {}", cut);
+        }
+        let image = build_with(&payloads, false, false);
         let ends = frame_ends(&payloads);
         let all = records_of(&payloads);
         for cut in 0..=image.len() {
@@ -93,12 +109,13 @@ proptest! {
         }
     }
 
-    /// A flipped bit anywhere is detected: a frame that a later frame vouches for (every frame
-    /// but the last here, as each was synced) is reported as corruption with its offset; the
-    /// last frame is dropped as a torn tail. No altered record is ever returned.
+    /// A flipped bit anywhere is detected: in a log synced after every frame but the last, a
+    /// frame that a later frame vouches for, or that lies before the header's durable end, is
+    /// reported as corruption with its offset; the unsynced last frame is dropped as a torn
+    /// tail. No altered record is ever returned.
     #[test]
     fn a_flipped_bit_anywhere_is_detected(payloads in payloads(), pick in any::<prop::sample::Index>(), bit in 0u8..8) {
-        let image = build(&payloads, true);
+        let image = build_with(&payloads, true, false);
         let ends = frame_ends(&payloads);
         let at = pick.index(image.len());
         let mut bad = image.clone();

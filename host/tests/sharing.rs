@@ -1,0 +1,291 @@
+//! Who may open a database directory, with real processes: one writer, or any number of
+//! readers, whichever host runs the engine (the CLI natively, the CLI through the component,
+//! the library in this process). And a read path never writes.
+#![cfg(target_os = "linux")]
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
+
+fn veles(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args(args)
+        .output()
+        .expect("veles runs")
+}
+
+/// A database with collection `c` of 50 points (3-d).
+fn database(root: &Path) -> PathBuf {
+    let db = root.join("db");
+    let d = Database::open(&db).unwrap();
+    let c = d
+        .create_collection("c", CollectionConfig::new(3, Metric::Euclidean))
+        .unwrap();
+    let pts: Vec<Point> = (0..50u64)
+        .map(|i| Point::new(i, vec![i as f32, 1.0, 2.0]))
+        .collect();
+    c.upsert(&pts).unwrap();
+    c.checkpoint().unwrap();
+    db
+}
+
+/// The kind of lock process `pid` holds on `db/LOCK` (from /proc/locks), if any.
+fn held_by(db: &Path, pid: u32) -> Option<String> {
+    let ino = std::fs::metadata(db.join("LOCK")).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (kind, owner, file) = (f.get(3)?, f.get(4)?, f.get(5)?);
+        (owner.parse::<u32>().ok()? == pid && file.rsplit(':').next()? == ino.to_string())
+            .then(|| kind.to_string())
+    })
+}
+
+/// A `veles` process that holds the directory's lock while it waits for standard input:
+/// an import (a writer) or a search (a reader) reading from `-`.
+struct Holder(Child);
+
+impl Holder {
+    fn start(db: &Path, native: bool, writer: bool) -> Holder {
+        let db_s = db.to_str().unwrap();
+        let mut args: Vec<&str> = if native { vec!["--native"] } else { vec![] };
+        match writer {
+            true => args.extend(["import", db_s, "c", "-", "--format", "jsonl"]),
+            false => args.extend(["search", db_s, "c", "--query-file", "-"]),
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let want = if writer { "WRITE" } else { "READ" };
+        let start = Instant::now();
+        while held_by(db, child.id()).as_deref() != Some(want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the holder never took its lock"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Holder(child)
+    }
+
+    /// Ends the holder's input; it finishes and exits 0.
+    fn finish(mut self) {
+        drop(self.0.stdin.take());
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "the holder failed: {status}");
+    }
+}
+
+/// Runs one access from another process (or this one, for the library); true if it got in.
+fn access(db: &Path, who: &str, writer: bool) -> bool {
+    let db_s = db.to_str().unwrap();
+    if who == "library" {
+        let r = match writer {
+            true => Database::open(db).map(drop),
+            false => Database::open_read_only(db).map(drop),
+        };
+        return match r {
+            Ok(()) => true,
+            Err(Error::Storage(StorageError::Locked { .. })) => false,
+            Err(e) => panic!("library: {e}"),
+        };
+    }
+    let mode: &[&str] = if who == "native" { &["--native"] } else { &[] };
+    let o = match writer {
+        true => {
+            let empty = db.parent().unwrap().join("empty.jsonl");
+            std::fs::write(&empty, "").unwrap();
+            veles(&[mode, &["import", db_s, "c", empty.to_str().unwrap()]].concat())
+        }
+        false => veles(&[mode, &["search", db_s, "c", "--vector", "[1,1,2]"]].concat()),
+    };
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        return true;
+    }
+    assert!(err.contains("already open"), "{who}: {err}");
+    assert_eq!(o.status.code(), Some(1), "{who}: {err}");
+    false
+}
+
+#[test]
+fn one_writer_or_many_readers_across_processes_and_hosts() {
+    let root = tempfile::tempdir().unwrap();
+    let db = database(root.path());
+    for holder_native in [true, false] {
+        for holder_writes in [true, false] {
+            let holder = Holder::start(&db, holder_native, holder_writes);
+            for who in ["native", "component", "library"] {
+                for writer in [true, false] {
+                    let allowed = !holder_writes && !writer;
+                    assert_eq!(
+                        access(&db, who, writer),
+                        allowed,
+                        "holder: {} {}; second: {who} {}",
+                        if holder_native { "native" } else { "component" },
+                        if holder_writes { "writer" } else { "reader" },
+                        if writer { "writer" } else { "reader" },
+                    );
+                }
+            }
+            holder.finish();
+        }
+    }
+    // The library as the holder.
+    {
+        let _w = Database::open(&db).unwrap();
+        for who in ["native", "component"] {
+            assert!(!access(&db, who, true) && !access(&db, who, false), "{who}");
+        }
+    }
+    {
+        let _r = Database::open_read_only(&db).unwrap();
+        for who in ["native", "component"] {
+            assert!(!access(&db, who, true), "{who} writer");
+            assert!(access(&db, who, false), "{who} reader");
+        }
+    }
+    // Nothing was lost: three "imports" were refused, none half-applied.
+    assert_eq!(
+        Database::open(&db)
+            .unwrap()
+            .collection("c")
+            .unwrap()
+            .len()
+            .unwrap(),
+        50
+    );
+}
+
+#[test]
+fn read_commands_change_no_byte_and_remove_no_file() {
+    let root = tempfile::tempdir().unwrap();
+    let db = database(root.path());
+    // Leftovers of an unfinished compaction: what a writer's open removes, and a concurrent
+    // compaction's new files look just like them to an older checkpoint.
+    let col = db.join("collections/c");
+    std::fs::write(col.join("vectors-9"), b"a compaction in progress").unwrap();
+    std::fs::write(col.join("graph-9"), b"a checkpoint in progress").unwrap();
+    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut all = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    all.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = snapshot(&db);
+    let db_s = db.to_str().unwrap();
+    for mode in [&["--native"][..], &[]] {
+        for args in [
+            &["search", db_s, "c", "--vector", "[1,2,3]"][..],
+            &["info", db_s],
+            &["check", db_s],
+        ] {
+            let o = veles(&[mode, args].concat());
+            assert!(
+                o.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(
+                snapshot(&db),
+                before,
+                "{mode:?} {args:?} changed the directory"
+            );
+        }
+    }
+    // A search of a path that holds no database creates none.
+    let missing = root.path().join("nothing-here");
+    for mode in [&["--native"][..], &[]] {
+        let o = veles(
+            &[
+                mode,
+                &["search", missing.to_str().unwrap(), "c", "--vector", "[1]"],
+            ]
+            .concat(),
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(!missing.exists(), "{mode:?} created {}", missing.display());
+    }
+}
+
+#[test]
+fn concurrent_native_searches_both_succeed() {
+    let root = tempfile::tempdir().unwrap();
+    let db = database(root.path());
+    let db_s = db.to_str().unwrap().to_string();
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let db_s = db_s.clone();
+            std::thread::spawn(move || {
+                veles(&["--native", "search", &db_s, "c", "--vector", "[1,1,2]"])
+            })
+        })
+        .collect();
+    for r in runs {
+        let o = r.join().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn a_snapshot_into_its_own_database_is_refused_in_both_modes() {
+    let root = tempfile::tempdir().unwrap();
+    let db = database(root.path());
+    for mode in [&["--native"][..], &[]] {
+        let dest = db.join("collections/snap");
+        let o = veles(
+            &[
+                mode,
+                &["snapshot", db.to_str().unwrap(), dest.to_str().unwrap()],
+            ]
+            .concat(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{mode:?}");
+        assert!(!dest.exists(), "{mode:?}");
+    }
+}
+
+/// Writes a flushed collection, then reads the checkpoint back for crafting.
+#[test]
+fn a_crafted_checkpoint_is_a_typed_error_through_the_component_too() {
+    let root = tempfile::tempdir().unwrap();
+    let db = database(root.path());
+    let cp = db.join("collections/c/checkpoint");
+    let crafted =
+        veles::testing::with_checkpoint_slot_count(&std::fs::read(&cp).unwrap(), u32::MAX);
+    let mut f = std::fs::File::create(&cp).unwrap();
+    f.write_all(&crafted).unwrap();
+    drop(f);
+    for mode in [&["--native"][..], &[]] {
+        let o = veles(
+            &[
+                mode,
+                &["search", db.to_str().unwrap(), "c", "--vector", "[1,2,3]"],
+            ]
+            .concat(),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{mode:?}: {err}");
+        assert!(
+            err.contains("corrupted file 'collections/c/vectors-1'"),
+            "{mode:?}: {err}"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Media damage after a clean flush: a zeroed or a bit-flipped 512-byte sector, at every sector
+//! of every file of a database. The property: the open either gives back every acknowledged
+//! point exactly (vector and payload), or fails with a typed error naming a file. It never
+//! silently returns less, and never returns a damaged vector.
+//!
+//! `VELES_MEDIA_STRIDE=N` damages every N-th sector only (default 1: all of them).
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use veles::testing::Rng;
+use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
+
+const DIM: usize = 8;
+const SECTOR: usize = 512;
+
+type Model = BTreeMap<u64, (Vec<f32>, Option<Value>)>;
+
+/// A database with every kind of file: a checkpoint with payloads and its graph, then more
+/// upserts, updates and deletes in the log, all flushed. Returns what was acknowledged.
+fn build(root: &Path) -> Model {
+    let db = Database::open(root).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
+        .unwrap();
+    let mut rng = Rng::new(11);
+    let mut model = Model::new();
+    let mut put = |c: &veles::Collection, ids: std::ops::Range<u64>, model: &mut Model| {
+        let pts: Vec<Point> = ids
+            .map(|i| {
+                let v = rng.vector(Metric::Euclidean, DIM, 2);
+                let p = (i % 3 != 0).then(|| json!({"i": i, "tag": format!("t{}", i % 7)}));
+                model.insert(i, (v.clone(), p.clone()));
+                Point::new(i, v).with_payload_opt(p)
+            })
+            .collect();
+        c.upsert(&pts).unwrap();
+        c.flush().unwrap();
+    };
+    for start in (0..1200).step_by(200) {
+        put(&c, start..start + 200, &mut model);
+    }
+    c.checkpoint().unwrap();
+    put(&c, 1200..1300, &mut model);
+    put(&c, 100..150, &mut model); // updates in place of checkpointed points
+    let gone: Vec<u64> = (300..340).collect();
+    c.delete(&gone).unwrap();
+    c.flush().unwrap();
+    for id in gone {
+        model.remove(&id);
+    }
+    model
+}
+
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n != "LOCK") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for f in files(from) {
+        let rel = f.strip_prefix(from).unwrap();
+        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(&f, to.join(rel)).unwrap();
+    }
+}
+
+/// What the damaged copy gave back: `Ok` with every point exactly as acknowledged, or a
+/// typed error naming a file. `Err` explains a violation.
+fn verdict(root: &Path, model: &Model, damaged: &str) -> Result<&'static str, String> {
+    let typed = |e: Error| -> Result<&'static str, String> {
+        match &e {
+            Error::Storage(StorageError::Corrupted { file, .. })
+            | Error::Storage(StorageError::UnsupportedVersion { file, .. })
+                if damaged.starts_with(file.as_str()) =>
+            {
+                Ok("refused")
+            }
+            _ => Err(format!("not a typed error naming {damaged}: {e}")),
+        }
+    };
+    let db = match Database::open(root) {
+        Ok(db) => db,
+        Err(e) => return typed(e),
+    };
+    let c = match db.collection("c") {
+        Ok(c) => c,
+        Err(e) => return typed(e),
+    };
+    let ids: Vec<u64> = model.keys().copied().collect();
+    let got = match c.get(&ids) {
+        Ok(got) => got,
+        Err(e) => return typed(e),
+    };
+    if c.len().map_err(|e| e.to_string())? != model.len() {
+        return Err(format!(
+            "{} points instead of {}",
+            c.len().unwrap(),
+            model.len()
+        ));
+    }
+    for (p, (id, (v, payload))) in got.iter().zip(model) {
+        let Some(p) = p else {
+            return Err(format!("point {id} is missing"));
+        };
+        if p.vector != *v || p.payload != *payload {
+            return Err(format!("point {id} came back changed"));
+        }
+    }
+    Ok("intact")
+}
+
+#[test]
+fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss() {
+    let stride: usize = std::env::var("VELES_MEDIA_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let work = tempfile::tempdir().unwrap();
+    let clean = work.path().join("clean");
+    let model = build(&clean);
+    let mut rng = Rng::new(5);
+    let (mut cases, mut refused) = (0usize, 0usize);
+    for file in files(&clean) {
+        let rel = file.strip_prefix(&clean).unwrap().display().to_string();
+        let bytes = std::fs::read(&file).unwrap();
+        for (n, at) in (0..bytes.len()).step_by(SECTOR).enumerate() {
+            if n % stride != 0 {
+                continue;
+            }
+            for zero in [true, false] {
+                let case = work.path().join(format!("case-{cases}"));
+                copy_tree(&clean, &case);
+                let mut bad = bytes.clone();
+                let end = (at + SECTOR).min(bad.len());
+                if zero {
+                    bad[at..end].fill(0);
+                } else {
+                    let bit = rng.below(((end - at) * 8) as u64) as usize;
+                    bad[at + bit / 8] ^= 1 << (bit % 8);
+                }
+                std::fs::write(case.join(&rel), &bad).unwrap();
+                match verdict(&case, &model, &rel) {
+                    Ok(outcome) => refused += (outcome == "refused") as usize,
+                    Err(why) => panic!(
+                        "{} sector at {at} of {rel}: {why}",
+                        if zero { "zeroed" } else { "bit-flipped" }
+                    ),
+                }
+                std::fs::remove_dir_all(&case).unwrap();
+                cases += 1;
+            }
+        }
+    }
+    eprintln!("{cases} damaged copies: {refused} refused with a typed error, the rest intact");
+    assert!(cases > 100 && refused > 0);
+}
