@@ -89,7 +89,7 @@ impl Store {
         let releasable = |s: u32| is_free(s) && !in_graph(s);
         for slot in std::mem::take(&mut self.released) {
             if !in_graph(slot) {
-                self.file.release(slot, &releasable)?;
+                self.file.release(slot, releasable)?;
             }
         }
         let mut staged: Vec<(u32, Vec<u8>)> = self.staged.drain().collect();
@@ -219,8 +219,8 @@ impl Store {
                 first += count;
             }
         }
-        for slot in on_disk..n {
-            if owners[slot].is_some() && !staged.contains_key(&(slot as u32)) {
+        for (slot, owner) in owners.iter().enumerate().skip(on_disk) {
+            if owner.is_some() && !staged.contains_key(&(slot as u32)) {
                 let reason = format!("live slot {slot} is past the end of the file");
                 return Err(StorageError::corrupted(
                     self.file.path(),
