@@ -43,6 +43,7 @@ fn main() {
         return;
     }
 
+    ensure_wasm_target(&root);
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -101,4 +102,44 @@ fn main() {
     let wasm = target_dir.join("wasm32-wasip2/release/veles.wasm");
     assert!(wasm.exists(), "component not found at {}", wasm.display());
     println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", wasm.display());
+}
+
+/// Makes sure the toolchain building us has the `wasm32-wasip2` standard library. rustup adds
+/// a toolchain file's targets only when it installs the toolchain, so a machine that already
+/// had the pinned toolchain lacks it; then this adds it (for the active toolchain), or says
+/// plainly what to do where rustup is absent.
+fn ensure_wasm_target(root: &std::path::Path) {
+    const TARGET: &str = "wasm32-wasip2";
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        panic!("cannot ask {rustc} for its sysroot");
+    };
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return;
+    }
+    println!(
+        "cargo:warning=the {TARGET} target is missing from {}; adding it with rustup",
+        sysroot.display()
+    );
+    let mut add = Command::new("rustup");
+    add.current_dir(root).args(["target", "add", TARGET]);
+    // The toolchain this build runs with (rustup's proxies set it), not some default one.
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        add.args(["--toolchain", &toolchain]);
+    }
+    match add.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("`rustup target add {TARGET}` failed ({s}); the component needs it"),
+        Err(e) => panic!(
+            "the {TARGET} target is not installed for {} and rustup cannot be run ({e}): \
+             install the target with your toolchain manager, then build again",
+            sysroot.display()
+        ),
+    }
 }
