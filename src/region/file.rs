@@ -5,8 +5,13 @@
 
 use super::{Region, short_read};
 use crate::error::StorageError;
-use std::fs::File;
 use std::io;
+
+#[cfg(not(target_os = "wasi"))]
+pub(crate) use std::fs::File;
+// On WASI, files open through the filesystem interface itself (see `wasi.rs`).
+#[cfg(target_os = "wasi")]
+pub(crate) use super::wasi::File;
 
 #[cfg(not(any(unix, target_os = "wasi")))]
 compile_error!("veles supports unix-like systems and WASI");
@@ -41,33 +46,17 @@ pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<
     std::os::unix::fs::FileExt::write_all_at(file, data, offset)
 }
 
-// `std::os::wasi::fs::FileExt` is unstable; wasi-libc's pread/pwrite on the descriptor do the
-// same (as redb does on WASI).
 #[cfg(target_os = "wasi")]
 pub(crate) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     while !buf.is_empty() {
-        // SAFETY: `buf` is valid for `buf.len()` writable bytes and the descriptor is open.
-        let n = unsafe {
-            libc::pread(
-                file.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                offset as libc::off_t,
-            )
-        };
-        match n {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n if n < 0 => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
-            n => {
-                buf = &mut buf[n as usize..];
+        match file.read_at(buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
                 offset += n as u64;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -75,29 +64,15 @@ pub(crate) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) ->
 
 #[cfg(target_os = "wasi")]
 pub(crate) fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     while !data.is_empty() {
-        // SAFETY: `data` is valid for `data.len()` readable bytes and the descriptor is open.
-        let n = unsafe {
-            libc::pwrite(
-                file.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                offset as libc::off_t,
-            )
-        };
-        match n {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n if n < 0 => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
-            n => {
-                data = &data[n as usize..];
+        match file.write_at(data, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                data = &data[n..];
                 offset += n as u64;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -1,10 +1,13 @@
 //! A directory on a real file system: native builds and WASI (inside a preopened directory).
 
+use super::file::{File as RegionFile, write_all_at};
 use super::lock::DirectoryLock;
 use super::{Access, CachedRegion, Directory, Entry, FileRegion, Region, check_path, parent_of};
 use crate::error::StorageError;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+#[cfg(not(target_os = "wasi"))]
+use std::fs::OpenOptions;
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Which backend serves [`Access::Random`] regions (logs always use positional I/O).
@@ -38,6 +41,20 @@ pub struct FsDirectory {
     /// metadata operation is refused.
     read_only: bool,
     _lock: DirectoryLock,
+}
+
+/// Opens a file for reading, and writing when `write`: natively with `std::fs`, on WASI with
+/// exactly the descriptor flags needed (see `wasi.rs`).
+fn open_file(path: &Path, write: bool, create: bool, truncate: bool) -> io::Result<RegionFile> {
+    #[cfg(target_os = "wasi")]
+    return RegionFile::open(path, write, create, truncate);
+    #[cfg(not(target_os = "wasi"))]
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .create(create)
+        .truncate(truncate)
+        .open(path)
 }
 
 fn io_err<'a>(path: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
@@ -152,13 +169,8 @@ impl Directory for FsDirectory {
 
     fn open_region(&self, path: &str, access: Access) -> Result<Box<dyn Region>, StorageError> {
         let full = self.full(path)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!self.read_only)
-            .create(!self.read_only)
-            .truncate(false)
-            .open(&full)
-            .map_err(io_err(path, "open"))?;
+        let writable = !self.read_only;
+        let file = open_file(&full, writable, writable, false).map_err(io_err(path, "open"))?;
         let file_region = |file| FileRegion::new(file, path);
         match (access, self.backend) {
             #[cfg(not(target_family = "wasm"))]
@@ -186,9 +198,9 @@ impl Directory for FsDirectory {
         let full = self.full(path)?;
         let tmp_name = format!("{path}.tmp");
         let tmp = self.full(&tmp_name)?;
-        let mut file = File::create(&tmp).map_err(io_err(&tmp_name, "create"))?;
-        file.write_all(data).map_err(io_err(&tmp_name, "write"))?;
-        file.sync_all().map_err(io_err(&tmp_name, "sync"))?;
+        let file = open_file(&tmp, true, true, true).map_err(io_err(&tmp_name, "create"))?;
+        write_all_at(&file, data, 0).map_err(io_err(&tmp_name, "write"))?;
+        file.sync_data().map_err(io_err(&tmp_name, "sync"))?;
         drop(file);
         fs::rename(&tmp, &full).map_err(io_err(path, "rename"))?;
         self.sync_dir(parent_of(path))

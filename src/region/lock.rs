@@ -4,8 +4,8 @@
 //! the file, held for the handle's lifetime and released by the OS when the process dies).
 //! So any number of readers, or one writer, across every process and every host. WASI has no
 //! locks: there the *embedder* takes this same lock on the host side before it instantiates
-//! the component (the `veles` host does, through [`DirectoryLock`]), and the component's own
-//! attempt reports "unsupported" and is skipped.
+//! the component (the `veles` host does, through [`DirectoryLock`]), and the component takes
+//! none itself.
 
 use crate::error::StorageError;
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +26,11 @@ impl DirectoryLock {
     /// The writer's lock on the existing directory `root`: exclusive, creating `LOCK` if
     /// needed. [`StorageError::Locked`] when anyone else holds it.
     pub fn exclusive(root: &Path) -> Result<DirectoryLock, StorageError> {
+        // WASI has no locks (and opening `LOCK` for writing would ask for more than some hosts
+        // grant): the embedder holds the lock.
+        if cfg!(target_os = "wasi") {
+            return Ok(DirectoryLock { _file: None });
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -41,6 +46,9 @@ impl DirectoryLock {
     /// it. Creates nothing: a directory without `LOCK` (or whose `LOCK` a read-only mount
     /// will not open) was never opened for writing, and no lock is taken.
     pub fn shared(root: &Path) -> Result<DirectoryLock, StorageError> {
+        if cfg!(target_os = "wasi") {
+            return Ok(DirectoryLock { _file: None });
+        }
         let file = match File::open(root.join(LOCK_FILE)) {
             Ok(file) => file,
             Err(e)

@@ -23,6 +23,8 @@ mod lock;
 mod memory;
 #[cfg(not(target_family = "wasm"))]
 mod mmap;
+#[cfg(target_os = "wasi")]
+mod wasi;
 
 #[cfg(test)]
 pub(crate) mod conformance;

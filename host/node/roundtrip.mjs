@@ -1,0 +1,95 @@
+// The Veles component under jco + Node: a host we did not write.
+//
+//   node roundtrip.mjs GENERATED_DIR DB_DIR write|read
+//
+// GENERATED_DIR holds `jco transpile veles.wasm --name veles`; DB_DIR is preopened as the
+// guest's "/" (its working directory), and the database is "." in it.
+// `write` creates collection "docs" and exercises the write API; `read` opens read-only a
+// database written elsewhere. Both print one JSON object on stdout that the Rust side checks.
+// The points are the same deterministic set on both sides (see host/tests/node.rs).
+import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [generated, db, mode] = process.argv.slice(2);
+_setPreopens({ '/': db });
+const { engine } = await import(pathToFileURL(join(generated, 'veles.js')).href);
+const { Database } = engine;
+
+const N = 300;
+const vectorOf = (i) => new Float32Array([(i % 7) + 1, (i % 5) + 1, (i % 3) + 1, 1 + i / N]);
+const payloadOf = (i) => JSON.stringify({ i, even: i % 2 === 0 });
+const evenFilter = {
+  nodes: [{ tag: 'field', val: { key: 'even', condition: { tag: 'eq', val: 'true' } } }],
+};
+
+/** A WIT error thrown by jco, as text. */
+const describe = (e) => JSON.stringify(e?.payload ?? String(e), (_, v) =>
+  typeof v === 'bigint' ? v.toString() : v);
+
+function search(c, filter) {
+  const hits = c.search(vectorOf(10), 5, { filter, ef: undefined, exact: false });
+  return hits.map((h) => Number(h.id));
+}
+
+function write() {
+  const database = Database.open('.');
+  const c = database.createCollection('docs', {
+    dimension: 4, metric: 'cosine', m: 16, efConstruction: 100,
+  });
+  const points = [];
+  for (let i = 0; i < N; i++) points.push({ id: BigInt(i), vector: vectorOf(i), payload: payloadOf(i) });
+  for (let i = 0; i < N; i += 100) c.upsert(points.slice(i, i + 100));
+  const deleted = Number(c.delete([0n, 1n, 2n, 999n]));
+  c.flush();
+  const filtered = search(c, evenFilter);
+  c.checkpoint();
+  c.upsert([{ id: 1000n, vector: vectorOf(1000), payload: payloadOf(1000) }]);
+  c.flush();
+  const compacted = c.compact();
+  let wrongDim;
+  try {
+    c.upsert([{ id: 5n, vector: new Float32Array([1, 2]), payload: undefined }]);
+  } catch (e) {
+    wrongDim = e.payload?.tag;
+  }
+  const snapshot = database.snapshot('snap');
+  return {
+    deleted,
+    filtered,
+    len: Number(c.len()),
+    slotsAfter: compacted.slotsAfter,
+    wrongDim,
+    snapshot: snapshot.collections,
+    check: database.check().map((r) => ({ collection: r.collection, problems: r.problems.length })),
+  };
+}
+
+function read() {
+  const database = Database.openReadOnly('.');
+  const c = database.collection('docs');
+  const got = c.get([...Array(N).keys()].map(BigInt));
+  const points = got.map((p) => (p === undefined ? null : {
+    id: Number(p.id), vector: Array.from(p.vector), payload: p.payload ?? null,
+  }));
+  let readOnly;
+  try {
+    c.upsert([{ id: 1n, vector: vectorOf(1), payload: undefined }]);
+  } catch (e) {
+    readOnly = e.payload?.tag;
+  }
+  return {
+    points,
+    filtered: search(c, evenFilter),
+    readOnly,
+    stats: { len: Number(c.stats().len), generation: c.stats().generation },
+  };
+}
+
+try {
+  const out = mode === 'write' ? write() : read();
+  process.stdout.write(JSON.stringify(out) + '\n');
+} catch (e) {
+  process.stderr.write(`veles error: ${describe(e)}\n`);
+  process.exit(1);
+}

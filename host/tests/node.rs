@@ -1,0 +1,196 @@
+//! The component on a host we did not write: jco + Node (`host/node/`, pinned in its
+//! package-lock.json; `.ci/run` installs it). A database written through jco is read natively
+//! and through wasmtime, and one written natively is read through jco.
+//!
+//! Needs `node` and `host/node/node_modules`: skipped with a message where they are absent,
+//! a failure when `CI` is set.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use veles::{CollectionConfig, Database, Metric, Point};
+use veles_host::{Backend, ComponentBackend, Limits, Runtime};
+
+const N: u64 = 300;
+
+/// The points both sides write: the same as `vectorOf` / `payloadOf` in roundtrip.mjs.
+fn vector_of(i: u64) -> Vec<f32> {
+    vec![
+        (i % 7) as f32 + 1.0,
+        (i % 5) as f32 + 1.0,
+        (i % 3) as f32 + 1.0,
+        1.0 + i as f32 / N as f32,
+    ]
+}
+
+fn payload_of(i: u64) -> Value {
+    serde_json::json!({"i": i, "even": i % 2 == 0})
+}
+
+/// Cosine vectors come back normalised.
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+fn close(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
+}
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// The transpiled component, or `None` (with a message) where Node or the packages are absent.
+fn transpiled(out: &Path) -> Option<PathBuf> {
+    let jco = node_dir().join("node_modules/@bytecodealliance/jco/dist/jco.js");
+    let have_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_node || !jco.exists() {
+        let why = format!(
+            "node ({have_node}) or {} is missing: run `npm ci --prefix host/node`",
+            jco.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let o = Command::new("node")
+        .arg(&jco)
+        .args([
+            "transpile",
+            env!("VELES_COMPONENT_PATH"),
+            "--name",
+            "veles",
+            "--quiet",
+            "-o",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "jco transpile: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(out.to_path_buf())
+}
+
+fn run_node(generated: &Path, db: &Path, mode: &str) -> Value {
+    let o = Command::new("node")
+        .arg(node_dir().join("roundtrip.mjs"))
+        .arg(generated)
+        .arg(db)
+        .arg(mode)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "node {mode}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_through_jco() {
+    // Generated code must sit below host/node so that Node finds the shim's package.
+    let gen_dir = tempfile::Builder::new()
+        .prefix("gen-")
+        .tempdir_in(node_dir())
+        .unwrap();
+    let Some(generated) = transpiled(gen_dir.path()) else {
+        return;
+    };
+
+    // jco writes; the library and wasmtime read.
+    let a = tempfile::tempdir().unwrap();
+    let out = run_node(&generated, a.path(), "write");
+    assert_eq!(out["deleted"], 3, "{out}");
+    assert_eq!(out["len"], 298, "{out}");
+    assert_eq!(out["wrongDim"], "dimension-mismatch", "{out}");
+    assert_eq!(out["check"][0]["problems"], 0, "{out}");
+    let filtered = out["filtered"].as_array().unwrap();
+    assert_eq!(filtered.len(), 5);
+    assert!(
+        filtered.iter().all(|id| id.as_u64().unwrap() % 2 == 0),
+        "{out}"
+    );
+    let want: Vec<u64> = (3..N).chain([1000]).collect();
+    {
+        let db = Database::open_read_only(a.path()).unwrap();
+        let c = db.collection("docs").unwrap();
+        let got = c.get(&want).unwrap();
+        for (id, p) in want.iter().zip(&got) {
+            let p = p.as_ref().unwrap_or_else(|| panic!("point {id} missing"));
+            assert!(close(&p.vector, &unit(&vector_of(*id))), "point {id}");
+            assert_eq!(p.payload.as_ref(), Some(&payload_of(*id)), "point {id}");
+        }
+        assert!(c.get(&[0, 1, 2]).unwrap().iter().all(Option::is_none));
+        assert!(db.check().unwrap().iter().all(|r| r.is_ok()));
+        let snap = Database::open_read_only(a.path().join("snap")).unwrap();
+        assert_eq!(snap.collection("docs").unwrap().len().unwrap(), 298);
+    }
+    let rt = Runtime::new().unwrap();
+    let mut component = ComponentBackend::open(&rt, a.path(), &Limits::default()).unwrap();
+    assert_eq!(component.get("docs", &want).unwrap().len(), want.len());
+    assert!(component.check().unwrap().iter().all(|r| r.is_ok()));
+    drop(component);
+
+    // The library writes; jco reads.
+    let b = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(b.path()).unwrap();
+        let c = db
+            .create_collection(
+                "docs",
+                CollectionConfig::new(4, Metric::Cosine).with_hnsw(16, 100),
+            )
+            .unwrap();
+        let pts: Vec<Point> = (0..N)
+            .map(|i| Point::new(i, vector_of(i)).with_payload(payload_of(i)))
+            .collect();
+        c.upsert(&pts).unwrap();
+        c.flush().unwrap();
+    }
+    let out = run_node(&generated, b.path(), "read");
+    assert_eq!(out["readOnly"], "read-only", "{out}");
+    assert_eq!(out["stats"]["len"], N, "{out}");
+    let points = out["points"].as_array().unwrap();
+    assert_eq!(points.len() as u64, N);
+    for (i, p) in points.iter().enumerate() {
+        let v: Vec<f32> = p["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert!(
+            close(&v, &unit(&vector_of(i as u64))),
+            "point {i} through jco"
+        );
+        let payload: Value = serde_json::from_str(p["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload, payload_of(i as u64), "point {i} through jco");
+    }
+    // The same filtered search natively.
+    let db = Database::open_read_only(b.path()).unwrap();
+    let filter = veles::Filter::eq("even", true);
+    let native: Vec<u64> = db
+        .collection("docs")
+        .unwrap()
+        .search(&vector_of(10), 5, Some(&filter))
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    let through_jco: Vec<u64> = out["filtered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(native, through_jco);
+}
