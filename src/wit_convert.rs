@@ -364,6 +364,7 @@ macro_rules! wit_convert {
                 filter: p.filter.map(filter_to_wit),
                 ef: p.ef.map(|e| u32::try_from(e).unwrap_or(u32::MAX)),
                 exact: p.exact,
+                filter_json: None,
             }
         }
 
@@ -372,7 +373,16 @@ macro_rules! wit_convert {
             o: t::SearchOptions,
             f: impl FnOnce(&SearchParams<'_>) -> Result<T, E>,
         ) -> Result<T, E> {
-            let filter = o.filter.map(filter_from_wit).transpose()?;
+            let filter = match (o.filter, o.filter_json) {
+                (Some(_), Some(_)) => {
+                    return Err(E::InvalidFilter(
+                        "give a filter or a filter-json, not both".into(),
+                    ));
+                }
+                (Some(f), None) => Some(filter_from_wit(f)?),
+                (None, Some(text)) => Some(Filter::from_json_str(&text)?),
+                (None, None) => None,
+            };
             f(&SearchParams::default()
                 .with_filter(filter.as_ref())
                 .with_ef(o.ef.map(|e| e as usize))

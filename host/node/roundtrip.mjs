@@ -29,6 +29,11 @@ const describe = (e) => JSON.stringify(e?.payload ?? String(e), (_, v) =>
 
 function search(c, filter) {
   const hits = c.search(vectorOf(10), 5, { filter, ef: undefined, exact: false });
+  // The same filter as JSON text must give the same answer.
+  const json = c.search(vectorOf(10), 5, { filterJson: '{"key": "even", "eq": true}', exact: false });
+  if (JSON.stringify(json.map((h) => h.id.toString())) !== JSON.stringify(hits.map((h) => h.id.toString()))) {
+    throw new Error('filter-json and filter nodes disagree');
+  }
   return hits.map((h) => Number(h.id));
 }
 
