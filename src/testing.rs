@@ -126,3 +126,26 @@ pub fn with_checkpoint_slot_count(bytes: &[u8], slot_count: u32) -> Vec<u8> {
     cp.slot_count = slot_count;
     cp.encode()
 }
+
+/// Every file below `root` (the `LOCK` file aside), by path relative to `root`, with its bytes:
+/// for comparing what two runs or two builds wrote, or what a read changed.
+pub fn directory_image(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("a readable directory") {
+            let p = e.expect("a directory entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n != crate::region::LOCK_FILE) {
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("below root")
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read(&p).expect("a readable file"));
+            }
+        }
+    }
+    out
+}

@@ -336,22 +336,8 @@ fn mmap_and_file_backends_write_byte_identical_files() {
     );
 }
 
-/// Every file below `root`, by relative path, with its bytes.
 fn tree(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.file_name().is_some_and(|n| n != "LOCK") {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    veles::testing::directory_image(root)
 }
 
 #[test]

@@ -9,22 +9,8 @@ fn vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
     (0..dim).map(|_| rng.unit_f32() - 0.5).collect()
 }
 
-/// Every file below `root` with its bytes (the LOCK file aside).
 fn image(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != "LOCK" {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    veles::testing::directory_image(root)
 }
 
 /// A collection of `n` points with payloads, a checkpoint in the middle, some updates and

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
 
@@ -52,28 +52,11 @@ fn build(root: &Path) -> Model {
     model
 }
 
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.file_name().is_some_and(|n| n != "LOCK") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn copy_tree(from: &Path, to: &Path) {
-    for f in files(from) {
-        let rel = f.strip_prefix(from).unwrap();
-        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(&f, to.join(rel)).unwrap();
+    for (rel, bytes) in veles::testing::directory_image(from) {
+        let file = to.join(rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, bytes).unwrap();
     }
 }
 
@@ -134,9 +117,7 @@ fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss()
     let model = build(&clean);
     let mut rng = Rng::new(5);
     let (mut cases, mut refused) = (0usize, 0usize);
-    for file in files(&clean) {
-        let rel = file.strip_prefix(&clean).unwrap().display().to_string();
-        let bytes = std::fs::read(&file).unwrap();
+    for (rel, bytes) in veles::testing::directory_image(&clean) {
         for (n, at) in (0..bytes.len()).step_by(SECTOR).enumerate() {
             if n % stride != 0 {
                 continue;

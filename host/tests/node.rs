@@ -24,7 +24,7 @@ fn vector_of(i: u64) -> Vec<f32> {
 }
 
 fn payload_of(i: u64) -> Value {
-    serde_json::json!({"i": i, "even": i % 2 == 0})
+    serde_json::json!({"i": i, "even": i.is_multiple_of(2)})
 }
 
 /// Cosine vectors come back normalised.

@@ -173,22 +173,7 @@ fn read_commands_change_no_byte_and_remove_no_file() {
     let col = db.join("collections/c");
     std::fs::write(col.join("vectors-9"), b"a compaction in progress").unwrap();
     std::fs::write(col.join("graph-9"), b"a checkpoint in progress").unwrap();
-    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
-        let mut all = Vec::new();
-        let mut dirs = vec![dir.to_path_buf()];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else {
-                    all.push((p.clone(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        all.sort();
-        all
-    };
+    let snapshot = |dir: &Path| veles::testing::directory_image(dir);
     let before = snapshot(&db);
     let db_s = db.to_str().unwrap();
     for mode in [&["--native"][..], &[]] {
