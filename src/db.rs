@@ -90,10 +90,17 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Opens (creating if needed) the database in directory `path`, taking its lock.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Database> {
-        Self::open_with(
-            Arc::new(crate::region::FsDirectory::open(path)?),
-            Options::default(),
-        )
+        Self::open_path(path, Options::default())
+    }
+
+    /// Opens the database in directory `path` with `options`: read-only when
+    /// [`Options::read_only`] (see [`Database::open_read_only`]), else as [`Database::open`].
+    pub fn open_path(path: impl AsRef<std::path::Path>, options: Options) -> Result<Database> {
+        let dir = match options.read_only {
+            true => crate::region::FsDirectory::open_read_only(path)?,
+            false => crate::region::FsDirectory::open(path)?,
+        };
+        Self::open_with(Arc::new(dir), options)
     }
 
     /// Opens the database in directory `path` for reading only: nothing on disk changes
@@ -101,10 +108,7 @@ impl Database {
     /// [`Error::ReadOnly`], and a shared lock keeps writers out meanwhile. What `check` and
     /// `veles check` use.
     pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Database> {
-        Self::open_with(
-            Arc::new(crate::region::FsDirectory::open_read_only(path)?),
-            Options::default().with_read_only(true),
-        )
+        Self::open_path(path, Options::default().with_read_only(true))
     }
 
     /// A database that lives in memory only.
@@ -408,6 +412,12 @@ impl Database {
         Ok(())
     }
 }
+
+// Handles are shared across threads (a host serves requests from many).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Database>();
+};
 
 fn verify_meta(bytes: &[u8]) -> Result<(), StorageError> {
     let bad = |offset, reason: &str| StorageError::corrupted(META_FILE, offset, reason);

@@ -10,7 +10,7 @@ mod component;
 mod native;
 
 pub use component::ComponentBackend;
-pub use native::NativeBackend;
+pub use native::{NativeBackend, options_from_env};
 
 use crate::runtime::{Limits, Runtime};
 use std::fmt;

@@ -7,6 +7,23 @@ use veles::{
     CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
 };
 
+/// Engine options from the environment, for measuring: `VELES_THREADS=N` (graph build
+/// threads), `VELES_NO_SQ8` (walk the f32 vectors), `VELES_NO_AVX2` (the portable kernels).
+/// The library reads no environment; its embedder (this host) chooses.
+pub fn options_from_env() -> veles::Options {
+    let threads = std::env::var("VELES_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
+    let kernels = match std::env::var_os("VELES_NO_AVX2") {
+        Some(_) => veles::Kernels::Portable,
+        None => veles::Kernels::Best,
+    };
+    veles::Options::default()
+        .with_threads(threads)
+        .with_sq8_search(std::env::var_os("VELES_NO_SQ8").is_none())
+        .with_kernels(kernels)
+}
+
 /// The engine linked as a library.
 pub struct NativeBackend {
     db: veles::Database,
@@ -19,10 +36,8 @@ impl NativeBackend {
     }
 
     pub fn open_with(dir: &Path, read_only: bool) -> HostResult<NativeBackend> {
-        let db = match read_only {
-            true => veles::Database::open_read_only(dir)?,
-            false => veles::Database::open(dir)?,
-        };
+        let options = options_from_env().with_read_only(read_only);
+        let db = veles::Database::open_path(dir, options)?;
         Ok(NativeBackend {
             db,
             open: HashMap::new(),
