@@ -102,11 +102,10 @@ impl Collection {
         // (and opening it would create it empty).
         let present = dir.list(path)?;
         let vpath = vectors_file(path, cp.vectors_generation);
-        for needed in [WAL.to_string(), vpath.clone(), sums_path(&vpath)] {
+        for needed in [files::file(path, WAL), vpath.clone(), sums_path(&vpath)] {
             let name = needed.rsplit('/').next().unwrap_or_default();
             if !present.iter().any(|e| !e.is_dir && e.name == name) {
-                let file = files::file(path, name);
-                return Err(StorageError::corrupted(file, 0, "the file is missing").into());
+                return Err(StorageError::corrupted(needed, 0, "the file is missing").into());
             }
         }
         let vectors = open_vectors(

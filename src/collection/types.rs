@@ -185,8 +185,8 @@ pub struct CompactReport {
     pub slots_after: u32,
     /// Deleted points dropped from the graph.
     pub tombstones_dropped: u64,
-    /// Length of the vector file plus the log, before and after. (Deleted slots' whole
-    /// pages were already given back as holes; these are the lengths the files span.)
+    /// Length of the vector file plus the log, before and after. (Pages of deleted slots that
+    /// already left the graph were given back as holes; these are the lengths the files span.)
     pub bytes_before: u64,
     pub bytes_after: u64,
 }
