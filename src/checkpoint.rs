@@ -1,4 +1,5 @@
-//! The checkpoint: a collection's config, id map and payloads as of one WAL generation.
+//! The checkpoint: a collection's config, id map, payload indexes and the extent of its
+//! payload file, as of one WAL generation.
 //!
 //! ```text
 //!   0   8  magic "VELESCKP"
@@ -16,7 +17,8 @@ use crate::format::{Header, HeaderProblem, append_crc, u64_at};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"VELESCKP";
-pub const VERSION: u32 = 1;
+/// 2: payloads moved to their own file (`payloads-<g>`); payload indexes declared here.
+pub const VERSION: u32 = 2;
 const HEADER: Header = Header {
     magic: MAGIC,
     version: VERSION,
@@ -28,8 +30,6 @@ const HEAD: usize = 24;
 pub struct Entry {
     pub id: u64,
     pub slot: u32,
-    /// Compact JSON text of the payload.
-    pub payload: Option<String>,
 }
 
 /// The checkpoint body.
@@ -54,6 +54,12 @@ pub struct Checkpoint {
     /// Slots in use or free below this bound; the vector file holds at least this many.
     pub slot_count: u32,
     pub entries: Vec<Entry>,
+    /// The payload file is `payloads-<payloads_generation>` (`1 <=` it `<= generation`) and
+    /// its records end at `payloads_end`.
+    pub payloads_generation: u32,
+    pub payloads_end: u64,
+    /// Declared payload indexes: `(key, kind code)`, sorted, no duplicates.
+    pub indexes: Vec<(String, u8)>,
 }
 
 impl Checkpoint {
@@ -134,6 +140,20 @@ impl Checkpoint {
                 self.vectors_generation, self.generation
             ));
         }
+        if self.payloads_generation == 0 || self.payloads_generation > self.generation {
+            return bad(format!(
+                "payload file generation {} outside 1..={}",
+                self.payloads_generation, self.generation
+            ));
+        }
+        for (i, (key, kind)) in self.indexes.iter().enumerate() {
+            if crate::payloads::IndexKind::from_code(*kind).is_none() {
+                return bad(format!("index on {key:?} has unknown kind {kind}"));
+            }
+            if i > 0 && self.indexes[i - 1] >= self.indexes[i] {
+                return bad("payload indexes are not sorted and distinct".into());
+            }
+        }
         // Nothing here allocates by `slot_count`: it comes from the file and is bounded by the
         // vector file's length only when that file is opened.
         for (i, e) in self.entries.iter().enumerate() {
@@ -170,18 +190,10 @@ mod tests {
             vectors_generation: 2,
             next_lsn: 17,
             slot_count: 3,
-            entries: vec![
-                Entry {
-                    id: 1,
-                    slot: 2,
-                    payload: Some("{\"a\":1}".into()),
-                },
-                Entry {
-                    id: 9,
-                    slot: 0,
-                    payload: None,
-                },
-            ],
+            entries: vec![Entry { id: 1, slot: 2 }, Entry { id: 9, slot: 0 }],
+            payloads_generation: 3,
+            payloads_end: 16,
+            indexes: vec![("a".into(), 1), ("a".into(), 2), ("b.c".into(), 5)],
         }
     }
 
@@ -238,6 +250,15 @@ mod tests {
         cp.vectors_generation = 4;
         assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
         let mut cp = sample();
+        cp.payloads_generation = 0;
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.indexes.swap(0, 1);
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.indexes[2].1 = 99;
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
         cp.metric = 99;
         assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
     }
@@ -245,13 +266,15 @@ mod tests {
     #[test]
     fn a_future_version_is_a_typed_error() {
         let mut bytes = sample().encode();
-        bytes[8] = 2;
-        let n = bytes.len() - 4;
-        let crc = crc32fast::hash(&bytes[..n]);
-        bytes[n..].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(
-            Checkpoint::decode(&bytes, "cp"),
-            Err(StorageError::UnsupportedVersion { found: 2, .. })
-        ));
+        for other in [1u8, 3] {
+            bytes[8] = other;
+            let n = bytes.len() - 4;
+            let crc = crc32fast::hash(&bytes[..n]);
+            bytes[n..].copy_from_slice(&crc.to_le_bytes());
+            assert!(matches!(
+                Checkpoint::decode(&bytes, "cp"),
+                Err(StorageError::UnsupportedVersion { found, .. }) if found == u32::from(other)
+            ));
+        }
     }
 }

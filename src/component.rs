@@ -110,8 +110,91 @@ impl GuestCollection for Collection {
         })
     }
 
+    fn get_with(
+        &self,
+        ids: Vec<u64>,
+        with_vector: bool,
+        with_payload: bool,
+    ) -> R<Vec<Option<t::Point>>> {
+        let include = crate::Include::new(with_vector, with_payload);
+        wit(self.0.get_with(&ids, include), |ps| {
+            ps.iter().map(|p| p.as_ref().map(point_to_wit)).collect()
+        })
+    }
+
     fn delete(&self, ids: Vec<u64>) -> R<u64> {
         wit(self.0.delete(&ids), |n| n as u64)
+    }
+
+    fn delete_by_filter(&self, filter: t::PointFilter) -> R<u64> {
+        let n = point_filter_from_wit(filter).and_then(|f| match f {
+            Some(f) => self.0.delete_by_filter(&f),
+            None => Err(crate::Error::InvalidFilter(
+                "delete-by-filter needs a filter (to delete everything, drop the collection)"
+                    .into(),
+            )),
+        });
+        wit(n, |n| n as u64)
+    }
+
+    fn scroll(
+        &self,
+        start: u64,
+        limit: u32,
+        filter: t::PointFilter,
+        with_vector: bool,
+        with_payload: bool,
+    ) -> R<t::Page> {
+        let include = crate::Include::new(with_vector, with_payload);
+        let page = point_filter_from_wit(filter)
+            .and_then(|f| self.0.scroll(start, limit as usize, f.as_ref(), include));
+        wit(page, page_to_wit)
+    }
+
+    fn count(&self, filter: t::PointFilter) -> R<u64> {
+        let n = point_filter_from_wit(filter).and_then(|f| self.0.count(f.as_ref()));
+        wit(n, |n| n)
+    }
+
+    fn set_payload(&self, ids: Vec<u64>, fields: String) -> R<u64> {
+        let n = crate::parse_payload(None, &fields).and_then(|v| match v.as_object() {
+            Some(m) => self.0.set_payload(&ids, m),
+            None => Err(crate::Error::InvalidArgument(
+                "fields must be a JSON object".into(),
+            )),
+        });
+        wit(n, |n| n as u64)
+    }
+
+    fn overwrite_payload(&self, ids: Vec<u64>, payload: Option<String>) -> R<u64> {
+        let n = payload
+            .map(|p| crate::parse_payload(None, &p))
+            .transpose()
+            .and_then(|p| self.0.overwrite_payload(&ids, p.as_ref()));
+        wit(n, |n| n as u64)
+    }
+
+    fn delete_payload_keys(&self, ids: Vec<u64>, keys: Vec<String>) -> R<u64> {
+        wit(self.0.delete_payload_keys(&ids, &keys), |n| n as u64)
+    }
+
+    fn create_index(&self, key: String, kind: t::IndexKind) -> R<bool> {
+        wit(self.0.create_index(&key, index_kind_from_wit(kind)), |b| b)
+    }
+
+    fn drop_index(&self, key: String, kind: t::IndexKind) -> R<bool> {
+        wit(self.0.drop_index(&key, index_kind_from_wit(kind)), |b| b)
+    }
+
+    fn indexes(&self) -> R<Vec<t::IndexInfo>> {
+        wit(self.0.indexes(), |is| {
+            is.into_iter().map(index_info_to_wit).collect()
+        })
+    }
+
+    fn explain(&self, k: u32, options: t::SearchOptions) -> R<t::Plan> {
+        let plan = with_options_from_wit(options, |p| self.0.plan(k as usize, p));
+        wit(plan, plan_to_wit)
     }
 
     fn search(&self, query: Vec<f32>, k: u32, options: t::SearchOptions) -> R<Vec<t::Hit>> {
@@ -126,10 +209,8 @@ impl GuestCollection for Collection {
         options: t::SearchOptions,
     ) -> R<Vec<Vec<t::Hit>>> {
         let found = with_options_from_wit(options, |p| {
-            queries
-                .iter()
-                .map(|q| self.0.search_with(q, k as usize, p))
-                .collect::<crate::Result<Vec<_>>>()
+            let qs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+            self.0.search_batch(&qs, k as usize, p)
         });
         wit(found, |all| all.into_iter().map(hits).collect())
     }

@@ -208,8 +208,9 @@ impl Database {
 
     /// Why the directory of collection `name`, which has no checkpoint, is not simply a
     /// create that a crash interrupted: `None` when it is (or when there is no directory).
-    /// An interrupted create leaves at most an empty log, an empty vector file and an empty
-    /// checksum file; anything more is a collection that lost its checkpoint.
+    /// An interrupted create leaves at most an empty log, an empty vector file, an empty
+    /// checksum file and a payload file of no records; anything more is a collection that
+    /// lost its checkpoint.
     fn orphaned(&self, name: &str) -> Result<Option<String>> {
         let path = Self::path(name);
         for e in self.dir.list(&path)? {
@@ -223,6 +224,7 @@ impl Database {
                     "wal" => len()? <= crate::wal::frame::HEADER_LEN,
                     "vectors-1" => len()? <= crate::vectors::PAGE,
                     "vectors-1.crc" => len()? == 0,
+                    "payloads-1" => len()? <= crate::payloads::FILE_HEAD,
                     _ => false,
                 };
             if !leftover {

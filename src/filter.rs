@@ -381,12 +381,73 @@ pub(crate) fn lookup<'a>(payload: &'a Value, key: &str) -> Option<&'a Value> {
 
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i == j,
-            _ => x.as_f64() == y.as_f64(),
-        },
+        (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Ordering::Equal,
         _ => a == b,
     }
+}
+
+/// A JSON number as an exact value: an integer (any `i64` or `u64`), or a float.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    pub(crate) fn of(n: &serde_json::Number) -> Num {
+        match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Num::Int(i128::from(i)),
+            (None, Some(u)) => Num::Int(i128::from(u)),
+            // serde_json numbers are finite.
+            _ => Num::Float(n.as_f64().unwrap_or(0.0)),
+        }
+    }
+}
+
+/// `i` against `f`, exactly (no rounding of `i` to a float).
+fn int_float_cmp(i: i128, f: f64) -> Ordering {
+    const LIMIT: f64 = 1.7e38; // below 2^127: `as i128` is exact for integral floats here
+    if f >= LIMIT {
+        return Ordering::Less;
+    }
+    if f <= -LIMIT {
+        return Ordering::Greater;
+    }
+    let floor = f.floor();
+    match i.cmp(&(floor as i128)) {
+        Ordering::Equal if f > floor => Ordering::Less,
+        o => o,
+    }
+}
+
+impl Ord for Num {
+    /// By value: `1 == 1.0`, and integers above 2^53 compare exactly.
+    fn cmp(&self, other: &Num) -> Ordering {
+        match (*self, *other) {
+            (Num::Int(a), Num::Int(b)) => a.cmp(&b),
+            (Num::Float(a), Num::Float(b)) => a.total_cmp(&b),
+            (Num::Int(a), Num::Float(b)) => int_float_cmp(a, b),
+            (Num::Float(a), Num::Int(b)) => int_float_cmp(b, a).reverse(),
+        }
+    }
+}
+
+impl PartialOrd for Num {
+    fn partial_cmp(&self, other: &Num) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Num {}
+
+fn num_cmp(a: &serde_json::Number, b: &serde_json::Number) -> Ordering {
+    Num::of(a).cmp(&Num::of(b))
 }
 
 fn eq_or_contains(x: &Value, v: &Value) -> bool {
@@ -398,10 +459,7 @@ fn eq_or_contains(x: &Value, v: &Value) -> bool {
 
 fn compare(x: &Value, v: &Value) -> Option<Ordering> {
     match (x, v) {
-        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
-            (Some(i), Some(j)) => Some(i.cmp(&j)),
-            _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
-        },
+        (Value::Number(a), Value::Number(b)) => Some(num_cmp(a, b)),
         (Value::String(a), Value::String(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
         _ => None,
     }
@@ -467,6 +525,23 @@ mod tests {
             "no payload, no field"
         );
         assert!(Filter::ne("city", "Oslo").matches(None));
+    }
+
+    #[test]
+    fn integers_past_2_pow_53_compare_exactly() {
+        let p = json!({"u": 18446744073709551615u64, "i": -9223372036854775808i64, "f": 2.5});
+        let m = |f: Filter| f.matches(Some(&p));
+        assert!(m(Filter::eq("u", 18446744073709551615u64)));
+        assert!(!m(Filter::eq("u", 18446744073709551614u64)));
+        assert!(m(Filter::gt("u", 18446744073709551614u64)));
+        assert!(!m(Filter::gt("u", 18446744073709551615u64)));
+        assert!(m(Filter::lt("i", -9223372036854775807i64)));
+        assert!(!m(Filter::eq("u", 18446744073709551615u64 as f64 - 4096.0)));
+        assert!(m(Filter::lt("u", 1.9e19)) && m(Filter::gt("u", 1.8e19)));
+        assert!(m(Filter::gt("f", 2)) && m(Filter::lt("f", 3)) && !m(Filter::eq("f", 2)));
+        assert!(m(Filter::lt("i", -9.2e18)) && m(Filter::gt("i", -9.3e18)));
+        assert_eq!(Num::Int(3), Num::Float(3.0));
+        assert!(Num::Int(9_007_199_254_740_993) > Num::Float(9_007_199_254_740_992.0));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Which slot holds which point: ids ↔ slots, the free list, and the slots the last
 //! checkpoint names ("pinned").
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Invariants:
 /// - `ids` and `owners` are inverse: `ids[id] == s` iff `owners[s] == Some(id)`;
@@ -12,7 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 /// replay of the same records allocates the same slots.
 #[derive(Debug, Default)]
 pub(crate) struct IdMap {
-    ids: HashMap<u64, u32>,
+    /// Ordered, so points can be listed by id from a cursor.
+    ids: BTreeMap<u64, u32>,
     owners: Vec<Option<u64>>,
     free: BTreeSet<u32>,
     pinned: Vec<bool>,
@@ -24,7 +25,7 @@ impl IdMap {
     /// slot is pinned.
     pub(crate) fn from_entries(slots: u32, entries: impl Iterator<Item = (u64, u32)>) -> IdMap {
         let mut owners = vec![None; slots as usize];
-        let mut ids = HashMap::new();
+        let mut ids = BTreeMap::new();
         for (id, slot) in entries {
             owners[slot as usize] = Some(id);
             ids.insert(id, slot);
@@ -87,9 +88,14 @@ impl IdMap {
         (0..self.slots()).filter(|&s| self.owners[s as usize].is_some())
     }
 
-    /// `(id, slot)` of every live point, in no order.
+    /// `(id, slot)` of every live point, by id.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.ids.iter().map(|(&id, &slot)| (id, slot))
+    }
+
+    /// `(id, slot)` of the live points with ids from `start` on, by id.
+    pub(crate) fn from_id(&self, start: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.ids.range(start..).map(|(&id, &slot)| (id, slot))
     }
 
     /// `id`'s slot, allocating one for a new id.

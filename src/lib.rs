@@ -36,7 +36,7 @@ mod format;
 mod idmap;
 #[doc(hidden)]
 pub mod index;
-mod payload;
+mod payloads;
 mod record;
 pub mod region;
 mod sys;
@@ -53,12 +53,13 @@ mod component;
 
 pub use check::{CheckReport, Problem};
 pub use collection::{
-    Collection, CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K,
-    Options, Point, RecoveryStats, SearchParams, Stats,
+    Collection, CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY,
+    Hit, Include, IndexInfo, MAX_EF, MAX_K, MAX_SCROLL, Options, Page, Plan, PlanKind, Point,
+    RecoveryStats, SearchParams, Stats, TWO_HOP_BELOW,
 };
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};
 pub use distance::Kernels;
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
 pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
-pub use payload::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};
+pub use payloads::{IndexKind, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};

@@ -5,6 +5,8 @@
 //!                     id u64, payload length u32 (0xFFFF_FFFF = no payload),
 //!                     payload (compact JSON text), vector (slot_size bytes, encoded)
 //! delete (kind 2):  count u32, then count ids (u64)
+//! payload (kind 3): as upsert, without vectors: each point's whole new payload
+//! index (kind 4):   op u8 (1 create, 0 drop), kind u8 (IndexKind code), key length u32, key
 //! ```
 //! All integers little-endian. Vectors are logged already encoded (normalised, bit-packed), so
 //! replay writes exactly the bytes the original write did.
@@ -13,6 +15,8 @@ use crate::format::Reader;
 
 pub const KIND_UPSERT: u8 = 1;
 pub const KIND_DELETE: u8 = 2;
+pub const KIND_PAYLOAD: u8 = 3;
+pub const KIND_INDEX: u8 = 4;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 /// One point of an upsert record, borrowed from the record bytes.
@@ -81,6 +85,37 @@ pub fn decode_delete(bytes: &[u8]) -> Result<Vec<u64>, String> {
     Ok(ids)
 }
 
+/// Decodes a payload record: `(id, payload)` pairs, borrowed.
+pub fn decode_payloads(bytes: &[u8]) -> Result<Vec<(u64, Option<&str>)>, String> {
+    Ok(decode_upsert(bytes, 0)?
+        .into_iter()
+        .map(|p| (p.id, p.payload))
+        .collect())
+}
+
+/// An index record: create (`true`) or drop an index of `kind` (its code) on `key`.
+pub fn index(create: bool, kind: u8, key: &str) -> Vec<u8> {
+    let mut out = vec![create as u8, kind];
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// Decodes an index record: `(create, kind code, key)`.
+pub fn decode_index(bytes: &[u8]) -> Result<(bool, u8, &str), String> {
+    let mut r = Reader::new(bytes);
+    let head = r.take(2)?;
+    let create = match head[0] {
+        0 => false,
+        1 => true,
+        op => return Err(format!("unknown index operation {op}")),
+    };
+    let n = r.u32()? as usize;
+    let key = std::str::from_utf8(r.take(n)?).map_err(|_| "index key is not UTF-8".to_string())?;
+    r.finish()?;
+    Ok((create, head[1], key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +155,24 @@ mod tests {
         push_id(&mut out, u64::MAX);
         assert_eq!(decode_delete(&out).unwrap(), vec![1, u64::MAX]);
         assert!(decode_delete(&out[..out.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn payload_and_index_records_round_trip() {
+        let mut out = Vec::new();
+        begin(&mut out, 2);
+        push_point(&mut out, 3, Some("{}"), &[]);
+        push_point(&mut out, 4, None, &[]);
+        assert_eq!(
+            decode_payloads(&out).unwrap(),
+            vec![(3, Some("{}")), (4, None)]
+        );
+        let rec = index(true, 2, "a.b");
+        assert_eq!(decode_index(&rec).unwrap(), (true, 2, "a.b"));
+        for cut in 0..rec.len() {
+            assert!(decode_index(&rec[..cut]).is_err());
+        }
+        assert!(decode_index(&[7, 1, 0, 0, 0, 0]).is_err());
     }
 
     #[test]

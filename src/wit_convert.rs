@@ -17,10 +17,113 @@ macro_rules! wit_convert {
     () => {
         use $crate::filter::{Condition, FlatNode};
         use $crate::{
-            CheckReport, CollectionConfig, CompactReport, Error as E, Filter, Hit, Limit as L,
-            Metric, Point, Problem, RecoveryStats, SearchParams, SnapshotReport, Stats,
-            StorageError as S, VectorProblem as P,
+            CheckReport, CollectionConfig, CompactReport, Error as E, Filter, Hit, IndexInfo,
+            IndexKind, Limit as L, Metric, Page, Plan, PlanKind, Point, Problem, RecoveryStats,
+            SearchParams, SnapshotReport, Stats, StorageError as S, VectorProblem as P,
         };
+
+        pub fn index_kind_to_wit(k: IndexKind) -> t::IndexKind {
+            match k {
+                IndexKind::Keyword => t::IndexKind::Keyword,
+                IndexKind::Integer => t::IndexKind::Integer,
+                IndexKind::Float => t::IndexKind::Float,
+                IndexKind::Bool => t::IndexKind::Boolean,
+                _ => t::IndexKind::Exists,
+            }
+        }
+
+        pub fn index_kind_from_wit(k: t::IndexKind) -> IndexKind {
+            match k {
+                t::IndexKind::Keyword => IndexKind::Keyword,
+                t::IndexKind::Integer => IndexKind::Integer,
+                t::IndexKind::Float => IndexKind::Float,
+                t::IndexKind::Boolean => IndexKind::Bool,
+                t::IndexKind::Exists => IndexKind::Exists,
+            }
+        }
+
+        pub fn index_info_to_wit(i: IndexInfo) -> t::IndexInfo {
+            t::IndexInfo {
+                key: i.key,
+                kind: index_kind_to_wit(i.kind),
+                values: i.values as u64,
+                points: i.points,
+            }
+        }
+
+        pub fn index_info_from_wit(i: t::IndexInfo) -> IndexInfo {
+            IndexInfo::new(
+                i.key,
+                index_kind_from_wit(i.kind),
+                i.values as usize,
+                i.points,
+            )
+        }
+
+        pub fn page_to_wit(p: Page) -> t::Page {
+            t::Page {
+                points: p.points.iter().map(point_to_wit).collect(),
+                next: p.next,
+            }
+        }
+
+        pub fn page_from_wit(p: t::Page) -> Result<Page, E> {
+            let points = p
+                .points
+                .into_iter()
+                .map(point_from_wit)
+                .collect::<Result<_, E>>()?;
+            Ok(Page::new(points, p.next))
+        }
+
+        pub fn plan_to_wit(p: Plan) -> t::Plan {
+            t::Plan {
+                kind: match p.kind {
+                    PlanKind::FullScan => t::PlanKind::FullScan,
+                    PlanKind::IndexedScan => t::PlanKind::IndexedScan,
+                    PlanKind::Graph => t::PlanKind::Graph,
+                    _ => t::PlanKind::FilteredGraph,
+                },
+                matches: p.matches,
+                selectivity: p.selectivity,
+            }
+        }
+
+        pub fn plan_from_wit(p: t::Plan) -> Plan {
+            let kind = match p.kind {
+                t::PlanKind::FullScan => PlanKind::FullScan,
+                t::PlanKind::IndexedScan => PlanKind::IndexedScan,
+                t::PlanKind::Graph => PlanKind::Graph,
+                t::PlanKind::FilteredGraph => PlanKind::FilteredGraph,
+            };
+            Plan::new(kind, p.matches, p.selectivity)
+        }
+
+        /// A point filter's two forms, at most one given.
+        fn either_filter(
+            typed: Option<t::Filter>,
+            json: Option<String>,
+        ) -> Result<Option<Filter>, E> {
+            match (typed, json) {
+                (Some(_), Some(_)) => Err(E::InvalidFilter(
+                    "give a filter or a filter-json, not both".into(),
+                )),
+                (Some(f), None) => Ok(Some(filter_from_wit(f)?)),
+                (None, Some(text)) => Ok(Some(Filter::from_json_str(&text)?)),
+                (None, None) => Ok(None),
+            }
+        }
+
+        pub fn point_filter_from_wit(f: t::PointFilter) -> Result<Option<Filter>, E> {
+            either_filter(f.filter, f.filter_json)
+        }
+
+        pub fn point_filter_to_wit(f: Option<&Filter>) -> t::PointFilter {
+            t::PointFilter {
+                filter: f.map(filter_to_wit),
+                filter_json: None,
+            }
+        }
 
         pub fn metric_to_wit(m: Metric) -> t::Metric {
             match m {
@@ -285,12 +388,15 @@ macro_rules! wit_convert {
                 id: h.id,
                 score: h.score,
                 payload: json_text(h.payload.as_ref()),
+                vector: h.vector,
             }
         }
 
         pub fn hit_from_wit(h: t::Hit) -> Result<Hit, E> {
             let payload = payload_from_wit(h.id, h.payload)?;
-            Ok(Hit::new(h.id, h.score, payload))
+            let mut hit = Hit::new(h.id, h.score, payload);
+            hit.vector = h.vector;
+            Ok(hit)
         }
 
         /// A filter in its flattened WIT form (operands as JSON text).
@@ -365,6 +471,9 @@ macro_rules! wit_convert {
                 ef: p.ef.map(|e| u32::try_from(e).unwrap_or(u32::MAX)),
                 exact: p.exact,
                 filter_json: None,
+                score_threshold: p.score_threshold,
+                with_payload: p.with_payload,
+                with_vector: p.with_vector,
             }
         }
 
@@ -373,20 +482,13 @@ macro_rules! wit_convert {
             o: t::SearchOptions,
             f: impl FnOnce(&SearchParams<'_>) -> Result<T, E>,
         ) -> Result<T, E> {
-            let filter = match (o.filter, o.filter_json) {
-                (Some(_), Some(_)) => {
-                    return Err(E::InvalidFilter(
-                        "give a filter or a filter-json, not both".into(),
-                    ));
-                }
-                (Some(f), None) => Some(filter_from_wit(f)?),
-                (None, Some(text)) => Some(Filter::from_json_str(&text)?),
-                (None, None) => None,
-            };
+            let filter = either_filter(o.filter, o.filter_json)?;
             f(&SearchParams::default()
                 .with_filter(filter.as_ref())
                 .with_ef(o.ef.map(|e| e as usize))
-                .with_exact(o.exact))
+                .with_exact(o.exact)
+                .with_score_threshold(o.score_threshold)
+                .with_include($crate::Include::new(o.with_vector, o.with_payload)))
         }
 
         pub fn check_report_to_wit(r: CheckReport) -> t::CheckReport {
@@ -487,6 +589,10 @@ macro_rules! wit_convert {
                     graph_problem: r.graph_problem,
                 },
                 graph_nodes: s.graph_nodes as u64,
+                payload_bytes: s.payload_bytes,
+                payload_memory: s.payload_memory,
+                payload_file_bytes: s.payload_file_bytes,
+                indexes: s.indexes as u32,
             }
         }
 
@@ -510,6 +616,10 @@ macro_rules! wit_convert {
                     graph_problem: r.graph_problem,
                 },
                 graph_nodes: s.graph_nodes as usize,
+                payload_bytes: s.payload_bytes,
+                payload_memory: s.payload_memory,
+                payload_file_bytes: s.payload_file_bytes,
+                indexes: s.indexes as usize,
             }
         }
     };

@@ -276,6 +276,7 @@ fn compaction_case(every: u64) {
         [
             "collections/c/checkpoint",
             "collections/c/graph-3",
+            "collections/c/payloads-3",
             "collections/c/vectors-3",
             "collections/c/vectors-3.crc",
             "collections/c/wal"

@@ -1,7 +1,7 @@
 //! The integrity check of an open collection: every file read again, every checksum, and
 //! that the parts agree. Reads only.
 
-use super::files::{CHECKPOINT, WAL, graph_file};
+use super::files::{CHECKPOINT, WAL, graph_file, payloads_file};
 use super::handle::Collection;
 use super::state::State;
 use crate::check::CheckReport;
@@ -9,6 +9,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, Graph};
+use crate::payloads::PayloadIndexes;
 use crate::vectors::{quantize, with_f32};
 
 impl Collection {
@@ -30,6 +31,7 @@ impl Collection {
             st.check_wal(checkpoint.as_ref().map(|cp| cp.next_lsn), &mut report);
             st.check_vectors(&mut report);
             st.check_ids(&mut report);
+            st.check_payloads(checkpoint.as_ref(), &mut report);
             let entries = checkpoint.map(|cp| cp.entries).unwrap_or_default();
             st.check_graph(&entries, &mut report);
             if let Some(why) = &st.recovery.graph_problem {
@@ -149,11 +151,81 @@ impl State {
         for why in self.ids.problems() {
             report.problem(&cpath, None, why);
         }
-        if let Some(id) = self.payloads.keys().find(|&&id| !self.ids.contains(id)) {
+        if let Some(slot) = self.payloads.slots().find(|&s| self.ids.owner(s).is_none()) {
             report.problem(
                 &cpath,
                 None,
-                format!("a payload for id {id}, which does not exist"),
+                format!("a payload for slot {slot}, which holds no point"),
+            );
+        }
+    }
+
+    /// The payload file: every record's checksum and JSON up to the length the checkpoint
+    /// names, and that it holds every live payload not changed since (the rest are in the
+    /// log); the indexes hold what the payloads say.
+    fn check_payloads(&self, checkpoint: Option<&Checkpoint>, report: &mut CheckReport) {
+        let path = payloads_file(&self.path, self.payloads_generation);
+        let end = match checkpoint {
+            Some(cp) if cp.payloads_generation != self.payloads_generation => {
+                report.problem(&path, None, "the checkpoint names another payload file");
+                return;
+            }
+            Some(cp) => cp.payloads_end,
+            None => self.payload_file.end(),
+        };
+        if end != self.payload_file.end() {
+            report.problem(
+                &path,
+                None,
+                format!(
+                    "the checkpoint says {end} bytes count, {} in use",
+                    self.payload_file.end()
+                ),
+            );
+        }
+        let latest = match self.payload_file.reread() {
+            Ok(latest) => latest,
+            Err(e) => return report.error(&path, &e.into()),
+        };
+        report.bytes_checked += end;
+        let dirty = self.payloads.dirty();
+        for (id, slot) in self.ids.iter() {
+            if dirty.contains(&id) {
+                continue;
+            }
+            let on_disk = latest.get(&id).and_then(|t| t.as_deref());
+            if on_disk != self.payloads.text(slot) {
+                report.problem(
+                    &path,
+                    None,
+                    format!("the payload of id {id} differs from the one in memory"),
+                );
+                break;
+            }
+        }
+        if let Some(id) = latest
+            .iter()
+            .find(|(_, t)| {
+                t.as_deref()
+                    .is_some_and(|t| serde_json::from_slice::<serde_json::Value>(t).is_err())
+            })
+            .map(|(id, _)| id)
+        {
+            report.problem(&path, None, format!("the payload of id {id} is not JSON"));
+        }
+        let mut rebuilt = PayloadIndexes::default();
+        for (key, kind) in self.indexes.declared() {
+            let filled = self
+                .ids
+                .live_slots()
+                .filter_map(|s| self.payloads.value(s).map(|v| (s, v)));
+            rebuilt.create(&key, kind, filled);
+        }
+        if rebuilt.describe() != self.indexes.describe() {
+            report.problem(
+                &self.file(CHECKPOINT),
+                None,
+                "the payload indexes do not match the payloads",
             );
         }
     }

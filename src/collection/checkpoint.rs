@@ -1,12 +1,21 @@
 //! The checkpoint protocol: folding the log into a new checkpoint.
 
-use super::files::{CHECKPOINT, graph_file};
+use super::files::{CHECKPOINT, graph_file, payloads_file};
 use super::graph::too_many_tombstones;
 use super::handle::Collection;
 use super::state::State;
 use crate::checkpoint::{self, Checkpoint};
-use crate::error::{Error, Result};
+use crate::error::{Result, StorageError};
 use crate::index::hnsw;
+use crate::payloads::PayloadFile;
+use crate::region::Access;
+
+/// Where a checkpoint's payloads are: the payload file's generation and length.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PayloadExtent {
+    pub(super) generation: u32,
+    pub(super) end: u64,
+}
 
 impl Collection {
     /// Flushes, then folds the log into a new checkpoint and starts an empty log.
@@ -17,15 +26,30 @@ impl Collection {
 
 impl State {
     /// The checkpoint protocol (docs/format.md):
-    /// 1. sync the log and apply staged slots; 2. sync the vector file;
-    /// 3. write the graph of generation + 1, then the new checkpoint, atomically; 4. reset the
-    ///    log to the new generation. A crash before 3 completes recovers from the old
-    ///    checkpoint and log; a crash after it finds a log of the old generation and discards it.
+    /// 1. sync the log and apply staged slots; 2. append the payloads changed since the last
+    ///    checkpoint to the payload file past the length that checkpoint names (or write a
+    ///    fresh `payloads-<g+1>` when most of the file is superseded records), and sync it;
+    ///    sync the vector file; 3. write the graph of generation + 1, then the new checkpoint,
+    ///    atomically; 4. reset the log to the new generation. A crash before 3 completes
+    ///    recovers from the old checkpoint and log (the appended records lie past the length it
+    ///    names); a crash after it finds a log of the old generation and discards it.
     pub(super) fn checkpoint(&mut self) -> Result<()> {
         self.flush()?;
         let next = self.generation + 1;
+        let fresh_payloads = self.payloads_superseded();
+        let fresh = self.guard(|st| st.write_payloads(next, fresh_payloads))?;
+        let extent = match &fresh {
+            Some(f) => PayloadExtent {
+                generation: next,
+                end: f.end(),
+            },
+            None => PayloadExtent {
+                generation: self.payloads_generation,
+                end: self.payload_file.end(),
+            },
+        };
         let bytes = self
-            .checkpoint_body(next, self.vectors_generation, |s| s)?
+            .checkpoint_body(next, self.vectors_generation, extent, |s| s)
             .encode();
         let cpath = self.file(CHECKPOINT);
         if let Some(g) = &self.graph
@@ -54,11 +78,63 @@ impl State {
             }
             st.dir.write_atomic(&cpath, &bytes)?;
             st.ids.pin_live();
+            st.commit_payloads(fresh, next)?;
             let lsn = st.wal.next_lsn();
             st.wal.reset(next, lsn)?;
             st.generation = next;
             st.dir.remove_file(&old_graph)
         })
+    }
+
+    /// True when most of the payload file is records that later ones superseded.
+    fn payloads_superseded(&self) -> bool {
+        let live = self.payloads.live_bytes() as u64 + 16 * self.ids.len() as u64;
+        self.payload_file.end() > 2 * live + (1 << 20)
+    }
+
+    /// Step 2 for the payloads: the dirty ids' records appended and synced, or (`fresh`) a new
+    /// file `payloads-<generation>` with every live payload by id, synced and returned.
+    pub(super) fn write_payloads(
+        &mut self,
+        generation: u32,
+        fresh: bool,
+    ) -> Result<Option<PayloadFile>, StorageError> {
+        if fresh {
+            let path = payloads_file(&self.path, generation);
+            let region = self.dir.open_region(&path, Access::Sequential)?;
+            let mut f = PayloadFile::create(region, &path)?;
+            let (ids, store) = (&self.ids, &self.payloads);
+            f.append(
+                ids.iter()
+                    .filter_map(|(id, s)| store.text(s).map(|t| (id, Some(t)))),
+            )?;
+            f.sync()?;
+            return Ok(Some(f));
+        }
+        let (ids, store) = (&self.ids, &self.payloads);
+        let records = store.dirty().iter().map(|&id| {
+            let text = ids.slot(id).and_then(|s| store.text(s));
+            (id, text)
+        });
+        self.payload_file.append(records)?;
+        self.payload_file.sync()?;
+        Ok(None)
+    }
+
+    /// After the checkpoint that names them committed: the payload file has every change, and
+    /// a fresh one replaces the old (which is removed).
+    pub(super) fn commit_payloads(
+        &mut self,
+        fresh: Option<PayloadFile>,
+        generation: u32,
+    ) -> Result<(), StorageError> {
+        self.payloads.take_dirty();
+        if let Some(f) = fresh {
+            let old = std::mem::replace(&mut self.payload_file, f);
+            self.payloads_generation = generation;
+            self.dir.remove_file(old.path())?;
+        }
+        Ok(())
     }
 
     /// The checkpoint of the current state as generation `generation`, with each slot
@@ -67,25 +143,25 @@ impl State {
         &self,
         generation: u32,
         vectors_generation: u32,
+        payloads: PayloadExtent,
         slot_of: impl Fn(u32) -> u32,
-    ) -> Result<Checkpoint> {
-        let mut entries: Vec<checkpoint::Entry> = Vec::with_capacity(self.ids.len());
-        for (id, slot) in self.ids.iter() {
-            let payload = match self.payloads.get(&id) {
-                Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::InvalidPayload {
-                    id: Some(id),
-                    reason: e.to_string(),
-                })?),
-                None => None,
-            };
-            entries.push(checkpoint::Entry {
+    ) -> Checkpoint {
+        // By id: the id map iterates in order.
+        let entries: Vec<checkpoint::Entry> = self
+            .ids
+            .iter()
+            .map(|(id, slot)| checkpoint::Entry {
                 id,
                 slot: slot_of(slot),
-                payload,
-            });
-        }
-        entries.sort_unstable_by_key(|e| e.id);
-        Ok(Checkpoint {
+            })
+            .collect();
+        let indexes = self
+            .indexes
+            .declared()
+            .into_iter()
+            .map(|(k, kind)| (k, kind.code()))
+            .collect();
+        Checkpoint {
             dimension: self.codec.dimension(),
             metric: self.codec.metric().code(),
             hnsw_m: self.config.m,
@@ -95,6 +171,9 @@ impl State {
             next_lsn: self.wal.next_lsn(),
             slot_count: self.ids.slots(),
             entries,
-        })
+            payloads_generation: payloads.generation,
+            payloads_end: payloads.end,
+            indexes,
+        }
     }
 }

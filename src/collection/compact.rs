@@ -1,5 +1,6 @@
 //! Compaction: live slots rewritten densely, tombstones dropped from the graph.
 
+use super::checkpoint::PayloadExtent;
 use super::files::{CHECKPOINT, graph_file, vectors_file};
 use super::graph::{build, too_many_tombstones};
 use super::handle::Collection;
@@ -39,7 +40,12 @@ impl State {
             .map_or(0, |g| g.nodes() - self.ids.len());
         let (map, live) = self.ids.dense_map();
         let next = self.generation + 1;
-        let cp = self.checkpoint_body(next, next, |s| map[s as usize].expect("live slot"))?;
+        let payloads = self.guard(|st| st.write_payloads(next, true))?;
+        let extent = PayloadExtent {
+            generation: next,
+            end: payloads.as_ref().map_or(0, |f| f.end()),
+        };
+        let cp = self.checkpoint_body(next, next, extent, |s| map[s as usize].unwrap_or(s));
         // Slot counts shrink to the live points: slot_count is the new high-water mark.
         let cp = Checkpoint {
             slot_count: live,
@@ -65,6 +71,15 @@ impl State {
         self.graph = graph;
         self.ids = compacted;
         self.vectors_generation = next;
+        self.payloads
+            .rewrite(|s| map.get(s as usize).copied().flatten());
+        let (store, need) = (&self.payloads, self.indexes.needs_payloads());
+        let slots = self
+            .ids
+            .live_slots()
+            .map(|s| (s, need.then(|| store.value(s)).flatten()));
+        self.indexes.rebuild(slots);
+        self.guard(|st| st.commit_payloads(payloads, next))?;
         self.guard(|st| st.vectors.rebuild_sq8(st.ids.owners()))?;
         self.guard(|st| {
             let lsn = st.wal.next_lsn();

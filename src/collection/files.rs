@@ -1,9 +1,9 @@
 //! The files of a collection, below `collections/<name>/`, and how they are copied.
 //!
-//! `checkpoint` (config, id map, payloads), `vectors-<g>` and `vectors-<g>.crc` (slots and
-//! their checksums), `graph-<g>` (the HNSW graph), `wal` (what happened since the
-//! checkpoint). The checkpoint names the vector and graph files it belongs to by generation,
-//! so replacing either commits with the one atomic write of the checkpoint; files of other
+//! `checkpoint` (config, id map, index declarations), `vectors-<g>` and `vectors-<g>.crc`
+//! (slots and their checksums), `payloads-<g>` (payload records), `graph-<g>` (the HNSW
+//! graph), `wal` (what happened since the checkpoint). The checkpoint names the vector,
+//! payload and graph files it belongs to by generation, so replacing any commits with the one atomic write of the checkpoint; files of other
 //! generations are leftovers of a crash and are removed on open.
 
 use crate::error::StorageError;
@@ -21,20 +21,37 @@ pub(crate) fn vectors_file(path: &str, generation: u32) -> String {
     format!("{path}/vectors-{generation}")
 }
 
+pub(crate) fn payloads_file(path: &str, generation: u32) -> String {
+    format!("{path}/payloads-{generation}")
+}
+
 pub(crate) fn graph_file(path: &str, generation: u32) -> String {
     format!("{path}/graph-{generation}")
 }
 
+/// The generations of a collection's files: the log's (and the graph's), the vector file's
+/// and the payload file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Generations {
+    pub(crate) log: u32,
+    pub(crate) vectors: u32,
+    pub(crate) payloads: u32,
+}
+
 /// True for a file name a collection of these generations does not use: what a crash left
 /// of a checkpoint or compaction that did not commit, or of one whose clean-up it cut short.
-pub(crate) fn is_leftover(name: &str, generation: u32, vectors_generation: u32) -> bool {
+pub(crate) fn is_leftover(name: &str, generations: Generations) -> bool {
     let keep = [
-        format!("vectors-{vectors_generation}"),
-        format!("vectors-{vectors_generation}.crc"),
-        format!("graph-{generation}"),
+        format!("vectors-{}", generations.vectors),
+        format!("vectors-{}.crc", generations.vectors),
+        format!("payloads-{}", generations.payloads),
+        format!("graph-{}", generations.log),
     ];
     !keep.iter().any(|k| k == name)
-        && (name.starts_with("vectors-") || name.starts_with("graph-") || name.ends_with(".tmp"))
+        && (["vectors-", "graph-", "payloads-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+            || name.ends_with(".tmp"))
 }
 
 /// Copies the files of the collection at `from` in `src` to `to` in `dest`: everything but

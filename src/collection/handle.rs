@@ -104,18 +104,21 @@ impl Collection {
     /// The points with these ids, in order (`None` where absent). Cosine vectors come back
     /// normalised; binary vectors as 0.0/1.0. Each vector is checked against its checksum.
     pub fn get(&self, ids: &[u64]) -> Result<Vec<Option<super::Point>>> {
+        self.get_with(ids, super::Include::ALL)
+    }
+
+    /// [`Collection::get`], returning only what `include` asks for (a vector left out is
+    /// empty, a payload left out `None`).
+    pub fn get_with(
+        &self,
+        ids: &[u64],
+        include: super::Include,
+    ) -> Result<Vec<Option<super::Point>>> {
         self.with_read(|st| {
-            let mut buf = vec![0u8; st.codec.slot_size()];
             ids.iter()
-                .map(|&id| {
-                    let Some(slot) = st.ids.slot(id) else {
-                        return Ok(None);
-                    };
-                    let bytes = st.vectors.bytes(slot, &mut buf, true)?;
-                    Ok(Some(
-                        super::Point::new(id, st.codec.decode(bytes))
-                            .with_payload_opt(st.payloads.get(&id).cloned()),
-                    ))
+                .map(|&id| match st.ids.slot(id) {
+                    Some(slot) => st.point(id, slot, include).map(Some),
+                    None => Ok(None),
                 })
                 .collect()
         })
@@ -166,6 +169,10 @@ impl Collection {
                 generation: st.generation,
                 recovery: st.recovery.clone(),
                 graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes),
+                payload_bytes: st.payloads.live_bytes() as u64,
+                payload_memory: st.payloads.memory() as u64,
+                payload_file_bytes: st.payload_file.end(),
+                indexes: st.indexes.declared().len(),
             })
         })
     }

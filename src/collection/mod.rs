@@ -19,6 +19,8 @@ mod files;
 mod graph;
 mod handle;
 mod open;
+mod plan;
+mod points;
 mod search;
 mod state;
 mod types;
@@ -26,7 +28,9 @@ mod write;
 
 pub(crate) use files::copy_collection_files;
 pub use handle::Collection;
+pub use points::IndexInfo;
 pub use types::{
-    CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K, Options, Point,
-    RecoveryStats, SearchParams, Stats,
+    CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include,
+    MAX_EF, MAX_K, MAX_SCROLL, Options, Page, Plan, PlanKind, Point, RecoveryStats, SearchParams,
+    Stats, TWO_HOP_BELOW,
 };

@@ -1,7 +1,7 @@
 //! Creating a collection's files, and opening them: the checkpoint, then the log replayed on
 //! top of it (recovery).
 
-use super::files::{self, CHECKPOINT, WAL, graph_file, vectors_file};
+use super::files::{self, CHECKPOINT, Generations, WAL, graph_file, payloads_file, vectors_file};
 use super::handle::Collection;
 use super::state::{Parts, State};
 use super::types::{Options, RecoveryStats};
@@ -11,11 +11,11 @@ use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::idmap::IdMap;
 use crate::index::hnsw::Graph;
-use crate::record::{self, KIND_DELETE, KIND_UPSERT};
+use crate::payloads::{FILE_HEAD, IndexKind, PayloadFile, PayloadIndexes, PayloadStore};
+use crate::record::{self, KIND_DELETE, KIND_INDEX, KIND_PAYLOAD, KIND_UPSERT};
 use crate::region::{Access, Directory};
 use crate::vectors::{Codec, VectorFile, sums_path};
 use crate::wal::Wal;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Opens the vector file of `generation` in `path` and its checksums: created empty, or
@@ -49,6 +49,10 @@ impl Collection {
         let vectors = open_vectors(dir.as_ref(), path, 1, &config, None)?;
         let wpath = files::file(path, WAL);
         let wal = Wal::create(dir.open_region(&wpath, Access::Sequential)?, &wpath, 1, 0)?;
+        let ppath = payloads_file(path, 1);
+        let mut payload_file =
+            PayloadFile::create(dir.open_region(&ppath, Access::Sequential)?, &ppath)?;
+        payload_file.sync()?;
         let cp = Checkpoint {
             dimension: config.dimension,
             metric: config.metric.code(),
@@ -59,6 +63,9 @@ impl Collection {
             next_lsn: 0,
             slot_count: 0,
             entries: Vec::new(),
+            payloads_generation: 1,
+            payloads_end: FILE_HEAD,
+            indexes: Vec::new(),
         };
         // The checkpoint is the collection's existence marker: it goes last, atomically, and
         // its directory sync also makes the entries of `vectors` and `wal` durable.
@@ -71,9 +78,12 @@ impl Collection {
             wal,
             vectors,
             ids: IdMap::default(),
-            payloads: HashMap::new(),
+            payloads: PayloadStore::default(),
+            payload_file,
+            indexes: PayloadIndexes::default(),
             generation: 1,
             vectors_generation: 1,
+            payloads_generation: 1,
             recovery: RecoveryStats::default(),
         })?;
         state.graph = state
@@ -102,7 +112,13 @@ impl Collection {
         // (and opening it would create it empty).
         let present = dir.list(path)?;
         let vpath = vectors_file(path, cp.vectors_generation);
-        for needed in [files::file(path, WAL), vpath.clone(), sums_path(&vpath)] {
+        let ppath = payloads_file(path, cp.payloads_generation);
+        for needed in [
+            files::file(path, WAL),
+            vpath.clone(),
+            sums_path(&vpath),
+            ppath.clone(),
+        ] {
             let name = needed.rsplit('/').next().unwrap_or_default();
             if !present.iter().any(|e| !e.is_dir && e.name == name) {
                 return Err(StorageError::corrupted(needed, 0, "the file is missing").into());
@@ -116,14 +132,32 @@ impl Collection {
             Some(cp.slot_count),
         )?;
         let ids = IdMap::from_entries(cp.slot_count, cp.entries.iter().map(|e| (e.id, e.slot)));
-        let mut payloads = HashMap::new();
+        let (payload_file, mut latest) = PayloadFile::open(
+            dir.open_region(&ppath, Access::Sequential)?,
+            &ppath,
+            cp.payloads_end,
+            !options.read_only,
+        )?;
+        let mut payloads = PayloadStore::default();
         for e in &cp.entries {
-            if let Some(text) = &e.payload {
-                let v = serde_json::from_str(text).map_err(|err| {
-                    StorageError::corrupted(&cpath, 0, format!("payload of id {}: {err}", e.id))
-                })?;
-                payloads.insert(e.id, v);
+            if let Some(Some(text)) = latest.remove(&e.id) {
+                payloads.set(e.id, e.slot, Some(&text));
             }
+        }
+        // What the file holds is what it already has.
+        payloads.take_dirty();
+        drop(latest);
+        let mut indexes = PayloadIndexes::default();
+        for (key, code) in &cp.indexes {
+            // Validated by the checkpoint decoder.
+            if let Some(kind) = IndexKind::from_code(*code) {
+                let live = cp.entries.iter().map(|e| e.slot);
+                let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
+                indexes.create(key, kind, filled);
+            }
+        }
+        for e in &cp.entries {
+            indexes.update(e.slot, None, None, true);
         }
 
         let wpath = files::file(path, WAL);
@@ -145,8 +179,11 @@ impl Collection {
             vectors,
             ids,
             payloads,
+            payload_file,
+            indexes,
             generation: cp.generation,
             vectors_generation: cp.vectors_generation,
+            payloads_generation: cp.payloads_generation,
             recovery: RecoveryStats {
                 replayed_records: rec.records.len() as u64,
                 dropped_bytes: rec.dropped_bytes,
@@ -164,26 +201,28 @@ impl Collection {
             match r.kind {
                 KIND_UPSERT => {
                     let points = record::decode_upsert(&r.payload, slot_size).map_err(bad)?;
-                    let mut decoded = Vec::with_capacity(points.len());
-                    for p in points {
-                        let payload = match p.payload {
-                            Some(text) => {
-                                Some(serde_json::from_str(text).map_err(|e| bad(e.to_string()))?)
-                            }
-                            None => None,
-                        };
-                        decoded.push(Put {
-                            id: p.id,
-                            vector: p.vector.to_vec(),
-                            payload,
-                        });
-                    }
+                    let decoded = points.into_iter().map(|p| Put {
+                        id: p.id,
+                        vector: p.vector.to_vec(),
+                        payload: p.payload.map(str::to_string),
+                    });
                     state.put_all(decoded)?;
                 }
                 KIND_DELETE => {
                     for id in record::decode_delete(&r.payload).map_err(bad)? {
                         state.remove(id);
                     }
+                }
+                KIND_PAYLOAD => {
+                    for (id, text) in record::decode_payloads(&r.payload).map_err(bad)? {
+                        state.apply_payload(id, text);
+                    }
+                }
+                KIND_INDEX => {
+                    let (create, code, key) = record::decode_index(&r.payload).map_err(bad)?;
+                    let kind = IndexKind::from_code(code)
+                        .ok_or_else(|| bad(format!("unknown index kind {code}")))?;
+                    state.apply_index(create, key, kind);
                 }
                 k => return Err(bad(format!("unknown record kind {k}")).into()),
             }
@@ -198,11 +237,19 @@ impl Collection {
 }
 
 impl State {
+    pub(super) fn generations(&self) -> Generations {
+        Generations {
+            log: self.generation,
+            vectors: self.vectors_generation,
+            payloads: self.payloads_generation,
+        }
+    }
+
     /// Removes files of other generations than the checkpoint's (see
     /// [`files::is_leftover`]).
     fn remove_leftovers(&mut self) -> Result<(), StorageError> {
         for e in self.dir.list(&self.path)? {
-            if !e.is_dir && files::is_leftover(&e.name, self.generation, self.vectors_generation) {
+            if !e.is_dir && files::is_leftover(&e.name, self.generations()) {
                 self.dir.remove_file(&self.file(&e.name))?;
             }
         }

@@ -1,8 +1,9 @@
-//! Search: checking the request, choosing a plan (graph walk or exact scan), and running it.
+//! Search: checking the request, choosing a plan (see `plan.rs`), and running it.
 
 use super::handle::Collection;
+use super::plan::Acceptor;
 use super::state::State;
-use super::types::{DEFAULT_EF, EXACT_BELOW, EXACT_SELECTIVITY, Hit, MAX_EF, MAX_K, SearchParams};
+use super::types::{DEFAULT_EF, Hit, MAX_EF, MAX_K, Plan, PlanKind, SearchParams};
 use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
@@ -35,6 +36,9 @@ fn checked_ef(k: usize, params: &SearchParams<'_>) -> Result<usize> {
     if let Some(f) = params.filter {
         f.validate()?;
     }
+    if params.score_threshold.is_some_and(f32::is_nan) {
+        return Err(Error::InvalidArgument("the score threshold is NaN".into()));
+    }
     Ok(ef)
 }
 
@@ -45,60 +49,157 @@ impl Collection {
         self.search_with(query, k, &SearchParams::default().with_filter(filter))
     }
 
-    /// Searches the HNSW graph with a candidate list of `ef` (default `max(k, 64)`); the filter
-    /// is checked during the walk, so non-matching points are traversed but never returned.
-    /// Exact scans instead: when asked (`exact`), below [`EXACT_BELOW`] points, when the filter
-    /// passes an estimated fraction below [`EXACT_SELECTIVITY`], and when the graph found fewer
-    /// than `k` matches. Hits come best first (ties: smaller id first).
+    /// The `k` best matches for `query` among points passing the filter, best first (ties:
+    /// smaller id first). The plan ([`Collection::plan`]) scores exactly the points the
+    /// payload indexes say match when they are few, walks the HNSW graph (candidate list
+    /// `ef`, default `max(k, 64)`) otherwise, and scans every point when asked (`exact`) or
+    /// when the collection is small. When at least `k` points match, `k` hits come back
+    /// (before the score threshold).
     pub fn search_with(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams<'_>,
     ) -> Result<Vec<Hit>> {
+        let mut all = self.search_batch(&[query], k, params)?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`Collection::search_with`] for many queries at once, under one read lock, with the
+    /// filter resolved once.
+    pub fn search_batch(
+        &self,
+        queries: &[&[f32]],
+        k: usize,
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Vec<Hit>>> {
         let ef = checked_ef(k, params)?;
         let codec = self.codec();
-        let q = codec.query(query)?;
+        let queries = queries
+            .iter()
+            .map(|q| codec.query(q))
+            .collect::<Result<Vec<_>>>()?;
         self.with_read(|st| {
-            let filter = params.filter;
-            let walk = !params.exact
-                && st.ids.len() >= EXACT_BELOW
-                && filter.is_none_or(|f| st.selectivity(f) >= EXACT_SELECTIVITY);
-            let found = match walk.then(|| st.walk(&q, k, ef, filter)).flatten() {
-                Some(found) => found,
-                None => st.exact(&q, k, filter)?,
+            let acc = st.acceptor(params.filter);
+            let plan = st.plan(&acc, ef, params.exact);
+            let dense = match plan.kind {
+                PlanKind::Graph | PlanKind::FilteredGraph => acc.dense(st.ids.slots()),
+                _ => None,
             };
-            st.verify_hits(&found)?;
-            Ok(found
-                .into_iter()
-                .map(|(d, id)| Hit::new(id, codec.score(d), st.payloads.get(&id).cloned()))
-                .collect())
+            let ctx = Ctx {
+                acc: &acc,
+                dense: dense.as_deref(),
+            };
+            queries
+                .iter()
+                .map(|q| st.search_one(q, k, ef, plan.kind, &ctx, params))
+                .collect()
         })
+    }
+
+    /// How a search with these parameters would run (for `stats`, benchmarks, `explain`).
+    pub fn plan(&self, k: usize, params: &SearchParams<'_>) -> Result<Plan> {
+        let ef = checked_ef(k, params)?;
+        self.with_read(|st| Ok(st.plan(&st.acceptor(params.filter), ef, params.exact)))
+    }
+}
+
+/// What the queries of one batch share.
+struct Ctx<'a> {
+    acc: &'a Acceptor<'a>,
+    /// The indexes' candidates as a bitset over the slots, for walks.
+    dense: Option<&'a [u64]>,
+}
+
+impl Ctx<'_> {
+    fn accepts(&self, st: &State, slot: u32) -> bool {
+        match self.dense {
+            Some(bits) => {
+                let on = bits
+                    .get(slot as usize / 64)
+                    .is_some_and(|w| w & (1 << (slot % 64)) != 0);
+                on && (self.acc.is_exact() || self.acc.accepts(st, slot))
+            }
+            None => self.acc.accepts(st, slot),
+        }
     }
 }
 
 impl State {
-    /// The graph walk: the `k` best accepted points, or `None` when there is no graph or it
-    /// found fewer than `k` (the filter is more selective than estimated).
-    fn walk(&self, q: &Query, k: usize, ef: usize, filter: Option<&Filter>) -> Option<Found> {
-        let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
-        let accept = |n: u32| match self.ids.owner(n) {
-            Some(id) => filter.is_none_or(|f| f.matches(self.payloads.get(&id))),
-            None => false,
+    fn search_one(
+        &self,
+        q: &Query,
+        k: usize,
+        ef: usize,
+        kind: PlanKind,
+        ctx: &Ctx<'_>,
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Hit>> {
+        let walked = match kind {
+            PlanKind::Graph => self.walk(q, k, ef, ctx, false),
+            PlanKind::FilteredGraph => self.walk(q, k, ef, ctx, true),
+            PlanKind::FullScan | PlanKind::IndexedScan => None,
         };
+        let found = match walked {
+            Some(found) => found,
+            None => self.exact(q, k, ctx.acc)?,
+        };
+        self.verify_hits(&found)?;
+        let codec = self.codec;
+        let better = |s: f32, t: f32| match codec.metric().higher_is_better() {
+            true => s >= t,
+            false => s <= t,
+        };
+        let mut hits = Vec::with_capacity(found.len());
+        let mut buf = vec![0u8; codec.slot_size()];
+        for (d, id) in found {
+            let score = codec.score(d);
+            if params.score_threshold.is_some_and(|t| !better(score, t)) {
+                continue;
+            }
+            let slot = self.ids.slot(id);
+            let payload = match params.with_payload {
+                true => slot.and_then(|s| self.payload(s)),
+                false => None,
+            };
+            let mut hit = Hit::new(id, score, payload);
+            if params.with_vector
+                && let Some(s) = slot
+            {
+                hit.vector = Some(codec.decode(self.vectors.bytes(s, &mut buf, false)?));
+            }
+            hits.push(hit);
+        }
+        Ok(hits)
+    }
+
+    /// The graph walk (`two_hop`: through accepted nodes only): the `k` best accepted points,
+    /// or `None` when there is no graph or it found fewer than `k`.
+    fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>, two_hop: bool) -> Option<Found> {
+        let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
+        let accept = |n: u32| self.ids.owner(n).is_some() && ctx.accepts(self, n);
         // Without a filter and without tombstones every node is a result: no check.
-        let all_live = filter.is_none() && graph.nodes() == self.ids.len();
-        let accept: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
+        let all_live = ctx.acc.accepts_all() && graph.nodes() == self.ids.len();
+        let check: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
         let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
         let mut scratch = self.take_scratch();
         let hits = match (&sq8, q) {
             // Walk with the i8 copy, keep all `ef` found, rerank them exactly.
-            (Some(sq8), Query::F32(qf)) => graph
-                .search(sq8, &quantize(qf), ef, ef, accept, &mut scratch)
-                .into_iter()
-                .map(|Scored(_, n)| Scored(space.distance(q, n), n))
-                .collect(),
-            _ => graph.search(&space, q, k, ef, accept, &mut scratch),
+            (Some(sq8), Query::F32(qf)) => {
+                let qq = quantize(qf);
+                let found = match two_hop {
+                    true => graph.search_two_hop(sq8, &qq, ef, ef, &accept, &mut scratch),
+                    false => graph.search(sq8, &qq, ef, ef, check, &mut scratch),
+                };
+                found
+                    .into_iter()
+                    .map(|Scored(_, n)| Scored(space.distance(q, n), n))
+                    .collect()
+            }
+            _ => match two_hop {
+                true => graph.search_two_hop(&space, q, k, ef, &accept, &mut scratch),
+                false => graph.search(&space, q, k, ef, check, &mut scratch),
+            },
         };
         self.give_scratch(scratch);
         let mut hits: Found = hits
@@ -122,34 +223,28 @@ impl State {
         Ok(())
     }
 
-    /// The exact scan: the `k` best points passing `filter`.
-    fn exact(&self, q: &Query, k: usize, filter: Option<&Filter>) -> Result<Found> {
+    /// The exact top `k` of the accepted points: of the indexes' candidates when they bound
+    /// the filter, else of every point.
+    fn exact(&self, q: &Query, k: usize, acc: &Acceptor<'_>) -> Result<Found> {
         let mut top = TopK::new(k);
-        self.vectors.scan(self.ids.owners(), q, |id, d| {
-            if top.accepts(d, id) && filter.is_none_or(|f| f.matches(self.payloads.get(&id))) {
-                top.push(d, id);
+        match acc.candidates() {
+            Some(c) => {
+                let live = c.iter().filter(|&s| self.ids.owner(s).is_some());
+                self.vectors.scan_slots(live, q, |slot, d| {
+                    if let Some(id) = self.ids.owner(slot)
+                        && top.accepts(d, id)
+                        && acc.accepts(self, slot)
+                    {
+                        top.push(d, id);
+                    }
+                })?;
             }
-        })?;
+            None => self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
+                if top.accepts(d, id) && acc.accepts(self, slot) {
+                    top.push(d, id);
+                }
+            })?,
+        }
         Ok(top.into_sorted())
-    }
-
-    /// The fraction of live points that pass `f`, estimated on up to 512 points spread evenly
-    /// over the slots.
-    fn selectivity(&self, f: &Filter) -> f64 {
-        if self.ids.len() == 0 {
-            return 1.0;
-        }
-        let owners = self.ids.owners();
-        let step = (owners.len() / 512).max(1);
-        let (mut seen, mut pass) = (0usize, 0usize);
-        for owner in owners.iter().step_by(step).flatten() {
-            seen += 1;
-            pass += f.matches(self.payloads.get(owner)) as usize;
-        }
-        if seen == 0 {
-            1.0
-        } else {
-            pass as f64 / seen as f64
-        }
     }
 }

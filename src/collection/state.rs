@@ -7,21 +7,25 @@ use crate::error::{Error, Result, StorageError};
 use crate::idmap::IdMap;
 use crate::index::Scratch;
 use crate::index::hnsw::Graph;
+use crate::payloads::{PayloadFile, PayloadIndexes, PayloadStore};
 use crate::region::Directory;
 use crate::vectors::{Codec, Store, VectorFile};
 use crate::wal::Wal;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Invariants:
 /// - `ids` says which slot holds which point; `vectors` holds every live slot's bytes (see
-///   [`Store`] for the writes that wait for the log); `payloads` has an entry only for live ids.
+///   [`Store`] for the writes that wait for the log); `payloads` has text only for live
+///   slots, and `indexes` hold what those payloads say (see [`PayloadIndexes`]).
+/// - the payload file, up to its `end`, plus the records of `payloads.dirty()` ids, gives
+///   every live point's payload; a checkpoint appends the dirty ones first.
 /// - only pinned slots (live in the last checkpoint) are ever staged in `vectors`.
 /// - `graph`, when present, has a node for every live slot (deleted ones stay as tombstones
 ///   until a rebuild or compaction); it is absent only where the vector file cannot lend its
 ///   bytes, and such collections search exactly.
-/// - the vector file is `vectors-<vectors_generation>`, the graph file `graph-<generation>`,
+/// - the vector file is `vectors-<vectors_generation>`, the payload file
+///   `payloads-<payloads_generation>`, the graph file `graph-<generation>`,
 ///   and the log belongs to `generation` (its frames carry it).
 /// - once `failed` is set, nothing more is written (the collection's one latch: any failed
 ///   storage operation sets it, so a later write cannot build on a state whose disk image is
@@ -35,10 +39,13 @@ pub(super) struct State {
     pub(super) wal: Wal,
     pub(super) ids: IdMap,
     pub(super) vectors: Store,
-    pub(super) payloads: HashMap<u64, Value>,
+    pub(super) payloads: PayloadStore,
+    pub(super) payload_file: PayloadFile,
+    pub(super) indexes: PayloadIndexes,
     pub(super) graph: Option<Graph>,
     pub(super) generation: u32,
     pub(super) vectors_generation: u32,
+    pub(super) payloads_generation: u32,
     pub(super) failed: bool,
     pub(super) recovery: RecoveryStats,
     /// Working memory for inserts.
@@ -56,9 +63,12 @@ pub(super) struct Parts {
     pub(super) wal: Wal,
     pub(super) vectors: VectorFile,
     pub(super) ids: IdMap,
-    pub(super) payloads: HashMap<u64, Value>,
+    pub(super) payloads: PayloadStore,
+    pub(super) payload_file: PayloadFile,
+    pub(super) indexes: PayloadIndexes,
     pub(super) generation: u32,
     pub(super) vectors_generation: u32,
+    pub(super) payloads_generation: u32,
     pub(super) recovery: RecoveryStats,
 }
 
@@ -82,9 +92,12 @@ impl State {
             vectors: Store::new(p.vectors, codec),
             ids: p.ids,
             payloads: p.payloads,
+            payload_file: p.payload_file,
+            indexes: p.indexes,
             graph: None,
             generation: p.generation,
             vectors_generation: p.vectors_generation,
+            payloads_generation: p.payloads_generation,
             failed: false,
             recovery: p.recovery,
             scratch: Scratch::default(),
@@ -106,6 +119,26 @@ impl State {
             self.failed = true;
             Error::Storage(e)
         })
+    }
+
+    /// The payload of the point in `slot`.
+    pub(super) fn payload(&self, slot: u32) -> Option<Value> {
+        self.payloads.value(slot)
+    }
+
+    /// Sets the payload of `id` in `slot` (`None`: none), keeping the indexes current; `live`
+    /// says whether the slot still holds the point.
+    /// The text is compact JSON that `payloads::json::encode` produced (now, or before it
+    /// was logged).
+    pub(super) fn set_payload(&mut self, id: u64, slot: u32, text: Option<&str>, live: bool) {
+        if self.indexes.needs_payloads() {
+            let old = self.payload(slot);
+            let new = text.and_then(|t| serde_json::from_str::<Value>(t).ok());
+            self.indexes.update(slot, old.as_ref(), new.as_ref(), live);
+        } else {
+            self.indexes.update(slot, None, None, live);
+        }
+        self.payloads.set(id, slot, text.map(str::as_bytes));
     }
 
     pub(super) fn file(&self, name: &str) -> String {

@@ -13,12 +13,101 @@ pub const MAX_EF: usize = 100_000;
 pub const DEFAULT_EF: usize = 64;
 /// Collections smaller than this are searched exactly: a scan is as fast as the graph there.
 pub const EXACT_BELOW: usize = 1_000;
-/// A filter that an estimated fraction of points below this passes is searched exactly: the
-/// graph would have to visit most of itself to find enough matches.
+/// A filter on fields without an index that an estimated fraction of points below this passes
+/// is searched exactly: the graph would have to visit most of itself to find enough matches.
 pub const EXACT_SELECTIVITY: f64 = 0.02;
+/// A filter the payload indexes answer with at most `EXACT_MATCHES_PER_EF * ef` points is
+/// searched by scoring exactly those points: fewer distances than a graph walk computes.
+pub const EXACT_MATCHES_PER_EF: usize = 16;
+/// A filter passed by a fraction of points below this walks the graph two hops at a time
+/// through the matching points (ACORN-1); above it, the walk traverses every node and returns
+/// only matches.
+pub const TWO_HOP_BELOW: f64 = 0.3;
+/// The most points one page of [`crate::Collection::scroll`] returns.
+pub const MAX_SCROLL: usize = MAX_K;
+
+/// How a search ran (see [`crate::Collection::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PlanKind {
+    /// Every point scored (no graph, a small collection, `exact`, or an unindexed filter
+    /// that few points pass).
+    FullScan,
+    /// Only the points the payload indexes say may match are scored.
+    IndexedScan,
+    /// The graph walk, every node traversed, only matches returned.
+    Graph,
+    /// The two-hop graph walk through matching points only.
+    FilteredGraph,
+}
+
+/// A search's plan: how it runs, and what it knew of the filter.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Plan {
+    pub kind: PlanKind,
+    /// The points the filter passes, when the indexes answered it whole; else `None`.
+    pub matches: Option<u64>,
+    /// The fraction of points estimated to pass (exact when `matches` is known).
+    pub selectivity: f64,
+}
+
+impl Plan {
+    pub fn new(kind: PlanKind, matches: Option<u64>, selectivity: f64) -> Plan {
+        Plan {
+            kind,
+            matches,
+            selectivity,
+        }
+    }
+}
+
+/// What a read returns of each point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Include {
+    /// The vector (left out: an empty `vector`).
+    pub vector: bool,
+    /// The payload (left out: `None`).
+    pub payload: bool,
+}
+
+impl Include {
+    pub const ALL: Include = Include {
+        vector: true,
+        payload: true,
+    };
+
+    pub fn new(vector: bool, payload: bool) -> Include {
+        Include { vector, payload }
+    }
+}
+
+impl Default for Include {
+    fn default() -> Include {
+        Include::ALL
+    }
+}
+
+/// One page of [`crate::Collection::scroll`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// By id, ascending.
+    pub points: Vec<Point>,
+    /// The id the next page starts at; `None` when this is the last page.
+    pub next: Option<u64>,
+}
+
+impl Page {
+    pub fn new(points: Vec<Point>, next: Option<u64>) -> Page {
+        Page { points, next }
+    }
+}
 
 /// How to search.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct SearchParams<'a> {
     /// Only points whose payload passes.
@@ -27,6 +116,26 @@ pub struct SearchParams<'a> {
     pub ef: Option<usize>,
     /// Scan every point instead of walking the graph.
     pub exact: bool,
+    /// Only hits scoring at least this well: `score >= t` where a higher score is better
+    /// (cosine, dot, jaccard), `score <= t` where lower is (euclidean, hamming).
+    pub score_threshold: Option<f32>,
+    /// Return the payloads (default true).
+    pub with_payload: bool,
+    /// Return the vectors (default false).
+    pub with_vector: bool,
+}
+
+impl Default for SearchParams<'_> {
+    fn default() -> Self {
+        SearchParams {
+            filter: None,
+            ef: None,
+            exact: false,
+            score_threshold: None,
+            with_payload: true,
+            with_vector: false,
+        }
+    }
 }
 
 impl<'a> SearchParams<'a> {
@@ -45,6 +154,19 @@ impl<'a> SearchParams<'a> {
     /// Sets [`SearchParams::exact`].
     pub fn with_exact(mut self, exact: bool) -> Self {
         self.exact = exact;
+        self
+    }
+
+    /// Sets [`SearchParams::score_threshold`].
+    pub fn with_score_threshold(mut self, t: Option<f32>) -> Self {
+        self.score_threshold = t;
+        self
+    }
+
+    /// Sets what hits carry: [`SearchParams::with_vector`] and [`SearchParams::with_payload`].
+    pub fn with_include(mut self, include: Include) -> Self {
+        self.with_vector = include.vector;
+        self.with_payload = include.payload;
         self
     }
 }
@@ -88,11 +210,19 @@ pub struct Hit {
     /// The metric's score (see [`Metric`]): hits come best first.
     pub score: f32,
     pub payload: Option<Value>,
+    /// The vector, when asked for ([`SearchParams::with_vector`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
 }
 
 impl Hit {
     pub fn new(id: u64, score: f32, payload: Option<Value>) -> Hit {
-        Hit { id, score, payload }
+        Hit {
+            id,
+            score,
+            payload,
+            vector: None,
+        }
     }
 }
 
@@ -210,4 +340,11 @@ pub struct Stats {
     pub recovery: RecoveryStats,
     /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
     pub graph_nodes: usize,
+    /// Live payloads as compact JSON text, and the memory holding them.
+    pub payload_bytes: u64,
+    pub payload_memory: u64,
+    /// The length of the payload file that counts.
+    pub payload_file_bytes: u64,
+    /// Declared payload indexes.
+    pub indexes: usize,
 }

@@ -15,8 +15,8 @@ use super::handle::Collection;
 use super::state::State;
 use super::types::Point;
 use crate::error::{Error, Limit, Result, StorageError};
-use crate::payload;
-use crate::record::{self, KIND_DELETE, KIND_UPSERT};
+use crate::payloads::json as payload;
+use crate::record::{self, KIND_DELETE, KIND_PAYLOAD, KIND_UPSERT};
 use crate::vectors::Codec;
 use crate::wal::frame::MAX_RECORD;
 use serde_json::Value;
@@ -25,7 +25,8 @@ use serde_json::Value;
 pub(super) struct Put {
     pub(super) id: u64,
     pub(super) vector: Vec<u8>,
-    pub(super) payload: Option<Value>,
+    /// Compact JSON text, as logged.
+    pub(super) payload: Option<String>,
 }
 
 /// Validates and encodes a batch once: the log record, and the same points as the state
@@ -43,20 +44,25 @@ fn encode_upsert(codec: Codec, points: &[Point]) -> Result<(Vec<u8>, Vec<Put>)> 
         let mut vector = Vec::with_capacity(codec.slot_size());
         codec.encode(Some(p.id), &p.vector, &mut vector)?;
         record::push_point(&mut rec, p.id, text.as_deref(), &vector);
-        if rec.len() > MAX_RECORD as usize {
-            return Err(Error::LimitExceeded {
-                limit: Limit::BatchBytes,
-                max: MAX_RECORD as u64,
-                actual: rec.len() as u64,
-            });
-        }
+        check_record_size(&rec)?;
         puts.push(Put {
             id: p.id,
             vector,
-            payload: p.payload.clone(),
+            payload: text,
         });
     }
     Ok((rec, puts))
+}
+
+fn check_record_size(rec: &[u8]) -> Result<()> {
+    if rec.len() > MAX_RECORD as usize {
+        return Err(Error::LimitExceeded {
+            limit: Limit::BatchBytes,
+            max: MAX_RECORD as u64,
+            actual: rec.len() as u64,
+        });
+    }
+    Ok(())
 }
 
 impl Collection {
@@ -79,29 +85,83 @@ impl Collection {
 
     /// Deletes points; returns how many existed. Durable after [`Collection::flush`].
     pub fn delete(&self, ids: &[u64]) -> Result<usize> {
-        self.with_write(|st| {
-            let mut present: Vec<u64> = ids
-                .iter()
-                .copied()
-                .filter(|&id| st.ids.contains(id))
-                .collect();
-            present.sort_unstable();
-            present.dedup();
-            if present.is_empty() {
-                return Ok(0);
-            }
-            let mut rec = Vec::with_capacity(4 + 8 * present.len());
-            record::begin(&mut rec, present.len());
-            for &id in &present {
-                record::push_id(&mut rec, id);
-            }
-            st.guard(|st| st.wal.append(KIND_DELETE, &rec).map(drop))?;
-            for &id in &present {
-                st.remove(id);
-            }
-            st.after_write()?;
-            Ok(present.len())
-        })
+        self.with_write(|st| st.delete(ids))
+    }
+
+    /// Replaces the payloads of existing points (`None`: removes it) without rewriting their
+    /// vectors, atomically as a batch; ids that do not exist are skipped. Returns how many
+    /// points changed. Durable after [`Collection::flush`].
+    pub fn overwrite_payloads(&self, payloads: &[(u64, Option<Value>)]) -> Result<usize> {
+        let mut texts = Vec::with_capacity(payloads.len());
+        for (id, v) in payloads {
+            texts.push((
+                *id,
+                v.as_ref()
+                    .map(|v| payload::encode(Some(*id), v))
+                    .transpose()?,
+            ));
+        }
+        self.with_write(|st| st.overwrite_payloads(texts))
+    }
+}
+
+impl State {
+    /// Deletes the points that exist among `ids` (one log record); returns how many.
+    pub(super) fn delete(&mut self, ids: &[u64]) -> Result<usize> {
+        let mut present: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.ids.contains(id))
+            .collect();
+        present.sort_unstable();
+        present.dedup();
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let mut rec = Vec::with_capacity(4 + 8 * present.len());
+        record::begin(&mut rec, present.len());
+        for &id in &present {
+            record::push_id(&mut rec, id);
+        }
+        self.guard(|st| st.wal.append(KIND_DELETE, &rec).map(drop))?;
+        for &id in &present {
+            self.remove(id);
+        }
+        self.after_write()?;
+        Ok(present.len())
+    }
+
+    /// Logs and applies whole new payloads (compact JSON text) of the points that exist.
+    pub(super) fn overwrite_payloads(
+        &mut self,
+        texts: Vec<(u64, Option<String>)>,
+    ) -> Result<usize> {
+        let texts: Vec<_> = texts
+            .into_iter()
+            .filter(|(id, _)| self.ids.contains(*id))
+            .collect();
+        if texts.is_empty() {
+            return Ok(0);
+        }
+        let mut rec = Vec::new();
+        record::begin(&mut rec, texts.len());
+        for (id, t) in &texts {
+            record::push_point(&mut rec, *id, t.as_deref(), &[]);
+        }
+        check_record_size(&rec)?;
+        self.guard(|st| st.wal.append(KIND_PAYLOAD, &rec).map(drop))?;
+        for (id, t) in &texts {
+            self.apply_payload(*id, t.as_deref());
+        }
+        self.after_write()?;
+        Ok(texts.len())
+    }
+
+    /// Sets the payload of `id`, if it exists (a logged payload record, or its replay).
+    pub(super) fn apply_payload(&mut self, id: u64, text: Option<&str>) {
+        if let Some(slot) = self.ids.slot(id) {
+            self.set_payload(id, slot, text, true);
+        }
     }
 }
 
@@ -134,10 +194,7 @@ impl State {
         // A read-only open keeps replayed vectors in memory.
         let stage = self.options.read_only || self.ids.is_pinned(slot);
         self.vectors.put(slot, p.vector, stage, self.ids.slots())?;
-        match p.payload {
-            Some(v) => self.payloads.insert(p.id, v),
-            None => self.payloads.remove(&p.id),
-        };
+        self.set_payload(p.id, slot, p.payload.as_deref(), true);
         Ok(slot)
     }
 
@@ -145,7 +202,7 @@ impl State {
     pub(super) fn remove(&mut self, id: u64) {
         if let Some(slot) = self.ids.remove(id) {
             self.vectors.release(slot);
-            self.payloads.remove(&id);
+            self.set_payload(id, slot, None, false);
         }
     }
 

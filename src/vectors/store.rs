@@ -178,11 +178,29 @@ impl Store {
     }
 
     /// Calls `f(id, distance)` for every live point (`owners[slot]` names a slot's point).
+    /// The distance from `q` to each of `slots` (live ones, ascending), as `f(slot, d)`.
+    pub(crate) fn scan_slots(
+        &self,
+        slots: impl Iterator<Item = u32>,
+        q: &Query,
+        mut f: impl FnMut(u32, f32),
+    ) -> Result<(), StorageError> {
+        let size = self.codec.slot_size();
+        // A u64 buffer keeps the bytes aligned for the kernels.
+        let mut words = vec![0u64; size.div_ceil(8)];
+        let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size];
+        for slot in slots {
+            let bytes = self.bytes(slot, buf, false)?;
+            f(slot, self.codec.distance(q, bytes));
+        }
+        Ok(())
+    }
+
     pub(crate) fn scan(
         &self,
         owners: &[Option<u64>],
         q: &Query,
-        mut f: impl FnMut(u64, f32),
+        mut f: impl FnMut(u32, u64, f32),
     ) -> Result<(), StorageError> {
         let size = self.codec.slot_size();
         let staged = &self.staged;
@@ -192,7 +210,7 @@ impl Store {
                     true => bytes,
                     false => staged.get(&(slot as u32)).map_or(bytes, Vec::as_slice),
                 };
-                f(id, self.codec.distance(q, bytes));
+                f(slot as u32, id, self.codec.distance(q, bytes));
             }
         };
         // Slots past the end of the file can only be staged ones.

@@ -89,6 +89,95 @@ impl Graph {
         scratch.candidates = candidates;
     }
 
+    /// SEARCH-LAYER on level 0 for a selective filter (ACORN-1's two-hop expansion): only
+    /// accepted nodes are scored and become candidates or results. A rejected neighbour is
+    /// not scored; its own neighbours are considered instead, so the walk stays connected
+    /// through the accepted nodes when most of the graph is filtered out. The entry point is
+    /// expanded whether or not it is accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_layer_two_hop<S: Space>(
+        &self,
+        space: &S,
+        q: &S::Query,
+        entry: Scored,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        scratch: &mut Scratch,
+    ) {
+        scratch.begin(self.level.len());
+        scratch.results.clear();
+        let mut candidates: BinaryHeap<Reverse<Scored>> = std::mem::take(&mut scratch.candidates);
+        candidates.clear();
+        scratch.visit(entry.1);
+        candidates.push(Reverse(entry));
+        if accept(entry.1) {
+            scratch.results.push(entry);
+        }
+        let mut next: Vec<u32> = Vec::new();
+        while let Some(Reverse(c)) = candidates.pop() {
+            let worst = scratch.results.peek().map_or(f32::INFINITY, |w| w.0);
+            if c.0 > worst && scratch.results.len() >= ef {
+                break;
+            }
+            next.clear();
+            for &nb in self.links(c.1, 0) {
+                if !scratch.visit(nb) {
+                    continue;
+                }
+                if accept(nb) {
+                    next.push(nb);
+                    continue;
+                }
+                for &nb2 in self.links(nb, 0) {
+                    if !scratch.is_visited(nb2) && accept(nb2) {
+                        scratch.visit(nb2);
+                        next.push(nb2);
+                    }
+                }
+            }
+            for &nb in &next {
+                space.prefetch(nb);
+            }
+            for &nb in &next {
+                let d = space.distance(q, nb);
+                let worst = scratch.results.peek().map_or(f32::INFINITY, |w| w.0);
+                if scratch.results.len() < ef || d < worst {
+                    candidates.push(Reverse(Scored(d, nb)));
+                    scratch.results.push(Scored(d, nb));
+                    if scratch.results.len() > ef {
+                        scratch.results.pop();
+                    }
+                }
+            }
+        }
+        scratch.candidates = candidates;
+    }
+
+    /// K-NN-SEARCH with the two-hop walk on level 0 (see
+    /// [`Graph::search_layer_two_hop`]): the `k` nearest accepted nodes found, ascending.
+    pub fn search_two_hop<S: Space>(
+        &self,
+        space: &S,
+        q: &S::Query,
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        scratch: &mut Scratch,
+    ) -> Vec<Scored> {
+        let Some(entry) = self.entry else {
+            return Vec::new();
+        };
+        let mut cur = Scored(space.distance(q, entry), entry);
+        for layer in (1..=self.max_level).rev() {
+            cur = self.greedy(space, q, cur, layer);
+        }
+        self.search_layer_two_hop(space, q, cur, ef.max(k), accept, scratch);
+        let mut found: Vec<Scored> = scratch.results.drain().collect();
+        found.sort_unstable();
+        found.truncate(k);
+        found
+    }
+
     /// K-NN-SEARCH (algorithm 5): the `k` nearest accepted nodes, ascending, searching level 0
     /// with a candidate list of `max(ef, k)`.
     pub fn search<S: Space>(

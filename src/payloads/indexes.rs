@@ -1,0 +1,281 @@
+//! A collection's payload indexes, and what a filter's indexed conditions say about which
+//! slots can match.
+
+use super::index::{FieldIndex, IndexKind};
+use crate::filter::Filter;
+use roaring::RoaringBitmap;
+use serde_json::Value;
+
+/// What the indexes know of the slots a filter passes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidates {
+    /// Every matching slot is in here.
+    pub(crate) slots: RoaringBitmap,
+    /// Every slot in here matches (the filter needs no evaluation).
+    pub(crate) exact: bool,
+}
+
+/// Invariants: `live` holds exactly the live slots; each index holds what
+/// [`FieldIndex::update`] put there for every live slot's payload, and nothing else.
+#[derive(Debug, Default)]
+pub(crate) struct PayloadIndexes {
+    live: RoaringBitmap,
+    fields: Vec<FieldIndex>,
+}
+
+impl PayloadIndexes {
+    /// The declared indexes, `(key, kind)`, sorted.
+    pub(crate) fn declared(&self) -> Vec<(String, IndexKind)> {
+        let mut out: Vec<_> = self
+            .fields
+            .iter()
+            .map(|f| (f.key().to_string(), f.kind()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub(crate) fn has(&self, key: &str, kind: IndexKind) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.key() == key && f.kind() == kind)
+    }
+
+    /// Declares an index and fills it from `payloads` (`(slot, payload)` of every live slot
+    /// with one). False when it already existed.
+    pub(crate) fn create(
+        &mut self,
+        key: &str,
+        kind: IndexKind,
+        payloads: impl Iterator<Item = (u32, Value)>,
+    ) -> bool {
+        if self.has(key, kind) {
+            return false;
+        }
+        let mut f = FieldIndex::new(key, kind);
+        for (slot, p) in payloads {
+            f.update(slot, &p, true);
+        }
+        self.fields.push(f);
+        true
+    }
+
+    /// False when there was no such index.
+    pub(crate) fn remove(&mut self, key: &str, kind: IndexKind) -> bool {
+        let before = self.fields.len();
+        self.fields
+            .retain(|f| !(f.key() == key && f.kind() == kind));
+        self.fields.len() != before
+    }
+
+    /// `slot` went from payload `old` to `new`; `live` says whether it still holds a point.
+    pub(crate) fn update(
+        &mut self,
+        slot: u32,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        live: bool,
+    ) {
+        if live {
+            self.live.insert(slot);
+        } else {
+            self.live.remove(slot);
+        }
+        for f in &mut self.fields {
+            if let Some(o) = old {
+                f.update(slot, o, false);
+            }
+            if let Some(n) = new {
+                f.update(slot, n, true);
+            }
+        }
+    }
+
+    /// Rebuilds everything over renumbered slots: `slots` gives each live slot's payload.
+    pub(crate) fn rebuild(&mut self, slots: impl Iterator<Item = (u32, Option<Value>)>) {
+        self.live.clear();
+        let declared = self.declared();
+        self.fields = declared
+            .iter()
+            .map(|(k, kind)| FieldIndex::new(k, *kind))
+            .collect();
+        for (slot, p) in slots {
+            self.update(slot, None, p.as_ref(), true);
+        }
+    }
+
+    /// Needs the payloads of the live slots: `(slot, payload)` of each one with a payload.
+    pub(crate) fn needs_payloads(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
+    /// What the indexes say of `f`; `None` when they bound nothing (every live slot may
+    /// match).
+    pub(crate) fn candidates(&self, f: &Filter) -> Option<Candidates> {
+        match f {
+            Filter::Field { key, condition } => self
+                .fields
+                .iter()
+                .filter(|i| i.key() == key)
+                .find_map(|i| i.answer(condition, &self.live))
+                .map(|slots| Candidates { slots, exact: true }),
+            Filter::And(fs) => {
+                let mut out: Option<Candidates> = None;
+                let mut exact = true;
+                for c in fs {
+                    match self.candidates(c) {
+                        None => exact = false,
+                        Some(c) => {
+                            out = Some(match out {
+                                None => c,
+                                Some(o) => Candidates {
+                                    slots: o.slots & c.slots,
+                                    exact: o.exact && c.exact,
+                                },
+                            })
+                        }
+                    }
+                }
+                match out {
+                    Some(o) => Some(Candidates {
+                        exact: o.exact && exact,
+                        ..o
+                    }),
+                    // `and` of nothing: every point.
+                    None if fs.is_empty() => Some(Candidates {
+                        slots: self.live.clone(),
+                        exact: true,
+                    }),
+                    None => None,
+                }
+            }
+            Filter::Or(fs) => {
+                let mut slots = RoaringBitmap::new();
+                let mut exact = true;
+                for c in fs {
+                    let c = self.candidates(c)?;
+                    slots |= c.slots;
+                    exact &= c.exact;
+                }
+                Some(Candidates { slots, exact })
+            }
+            Filter::Not(inner) => match self.candidates(inner)? {
+                Candidates { slots, exact: true } => Some(Candidates {
+                    slots: &self.live - slots,
+                    exact: true,
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// `(key, kind, distinct values, slots with the key)` of each index.
+    pub(crate) fn describe(&self) -> Vec<(String, IndexKind, usize, u64)> {
+        let mut out: Vec<_> = self
+            .fields
+            .iter()
+            .map(|f| (f.key().to_string(), f.kind(), f.distinct(), f.present()))
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::Filter;
+    use serde_json::json;
+
+    /// Every filter gives, through the indexes, exactly the slots evaluation gives.
+    #[test]
+    fn indexed_answers_equal_evaluated_ones() {
+        let payloads: Vec<Value> = (0..300u64)
+            .map(|i| match i % 7 {
+                0 => json!({"b": i % 10, "s": format!("k{}", i % 5), "t": true}),
+                1 => json!({"b": (i % 10) as f64 + 0.5, "s": ["k1", "k2"], "t": false}),
+                2 => json!({"b": null, "s": 3}),
+                3 => json!({"b": [1, 2, 18446744073709551615u64], "s": "k9"}),
+                4 => json!({"other": 1}),
+                5 => json!({"b": "7", "t": [true, false]}),
+                _ => json!({"b": -(i as i64), "s": "k0"}),
+            })
+            .collect();
+        let mut ix = PayloadIndexes::default();
+        for (s, p) in payloads.iter().enumerate() {
+            ix.update(s as u32, None, Some(p), true);
+        }
+        for kind in [IndexKind::Integer, IndexKind::Keyword, IndexKind::Bool] {
+            let key = match kind {
+                IndexKind::Integer => "b",
+                IndexKind::Keyword => "s",
+                _ => "t",
+            };
+            let all = payloads
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(s, p)| (s as u32, p));
+            assert!(ix.create(key, kind, all));
+        }
+        ix.create("b", IndexKind::Exists, std::iter::empty());
+        let filters = [
+            Filter::eq("b", 3),
+            Filter::eq("b", 3.0),
+            Filter::eq("b", 18446744073709551615u64),
+            Filter::ne("b", 3),
+            Filter::lt("b", 4),
+            Filter::gte("b", 4.5),
+            Filter::gt("b", -100),
+            Filter::is_in("b", vec![json!(1), json!(2)]),
+            Filter::eq("b", "7"),
+            Filter::exists("b"),
+            Filter::is_null("b"),
+            Filter::eq("s", "k1"),
+            Filter::gt("s", "k1"),
+            Filter::ne("s", "k0"),
+            Filter::eq("t", true),
+            Filter::ne("t", false),
+            Filter::And(vec![Filter::eq("s", "k1"), Filter::lt("b", 5)]),
+            Filter::And(vec![Filter::eq("s", "k1"), Filter::eq("other", 1)]),
+            Filter::Or(vec![Filter::eq("s", "k1"), Filter::eq("t", false)]),
+            !Filter::And(vec![Filter::eq("s", "k1"), Filter::lt("b", 5)]),
+            Filter::And(vec![]),
+            Filter::Or(vec![]),
+        ];
+        for f in &filters {
+            let want: RoaringBitmap = payloads
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| f.matches(Some(p)))
+                .map(|(s, _)| s as u32)
+                .collect();
+            let c = ix.candidates(f).unwrap_or(Candidates {
+                slots: ix.live.clone(),
+                exact: false,
+            });
+            if c.exact {
+                assert_eq!(c.slots, want, "{f:?}");
+            } else {
+                assert!(want.is_subset(&c.slots), "{f:?}");
+            }
+        }
+        assert!(ix.candidates(&Filter::eq("s", "k1")).unwrap().exact);
+        assert!(!ix.candidates(&filters[17]).unwrap().exact);
+        assert!(ix.candidates(&Filter::eq("other", 1)).is_none());
+        // Removing a slot's payload removes it everywhere.
+        ix.update(0, Some(&payloads[0]), None, false);
+        assert!(
+            !ix.candidates(&Filter::eq("b", 0))
+                .unwrap()
+                .slots
+                .contains(0)
+        );
+        assert!(
+            !ix.candidates(&Filter::ne("b", 3))
+                .unwrap()
+                .slots
+                .contains(0)
+        );
+    }
+}
