@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use veles::region::crash::{CrashDirectory, CrashMode, Rng};
-use veles::{CollectionConfig, Database, Error, Metric, Options, Point};
+use veles::{CollectionConfig, Database, Error, Filter, IndexKind, Metric, Options, Point};
 
 const IDS: u64 = 40;
 const DIM: usize = 6;
@@ -60,6 +60,25 @@ enum Op {
     Flush,
     Checkpoint,
     Compact,
+    /// Merge `{"v": n}` into these points' payloads.
+    SetPayload(Vec<u64>, u64),
+    /// Remove key "s" from these points' payloads.
+    DeletePayloadKey(Vec<u64>),
+    /// Delete the points with `v < n`.
+    DeleteByFilter(u64),
+    /// Declare an index on `v` (a number) or `s` (a string).
+    CreateIndex(bool),
+}
+
+/// The filters the recovered indexes are asked (and compared with the model on).
+fn probe_filters() -> Vec<Filter> {
+    vec![
+        Filter::lt("v", 500),
+        Filter::eq("v", 7),
+        Filter::exists("s"),
+        Filter::ne("s", "xx"),
+        !Filter::gte("v", 200),
+    ]
 }
 
 fn run_seed(seed: u64) {
@@ -82,7 +101,7 @@ fn run_seed(seed: u64) {
     }
     let steps = 1 + rng.below(80);
     for _ in 0..steps {
-        let op = match rng.below(10) {
+        let op = match rng.below(15) {
             0..=4 => Op::Upsert(
                 (0..1 + rng.below(6))
                     .map(|_| {
@@ -95,7 +114,14 @@ fn run_seed(seed: u64) {
             5..=6 => Op::Delete((0..1 + rng.below(4)).map(|_| rng.below(IDS)).collect()),
             7..=8 => Op::Flush,
             9 if rng.chance(1, 2) => Op::Compact,
-            _ => Op::Checkpoint,
+            9 => Op::Checkpoint,
+            10 => Op::SetPayload(
+                (0..1 + rng.below(4)).map(|_| rng.below(IDS)).collect(),
+                rng.below(1000),
+            ),
+            11 => Op::DeletePayloadKey((0..1 + rng.below(4)).map(|_| rng.below(IDS)).collect()),
+            12 => Op::DeleteByFilter(rng.below(150)),
+            _ => Op::CreateIndex(rng.chance(1, 2)),
         };
         let mut next = history.last().unwrap().clone();
         let result = match &op {
@@ -114,8 +140,45 @@ fn run_seed(seed: u64) {
             Op::Flush => c.flush(),
             Op::Checkpoint => c.checkpoint(),
             Op::Compact => c.compact().map(drop),
+            Op::SetPayload(ids, v) => {
+                for id in ids {
+                    if let Some((_, p)) = next.get_mut(id) {
+                        let mut m = p
+                            .take()
+                            .and_then(|p| p.as_object().cloned())
+                            .unwrap_or_default();
+                        m.insert("v".into(), json!(v));
+                        *p = Some(Value::Object(m));
+                    }
+                }
+                let fields = json!({ "v": v });
+                c.set_payload(ids, fields.as_object().unwrap()).map(drop)
+            }
+            Op::DeletePayloadKey(ids) => {
+                for id in ids {
+                    if let Some((_, Some(Value::Object(m)))) = next.get_mut(id) {
+                        m.remove("s");
+                    }
+                }
+                c.delete_payload_keys(ids, &["s".to_string()]).map(drop)
+            }
+            Op::DeleteByFilter(n) => {
+                let f = Filter::lt("v", *n);
+                next.retain(|_, (_, p)| !f.matches(p.as_ref()));
+                c.delete_by_filter(&f).map(drop)
+            }
+            Op::CreateIndex(numbers) => {
+                let (key, kind) = match numbers {
+                    true => ("v", IndexKind::Integer),
+                    false => ("s", IndexKind::Keyword),
+                };
+                c.create_index(key, kind).map(drop)
+            }
         };
-        let changes = matches!(op, Op::Upsert(_) | Op::Delete(_));
+        let changes = !matches!(
+            op,
+            Op::Flush | Op::Checkpoint | Op::Compact | Op::CreateIndex(_)
+        );
         if changes && !same_state(&next, history.last().unwrap()) {
             history.push(next);
         }
@@ -154,8 +217,20 @@ fn run_seed(seed: u64) {
         history.last().unwrap().len()
     );
 
-    // What recovery left passes the integrity check.
+    // What recovery left passes the integrity check, and its indexes agree with the model.
     let c2 = db2.collection("c").unwrap();
+    let state = &history[matched.unwrap()];
+    for f in probe_filters() {
+        let want = state
+            .values()
+            .filter(|(_, p)| f.matches(p.as_ref()))
+            .count() as u64;
+        assert_eq!(
+            c2.count(Some(&f)).unwrap(),
+            want,
+            "seed {seed}: count of {f:?}"
+        );
+    }
     let report = c2.check().unwrap();
     assert!(
         report.is_ok(),
