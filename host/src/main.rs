@@ -15,6 +15,8 @@ use veles::{CollectionConfig, Filter, Hit, Metric, SearchParams};
 use veles_host::data::{Format, PointReader};
 use veles_host::{Backend, HostError, OpenOptions, backend, demo};
 
+mod points_cli;
+
 #[derive(Parser)]
 #[command(
     name = "veles",
@@ -87,6 +89,82 @@ enum Command {
         /// Scan every point instead of walking the HNSW graph.
         #[arg(long)]
         exact: bool,
+        /// Only hits scoring at least this well (>= for cosine, dot, jaccard; <= for
+        /// euclidean, hamming).
+        #[arg(long)]
+        score_threshold: Option<f32>,
+        /// Leave out the payloads.
+        #[arg(long)]
+        no_payload: bool,
+        /// Include the vectors.
+        #[arg(long)]
+        with_vector: bool,
+    },
+    /// Print points by id, as JSON lines (`import`'s format).
+    Get {
+        dir: PathBuf,
+        name: String,
+        /// The ids.
+        #[arg(required = true)]
+        ids: Vec<u64>,
+        /// Leave out the vectors.
+        #[arg(long)]
+        no_vector: bool,
+        /// Leave out the payloads.
+        #[arg(long)]
+        no_payload: bool,
+    },
+    /// Delete points by id or by --filter; durable when it returns.
+    Delete {
+        dir: PathBuf,
+        name: String,
+        /// The ids (or give --filter).
+        ids: Vec<u64>,
+        /// Delete every point passing this filter (JSON).
+        #[arg(long, conflicts_with = "ids")]
+        filter: Option<String>,
+    },
+    /// Count the points (passing --filter).
+    Count {
+        dir: PathBuf,
+        name: String,
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Print a page of points by id from --start, as JSON lines; the next cursor goes to
+    /// stderr.
+    Scroll {
+        dir: PathBuf,
+        name: String,
+        #[arg(long)]
+        filter: Option<String>,
+        /// The first id of the page.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Points in the page.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        no_vector: bool,
+        #[arg(long)]
+        no_payload: bool,
+    },
+    /// Print every point (passing --filter) by id, as JSON lines: `veles import` reads them
+    /// back.
+    Export {
+        dir: PathBuf,
+        name: String,
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long)]
+        no_payload: bool,
+    },
+    /// Create, drop or list payload indexes (which make filters on their keys fast).
+    Index {
+        dir: PathBuf,
+        name: String,
+        #[command(subcommand)]
+        action: points_cli::IndexAction,
     },
     /// Describe the collections of a database (opens it read-only).
     Info { dir: PathBuf },
@@ -139,6 +217,15 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // A reader that went away (`veles export … | head`): end quietly, as a process
+        // killed by SIGPIPE would (128 + 13).
+        let pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if pipe {
+            std::process::exit(141);
+        }
         let code = match e.downcast_ref::<HostError>() {
             Some(HostError::Trap { .. }) => 3,
             _ => 1,
@@ -206,6 +293,9 @@ fn run(cli: Cli) -> Result<()> {
             filter,
             ef,
             exact,
+            score_threshold,
+            no_payload,
+            with_vector,
         } => {
             let filter = filter.map(|f| Filter::from_json_str(&f)).transpose()?;
             // Read-only: a search changes nothing on disk and shares the directory with other
@@ -225,9 +315,79 @@ fn run(cli: Cli) -> Result<()> {
             let params = SearchParams::default()
                 .with_filter(filter.as_ref())
                 .with_ef(ef)
-                .with_exact(exact);
+                .with_exact(exact)
+                .with_score_threshold(score_threshold)
+                .with_include(veles::Include::new(with_vector, !no_payload));
             let results = db.search_batch(&name, &queries, k, &params)?;
             print_hits(&results, json_out);
+        }
+        Command::Get {
+            dir,
+            name,
+            ids,
+            no_vector,
+            no_payload,
+        } => {
+            let mut db = open_existing(&dir, cli.native)?;
+            let include = veles::Include::new(!no_vector, !no_payload);
+            points_cli::get(db.as_mut(), &name, &ids, include)?;
+        }
+        Command::Delete {
+            dir,
+            name,
+            ids,
+            filter,
+        } => {
+            let filter = points_cli::filter(filter.as_deref())?;
+            let mut db = open(&dir, cli.native)?;
+            points_cli::delete(db.as_mut(), &name, &ids, filter.as_ref(), json_out)?;
+        }
+        Command::Count { dir, name, filter } => {
+            let filter = points_cli::filter(filter.as_deref())?;
+            let mut db = open_existing(&dir, cli.native)?;
+            points_cli::count(db.as_mut(), &name, filter.as_ref(), json_out)?;
+        }
+        Command::Scroll {
+            dir,
+            name,
+            filter,
+            start,
+            limit,
+            no_vector,
+            no_payload,
+        } => {
+            let filter = points_cli::filter(filter.as_deref())?;
+            let mut db = open_existing(&dir, cli.native)?;
+            let include = veles::Include::new(!no_vector, !no_payload);
+            let f = filter.as_ref();
+            points_cli::scroll(db.as_mut(), &name, f, start, Some(limit), include, json_out)?;
+        }
+        Command::Export {
+            dir,
+            name,
+            filter,
+            no_payload,
+        } => {
+            let filter = points_cli::filter(filter.as_deref())?;
+            let mut db = open_existing(&dir, cli.native)?;
+            let include = veles::Include::new(true, !no_payload);
+            points_cli::scroll(
+                db.as_mut(),
+                &name,
+                filter.as_ref(),
+                0,
+                None,
+                include,
+                json_out,
+            )?;
+        }
+        Command::Index { dir, name, action } => {
+            let read_only = matches!(action, points_cli::IndexAction::List);
+            let mut db = match read_only {
+                true => open_existing(&dir, cli.native)?,
+                false => open(&dir, cli.native)?,
+            };
+            points_cli::index(db.as_mut(), &name, action, json_out)?;
         }
         Command::Info { dir } => info(&dir, cli.native, json_out)?,
         Command::Check { dir, name } => check(&dir, name.as_deref(), cli.native, json_out)?,

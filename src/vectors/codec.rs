@@ -116,13 +116,7 @@ impl Codec {
                     out.extend_from_slice(&word.to_le_bytes());
                 }
             }
-            Metric::Cosine => {
-                let n = norm_f64(v);
-                out.extend(
-                    v.iter()
-                        .flat_map(|&x| ((x as f64 / n) as f32).to_le_bytes()),
-                );
-            }
+            Metric::Cosine => out.extend(normalised(v).flat_map(f32::to_le_bytes)),
             Metric::Euclidean | Metric::Dot => {
                 out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
             }
@@ -134,10 +128,7 @@ impl Codec {
         self.validate(None, v)?;
         Ok(match self.metric {
             Metric::Hamming | Metric::Jaccard => Query::Bits(pack_bits(v)),
-            Metric::Cosine => {
-                let n = norm_f64(v);
-                Query::F32(v.iter().map(|&x| (x as f64 / n) as f32).collect())
-            }
+            Metric::Cosine => Query::F32(normalised(v).collect()),
             Metric::Euclidean | Metric::Dot => Query::F32(v.to_vec()),
         })
     }
@@ -245,6 +236,15 @@ impl Codec {
     }
 }
 
+/// `v` scaled to unit norm. A vector already of unit norm to f32 precision is kept as it is,
+/// so normalising is idempotent: a stored vector read back and written again (an export
+/// imported) stores the same bytes.
+fn normalised(v: &[f32]) -> impl Iterator<Item = f32> + '_ {
+    let n = norm_f64(v);
+    let n = if (n - 1.0).abs() <= 1e-6 { 1.0 } else { n };
+    v.iter().map(move |&x| (x as f64 / n) as f32)
+}
+
 fn norm(v: &[f32]) -> f32 {
     distance::dot(v, v).sqrt()
 }
@@ -280,6 +280,22 @@ mod tests {
         assert_eq!(bytes.len(), 16);
         assert_eq!(c.slot_size(), 16);
         assert_eq!(c.decode(&bytes), v);
+    }
+
+    #[test]
+    fn normalising_is_idempotent() {
+        let c = Codec::new(
+            &CollectionConfig::new(5, Metric::Cosine),
+            Default::default(),
+        );
+        let mut rng = crate::testing::Rng::new(3);
+        for _ in 0..1000 {
+            let v = rng.vector(Metric::Cosine, 5, 2);
+            let (mut once, mut twice) = (Vec::new(), Vec::new());
+            c.encode(None, &v, &mut once).unwrap();
+            c.encode(None, &c.decode(&once), &mut twice).unwrap();
+            assert_eq!(once, twice);
+        }
     }
 
     #[test]

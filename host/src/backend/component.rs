@@ -6,11 +6,13 @@ use crate::runtime::exports::veles::db::engine::Guest as Engine;
 use crate::runtime::veles::db::types as t;
 use crate::runtime::{HostState, Limits, Mount, Runtime, Veles, ensure_dir, ticks};
 use crate::wit;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use veles::region::DirectoryLock;
 use veles::{
-    CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
+    CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
+    Plan, Point, SearchParams, SnapshotReport, Stats,
 };
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -229,8 +231,113 @@ impl Backend for ComponentBackend {
         )
     }
 
+    fn get_with(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        include: Include,
+    ) -> HostResult<Vec<Option<Point>>> {
+        let got = self.on(name, |e, s, c| {
+            e.collection()
+                .call_get_with(s, c, ids, include.vector, include.payload)
+        })?;
+        malformed(
+            got.into_iter()
+                .map(|p| p.map(wit::point_from_wit).transpose())
+                .collect(),
+        )
+    }
+
     fn delete(&mut self, name: &str, ids: &[u64]) -> HostResult<u64> {
         self.on(name, |e, s, c| e.collection().call_delete(s, c, ids))
+    }
+
+    fn delete_by_filter(&mut self, name: &str, filter: &Filter) -> HostResult<u64> {
+        let f = wit::point_filter_to_wit(Some(filter));
+        self.on(name, |e, s, c| {
+            e.collection().call_delete_by_filter(s, c, &f)
+        })
+    }
+
+    fn scroll(
+        &mut self,
+        name: &str,
+        start: u64,
+        limit: usize,
+        filter: Option<&Filter>,
+        include: Include,
+    ) -> HostResult<Page> {
+        let f = wit::point_filter_to_wit(filter);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let page = self.on(name, |e, s, c| {
+            e.collection()
+                .call_scroll(s, c, start, limit, &f, include.vector, include.payload)
+        })?;
+        malformed(wit::page_from_wit(page))
+    }
+
+    fn count(&mut self, name: &str, filter: Option<&Filter>) -> HostResult<u64> {
+        let f = wit::point_filter_to_wit(filter);
+        self.on(name, |e, s, c| e.collection().call_count(s, c, &f))
+    }
+
+    fn set_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        fields: &Map<String, Value>,
+    ) -> HostResult<u64> {
+        let text = Value::Object(fields.clone()).to_string();
+        self.on(name, |e, s, c| {
+            e.collection().call_set_payload(s, c, ids, &text)
+        })
+    }
+
+    fn overwrite_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        payload: Option<&Value>,
+    ) -> HostResult<u64> {
+        let text = payload.map(Value::to_string);
+        self.on(name, |e, s, c| {
+            e.collection()
+                .call_overwrite_payload(s, c, ids, text.as_deref())
+        })
+    }
+
+    fn delete_payload_keys(&mut self, name: &str, ids: &[u64], keys: &[String]) -> HostResult<u64> {
+        self.on(name, |e, s, c| {
+            e.collection().call_delete_payload_keys(s, c, ids, keys)
+        })
+    }
+
+    fn create_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {
+        let kind = wit::index_kind_to_wit(kind);
+        self.on(name, |e, s, c| {
+            e.collection().call_create_index(s, c, key, kind)
+        })
+    }
+
+    fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {
+        let kind = wit::index_kind_to_wit(kind);
+        self.on(name, |e, s, c| {
+            e.collection().call_drop_index(s, c, key, kind)
+        })
+    }
+
+    fn indexes(&mut self, name: &str) -> HostResult<Vec<IndexInfo>> {
+        let all = self.on(name, |e, s, c| e.collection().call_indexes(s, c))?;
+        Ok(all.into_iter().map(wit::index_info_from_wit).collect())
+    }
+
+    fn plan(&mut self, name: &str, k: usize, params: &SearchParams<'_>) -> HostResult<Plan> {
+        let options = wit::options_to_wit(params);
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        let p = self.on(name, |e, s, c| {
+            e.collection().call_explain(s, c, k, &options)
+        })?;
+        Ok(wit::plan_from_wit(p))
     }
 
     fn search(

@@ -13,10 +13,12 @@ pub use component::ComponentBackend;
 pub use native::{NativeBackend, options_from_env};
 
 use crate::runtime::{Limits, Runtime};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use veles::{
-    CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
+    CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
+    Plan, Point, SearchParams, SnapshotReport, Stats,
 };
 
 /// An error from either backend.
@@ -86,7 +88,41 @@ pub trait Backend {
     fn config(&mut self, name: &str) -> HostResult<CollectionConfig>;
     fn upsert(&mut self, name: &str, points: &[Point]) -> HostResult<()>;
     fn get(&mut self, name: &str, ids: &[u64]) -> HostResult<Vec<Option<Point>>>;
+    fn get_with(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        include: Include,
+    ) -> HostResult<Vec<Option<Point>>>;
     fn delete(&mut self, name: &str, ids: &[u64]) -> HostResult<u64>;
+    fn delete_by_filter(&mut self, name: &str, filter: &Filter) -> HostResult<u64>;
+    fn scroll(
+        &mut self,
+        name: &str,
+        start: u64,
+        limit: usize,
+        filter: Option<&Filter>,
+        include: Include,
+    ) -> HostResult<Page>;
+    fn count(&mut self, name: &str, filter: Option<&Filter>) -> HostResult<u64>;
+    fn set_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        fields: &Map<String, Value>,
+    ) -> HostResult<u64>;
+    fn overwrite_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        payload: Option<&Value>,
+    ) -> HostResult<u64>;
+    fn delete_payload_keys(&mut self, name: &str, ids: &[u64], keys: &[String]) -> HostResult<u64>;
+    fn create_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool>;
+    fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool>;
+    fn indexes(&mut self, name: &str) -> HostResult<Vec<IndexInfo>>;
+    /// How a search with these parameters runs.
+    fn plan(&mut self, name: &str, k: usize, params: &SearchParams<'_>) -> HostResult<Plan>;
     fn search(
         &mut self,
         name: &str,

@@ -1,10 +1,12 @@
 //! The engine linked as a library.
 
 use super::{Backend, HostResult};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use veles::{
-    CheckReport, CollectionConfig, CompactReport, Hit, Point, SearchParams, SnapshotReport, Stats,
+    CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
+    Plan, Point, SearchParams, SnapshotReport, Stats,
 };
 
 /// Engine options from the environment, for measuring: `VELES_THREADS=N` (graph build
@@ -85,8 +87,74 @@ impl Backend for NativeBackend {
         Ok(self.c(name)?.get(ids)?)
     }
 
+    fn get_with(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        include: Include,
+    ) -> HostResult<Vec<Option<Point>>> {
+        Ok(self.c(name)?.get_with(ids, include)?)
+    }
+
     fn delete(&mut self, name: &str, ids: &[u64]) -> HostResult<u64> {
         Ok(self.c(name)?.delete(ids)? as u64)
+    }
+
+    fn delete_by_filter(&mut self, name: &str, filter: &Filter) -> HostResult<u64> {
+        Ok(self.c(name)?.delete_by_filter(filter)? as u64)
+    }
+
+    fn scroll(
+        &mut self,
+        name: &str,
+        start: u64,
+        limit: usize,
+        filter: Option<&Filter>,
+        include: Include,
+    ) -> HostResult<Page> {
+        Ok(self.c(name)?.scroll(start, limit, filter, include)?)
+    }
+
+    fn count(&mut self, name: &str, filter: Option<&Filter>) -> HostResult<u64> {
+        Ok(self.c(name)?.count(filter)?)
+    }
+
+    fn set_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        fields: &Map<String, Value>,
+    ) -> HostResult<u64> {
+        Ok(self.c(name)?.set_payload(ids, fields)? as u64)
+    }
+
+    fn overwrite_payload(
+        &mut self,
+        name: &str,
+        ids: &[u64],
+        payload: Option<&Value>,
+    ) -> HostResult<u64> {
+        Ok(self.c(name)?.overwrite_payload(ids, payload)? as u64)
+    }
+
+    fn delete_payload_keys(&mut self, name: &str, ids: &[u64], keys: &[String]) -> HostResult<u64> {
+        Ok(self.c(name)?.delete_payload_keys(ids, keys)? as u64)
+    }
+
+    fn create_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {
+        Ok(self.c(name)?.create_index(key, kind)?)
+    }
+
+    fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {
+        Ok(self.c(name)?.drop_index(key, kind)?)
+    }
+
+    fn indexes(&mut self, name: &str) -> HostResult<Vec<IndexInfo>> {
+        Ok(self.c(name)?.indexes()?)
+    }
+
+    fn plan(&mut self, name: &str, k: usize, params: &SearchParams<'_>) -> HostResult<Plan> {
+        Ok(self.c(name)?.plan(k, params)?)
     }
 
     fn search(
@@ -106,11 +174,8 @@ impl Backend for NativeBackend {
         k: usize,
         params: &SearchParams<'_>,
     ) -> HostResult<Vec<Vec<Hit>>> {
-        let c = self.c(name)?;
-        Ok(queries
-            .iter()
-            .map(|q| c.search_with(q, k, params))
-            .collect::<veles::Result<_>>()?)
+        let qs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+        Ok(self.c(name)?.search_batch(&qs, k, params)?)
     }
 
     fn flush(&mut self, name: &str) -> HostResult<()> {

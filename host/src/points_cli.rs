@@ -1,0 +1,192 @@
+//! The point commands: `get`, `delete`, `count`, `scroll`, `export` and `index`. Points are
+//! printed as the JSON lines `import` reads (`{"id", "vector", "payload"}`), so
+//! `veles export … | veles import … -` copies a collection.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::io::Write;
+use veles::{Filter, Include, IndexKind, Point};
+use veles_host::Backend;
+
+/// `veles index` actions.
+#[derive(Subcommand)]
+pub enum IndexAction {
+    /// Declare a payload index on KEY (a dotted path) and build it.
+    Create {
+        key: String,
+        /// keyword (strings), integer or float (numbers), bool, exists.
+        #[arg(value_parser = parse_kind)]
+        kind: IndexKind,
+    },
+    /// Drop a payload index.
+    Drop {
+        key: String,
+        #[arg(value_parser = parse_kind)]
+        kind: IndexKind,
+    },
+    /// List the payload indexes.
+    List,
+}
+
+fn parse_kind(s: &str) -> Result<IndexKind, String> {
+    IndexKind::parse(s)
+        .ok_or_else(|| format!("unknown index kind {s:?} (keyword, integer, float, bool, exists)"))
+}
+
+/// Parses `--filter`.
+pub fn filter(text: Option<&str>) -> Result<Option<Filter>> {
+    Ok(text.map(Filter::from_json_str).transpose()?)
+}
+
+/// One point as a JSON line (what `import` reads); a part left out is left out here too.
+/// Vectors print as f32 (the shortest text that reads back to the same f32).
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+}
+
+fn line(p: &Point, include: Include) -> String {
+    let l = Line {
+        id: p.id,
+        vector: include.vector.then_some(p.vector.as_slice()),
+        payload: p.payload.as_ref(),
+    };
+    serde_json::to_string(&l).unwrap_or_default()
+}
+
+/// `veles get`: the points with these ids, one JSON line each; ids not found are named on
+/// stderr and the exit code is 1.
+pub fn get(db: &mut dyn Backend, name: &str, ids: &[u64], include: Include) -> Result<()> {
+    let got = db.get_with(name, ids, include)?;
+    let mut out = std::io::stdout().lock();
+    let mut missing = Vec::new();
+    for (id, p) in ids.iter().zip(&got) {
+        match p {
+            Some(p) => writeln!(out, "{}", line(p, include))?,
+            None => missing.push(id.to_string()),
+        }
+    }
+    out.flush()?;
+    if !missing.is_empty() {
+        bail!("no point with id {}", missing.join(", "));
+    }
+    Ok(())
+}
+
+/// `veles scroll` (one page; the next cursor on stderr, or in the last line under `--json`)
+/// and `veles export` (every page).
+pub fn scroll(
+    db: &mut dyn Backend,
+    name: &str,
+    filter: Option<&Filter>,
+    start: u64,
+    limit: Option<usize>,
+    include: Include,
+    json_out: bool,
+) -> Result<()> {
+    const PAGE: usize = 1000;
+    let mut out = std::io::stdout().lock();
+    let mut at = Some(start);
+    let mut left = limit;
+    while let Some(from) = at {
+        let n = left.map_or(PAGE, |l| l.min(PAGE));
+        if n == 0 {
+            break;
+        }
+        let page = db.scroll(name, from, n, filter, include)?;
+        for p in &page.points {
+            writeln!(out, "{}", line(p, include))?;
+        }
+        left = left.map(|l| l - page.points.len());
+        at = page.next;
+    }
+    out.flush()?;
+    if limit.is_some() {
+        match (at, json_out) {
+            (Some(next), true) => eprintln!("{}", json!({ "next": next })),
+            (Some(next), false) => eprintln!("more points follow: --start {next}"),
+            (None, _) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `veles delete`: by ids, or by filter; durable when it returns.
+pub fn delete(
+    db: &mut dyn Backend,
+    name: &str,
+    ids: &[u64],
+    filter: Option<&Filter>,
+    json_out: bool,
+) -> Result<()> {
+    let n = match (ids.is_empty(), filter) {
+        (false, None) => db.delete(name, ids)?,
+        (true, Some(f)) => db.delete_by_filter(name, f)?,
+        _ => bail!("give ids or --filter (one of the two)"),
+    };
+    db.flush(name)?;
+    match json_out {
+        true => println!("{}", json!({ "deleted": n })),
+        false => println!("deleted {n} point(s) from '{name}'"),
+    }
+    Ok(())
+}
+
+/// `veles count`.
+pub fn count(
+    db: &mut dyn Backend,
+    name: &str,
+    filter: Option<&Filter>,
+    json_out: bool,
+) -> Result<()> {
+    let n = db.count(name, filter)?;
+    match json_out {
+        true => println!("{}", json!({ "count": n })),
+        false => println!("{n}"),
+    }
+    Ok(())
+}
+
+/// `veles index`.
+pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bool) -> Result<()> {
+    let (outcome, key, kind) = match action {
+        IndexAction::List => {
+            let all = db.indexes(name)?;
+            if json_out {
+                println!("{}", json!({ "indexes": all }));
+            } else if all.is_empty() {
+                println!("no payload indexes on '{name}'");
+            } else {
+                for i in all {
+                    println!(
+                        "{} ({}): {} values, {} points",
+                        i.key, i.kind, i.values, i.points
+                    );
+                }
+            }
+            return Ok(());
+        }
+        IndexAction::Create { key, kind } => match db.create_index(name, &key, kind)? {
+            true => ("created", key, kind),
+            false => ("already existed", key, kind),
+        },
+        IndexAction::Drop { key, kind } => match db.drop_index(name, &key, kind)? {
+            true => ("dropped", key, kind),
+            false => ("did not exist", key, kind),
+        },
+    };
+    db.flush(name)?;
+    match json_out {
+        true => println!(
+            "{}",
+            json!({ "index": key, "kind": kind, "outcome": outcome })
+        ),
+        false => println!("{kind} index on '{key}' of '{name}': {outcome}"),
+    }
+    Ok(())
+}
