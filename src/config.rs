@@ -134,7 +134,7 @@ impl CollectionConfig {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         if self.dimension == 0 {
             return Err(Error::InvalidConfig("dimension must be at least 1".into()));
         }

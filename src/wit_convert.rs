@@ -81,8 +81,8 @@ macro_rules! wit_convert {
                 kind: match p.kind {
                     PlanKind::FullScan => t::PlanKind::FullScan,
                     PlanKind::IndexedScan => t::PlanKind::IndexedScan,
-                    PlanKind::Graph => t::PlanKind::Graph,
-                    _ => t::PlanKind::FilteredGraph,
+                    PlanKind::QuantizedScan => t::PlanKind::QuantizedScan,
+                    _ => t::PlanKind::Graph,
                 },
                 matches: p.matches,
                 selectivity: p.selectivity,
@@ -93,8 +93,8 @@ macro_rules! wit_convert {
             let kind = match p.kind {
                 t::PlanKind::FullScan => PlanKind::FullScan,
                 t::PlanKind::IndexedScan => PlanKind::IndexedScan,
+                t::PlanKind::QuantizedScan => PlanKind::QuantizedScan,
                 t::PlanKind::Graph => PlanKind::Graph,
-                t::PlanKind::FilteredGraph => PlanKind::FilteredGraph,
             };
             Plan::new(kind, p.matches, p.selectivity)
         }

@@ -1,22 +1,28 @@
-//! `veles bench`: build, reopen and search figures for a data set with ground truth, natively
-//! or through the component. Queries run one at a time on one thread (latency per call).
+//! `veles bench`: build, reopen and search figures for a data set, natively or through the
+//! component. Queries run one at a time on one thread (latency per call). With payloads
+//! (`--buckets N` or `--payloads FILE`) and `--filter`, each filter gets its own ground truth
+//! by exact scan, so filtered recall, QPS and the plan come out of one run.
 
-use crate::backend;
+use crate::backend::{self, Backend};
 use crate::data::{read_fvecs, read_ivecs};
 use crate::runtime::Runtime;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use serde_json::{Value, json};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use veles::{CollectionConfig, Metric, Point, SearchParams};
+use veles::{CollectionConfig, Filter, IndexKind, Metric, Point, SearchParams};
+
+const NAME: &str = "bench";
 
 /// What to measure.
 pub struct BenchArgs {
     pub dir: PathBuf,
     pub base: PathBuf,
     pub queries: PathBuf,
-    pub gt: PathBuf,
+    /// Exact neighbour ids per query (ivecs); computed by exact scan when absent.
+    pub gt: Option<PathBuf>,
     pub k: usize,
     pub efs: Vec<usize>,
     pub m: u32,
@@ -24,6 +30,14 @@ pub struct BenchArgs {
     pub metric: Metric,
     pub native: bool,
     pub json: bool,
+    /// Payload `{"bucket": i % n}` for point `i`.
+    pub buckets: Option<u64>,
+    /// A JSON object per line, line `i` the payload of point `i`.
+    pub payloads: Option<PathBuf>,
+    /// Payload indexes to declare, `key:kind` (`--buckets` declares `bucket:integer`).
+    pub indexes: Vec<String>,
+    /// Filters to measure (JSON), besides no filter.
+    pub filters: Vec<String>,
 }
 
 /// Resident memory of this process in bytes (Linux), for the table.
@@ -42,20 +56,139 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// The payload of each point, from the arguments.
+fn payloads(a: &BenchArgs, n: usize) -> Result<Option<Vec<Value>>> {
+    match (a.buckets, &a.payloads) {
+        (Some(_), Some(_)) => bail!("give --buckets or --payloads, not both"),
+        (Some(0), None) => bail!("--buckets must be at least 1"),
+        (Some(b), None) => Ok(Some(
+            (0..n as u64).map(|i| json!({"bucket": i % b})).collect(),
+        )),
+        (None, Some(path)) => {
+            let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+            let mut out = Vec::with_capacity(n);
+            for (i, line) in std::io::BufReader::new(f).lines().enumerate().take(n) {
+                let line = line?;
+                let v: Value = serde_json::from_str(&line)
+                    .with_context(|| format!("{} line {}", path.display(), i + 1))?;
+                out.push(v);
+            }
+            if out.len() < n {
+                bail!(
+                    "{} has {} payloads for {n} points",
+                    path.display(),
+                    out.len()
+                );
+            }
+            Ok(Some(out))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_index(s: &str) -> Result<(String, IndexKind)> {
+    let Some((key, kind)) = s.rsplit_once(':') else {
+        bail!("--index takes key:kind, e.g. bucket:integer");
+    };
+    let kind = IndexKind::parse(kind)
+        .with_context(|| format!("unknown index kind {kind:?} in --index {s}"))?;
+    Ok((key.to_string(), kind))
+}
+
+/// One measured row: ef, recall, QPS, p50 µs, p99 µs.
+type Row = (usize, f64, f64, f64, f64);
+
+fn measure(
+    db: &mut dyn Backend,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u64>],
+    k: usize,
+    params: SearchParams<'_>,
+) -> Result<Row> {
+    for q in queries.iter().take(20) {
+        db.search(NAME, q, k, &params)?; // warm caches
+    }
+    let mut lat = Vec::with_capacity(queries.len());
+    let (mut hits, mut wanted) = (0usize, 0usize);
+    let t = Instant::now();
+    for (q, want) in queries.iter().zip(truth) {
+        let s = Instant::now();
+        let got = db.search(NAME, q, k, &params)?;
+        lat.push(s.elapsed().as_secs_f64());
+        hits += got.iter().filter(|h| want.contains(&h.id)).count();
+        wanted += want.len();
+    }
+    let total = t.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    Ok((
+        params.ef.unwrap_or(0),
+        if wanted == 0 {
+            1.0
+        } else {
+            hits as f64 / wanted as f64
+        },
+        queries.len() as f64 / total,
+        percentile(&lat, 0.5) * 1e6,
+        percentile(&lat, 0.99) * 1e6,
+    ))
+}
+
+/// The exact top `k` per query (the engine's exact scan, which the test suite checks against
+/// a reference).
+fn exact_truth(
+    db: &mut dyn Backend,
+    queries: &[Vec<f32>],
+    k: usize,
+    filter: Option<&Filter>,
+) -> Result<Vec<Vec<u64>>> {
+    let params = SearchParams::default()
+        .with_filter(filter)
+        .with_exact(true)
+        .with_include(veles::Include::new(false, false));
+    let all = db.search_batch(NAME, queries, k, &params)?;
+    Ok(all
+        .into_iter()
+        .map(|hits| hits.into_iter().map(|h| h.id).collect())
+        .collect())
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
     let base = read_fvecs(&a.base)?;
     let queries = read_fvecs(&a.queries)?;
-    let gt = read_ivecs(&a.gt)?;
-    if base.is_empty() || queries.is_empty() || gt.len() < queries.len() {
-        bail!("need base vectors, queries, and a ground-truth row per query");
+    if base.is_empty() || queries.is_empty() {
+        bail!("need base vectors and queries");
     }
-    if gt.iter().take(queries.len()).any(|row| row.len() < a.k) {
-        bail!(
-            "the ground truth has fewer than k = {} neighbours per query",
-            a.k
-        );
+    let payloads = payloads(a, base.len())?;
+    let mut indexes = a
+        .indexes
+        .iter()
+        .map(|s| parse_index(s))
+        .collect::<Result<Vec<_>>>()?;
+    if a.buckets.is_some() && !indexes.iter().any(|(k, _)| k == "bucket") {
+        indexes.push(("bucket".into(), IndexKind::Integer));
     }
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| Filter::from_json_str(f).with_context(|| format!("--filter {f}")))
+        .collect::<Result<Vec<_>>>()?;
+    let given_truth = match &a.gt {
+        Some(path) => {
+            let gt = read_ivecs(path)?;
+            if gt.len() < queries.len() || gt.iter().any(|row| row.len() < a.k) {
+                bail!("the ground truth needs k = {} ids for each query", a.k);
+            }
+            Some(
+                gt.iter()
+                    .map(|row| row[..a.k].iter().map(|&i| u64::from(i)).collect())
+                    .collect::<Vec<Vec<u64>>>(),
+            )
+        }
+        None => None,
+    };
     let dim = base[0].len() as u32;
+    let config = CollectionConfig::new(dim, a.metric).with_hnsw(a.m, a.ef_construction);
+    config.validate()?;
     let mode = if a.native { "native" } else { "component" };
     let runtime = if a.native {
         None
@@ -65,11 +198,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let open = |dir: &Path| backend::open(dir, a.native, runtime.as_ref());
 
     let mut db = open(&a.dir)?;
-    if db.list()?.iter().any(|n| n == "bench") {
-        db.drop_collection("bench")?;
+    if db.list()?.iter().any(|n| n == NAME) {
+        bail!(
+            "{} already has a collection named '{NAME}'; bench builds its own: give another \
+             directory (or drop that collection yourself)",
+            a.dir.display()
+        );
     }
-    let config = CollectionConfig::new(dim, a.metric).with_hnsw(a.m, a.ef_construction);
-    db.create_collection("bench", config)?;
+    db.create_collection(NAME, config)?;
+    for (key, kind) in &indexes {
+        db.create_index(NAME, key, *kind)?;
+    }
     let bar = ProgressBar::new(base.len() as u64).with_style(
         ProgressStyle::with_template("building {bar:30} {pos}/{len} vectors {per_sec}")
             .expect("valid template"),
@@ -82,20 +221,24 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         let pts: Vec<Point> = chunk
             .iter()
             .enumerate()
-            .map(|(i, v)| Point::new((c * 1000 + i) as u64, v.clone()))
+            .map(|(i, v)| {
+                let id = c * 1000 + i;
+                let p = payloads.as_ref().map(|all| all[id].clone());
+                Point::new(id as u64, v.clone()).with_payload_opt(p)
+            })
             .collect();
-        db.upsert("bench", &pts)?;
+        db.upsert(NAME, &pts)?;
         bar.inc(pts.len() as u64);
     }
-    db.flush("bench")?;
+    db.flush(NAME)?;
     let build = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    db.checkpoint("bench")?;
+    db.checkpoint(NAME)?;
     drop(db);
 
     let t = Instant::now();
     let mut db = open(&a.dir)?;
-    let stats = db.stats("bench")?;
+    let stats = db.stats(NAME)?;
     let reopen = t.elapsed().as_secs_f64();
     if !stats.recovery.graph_loaded {
         bail!(
@@ -104,31 +247,28 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         );
     }
 
-    let mut rows = Vec::new();
-    for &ef in &a.efs {
-        let params = SearchParams::default().with_ef(Some(ef));
-        for q in queries.iter().take(20) {
-            db.search("bench", q, a.k, &params)?; // warm caches
+    let mut runs: Vec<(Option<&Filter>, Vec<Row>, veles::Plan, u64)> = Vec::new();
+    let all_filters = std::iter::once(None).chain(filters.iter().map(Some));
+    for filter in all_filters {
+        let truth = match (filter, &given_truth) {
+            (None, Some(t)) => t.clone(),
+            _ => exact_truth(db.as_mut(), &queries, a.k, filter)?,
+        };
+        let matches = db.count(NAME, filter)?;
+        let mut rows = Vec::new();
+        let mut plan = None;
+        for &ef in &a.efs {
+            let params = SearchParams::default()
+                .with_filter(filter)
+                .with_ef(Some(ef));
+            plan.get_or_insert(db.plan(NAME, a.k, &params)?);
+            rows.push(measure(db.as_mut(), &queries, &truth, a.k, params)?);
         }
-        let mut lat = Vec::with_capacity(queries.len());
-        let mut hits = 0usize;
-        let t = Instant::now();
-        for (q, truth) in queries.iter().zip(&gt) {
-            let s = Instant::now();
-            let got = db.search("bench", q, a.k, &params)?;
-            lat.push(s.elapsed().as_secs_f64());
-            let want = &truth[..a.k];
-            hits += got.iter().filter(|h| want.contains(&(h.id as u32))).count();
-        }
-        let total = t.elapsed().as_secs_f64();
-        lat.sort_by(f64::total_cmp);
-        rows.push((
-            ef,
-            hits as f64 / (queries.len() * a.k) as f64,
-            queries.len() as f64 / total,
-            percentile(&lat, 0.5) * 1e6,
-            percentile(&lat, 0.99) * 1e6,
-        ));
+        let plan = match plan {
+            Some(p) => p,
+            None => db.plan(NAME, a.k, &SearchParams::default().with_filter(filter))?,
+        };
+        runs.push((filter, rows, plan, matches));
     }
     let rss = rss_bytes();
 
@@ -138,8 +278,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "m": a.m, "ef_construction": a.ef_construction, "metric": a.metric.name(),
             "build_seconds": build, "build_vectors_per_second": base.len() as f64 / build,
             "reopen_seconds": reopen, "rss_bytes": rss,
-            "search": rows.iter().map(|(ef, r, qps, p50, p99)| json!({
-                "ef": ef, "recall": r, "qps": qps, "p50_us": p50, "p99_us": p99
+            "payload_bytes": stats.payload_bytes, "payload_memory": stats.payload_memory,
+            "runs": runs.iter().map(|(f, rows, plan, matches)| json!({
+                "filter": f.map(Filter::to_json), "matches": matches, "plan": plan,
+                "search": rows.iter().map(|(ef, r, qps, p50, p99)| json!({
+                    "ef": ef, "recall": r, "qps": qps, "p50_us": p50, "p99_us": p99
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         println!("{v}");
@@ -162,12 +306,28 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if let Some(r) = rss {
         println!("  memory {:.1} MiB resident", r as f64 / (1 << 20) as f64);
     }
-    println!(
-        "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}",
-        "ef", "recall@k", "QPS", "p50 µs", "p99 µs"
-    );
-    for (ef, r, qps, p50, p99) in rows {
-        println!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}");
+    if stats.payload_bytes > 0 {
+        println!(
+            "  payloads {} bytes of JSON held in {} bytes",
+            stats.payload_bytes, stats.payload_memory
+        );
+    }
+    for (filter, rows, plan, matches) in runs {
+        if let Some(f) = filter {
+            println!(
+                "  filter {} : {matches} matches ({:.2} %), plan {:?}",
+                f.to_json(),
+                100.0 * matches as f64 / base.len() as f64,
+                plan.kind
+            );
+        }
+        println!(
+            "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "ef", "recall@k", "QPS", "p50 µs", "p99 µs"
+        );
+        for (ef, r, qps, p50, p99) in rows {
+            println!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}");
+        }
     }
     Ok(())
 }

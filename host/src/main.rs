@@ -181,16 +181,22 @@ enum Command {
     Snapshot { dir: PathBuf, dest: PathBuf },
     /// Check a snapshot, then copy it into DIR (a new or empty directory) to use it.
     Restore { snapshot: PathBuf, dir: PathBuf },
-    /// Measure build, reopen and search (recall, QPS, latency) on a data set with ground truth.
+    /// Measure build, reopen and search (recall, QPS, latency, plan) on a data set, with or
+    /// without payload filters.
     Bench {
+        /// A directory for the benchmark's database (it builds a collection named `bench`
+        /// there, and refuses to touch an existing one).
         dir: PathBuf,
+        /// Base vectors (fvecs).
         #[arg(long)]
         base: PathBuf,
+        /// Query vectors (fvecs).
         #[arg(long)]
         queries: PathBuf,
-        /// Ground truth: the exact neighbour ids per query (ivecs).
+        /// Ground truth: the exact neighbour ids per query (ivecs); computed by exact scan
+        /// when absent.
         #[arg(long)]
-        gt: PathBuf,
+        gt: Option<PathBuf>,
         #[arg(short, long, default_value_t = 10)]
         k: usize,
         /// Candidate list sizes to measure.
@@ -202,6 +208,18 @@ enum Command {
         ef_construction: u32,
         #[arg(long, default_value = "cosine")]
         metric: String,
+        /// Give point i the payload {"bucket": i % N} (and an integer index on it).
+        #[arg(long)]
+        buckets: Option<u64>,
+        /// Payloads: a JSON object per line, line i for point i.
+        #[arg(long, conflicts_with = "buckets")]
+        payloads: Option<PathBuf>,
+        /// Declare a payload index, key:kind (repeatable).
+        #[arg(long = "index")]
+        indexes: Vec<String>,
+        /// A filter to measure (JSON, repeatable); its ground truth comes from an exact scan.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
         /// Run through the component (the default; here for symmetry with --native).
         #[arg(long)]
         component: bool,
@@ -408,6 +426,10 @@ fn run(cli: Cli) -> Result<()> {
             m,
             ef_construction,
             metric,
+            buckets,
+            payloads,
+            indexes,
+            filters,
             component,
         } => {
             if component && cli.native {
@@ -425,6 +447,10 @@ fn run(cli: Cli) -> Result<()> {
                 metric: metric.parse()?,
                 native: cli.native,
                 json: json_out,
+                buckets,
+                payloads,
+                indexes,
+                filters,
             })?;
         }
     }

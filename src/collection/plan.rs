@@ -1,15 +1,20 @@
 //! Which points a filter passes, and how a search finds the best of them (the plan).
 //!
-//! The payload indexes bound a filter's matches exactly where they answer its conditions
-//! ([`PayloadIndexes::candidates`]); what they cannot answer is evaluated on the payloads. The
-//! plan follows from the number of matches: few are scored exactly, a minority are walked two
-//! hops at a time, and otherwise the graph is walked with the filter checked per node. Every
-//! plan returns `k` hits when at least `k` points match (a walk that finds fewer falls back to
-//! a scan), and logically equal filters have the same matches, hence the same plan.
+//! The payload indexes answer a filter's conditions from their per-slot columns, and bound
+//! its matches from their posting lists' sizes without materialising anything
+//! ([`PayloadIndexes::estimate`]); what they cannot answer is evaluated on the payload. The
+//! plan follows from that bound: few matches are materialised and scored exactly, more are
+//! scored on the SQ8 copy and the best reranked, and otherwise the graph is walked with the
+//! filter checked per node (rejected nodes are traversed, so the walk is as connected as the
+//! graph). Every plan returns `k` hits when at least `k` points match (a walk that finds
+//! fewer falls back to a scan), and logically equal filters pass the same points, so their
+//! results agree.
+//!
+//! [`PayloadIndexes::estimate`]: crate::payloads::PayloadIndexes::estimate
 
 use super::state::State;
 use super::types::{
-    EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Plan, PlanKind, TWO_HOP_BELOW,
+    EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Plan, PlanKind, QUANTIZED_SCAN_FACTOR,
 };
 use crate::filter::Filter;
 use crate::payloads::Candidates;
@@ -18,7 +23,9 @@ use roaring::RoaringBitmap;
 /// Decides, slot by slot, whether a point passes a filter.
 pub(super) struct Acceptor<'a> {
     filter: Option<&'a Filter>,
-    /// What the indexes say (`None`: they bound nothing).
+    /// The indexes' bound on the matches, and whether it is exact.
+    estimate: Option<(u64, bool)>,
+    /// The slots that may match, when materialised (few, or asked for).
     candidates: Option<Candidates>,
 }
 
@@ -33,11 +40,22 @@ impl Acceptor<'_> {
                 return true;
             }
         }
-        self.filter
-            .is_none_or(|f| f.matches(st.payload(slot).as_ref()))
+        match self.filter {
+            None => true,
+            Some(f) => st.indexes.matches(slot, f, &|| st.payload(slot)),
+        }
     }
 
-    /// The slots the indexes allow, when they bound the filter.
+    /// Does the point in `slot`, one of the materialised candidates, pass?
+    pub(super) fn accepts_candidate(&self, st: &State, slot: u32) -> bool {
+        match (&self.candidates, self.filter) {
+            (Some(c), _) if c.exact => true,
+            (_, None) => true,
+            (_, Some(f)) => st.indexes.matches(slot, f, &|| st.payload(slot)),
+        }
+    }
+
+    /// The slots that may match, when materialised.
     pub(super) fn candidates(&self) -> Option<&RoaringBitmap> {
         self.candidates.as_ref().map(|c| &c.slots)
     }
@@ -46,40 +64,43 @@ impl Acceptor<'_> {
     pub(super) fn accepts_all(&self) -> bool {
         self.filter.is_none()
     }
-
-    /// A bitset over `slots` slots of the indexes' candidates, for the graph walk's per-node
-    /// check (`None`: no candidates known).
-    pub(super) fn dense(&self, slots: u32) -> Option<Vec<u64>> {
-        let c = self.candidates.as_ref()?;
-        let mut bits = vec![0u64; (slots as usize).div_ceil(64)];
-        for s in &c.slots {
-            if let Some(w) = bits.get_mut(s as usize / 64) {
-                *w |= 1 << (s % 64);
-            }
-        }
-        Some(bits)
-    }
-
-    /// True when the indexes answered the filter whole (no evaluation needed).
-    pub(super) fn is_exact(&self) -> bool {
-        self.candidates.as_ref().is_some_and(|c| c.exact)
-    }
 }
 
 impl State {
-    /// The acceptor of `filter`, with what the indexes know of it.
-    pub(super) fn acceptor<'a>(&self, filter: Option<&'a Filter>) -> Acceptor<'a> {
-        let candidates = filter.and_then(|f| self.indexes.candidates(f));
-        Acceptor { filter, candidates }
+    /// The acceptor of `filter`, with what the indexes know of it; the candidates are
+    /// materialised when `materialise` or when at most `small` points may match.
+    pub(super) fn acceptor<'a>(
+        &self,
+        filter: Option<&'a Filter>,
+        small: u64,
+        materialise: bool,
+    ) -> Acceptor<'a> {
+        let estimate = filter.and_then(|f| self.indexes.estimate(f));
+        let few = estimate.is_some_and(|(n, _)| n <= small);
+        let candidates = match filter {
+            Some(f) if few || materialise => self.indexes.candidates(f),
+            _ => None,
+        };
+        Acceptor {
+            filter,
+            estimate,
+            candidates,
+        }
+    }
+
+    /// The acceptor with the candidates materialised (for scans over the matches).
+    pub(super) fn acceptor_all<'a>(&self, filter: Option<&'a Filter>) -> Acceptor<'a> {
+        self.acceptor(filter, 0, true)
     }
 
     /// The live slots passing `filter` (all without one).
     pub(super) fn matching(&self, filter: Option<&Filter>) -> RoaringBitmap {
-        let acc = self.acceptor(filter);
-        match acc.candidates() {
-            Some(c) if acc.is_exact() => c.clone(),
-            Some(c) => c.iter().filter(|&s| acc.accepts(self, s)).collect(),
-            None => self
+        let acc = self.acceptor_all(filter);
+        match (&acc.candidates, filter) {
+            (_, None) => self.ids.live_slots().collect(),
+            (Some(c), _) if c.exact => c.slots.clone(),
+            (Some(c), _) => c.slots.iter().filter(|&s| acc.accepts(self, s)).collect(),
+            (None, _) => self
                 .ids
                 .live_slots()
                 .filter(|&s| acc.accepts(self, s))
@@ -87,68 +108,61 @@ impl State {
         }
     }
 
-    /// The plan of a search for `k` with candidate list `ef`.
-    pub(super) fn plan(&self, acc: &Acceptor<'_>, ef: usize, exact: bool) -> Plan {
+    /// The plan of a search with candidate list `ef`, and its acceptor.
+    pub(super) fn plan<'a>(
+        &self,
+        filter: Option<&'a Filter>,
+        ef: usize,
+        exact: bool,
+    ) -> (Plan, Acceptor<'a>) {
         let n = self.ids.len();
-        let matches = acc
-            .candidates()
-            .filter(|_| acc.is_exact())
-            .map(RoaringBitmap::len);
-        let selectivity = self.selectivity(acc);
-        let kind = if let Some(c) = acc.candidates()
-            && (exact || c.len() as usize <= EXACT_MATCHES_PER_EF * ef || n < EXACT_BELOW)
-        {
+        let small = (EXACT_MATCHES_PER_EF * ef) as u64;
+        let quantized = self.vectors.sq8_space().is_some() && self.options.sq8_search;
+        let medium = match quantized {
+            true => ((QUANTIZED_SCAN_FACTOR * ef * n) as f64).sqrt() as u64,
+            false => small,
+        }
+        .max(small);
+        let scan = exact || n < EXACT_BELOW || self.graph.is_none();
+        let acc = self.acceptor(filter, medium, scan);
+        let matches = acc.estimate.filter(|e| e.1).map(|e| e.0);
+        let selectivity = self.selectivity(&acc);
+        let bound = acc.estimate.map(|e| e.0);
+        let kind = if acc.candidates.is_some() && (scan || bound.is_some_and(|b| b <= small)) {
             PlanKind::IndexedScan
-        } else if exact
-            || n < EXACT_BELOW
-            || self.graph.is_none()
-            || (acc.candidates().is_none() && selectivity < EXACT_SELECTIVITY)
-        {
+        } else if acc.candidates.is_some() && bound.is_some_and(|b| b <= medium) {
+            PlanKind::QuantizedScan
+        } else if scan || (acc.estimate.is_none() && selectivity < EXACT_SELECTIVITY) {
             PlanKind::FullScan
-        } else if acc.candidates().is_some() && selectivity < TWO_HOP_BELOW {
-            PlanKind::FilteredGraph
         } else {
             PlanKind::Graph
         };
-        Plan {
-            kind,
-            matches,
-            selectivity,
-        }
+        let plan = Plan::new(kind, matches, selectivity);
+        (plan, acc)
     }
 
-    /// The fraction of live points that pass: exact when the indexes answer the filter whole;
-    /// else estimated on up to 512 points spread evenly over the candidates (or the slots).
+    /// The fraction of live points that pass: from the indexes' bound when they have one
+    /// (exact when the bound is), else estimated on up to 512 points spread evenly over the
+    /// slots.
     fn selectivity(&self, acc: &Acceptor<'_>) -> f64 {
         let n = self.ids.len();
         if n == 0 || acc.accepts_all() {
             return 1.0;
         }
-        let (seen, pass, share) = match acc.candidates() {
-            Some(c) if acc.is_exact() => return c.len() as f64 / n as f64,
-            Some(c) => {
-                let step = (c.len() as usize / 512).max(1);
-                let sample = c.iter().step_by(step);
-                let (seen, pass) = sample.fold((0, 0), |(s, p), slot| {
-                    (s + 1, p + acc.accepts(self, slot) as usize)
-                });
-                (seen, pass, c.len() as f64 / n as f64)
-            }
-            None => {
-                let owners = self.ids.owners();
-                let step = (owners.len() / 512).max(1);
-                let live = (0..owners.len() as u32)
-                    .step_by(step)
-                    .filter(|&s| owners[s as usize].is_some());
-                let (seen, pass) = live.fold((0, 0), |(s, p), slot| {
-                    (s + 1, p + acc.accepts(self, slot) as usize)
-                });
-                (seen, pass, 1.0)
-            }
-        };
-        if seen == 0 {
-            return share;
+        if let Some((m, _)) = acc.estimate {
+            return m as f64 / n as f64;
         }
-        share * pass as f64 / seen as f64
+        let owners = self.ids.owners();
+        let step = (owners.len() / 512).max(1);
+        let live = (0..owners.len() as u32)
+            .step_by(step)
+            .filter(|&s| owners[s as usize].is_some());
+        let (seen, pass) = live.fold((0usize, 0usize), |(s, p), slot| {
+            (s + 1, p + acc.accepts(self, slot) as usize)
+        });
+        if seen == 0 {
+            return 1.0;
+        }
+        pass as f64 / seen as f64
     }
 }

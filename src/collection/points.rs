@@ -64,7 +64,7 @@ impl Collection {
             f.validate()?;
         }
         self.with_read(|st| {
-            let accept = st.acceptor(filter);
+            let accept = st.acceptor(filter, 0, false);
             let mut points = Vec::new();
             let mut next = None;
             for (id, slot) in st.ids.from_id(start) {

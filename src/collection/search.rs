@@ -80,15 +80,13 @@ impl Collection {
             .map(|q| codec.query(q))
             .collect::<Result<Vec<_>>>()?;
         self.with_read(|st| {
-            let acc = st.acceptor(params.filter);
-            let plan = st.plan(&acc, ef, params.exact);
-            let dense = match plan.kind {
-                PlanKind::Graph | PlanKind::FilteredGraph => acc.dense(st.ids.slots()),
-                _ => None,
-            };
+            let (plan, acc) = st.plan(params.filter, ef, params.exact);
+            // Materialised on first need: when a walk finds fewer than `k`.
+            let fallback = std::cell::OnceCell::new();
             let ctx = Ctx {
+                filter: params.filter,
                 acc: &acc,
-                dense: dense.as_deref(),
+                fallback: &fallback,
             };
             queries
                 .iter()
@@ -100,29 +98,17 @@ impl Collection {
     /// How a search with these parameters would run (for `stats`, benchmarks, `explain`).
     pub fn plan(&self, k: usize, params: &SearchParams<'_>) -> Result<Plan> {
         let ef = checked_ef(k, params)?;
-        self.with_read(|st| Ok(st.plan(&st.acceptor(params.filter), ef, params.exact)))
+        self.with_read(|st| Ok(st.plan(params.filter, ef, params.exact).0))
     }
 }
 
 /// What the queries of one batch share.
 struct Ctx<'a> {
+    filter: Option<&'a Filter>,
     acc: &'a Acceptor<'a>,
-    /// The indexes' candidates as a bitset over the slots, for walks.
-    dense: Option<&'a [u64]>,
-}
-
-impl Ctx<'_> {
-    fn accepts(&self, st: &State, slot: u32) -> bool {
-        match self.dense {
-            Some(bits) => {
-                let on = bits
-                    .get(slot as usize / 64)
-                    .is_some_and(|w| w & (1 << (slot % 64)) != 0);
-                on && (self.acc.is_exact() || self.acc.accepts(st, slot))
-            }
-            None => self.acc.accepts(st, slot),
-        }
-    }
+    /// The acceptor with its candidates materialised, for the scan after a walk that found
+    /// fewer than `k`.
+    fallback: &'a std::cell::OnceCell<Acceptor<'a>>,
 }
 
 impl State {
@@ -136,13 +122,19 @@ impl State {
         params: &SearchParams<'_>,
     ) -> Result<Vec<Hit>> {
         let walked = match kind {
-            PlanKind::Graph => self.walk(q, k, ef, ctx, false),
-            PlanKind::FilteredGraph => self.walk(q, k, ef, ctx, true),
-            PlanKind::FullScan | PlanKind::IndexedScan => None,
+            PlanKind::Graph => self.walk(q, k, ef, ctx),
+            PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc),
+            _ => None,
         };
-        let found = match walked {
-            Some(found) => found,
-            None => self.exact(q, k, ctx.acc)?,
+        let found = match (walked, kind) {
+            (Some(found), _) => found,
+            (None, PlanKind::FullScan | PlanKind::IndexedScan | PlanKind::QuantizedScan) => {
+                self.exact(q, k, ctx.acc)?
+            }
+            (None, _) => {
+                let acc = ctx.fallback.get_or_init(|| self.acceptor_all(ctx.filter));
+                self.exact(q, k, acc)?
+            }
         };
         self.verify_hits(&found)?;
         let codec = self.codec;
@@ -173,11 +165,11 @@ impl State {
         Ok(hits)
     }
 
-    /// The graph walk (`two_hop`: through accepted nodes only): the `k` best accepted points,
-    /// or `None` when there is no graph or it found fewer than `k`.
-    fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>, two_hop: bool) -> Option<Found> {
+    /// The graph walk: the `k` best accepted points, or `None` when there is no graph or it
+    /// found fewer than `k`.
+    fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>) -> Option<Found> {
         let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
-        let accept = |n: u32| self.ids.owner(n).is_some() && ctx.accepts(self, n);
+        let accept = |n: u32| self.ids.owner(n).is_some() && ctx.acc.accepts(self, n);
         // Without a filter and without tombstones every node is a result: no check.
         let all_live = ctx.acc.accepts_all() && graph.nodes() == self.ids.len();
         let check: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
@@ -185,26 +177,52 @@ impl State {
         let mut scratch = self.take_scratch();
         let hits = match (&sq8, q) {
             // Walk with the i8 copy, keep all `ef` found, rerank them exactly.
-            (Some(sq8), Query::F32(qf)) => {
-                let qq = quantize(qf);
-                let found = match two_hop {
-                    true => graph.search_two_hop(sq8, &qq, ef, ef, &accept, &mut scratch),
-                    false => graph.search(sq8, &qq, ef, ef, check, &mut scratch),
-                };
-                found
-                    .into_iter()
-                    .map(|Scored(_, n)| Scored(space.distance(q, n), n))
-                    .collect()
-            }
-            _ => match two_hop {
-                true => graph.search_two_hop(&space, q, k, ef, &accept, &mut scratch),
-                false => graph.search(&space, q, k, ef, check, &mut scratch),
-            },
+            (Some(sq8), Query::F32(qf)) => graph
+                .search(sq8, &quantize(qf), ef, ef, check, &mut scratch)
+                .into_iter()
+                .map(|Scored(_, n)| Scored(space.distance(q, n), n))
+                .collect(),
+            _ => graph.search(&space, q, k, ef, check, &mut scratch),
         };
         self.give_scratch(scratch);
         let mut hits: Found = hits
             .into_iter()
             .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id)))
+            .collect();
+        hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        hits.truncate(k);
+        (hits.len() == k).then_some(hits)
+    }
+
+    /// The candidates scored on the SQ8 copy, the best `ef` reranked exactly: the `k` best,
+    /// or `None` when there is no SQ8 copy or fewer than `k` matched.
+    fn quantized_scan(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Option<Found> {
+        let (Some(sq8), Some(space), Some(cands), Query::F32(qf)) = (
+            self.vectors.sq8_space(),
+            self.vectors.exact_space(),
+            acc.candidates(),
+            q,
+        ) else {
+            return None;
+        };
+        let qq = quantize(qf);
+        let mut top = TopK::new(ef.max(k));
+        for slot in cands {
+            let Some(id) = self.ids.owner(slot) else {
+                continue;
+            };
+            let d = sq8.distance(&qq, slot);
+            if top.accepts(d, id) && acc.accepts_candidate(self, slot) {
+                top.push(d, id);
+            }
+        }
+        let mut hits: Found = top
+            .into_sorted()
+            .into_iter()
+            .filter_map(|(_, id)| {
+                let slot = self.ids.slot(id)?;
+                Some((space.distance(q, slot), id))
+            })
             .collect();
         hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         hits.truncate(k);
@@ -227,19 +245,29 @@ impl State {
     /// the filter, else of every point.
     fn exact(&self, q: &Query, k: usize, acc: &Acceptor<'_>) -> Result<Found> {
         let mut top = TopK::new(k);
-        match acc.candidates() {
-            Some(c) => {
+        match (acc.candidates(), self.vectors.exact_space()) {
+            (Some(c), Some(space)) => {
+                for slot in c {
+                    if let Some(id) = self.ids.owner(slot) {
+                        let d = space.distance(q, slot);
+                        if top.accepts(d, id) && acc.accepts_candidate(self, slot) {
+                            top.push(d, id);
+                        }
+                    }
+                }
+            }
+            (Some(c), None) => {
                 let live = c.iter().filter(|&s| self.ids.owner(s).is_some());
                 self.vectors.scan_slots(live, q, |slot, d| {
                     if let Some(id) = self.ids.owner(slot)
                         && top.accepts(d, id)
-                        && acc.accepts(self, slot)
+                        && acc.accepts_candidate(self, slot)
                     {
                         top.push(d, id);
                     }
                 })?;
             }
-            None => self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
+            (None, _) => self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
                 if top.accepts(d, id) && acc.accepts(self, slot) {
                     top.push(d, id);
                 }

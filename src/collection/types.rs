@@ -19,10 +19,11 @@ pub const EXACT_SELECTIVITY: f64 = 0.02;
 /// A filter the payload indexes answer with at most `EXACT_MATCHES_PER_EF * ef` points is
 /// searched by scoring exactly those points: fewer distances than a graph walk computes.
 pub const EXACT_MATCHES_PER_EF: usize = 16;
-/// A filter passed by a fraction of points below this walks the graph two hops at a time
-/// through the matching points (ACORN-1); above it, the walk traverses every node and returns
-/// only matches.
-pub const TWO_HOP_BELOW: f64 = 0.3;
+/// A filter the payload indexes answer with `c` points, more than the exact bound, is
+/// searched by scoring those points on the SQ8 copy (keeping the best `ef`, reranked
+/// exactly) when `c² <= QUANTIZED_SCAN_FACTOR * ef * n`: a walk that only returns matches
+/// visits about `1/selectivity` times the nodes of an unfiltered one, a scan costs `c`.
+pub const QUANTIZED_SCAN_FACTOR: usize = 32;
 /// The most points one page of [`crate::Collection::scroll`] returns.
 pub const MAX_SCROLL: usize = MAX_K;
 
@@ -36,10 +37,12 @@ pub enum PlanKind {
     FullScan,
     /// Only the points the payload indexes say may match are scored.
     IndexedScan,
-    /// The graph walk, every node traversed, only matches returned.
+    /// Only the points the payload indexes say may match are scored, on the SQ8 copy; the
+    /// best `ef` are reranked exactly.
+    QuantizedScan,
+    /// The graph walk: every node traversed (so the walk is as connected as the graph),
+    /// only matches returned.
     Graph,
-    /// The two-hop graph walk through matching points only.
-    FilteredGraph,
 }
 
 /// A search's plan: how it runs, and what it knew of the filter.

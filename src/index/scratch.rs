@@ -51,12 +51,6 @@ impl Scratch {
         }
     }
 
-    /// True if `n` was visited in this search.
-    #[inline]
-    pub(crate) fn is_visited(&self, n: u32) -> bool {
-        self.marks[n as usize] == self.stamp
-    }
-
     /// Marks `n` visited; true if it was not visited yet in this search.
     #[inline]
     pub(crate) fn visit(&mut self, n: u32) -> bool {

@@ -6,8 +6,9 @@
 //! ([`FieldIndex::answer`] returns `None`), so a filter gives the same points with or without
 //! indexes.
 
+use super::column::{Column, Tag, number_code, string_code};
 use crate::filter::{Condition, Num, lookup};
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -97,7 +98,8 @@ enum Values {
 /// Invariants: `present` holds the slots whose payload has a value at the key (null
 /// included), `null` those where it is null; `values` maps each scalar of the index's kind
 /// found at the key (the value itself, or an element of an array there) to the slots holding
-/// it.
+/// it; `column` says what each slot holds at the key, and `arrays` counts the slots holding
+/// an array there.
 #[derive(Debug)]
 pub(crate) struct FieldIndex {
     key: String,
@@ -105,6 +107,23 @@ pub(crate) struct FieldIndex {
     present: RoaringBitmap,
     null: RoaringBitmap,
     values: Values,
+    column: Column,
+    arrays: u64,
+}
+
+/// What the column says of a condition for one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Yes,
+    No,
+    /// The payload must be evaluated.
+    Unknown,
+}
+
+impl From<bool> for Verdict {
+    fn from(b: bool) -> Verdict {
+        if b { Verdict::Yes } else { Verdict::No }
+    }
 }
 
 impl FieldIndex {
@@ -121,7 +140,151 @@ impl FieldIndex {
             present: RoaringBitmap::new(),
             null: RoaringBitmap::new(),
             values,
+            column: Column::default(),
+            arrays: 0,
         }
+    }
+
+    /// The code of a scalar of this index's kind (`None` for other values).
+    fn code(&self, v: &Value) -> Option<(u64, bool)> {
+        match (&self.values, v) {
+            (Values::Keyword(_), Value::String(s)) => Some((string_code(s), true)),
+            (Values::Number(_), Value::Number(n)) => Some(number_code(n)),
+            (Values::Bool(_), Value::Bool(b)) => Some((u64::from(*b), true)),
+            _ => None,
+        }
+    }
+
+    /// True when this index holds the kind of every operand of `c` (so it can answer it).
+    fn answers(&self, c: &Condition) -> bool {
+        let kind_of = |v: &Value| self.code(v).is_some();
+        match c {
+            Condition::Exists | Condition::IsNull => true,
+            Condition::Eq(v) | Condition::Ne(v) => kind_of(v),
+            Condition::In(vs) => vs.iter().all(kind_of),
+            Condition::Lt(v) | Condition::Lte(v) | Condition::Gt(v) | Condition::Gte(v) => {
+                kind_of(v) && !matches!(self.values, Values::Bool(_))
+            }
+        }
+    }
+
+    /// Whether the point in `slot` passes `c`, from the column alone where it can tell.
+    pub(crate) fn check(&self, slot: u32, c: &Condition) -> Verdict {
+        let (tag, code) = self.column.get(slot);
+        match c {
+            Condition::Exists => return (tag != Tag::Absent).into(),
+            Condition::IsNull => return (tag == Tag::Null).into(),
+            _ if !self.answers(c) => return Verdict::Unknown,
+            _ => {}
+        }
+        match tag {
+            Tag::Array => Verdict::Unknown,
+            Tag::Absent | Tag::Null | Tag::Other => matches!(c, Condition::Ne(_)).into(),
+            Tag::Exact | Tag::Rounded => self.check_scalar(slot, tag, code, c),
+        }
+    }
+
+    fn check_scalar(&self, slot: u32, tag: Tag, code: u64, c: &Condition) -> Verdict {
+        let eq = |v: &Value| -> Verdict {
+            match (&self.values, v) {
+                (Values::Keyword(m), Value::String(s)) => (code == string_code(s)
+                    && m.get(s.as_str()).is_some_and(|b| b.contains(slot)))
+                .into(),
+                (Values::Number(_), Value::Number(n)) => match cmp_number(tag, code, n) {
+                    Some(o) => (o == std::cmp::Ordering::Equal).into(),
+                    None => Verdict::Unknown,
+                },
+                (Values::Bool(_), Value::Bool(b)) => (code == u64::from(*b)).into(),
+                _ => Verdict::No,
+            }
+        };
+        let range = |v: &Value, ok: fn(std::cmp::Ordering) -> bool| -> Verdict {
+            match v {
+                Value::Number(n) => match cmp_number(tag, code, n) {
+                    Some(o) => ok(o).into(),
+                    None => Verdict::Unknown,
+                },
+                // Strings compare by bytes, which a hash does not keep.
+                _ => Verdict::Unknown,
+            }
+        };
+        use std::cmp::Ordering::{Greater, Less};
+        match c {
+            Condition::Eq(v) => eq(v),
+            Condition::Ne(v) => match eq(v) {
+                Verdict::Yes => Verdict::No,
+                Verdict::No => Verdict::Yes,
+                Verdict::Unknown => Verdict::Unknown,
+            },
+            Condition::In(vs) => {
+                let mut out = Verdict::No;
+                for v in vs {
+                    match eq(v) {
+                        Verdict::Yes => return Verdict::Yes,
+                        Verdict::Unknown => out = Verdict::Unknown,
+                        Verdict::No => {}
+                    }
+                }
+                out
+            }
+            Condition::Lt(v) => range(v, |o| o == Less),
+            Condition::Lte(v) => range(v, |o| o != Greater),
+            Condition::Gt(v) => range(v, |o| o == Greater),
+            Condition::Gte(v) => range(v, |o| o != Less),
+            Condition::Exists | Condition::IsNull => Verdict::Unknown,
+        }
+    }
+
+    /// An upper bound on the slots passing `c` (`live` slots in all), and whether it is
+    /// exact; `None` when this index cannot answer `c`. Reads at most a few thousand
+    /// posting lists.
+    pub(crate) fn estimate(&self, c: &Condition, live: u64) -> Option<(u64, bool)> {
+        if !self.answers(c) {
+            return None;
+        }
+        const MOST: usize = 4096;
+        let single = self.arrays == 0;
+        let eq_len = |v: &Value| -> u64 {
+            match (&self.values, v) {
+                (Values::Keyword(m), Value::String(s)) => m.get(s.as_str()).map_or(0, |b| b.len()),
+                (Values::Number(m), Value::Number(n)) => m.get(&Num::of(n)).map_or(0, |b| b.len()),
+                (Values::Bool(b), Value::Bool(t)) => b[*t as usize].len(),
+                _ => 0,
+            }
+        };
+        let sum = |it: &mut dyn Iterator<Item = u64>| -> Option<u64> {
+            let mut total = 0u64;
+            for (i, n) in it.enumerate() {
+                if i >= MOST {
+                    return None;
+                }
+                total += n;
+            }
+            Some(total)
+        };
+        let range = |v: &Value, side: Side| -> Option<u64> {
+            match (&self.values, v) {
+                (Values::Keyword(m), Value::String(s)) => sum(&mut m
+                    .range::<str, _>(side.bounds(s.as_str()))
+                    .map(|(_, b)| b.len())),
+                (Values::Number(m), Value::Number(n)) => {
+                    sum(&mut m.range(side.bounds(&Num::of(n))).map(|(_, b)| b.len()))
+                }
+                _ => Some(0),
+            }
+        };
+        let present = self.present.len();
+        Some(match c {
+            Condition::Exists => (present, true),
+            Condition::IsNull => (self.null.len(), true),
+            Condition::Eq(v) => (eq_len(v), true),
+            Condition::Ne(v) => (live.saturating_sub(eq_len(v)), true),
+            Condition::In(vs) => (vs.iter().map(eq_len).sum::<u64>().min(live), single),
+            Condition::Lt(v) => range(v, Side::Lt).map_or((present, false), |n| (n, single)),
+            Condition::Lte(v) => range(v, Side::Lte).map_or((present, false), |n| (n, single)),
+            Condition::Gt(v) => range(v, Side::Gt).map_or((present, false), |n| (n, single)),
+            Condition::Gte(v) => range(v, Side::Gte).map_or((present, false), |n| (n, single)),
+        })
     }
 
     pub(crate) fn key(&self) -> &str {
@@ -137,6 +300,17 @@ impl FieldIndex {
         let Some(x) = lookup(payload, &self.key) else {
             return;
         };
+        let (tag, code) = Column::describe(x, |v| self.code(v));
+        match on {
+            true => self.column.set(slot, tag, code),
+            false => self.column.set(slot, Tag::Absent, 0),
+        }
+        if tag == Tag::Array {
+            match on {
+                true => self.arrays += 1,
+                false => self.arrays -= 1,
+            }
+        }
         set(&mut self.present, slot, on);
         if x.is_null() {
             set(&mut self.null, slot, on);
@@ -163,13 +337,11 @@ impl FieldIndex {
             Condition::IsNull => self.null.clone(),
             Condition::Eq(v) => self.eq(v)?,
             Condition::Ne(v) => live - self.eq(v)?,
-            Condition::In(vs) => {
-                let mut out = RoaringBitmap::new();
-                for v in vs {
-                    out |= self.eq(v)?;
-                }
-                out
-            }
+            Condition::In(vs) => vs
+                .iter()
+                .map(|v| self.eq(v))
+                .collect::<Option<Vec<_>>>()?
+                .union(),
             Condition::Lt(v) => self.range(v, Side::Lt)?,
             Condition::Lte(v) => self.range(v, Side::Lte)?,
             Condition::Gt(v) => self.range(v, Side::Gt)?,
@@ -234,17 +406,25 @@ impl Side {
     }
 }
 
+/// The column's number (of tag `tag`) against `n`: `None` when their nearest f64s are equal
+/// but one of them may not be exact (integers past 2^53; the payload decides). Rounding to
+/// the nearest f64 keeps order, so unequal f64s order the exact values the same way.
+fn cmp_number(tag: Tag, code: u64, n: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    let (other, exact) = number_code(n);
+    let (a, b) = (f64::from_bits(code), f64::from_bits(other));
+    match a.total_cmp(&b) {
+        std::cmp::Ordering::Equal if !(exact && tag == Tag::Exact) => None,
+        o => Some(o),
+    }
+}
+
 /// The union of the bitmaps of the keys in a range.
 fn union<K, Q>(m: &BTreeMap<K, RoaringBitmap>, range: (Bound<&Q>, Bound<&Q>)) -> RoaringBitmap
 where
     K: Ord + std::borrow::Borrow<Q>,
     Q: Ord + ?Sized,
 {
-    let mut out = RoaringBitmap::new();
-    for (_, b) in m.range::<Q, _>(range) {
-        out |= b;
-    }
-    out
+    m.range::<Q, _>(range).map(|(_, b)| b).union()
 }
 
 fn set(b: &mut RoaringBitmap, slot: u32, on: bool) {

@@ -1,7 +1,7 @@
 //! A collection's payload indexes, and what a filter's indexed conditions say about which
 //! slots can match.
 
-use super::index::{FieldIndex, IndexKind};
+use super::index::{FieldIndex, IndexKind, Verdict};
 use crate::filter::Filter;
 use roaring::RoaringBitmap;
 use serde_json::Value;
@@ -169,6 +169,66 @@ impl PayloadIndexes {
         }
     }
 
+    /// Does the point in `slot` pass `f`? Each condition is checked on an index's column
+    /// where one answers it; the payload (`load`, parsed at most once) decides the rest.
+    pub(crate) fn matches(&self, slot: u32, f: &Filter, load: &dyn Fn() -> Option<Value>) -> bool {
+        let parsed = std::cell::OnceCell::new();
+        let payload = || parsed.get_or_init(load).as_ref();
+        self.eval(slot, f, &payload)
+    }
+
+    fn eval<'v>(&self, slot: u32, f: &Filter, payload: &dyn Fn() -> Option<&'v Value>) -> bool {
+        match f {
+            Filter::And(fs) => fs.iter().all(|c| self.eval(slot, c, payload)),
+            Filter::Or(fs) => fs.iter().any(|c| self.eval(slot, c, payload)),
+            Filter::Not(c) => !self.eval(slot, c, payload),
+            Filter::Field { key, condition } => {
+                for i in self.fields.iter().filter(|i| i.key() == key) {
+                    match i.check(slot, condition) {
+                        Verdict::Yes => return true,
+                        Verdict::No => return false,
+                        Verdict::Unknown => {}
+                    }
+                }
+                f.matches(payload())
+            }
+        }
+    }
+
+    /// An upper bound on the slots passing `f` and whether it is exact, from the posting
+    /// lists' sizes (nothing is materialised); `None` when the indexes bound nothing.
+    pub(crate) fn estimate(&self, f: &Filter) -> Option<(u64, bool)> {
+        let live = self.live.len();
+        match f {
+            Filter::Field { key, condition } => self
+                .fields
+                .iter()
+                .filter(|i| i.key() == key)
+                .find_map(|i| i.estimate(condition, live)),
+            Filter::And(fs) => {
+                if fs.is_empty() {
+                    return Some((live, true));
+                }
+                let known: Vec<_> = fs.iter().filter_map(|c| self.estimate(c)).collect();
+                let least = known.iter().map(|e| e.0).min()?;
+                Some((least, fs.len() == 1 && known[0].1))
+            }
+            Filter::Or(fs) => {
+                let mut total = 0u64;
+                for c in fs {
+                    total += self.estimate(c)?.0;
+                }
+                let exact =
+                    fs.len() <= 1 && fs.iter().all(|c| self.estimate(c).is_some_and(|e| e.1));
+                Some((total.min(live), exact))
+            }
+            Filter::Not(c) => match self.estimate(c)? {
+                (n, true) => Some((live - n.min(live), true)),
+                _ => None,
+            },
+        }
+    }
+
     /// `(key, kind, distinct values, slots with the key)` of each index.
     pub(crate) fn describe(&self) -> Vec<(String, IndexKind, usize, u64)> {
         let mut out: Vec<_> = self
@@ -258,6 +318,16 @@ mod tests {
                 assert_eq!(c.slots, want, "{f:?}");
             } else {
                 assert!(want.is_subset(&c.slots), "{f:?}");
+            }
+            let by_column: RoaringBitmap = (0..payloads.len() as u32)
+                .filter(|&s| ix.matches(s, f, &|| Some(payloads[s as usize].clone())))
+                .collect();
+            assert_eq!(by_column, want, "{f:?} checked per slot");
+            if let Some((n, exact)) = ix.estimate(f) {
+                assert!(n >= want.len(), "{f:?}: {n} bounds {}", want.len());
+                if exact {
+                    assert_eq!(n, want.len(), "{f:?}");
+                }
             }
         }
         assert!(ix.candidates(&Filter::eq("s", "k1")).unwrap().exact);

@@ -1,5 +1,6 @@
 //! Payloads: validation (`json`), the in-memory store, the payload file, and the indexes.
 
+mod column;
 mod file;
 mod index;
 mod indexes;
