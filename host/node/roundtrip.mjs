@@ -28,9 +28,10 @@ const describe = (e) => JSON.stringify(e?.payload ?? String(e), (_, v) =>
   typeof v === 'bigint' ? v.toString() : v);
 
 function search(c, filter) {
-  const hits = c.search(vectorOf(10), 5, { filter, ef: undefined, exact: false });
+  const options = { ef: undefined, exact: false, withPayload: true, withVector: false };
+  const hits = c.search(vectorOf(10), 5, { ...options, filter });
   // The same filter as JSON text must give the same answer.
-  const json = c.search(vectorOf(10), 5, { filterJson: '{"key": "even", "eq": true}', exact: false });
+  const json = c.search(vectorOf(10), 5, { ...options, filterJson: '{"key": "even", "eq": true}' });
   if (JSON.stringify(json.map((h) => h.id.toString())) !== JSON.stringify(hits.map((h) => h.id.toString()))) {
     throw new Error('filter-json and filter nodes disagree');
   }
@@ -47,6 +48,11 @@ function write() {
   for (let i = 0; i < N; i += 100) c.upsert(points.slice(i, i + 100));
   const deleted = Number(c.delete([0n, 1n, 2n, 999n]));
   c.flush();
+  // The points API: an index, a count, a payload update and a page, through jco.
+  const indexed = c.createIndex('even', 'boolean');
+  const evens = Number(c.count({ filterJson: '{"key": "even", "eq": true}' }));
+  const updated = Number(c.setPayload([3n, 999n], '{"tag": "x"}'));
+  const page = c.scroll(0n, 4, {}, false, true);
   const filtered = search(c, evenFilter);
   c.checkpoint();
   c.upsert([{ id: 1000n, vector: vectorOf(1000), payload: payloadOf(1000) }]);
@@ -61,6 +67,11 @@ function write() {
   const snapshot = database.snapshot('snap');
   return {
     deleted,
+    indexed,
+    evens,
+    updated,
+    page: page.points.map((p) => Number(p.id)),
+    next: page.next === undefined ? null : Number(page.next),
     filtered,
     len: Number(c.len()),
     slotsAfter: compacted.slotsAfter,
@@ -85,6 +96,7 @@ function read() {
   }
   return {
     points,
+    evens: Number(c.count({ filterJson: '{"key": "even", "eq": true}' })),
     filtered: search(c, evenFilter),
     readOnly,
     stats: { len: Number(c.stats().len), generation: c.stats().generation },

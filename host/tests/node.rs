@@ -110,6 +110,11 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
     let a = tempfile::tempdir().unwrap();
     let out = run_node(&generated, a.path(), "write");
     assert_eq!(out["deleted"], 3, "{out}");
+    assert_eq!(out["indexed"], true, "{out}");
+    assert_eq!(out["evens"], (3..N).filter(|i| i % 2 == 0).count(), "{out}");
+    assert_eq!(out["updated"], 1, "{out}");
+    assert_eq!(out["page"], serde_json::json!([3, 4, 5, 6]), "{out}");
+    assert_eq!(out["next"], 7, "{out}");
     assert_eq!(out["len"], 298, "{out}");
     assert_eq!(out["wrongDim"], "dimension-mismatch", "{out}");
     assert_eq!(out["check"][0]["problems"], 0, "{out}");
@@ -127,8 +132,18 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
         for (id, p) in want.iter().zip(&got) {
             let p = p.as_ref().unwrap_or_else(|| panic!("point {id} missing"));
             assert!(close(&p.vector, &unit(&vector_of(*id))), "point {id}");
-            assert_eq!(p.payload.as_ref(), Some(&payload_of(*id)), "point {id}");
+            let mut want = payload_of(*id);
+            if *id == 3 {
+                want["tag"] = "x".into();
+            }
+            assert_eq!(p.payload.as_ref(), Some(&want), "point {id}");
         }
+        let indexes = c.indexes().unwrap();
+        assert_eq!(indexes.len(), 1);
+        assert_eq!(
+            (indexes[0].key.as_str(), indexes[0].kind),
+            ("even", veles::IndexKind::Bool)
+        );
         assert!(c.get(&[0, 1, 2]).unwrap().iter().all(Option::is_none));
         assert!(db.check().unwrap().iter().all(|r| r.is_ok()));
         let snap = Database::open_read_only(a.path().join("snap")).unwrap();
@@ -158,6 +173,7 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
     }
     let out = run_node(&generated, b.path(), "read");
     assert_eq!(out["readOnly"], "read-only", "{out}");
+    assert_eq!(out["evens"], N.div_ceil(2), "{out}");
     assert_eq!(out["stats"]["len"], N, "{out}");
     let points = out["points"].as_array().unwrap();
     assert_eq!(points.len() as u64, N);

@@ -1,0 +1,157 @@
+//! The point commands of the `veles` binary (`get`, `delete`, `count`, `scroll`, `export`,
+//! `index`) and `bench` with filters, through the component and natively.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn veles(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args(args)
+        .output()
+        .expect("veles runs")
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn points_are_listed_counted_deleted_indexed_and_exported_for_import_to_read_back() {
+    for native in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let db = db.to_str().unwrap();
+        let mode: &[&str] = if native { &["--native"] } else { &[] };
+        let run = |args: &[&str]| veles(&[mode, args].concat());
+        let jl = dir.path().join("p.jsonl");
+        let mut text = String::new();
+        for i in 0..500u64 {
+            let big = u64::MAX - i % 3;
+            text += &format!(
+                "{{\"id\":{i},\"vector\":[{},{},1.5],\"payload\":{{\"bucket\":{},\"big\":{big}}}}}\n",
+                i % 13,
+                i % 7,
+                i % 10
+            );
+        }
+        std::fs::write(&jl, text).unwrap();
+        ok(run(&[
+            "create",
+            db,
+            "c",
+            "--dim",
+            "3",
+            "--metric",
+            "euclidean",
+        ]));
+        ok(run(&["import", db, "c", jl.to_str().unwrap()]));
+
+        let out = ok(run(&["index", db, "c", "create", "bucket", "integer"]));
+        assert!(out.contains("created"), "{out}");
+        let out = ok(run(&["index", db, "c", "create", "bucket", "integer"]));
+        assert!(out.contains("already existed"), "{out}");
+        let o = run(&["index", db, "c", "create", "bucket", "colour"]);
+        assert_eq!(o.status.code(), Some(2), "a bad kind is a usage error");
+        let out = ok(run(&["--json", "index", db, "c", "list"]));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["indexes"][0]["key"], "bucket");
+        assert_eq!(v["indexes"][0]["values"], 10);
+
+        let count = |f: &str| -> u64 {
+            let out = ok(run(&["--json", "count", db, "c", "--filter", f]));
+            serde_json::from_str::<Value>(&out).unwrap()["count"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(count(r#"{"key":"bucket","eq":3}"#), 50);
+        assert_eq!(count(r#"{"key":"bucket","lt":3}"#), 150);
+        // Exact past 2^53: u64::MAX - 1 is neither u64::MAX nor u64::MAX - 2.
+        assert_eq!(count(r#"{"key":"big","eq":18446744073709551614}"#), 167);
+        assert_eq!(count(r#"{"key":"big","gt":18446744073709551614}"#), 167);
+
+        let got = lines(&ok(run(&["get", db, "c", "7", "3", "--no-vector"])));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["id"], 7);
+        assert!(got[0].get("vector").is_none());
+        assert_eq!(got[1]["payload"]["bucket"], 3);
+        let o = run(&["get", db, "c", "7", "100000"]);
+        assert_eq!(o.status.code(), Some(1), "a missing id is reported");
+        assert_eq!(lines(&String::from_utf8_lossy(&o.stdout)).len(), 1);
+
+        let o = run(&["scroll", db, "c", "--start", "10", "--limit", "3"]);
+        let page = lines(&ok(o.clone()));
+        assert_eq!(
+            page.iter()
+                .map(|p| p["id"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [10, 11, 12]
+        );
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--start 13"));
+
+        let out = ok(run(&[
+            "--json",
+            "delete",
+            db,
+            "c",
+            "--filter",
+            r#"{"key":"bucket","eq":0}"#,
+        ]));
+        assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["deleted"], 50);
+        let out = ok(run(&["delete", db, "c", "1", "2", "1000"]));
+        assert!(out.contains("deleted 2 point(s)"), "{out}");
+        assert_eq!(count(r#"{"and":[]}"#), 448);
+
+        // export | import is the identity.
+        let exported = ok(run(&["export", db, "c"]));
+        assert_eq!(exported.lines().count(), 448);
+        let file = dir.path().join("e.jsonl");
+        std::fs::write(&file, &exported).unwrap();
+        ok(run(&[
+            "create",
+            db,
+            "d",
+            "--dim",
+            "3",
+            "--metric",
+            "euclidean",
+        ]));
+        ok(run(&["import", db, "d", file.to_str().unwrap()]));
+        assert_eq!(ok(run(&["export", db, "d"])), exported);
+
+        // A closed pipe ends the export quietly (SIGPIPE's 141), no panic.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args([mode, &["export", db, "c"]].concat())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(141),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+
+        let out = ok(run(&["check", db]));
+        assert!(out.contains("no problems"), "{out}");
+    }
+}
