@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Filtered search: Veles vs Qdrant Edge, side by side in one run.
 
-    python3 bench/filtered_vs_qdrant.py [DATA_DIR] [--ef 32,64,128] [--buckets 1000] [--int8]
+    python3 bench/filtered_vs_qdrant.py [DATA_DIR] [--ef 16,32,64,128,256] [--buckets 1000] [--int8]
 
 DATA_DIR holds base.fvecs and query.fvecs (default ../shared/data/minilm-20k). Point i gets
 the payload {"bucket": i % BUCKETS} and both engines an integer index on it. Filters
@@ -11,7 +11,8 @@ builds the veles CLI (release). Qdrant Edge runs on one search thread with the w
 batch in one call (`query_batch`), so Python's per-call cost does not count against it; Veles
 runs in-process natively (`veles --native bench`, one query per call). Both return payloads.
 Recall is against the exact filtered top-k (numpy for Qdrant; Veles' exact scan for Veles,
-the same cosine ranking). Prints QPS per ef, recall, and the ratio Veles / Qdrant.
+the same cosine ranking). Prints QPS per ef, recall, the ratio Veles / Qdrant at equal ef,
+and the best QPS each reaches at recall >= 0.95 and >= 0.99 over the measured ef values.
 """
 import json, os, subprocess, sys, tempfile, time, venv
 
@@ -44,7 +45,7 @@ def main():
 
     args = sys.argv[1:]
     opt = lambda name, default: args[args.index(name) + 1] if name in args else default
-    efs = [int(x) for x in opt("--ef", "32,64,128").split(",")]
+    efs = [int(x) for x in opt("--ef", "16,32,64,128,256").split(",")]
     buckets = int(opt("--buckets", "1000"))
     int8 = "--int8" in args
     data = next((a for a in args if not a.startswith("--") and os.path.isdir(a)),
@@ -134,6 +135,16 @@ def main():
             vr, vq, plan = veles[(label, ef)]
             print(f"{label:<14} {ef:>4}  {qr:>13.4f} {qq:>10.0f}  {vr:>12.4f} {vq:>10.0f} "
                   f"{plan:>13}  {vq / qq:>11.2f}x")
+    print("at equal recall (best QPS over the ef values reaching it):")
+    for label, _, _, _ in cuts:
+        for target in (0.95, 0.99):
+            best = lambda d: max((v[1] for (l, _), v in d.items() if l == label and v[0] >= target),
+                                 default=None)
+            qb, vb = best(qdrant), best(veles)
+            ratio = f"{vb / qb:.2f}x" if qb and vb else "n/a"
+            show = lambda x: f"{x:.0f}" if x else "not reached"
+            print(f"  {label:<14} recall >= {target}: qdrant {show(qb):>11} QPS, "
+                  f"veles {show(vb):>11} QPS, veles/qdrant {ratio}")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,57 @@ fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
     sum
 }
 
+/// `dot_i8` for components in `-127..=127` (the SQ8 copy's range), 32 per iteration in
+/// three instructions: `vpsignb` moves `a`'s sign onto `b`, `vpmaddubsw` multiplies `|a|`
+/// (unsigned) by it and adds pairs into i16 (|pair| <= 2 * 127^2 < 2^15: no saturation),
+/// `vpmaddwd` widens pairs into i32. Exact, so equal to `dot_i8`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_i8_127_avx2(a: &[i8], b: &[i8]) -> i32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let body = n / 32 * 32;
+    let ones = _mm256_set1_epi16(1);
+    let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut i = 0;
+    while i + 64 <= body {
+        // SAFETY: i + 64 <= body <= the length of both slices; loads are unaligned.
+        unsafe {
+            let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+            let a0 = _mm256_loadu_si256(pa.cast());
+            let b0 = _mm256_loadu_si256(pb.cast());
+            let a1 = _mm256_loadu_si256(pa.add(32).cast());
+            let b1 = _mm256_loadu_si256(pb.add(32).cast());
+            let p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(a0, a0), _mm256_sign_epi8(b0, a0));
+            let p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(a1, a1), _mm256_sign_epi8(b1, a1));
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
+        }
+        i += 64;
+    }
+    if i < body {
+        // SAFETY: i + 32 <= body.
+        unsafe {
+            let a0 = _mm256_loadu_si256(a.as_ptr().add(i).cast());
+            let b0 = _mm256_loadu_si256(b.as_ptr().add(i).cast());
+            let p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(a0, a0), _mm256_sign_epi8(b0, a0));
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+        }
+    }
+    let acc = _mm256_add_epi32(acc0, acc1);
+    let half = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256(acc, 1),
+    );
+    let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
+    let one = _mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b00_00_00_01));
+    let mut sum = _mm_cvtsi128_si32(one);
+    for j in body..n {
+        sum += a[j] as i32 * b[j] as i32;
+    }
+    sum
+}
+
 #[inline(always)]
 fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];
@@ -235,6 +286,19 @@ impl Kernels {
         return dot_i8_simd128(a, b);
         #[allow(unreachable_code)]
         dot_i8_portable(a, b)
+    }
+
+    /// [`Kernels::dot_i8`] for components in `-127..=127` (what SQ8 quantisation yields),
+    /// with a faster AVX2 kernel; the same value.
+    #[inline]
+    pub fn dot_i8_127(self, a: &[i8], b: &[i8]) -> i32 {
+        debug_assert!(!a.contains(&i8::MIN) && !b.contains(&i8::MIN));
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { dot_i8_127_avx2(a, b) };
+        }
+        self.dot_i8(a, b)
     }
 }
 
@@ -377,6 +441,12 @@ mod tests {
 
     #[test]
     fn the_i8_kernel_is_the_exact_integer_inner_product() {
+        for (x, y) in [(-127i8, -127i8), (127, -127), (127, 127)] {
+            let (a, b) = (vec![x; 1000], vec![y; 1000]);
+            let want = 1000 * x as i32 * y as i32;
+            assert_eq!(Kernels::Best.dot_i8_127(&a, &b), want);
+            assert_eq!(dot_i8(&a, &b), want);
+        }
         let mut rng = crate::region::crash::Rng::new(5);
         for dim in (0..=40).chain([127, 384, 1025]) {
             let a: Vec<i8> = (0..dim)
@@ -388,6 +458,9 @@ mod tests {
             let want: i32 = a.iter().zip(&b).map(|(x, y)| *x as i32 * *y as i32).sum();
             assert_eq!(dot_i8(&a, &b), want, "dim {dim}");
             assert_eq!(dot_i8_portable(&a, &b), want, "dim {dim}");
+            if !a.contains(&i8::MIN) && !b.contains(&i8::MIN) {
+                assert_eq!(Kernels::Best.dot_i8_127(&a, &b), want, "dim {dim}");
+            }
         }
     }
 

@@ -69,11 +69,11 @@ impl Space for Sq8Space<'_> {
 
     #[inline]
     fn distance(&self, q: &Vec<i8>, n: u32) -> f32 {
-        -(self.kernels.dot_i8(q, self.row(n)) as f32)
+        -(self.kernels.dot_i8_127(q, self.row(n)) as f32)
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        -(self.kernels.dot_i8(self.row(a), self.row(b)) as f32)
+        -(self.kernels.dot_i8_127(self.row(a), self.row(b)) as f32)
     }
 
     fn query_of(&self, n: u32) -> Vec<i8> {
