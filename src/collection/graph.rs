@@ -47,6 +47,7 @@ pub(super) fn build(
 ) -> Graph {
     let mut g = Graph::new(params, seed);
     insert_fresh(&mut g, space, space, slots, threads, scratch);
+    g.reconnect(space, scratch);
     g
 }
 

@@ -56,7 +56,7 @@ impl Graph {
             );
             let mut found: Vec<Scored> = scratch.results.drain().filter(|s| s.1 != n).collect();
             found.sort_unstable();
-            let chosen = self.select(space, &found, self.params.m);
+            let chosen = self.select(space, n, &found, self.params.m);
             let ids: Vec<u32> = chosen.iter().map(|s| s.1).collect();
             self.set_links(n, layer, &ids);
             let max = if layer == 0 { self.m0() } else { self.params.m };
@@ -165,7 +165,7 @@ impl Graph {
                     }
                     cands.sort_unstable();
                     graph
-                        .select(space, &cands, graph.params.m)
+                        .select(space, n, &cands, graph.params.m)
                         .iter()
                         .map(|s| s.1)
                         .collect()
@@ -211,7 +211,7 @@ impl Graph {
                 .collect();
             scored.sort_unstable();
             graph
-                .select(space, &scored, max)
+                .select(space, *e, &scored, max)
                 .iter()
                 .map(|s| s.1)
                 .collect()
@@ -248,14 +248,42 @@ impl Graph {
             .collect();
         all.push(Scored(space.between(e, n), n));
         all.sort_unstable();
-        let kept: Vec<u32> = self.select(space, &all, max).iter().map(|s| s.1).collect();
+        let kept: Vec<u32> = self
+            .select(space, e, &all, max)
+            .iter()
+            .map(|s| s.1)
+            .collect();
         self.set_links(e, layer, &kept);
     }
 
     /// SELECT-NEIGHBORS-HEURISTIC (algorithm 4, without extending candidates): walking the
     /// candidates from the closest, keep one only if it is closer to the base than to every
     /// neighbour kept so far, which spreads links across directions. `sorted` is ascending.
-    pub(super) fn select<S: Space>(&self, space: &S, sorted: &[Scored], m: usize) -> Vec<Scored> {
+    ///
+    /// Candidates at equal distances are taken in an order that depends on `base` (a hash of
+    /// both ids) rather than by id: otherwise every node among duplicates would link to the
+    /// same lowest ids, reverse links to the others would be shrunk away, and those would be
+    /// unreachable.
+    pub(super) fn select<S: Space>(
+        &self,
+        space: &S,
+        base: u32,
+        sorted: &[Scored],
+        m: usize,
+    ) -> Vec<Scored> {
+        let mut order: Vec<Scored> = sorted.to_vec();
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i + 1;
+            while j < order.len() && order[j].0 == order[i].0 {
+                j += 1;
+            }
+            if j - i > 1 {
+                order[i..j].sort_unstable_by_key(|s| tie_key(base, s.1));
+            }
+            i = j;
+        }
+        let sorted = &order;
         let mut kept: Vec<Scored> = Vec::with_capacity(m);
         for &c in sorted {
             if kept.len() >= m {
@@ -267,4 +295,13 @@ impl Graph {
         }
         kept
     }
+}
+
+/// A deterministic pseudo-random order of `node` among equally distant candidates of `base`
+/// (SplitMix64's finaliser over both ids).
+fn tie_key(base: u32, node: u32) -> u64 {
+    let mut z = (u64::from(base) << 32 | u64::from(node)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

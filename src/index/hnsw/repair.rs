@@ -42,7 +42,7 @@ impl Graph {
                 scored.sort_unstable();
                 let max = if layer == 0 { self.m0() } else { self.params.m };
                 let chosen: Vec<u32> = self
-                    .select(space, &scored, max)
+                    .select(space, n, &scored, max)
                     .iter()
                     .map(|s| s.1)
                     .collect();
@@ -99,18 +99,47 @@ impl Graph {
     }
 
     /// Re-links the nodes a search cannot reach (see [`Graph::unreachable`]) by inserting
-    /// them again: their new neighbours link back to them. Returns how many remain
-    /// unreachable (0 in practice; bounded work either way).
+    /// them again: their new neighbours link back to them. A node whose reverse links the
+    /// heuristic still drops gets one forced on level 0 (see [`Graph::force_in_link`]).
+    /// Returns how many remain unreachable (bounded work either way).
     pub fn reconnect<S: Space>(&mut self, space: &S, scratch: &mut Scratch) -> usize {
-        for _ in 0..3 {
+        for round in 0..4 {
             let lost = self.unreachable();
             if lost.is_empty() {
                 return 0;
             }
             for n in lost {
-                self.insert(space, n, scratch);
+                match round {
+                    0 | 1 => self.insert(space, n, scratch),
+                    _ => self.force_in_link(space, n, scratch),
+                }
             }
         }
         self.unreachable().len()
+    }
+
+    /// Gives `n` an in-link on level 0 from the nearest node a search reaches, `e`: appended
+    /// when `e` has room, else in place of a link `e -> x` where `n -> x` too (so `x` stays
+    /// reachable through `n`), else in place of `e`'s farthest link (a later round re-links
+    /// that one if it lost its only in-link).
+    fn force_in_link<S: Space>(&mut self, space: &S, n: u32, scratch: &mut Scratch) {
+        let q = space.query_of(n);
+        let found = self.search(space, &q, 2, self.params.ef_construction, None, scratch);
+        let Some(Scored(_, e)) = found.into_iter().find(|s| s.1 != n) else {
+            return;
+        };
+        let own: Vec<u32> = self.links(n, 0).to_vec();
+        let mut links = self.links(e, 0).to_vec();
+        if links.contains(&n) {
+            return;
+        }
+        if links.len() < self.m0() {
+            links.push(n);
+        } else if let Some(i) = links.iter().rposition(|x| own.contains(x)) {
+            links[i] = n;
+        } else if let Some(last) = links.last_mut() {
+            *last = n;
+        }
+        self.set_links(e, 0, &links);
     }
 }
