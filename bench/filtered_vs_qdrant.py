@@ -122,7 +122,7 @@ def main():
         label = next(l for l, f, _, _ in cuts if f == run["filter"] or
                      json.dumps(f, sort_keys=True) == json.dumps(run["filter"], sort_keys=True))
         for row in run["search"]:
-            veles[(label, row["ef"])] = (row["recall"], row["qps"], run["plan"]["kind"])
+            veles[(label, row["ef"])] = (row["recall"], row["qps"], row["plan"]["kind"])
 
     print(f"filtered search, {n} x {dim}-d cosine, k {k}, {len(qlist)} queries, one thread; "
           f"Qdrant Edge {'int8' if int8 else 'f32'} (build+optimize {qbuild:.1f} s), "

@@ -247,7 +247,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         );
     }
 
-    let mut runs: Vec<(Option<&Filter>, Vec<Row>, veles::Plan, u64)> = Vec::new();
+    let mut runs: Vec<(Option<&Filter>, Vec<(Row, veles::Plan)>, u64)> = Vec::new();
     let all_filters = std::iter::once(None).chain(filters.iter().map(Some));
     for filter in all_filters {
         let truth = match (filter, &given_truth) {
@@ -256,19 +256,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         };
         let matches = db.count(NAME, filter)?;
         let mut rows = Vec::new();
-        let mut plan = None;
         for &ef in &a.efs {
             let params = SearchParams::default()
                 .with_filter(filter)
                 .with_ef(Some(ef));
-            plan.get_or_insert(db.plan(NAME, a.k, &params)?);
-            rows.push(measure(db.as_mut(), &queries, &truth, a.k, params)?);
+            let plan = db.plan(NAME, a.k, &params)?;
+            rows.push((measure(db.as_mut(), &queries, &truth, a.k, params)?, plan));
         }
-        let plan = match plan {
-            Some(p) => p,
-            None => db.plan(NAME, a.k, &SearchParams::default().with_filter(filter))?,
-        };
-        runs.push((filter, rows, plan, matches));
+        runs.push((filter, rows, matches));
     }
     let rss = rss_bytes();
 
@@ -279,10 +274,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "build_seconds": build, "build_vectors_per_second": base.len() as f64 / build,
             "reopen_seconds": reopen, "rss_bytes": rss,
             "payload_bytes": stats.payload_bytes, "payload_memory": stats.payload_memory,
-            "runs": runs.iter().map(|(f, rows, plan, matches)| json!({
-                "filter": f.map(Filter::to_json), "matches": matches, "plan": plan,
-                "search": rows.iter().map(|(ef, r, qps, p50, p99)| json!({
-                    "ef": ef, "recall": r, "qps": qps, "p50_us": p50, "p99_us": p99
+            "runs": runs.iter().map(|(f, rows, matches)| json!({
+                "filter": f.map(Filter::to_json), "matches": matches,
+                "search": rows.iter().map(|((ef, r, qps, p50, p99), plan)| json!({
+                    "ef": ef, "recall": r, "qps": qps, "p50_us": p50, "p99_us": p99,
+                    "plan": plan,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
@@ -312,21 +308,22 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             stats.payload_bytes, stats.payload_memory
         );
     }
-    for (filter, rows, plan, matches) in runs {
+    for (filter, rows, matches) in runs {
         if let Some(f) = filter {
             println!(
-                "  filter {} : {matches} matches ({:.2} %), plan {:?}",
+                "  filter {} : {matches} matches ({:.2} %)",
                 f.to_json(),
                 100.0 * matches as f64 / base.len() as f64,
-                plan.kind
             );
         }
         println!(
-            "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  plan",
             "ef", "recall@k", "QPS", "p50 µs", "p99 µs"
         );
-        for (ef, r, qps, p50, p99) in rows {
-            println!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}");
+        for ((ef, r, qps, p50, p99), plan) in rows {
+            let plan = serde_json::to_value(plan.kind).unwrap_or_default();
+            let plan = plan.as_str().unwrap_or_default().to_string();
+            println!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}  {plan}");
         }
     }
     Ok(())
