@@ -230,6 +230,29 @@ impl Error {
     pub fn is_storage(&self) -> bool {
         matches!(self, Error::Storage(_))
     }
+
+    /// The error's kind as the WIT `error` variant names it (`dimension-mismatch`,
+    /// `corrupted`, …), for machine-readable reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::DimensionMismatch { .. } => "dimension-mismatch",
+            Error::InvalidVector { .. } => "invalid-vector",
+            Error::InvalidName { .. } => "invalid-name",
+            Error::InvalidConfig(_) => "invalid-config",
+            Error::InvalidArgument(_) => "invalid-argument",
+            Error::InvalidFilter(_) => "invalid-filter",
+            Error::InvalidPayload { .. } => "invalid-payload",
+            Error::LimitExceeded { .. } => "limit-exceeded",
+            Error::CollectionNotFound(_) => "not-found",
+            Error::CollectionExists(_) => "already-exists",
+            Error::ReadOnly => "read-only",
+            Error::Storage(StorageError::Io { .. }) => "io",
+            Error::Storage(StorageError::PreviousIo) => "previous-io",
+            Error::Storage(StorageError::Corrupted { .. }) => "corrupted",
+            Error::Storage(StorageError::UnsupportedVersion { .. }) => "unsupported-version",
+            Error::Storage(StorageError::Locked { .. }) => "locked",
+        }
+    }
 }
 
 impl fmt::Display for Error {

@@ -282,10 +282,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        println!("{v}");
+        crate::out!("{v}");
         return Ok(());
     }
-    println!(
+    crate::out!(
         "veles bench ({mode}): {} x {dim}-d {}, M {}, ef_construction {}, {} queries, k {}",
         base.len(),
         a.metric,
@@ -294,36 +294,41 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         queries.len(),
         a.k
     );
-    println!(
+    crate::out!(
         "  build  {build:.2} s ({:.0} vectors/s)   reopen {:.3} s (graph loaded)",
         base.len() as f64 / build,
         reopen
     );
     if let Some(r) = rss {
-        println!("  memory {:.1} MiB resident", r as f64 / (1 << 20) as f64);
+        crate::out!("  memory {:.1} MiB resident", r as f64 / (1 << 20) as f64);
     }
     if stats.payload_bytes > 0 {
-        println!(
+        crate::out!(
             "  payloads {} bytes of JSON held in {} bytes",
-            stats.payload_bytes, stats.payload_memory
+            stats.payload_bytes,
+            stats.payload_memory
         );
     }
     for (filter, rows, matches) in runs {
         if let Some(f) = filter {
-            println!(
+            crate::out!(
                 "  filter {} : {matches} matches ({:.2} %)",
                 f.to_json(),
                 100.0 * matches as f64 / base.len() as f64,
             );
         }
-        println!(
+        crate::out!(
             "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  plan",
-            "ef", "recall@k", "QPS", "p50 µs", "p99 µs"
+            "ef",
+            "recall@k",
+            "QPS",
+            "p50 µs",
+            "p99 µs"
         );
         for ((ef, r, qps, p50, p99), plan) in rows {
             let plan = serde_json::to_value(plan.kind).unwrap_or_default();
             let plan = plan.as_str().unwrap_or_default().to_string();
-            println!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}  {plan}");
+            crate::out!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}  {plan}");
         }
     }
     Ok(())

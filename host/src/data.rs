@@ -34,7 +34,10 @@ pub struct PointReader {
     /// Bytes consumed so far, and the file's size.
     pub position: u64,
     pub size: u64,
-    next_id: u64,
+    /// `None` once the ids have passed `u64::MAX`.
+    next_id: Option<u64>,
+    /// The error of a record after the points the last batch returned.
+    pending: Option<anyhow::Error>,
     what: String,
 }
 
@@ -43,7 +46,8 @@ enum Inner {
     Npy {
         r: BufReader<Box<dyn Read>>,
         dim: usize,
-        f64: bool,
+        /// Bytes per component: 2 (float16), 4 (float32) or 8 (float64).
+        width: usize,
         left: u64,
     },
     Jsonl {
@@ -79,13 +83,22 @@ impl PointReader {
             Format::Fvecs => (Inner::Fvecs(r), 0),
             Format::Jsonl => (Inner::Jsonl { r, line: 0 }, 0),
             Format::Npy => {
-                let (dim, rows, f64, header) = npy_header(&mut r)
+                let (dim, rows, width, header) = npy_header(&mut r)
                     .with_context(|| format!("{} is not a usable .npy file", path.display()))?;
+                // Bounded by the file before anything is allocated by the header's word.
+                let data = (rows as u128) * (dim as u128) * (width as u128);
+                if size > 0 && data > u128::from(size.saturating_sub(header)) {
+                    bail!(
+                        "{}: the header says {rows} x {dim} values ({data} bytes), the file holds {} after it",
+                        path.display(),
+                        size.saturating_sub(header)
+                    );
+                }
                 (
                     Inner::Npy {
                         r,
                         dim,
-                        f64,
+                        width,
                         left: rows,
                     },
                     header,
@@ -96,17 +109,29 @@ impl PointReader {
             inner,
             position,
             size,
-            next_id: first_id,
+            next_id: Some(first_id),
+            pending: None,
             what: path.display().to_string(),
         })
     }
 
-    /// Up to `max` more points; empty at the end.
+    /// Up to `max` more points; empty at the end. A bad record ends the batch before it: the
+    /// points read so far come back, and the error with the next call.
     pub fn next_batch(&mut self, max: usize) -> Result<Vec<Point>> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
         let mut out = Vec::with_capacity(max.min(1 << 16));
         while out.len() < max {
-            let Some(p) = self.next_point()? else { break };
-            out.push(p);
+            match self.next_point() {
+                Ok(Some(p)) => out.push(p),
+                Ok(None) => break,
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => {
+                    self.pending = Some(e);
+                    break;
+                }
+            }
         }
         Ok(out)
     }
@@ -128,30 +153,35 @@ impl PointReader {
                     format!("{what}: truncated vector at byte {}", self.position)
                 })?;
                 self.position += 4 + bytes.len() as u64;
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = self.take_id()?;
                 Ok(Some(Point::new(id, f32s(&bytes))))
             }
-            Inner::Npy { r, dim, f64, left } => {
+            Inner::Npy {
+                r,
+                dim,
+                width,
+                left,
+            } => {
                 if *left == 0 {
                     return Ok(None);
                 }
                 *left -= 1;
-                let width = if *f64 { 8 } else { 4 };
-                let mut bytes = vec![0u8; *dim * width];
+                let mut bytes = vec![0u8; *dim * *width];
                 r.read_exact(&mut bytes)
                     .with_context(|| format!("{what}: truncated data"))?;
                 self.position += bytes.len() as u64;
-                let v = if *f64 {
-                    bytes
+                let v = match width {
+                    8 => bytes
                         .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-                        .collect()
-                } else {
-                    f32s(&bytes)
+                        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
+                        .collect(),
+                    2 => bytes
+                        .chunks_exact(2)
+                        .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                        .collect(),
+                    _ => f32s(&bytes),
                 };
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = self.take_id()?;
                 Ok(Some(Point::new(id, v)))
             }
             Inner::Jsonl { r, line } => loop {
@@ -173,6 +203,44 @@ impl PointReader {
             },
         }
     }
+}
+
+impl PointReader {
+    /// The next positional id; an error past `u64::MAX` (never a wrap onto existing ids).
+    fn take_id(&mut self) -> Result<u64> {
+        let id = self.next_id.ok_or_else(|| {
+            anyhow!(
+                "{}: ids would pass 18446744073709551615 (lower --start-id)",
+                self.what
+            )
+        })?;
+        self.next_id = id.checked_add(1);
+        Ok(id)
+    }
+
+    /// True for formats whose points are numbered from `--start-id` (fvecs, npy).
+    pub fn positional(&self) -> bool {
+        !matches!(self.inner, Inner::Jsonl { .. })
+    }
+}
+
+/// An IEEE half-precision value as f32 (exact: every f16 is an f32).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let frac = u32::from(h & 0x3ff);
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // Subnormal: normalise.
+            let shift = f.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((f << shift) & 0x3ff) << 13)
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, f) => sign | 0x7fc0_0000 | (f << 13),
+        (e, f) => sign | ((e + 112) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
 }
 
 fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
@@ -219,7 +287,8 @@ fn parse_jsonl(text: &str) -> Result<Point> {
 }
 
 /// Parses a .npy header: (columns, rows, is_f64, header bytes).
-fn npy_header(r: &mut impl Read) -> Result<(usize, u64, bool, u64)> {
+/// `(columns, rows, bytes per value, header length)` of a 2-d little-endian float array.
+fn npy_header(r: &mut impl Read) -> Result<(usize, u64, usize, u64)> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic[..6] != b"\x93NUMPY" {
@@ -240,12 +309,14 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, bool, u64)> {
     let mut h = vec![0u8; len];
     r.read_exact(&mut h)?;
     let h = String::from_utf8(h).context("header not UTF-8")?;
-    let f64 = if h.contains("'<f4'") || h.contains("'float32'") {
-        false
+    let width = if h.contains("'<f4'") || h.contains("'float32'") {
+        4
     } else if h.contains("'<f8'") || h.contains("'float64'") {
-        true
+        8
+    } else if h.contains("'<f2'") || h.contains("'float16'") {
+        2
     } else {
-        bail!("only little-endian float32 or float64 arrays are supported ({h})");
+        bail!("only little-endian float16, float32 or float64 arrays are supported ({h})");
     };
     if h.contains("'fortran_order': True") {
         bail!("Fortran-ordered arrays are not supported");
@@ -263,7 +334,13 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, bool, u64)> {
         .map(|s| s.parse::<u64>().context("bad shape"))
         .collect::<Result<_>>()?;
     match dims[..] {
-        [rows, cols] if cols > 0 => Ok((cols as usize, rows, f64, (pre + len) as u64)),
+        [_, cols] if cols > u64::from(veles::MAX_DIMENSION) => {
+            bail!(
+                "{cols} columns: the most a vector may have is {}",
+                veles::MAX_DIMENSION
+            )
+        }
+        [rows, cols] if cols > 0 => Ok((cols as usize, rows, width, (pre + len) as u64)),
         _ => bail!("expected a 2-d array, shape ({shape})"),
     }
 }
@@ -305,6 +382,23 @@ pub fn read_ivecs(path: &Path) -> Result<Vec<Vec<u32>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_precision_values_convert_exactly() {
+        for (h, f) in [
+            (0x3c00u16, 1.0f32),
+            (0xc000, -2.0),
+            (0x3800, 0.5),
+            (0x7bff, 65504.0),
+            (0x0001, 2f32.powi(-24)),
+            (0x03ff, 1023.0 * 2f32.powi(-24)),
+            (0x0000, 0.0),
+            (0x7c00, f32::INFINITY),
+        ] {
+            assert_eq!(f16_to_f32(h), f, "{h:#06x}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
     use std::io::Write;
 
     #[test]

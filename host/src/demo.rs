@@ -71,10 +71,10 @@ fn shorten(s: &str, n: usize) -> String {
 
 /// Prints a query's four nearest neighbours by text.
 fn show(db: &mut dyn Backend, q: &Sentence, filter: Option<&Filter>) -> Result<()> {
-    println!();
-    println!("  query: \"{}\"", shorten(&q.text, 90));
+    crate::out!();
+    crate::out!("  query: \"{}\"", shorten(&q.text, 90));
     if let Some(f) = filter {
-        println!("  filter: {}", f.to_json());
+        crate::out!("  filter: {}", f.to_json());
     }
     for (rank, h) in db
         .search(
@@ -91,7 +91,7 @@ fn show(db: &mut dyn Backend, q: &Sentence, filter: Option<&Filter>) -> Result<(
             .as_ref()
             .and_then(|p| p["text"].as_str())
             .unwrap_or("");
-        println!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
+        crate::out!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
     }
     Ok(())
 }
@@ -123,25 +123,29 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
     } else {
         "through the WebAssembly component under wasmtime"
     };
-    println!(
+    crate::out!(
         "Veles demo: semantic search over {} Python package summaries",
         data.base.len()
     );
-    println!("  engine:   {how}");
-    println!("  database: {}", dir.display());
-    println!();
+    crate::out!("  engine:   {how}");
+    crate::out!("  database: {}", dir.display());
+    crate::out!();
 
     let started = Instant::now();
     let runtime = if native { None } else { Some(Runtime::new()?) };
     if let Some(_r) = &runtime {
-        println!(
+        crate::out!(
             "  component loaded in {:.2} s",
             started.elapsed().as_secs_f64()
         );
     }
     let mut db = backend::open(dir, native, runtime.as_ref())?;
     if db.list()?.iter().any(|n| n == "packages") {
-        db.drop_collection("packages")?;
+        anyhow::bail!(
+            "{} already has a collection named 'packages'; the demo builds its own and never \
+             drops yours: give another --dir",
+            dir.display()
+        );
     }
     db.create_collection(
         "packages",
@@ -166,8 +170,10 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
         bar.inc(points.len() as u64);
     }
     db.flush("packages")?;
+    // Saves the graph, so every later open (`veles info`, a search) loads it.
+    db.checkpoint("packages")?;
     bar.finish_and_clear();
-    println!(
+    crate::out!(
         "  imported and flushed {} points in {:.2} s",
         data.base.len(),
         t.elapsed().as_secs_f64()
@@ -198,8 +204,8 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
         &SearchParams::default(),
     )?;
     let stats = db.stats("packages")?;
-    println!();
-    println!(
+    crate::out!();
+    crate::out!(
         "  reopened: {} points, top hit unchanged: {}",
         stats.len,
         if before == after { "yes" } else { "NO" }
@@ -230,7 +236,7 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
             comp_db.search_batch("packages", &queries, 10, params)?;
             best_comp = best_comp.min(t.elapsed().as_secs_f64());
         }
-        println!(
+        crate::out!(
             "  {} {what} top-10 searches: component {:.2}x the native time (best of 5 rounds \
              each, {:.0} vs {:.0} queries/s); results identical: {}",
             queries.len(),

@@ -4,7 +4,7 @@
 //! Exit codes: 0 success, 1 the engine refused the request or an I/O error (and `check`
 //! found a problem), 2 bad usage, 3 the component was stopped (deadline, memory limit).
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -61,8 +61,12 @@ enum Command {
         /// Flush (make durable) after this many batches.
         #[arg(long, default_value_t = 20)]
         flush_every: usize,
+        /// The id of the first point of an fvecs or npy file (jsonl lines carry their own).
+        #[arg(long)]
+        start_id: Option<u64>,
+        /// Skip this many records first (to resume an import that stopped part way).
         #[arg(long, default_value_t = 0)]
-        start_id: u64,
+        skip: u64,
     },
     /// Search a collection: one --vector, or every vector of --query-file.
     Search {
@@ -166,6 +170,9 @@ enum Command {
         #[command(subcommand)]
         action: points_cli::IndexAction,
     },
+    /// Fold the log into a new checkpoint (all collections, or NAME): the next open loads the
+    /// saved graph and replays nothing.
+    Checkpoint { dir: PathBuf, name: Option<String> },
     /// Describe the collections of a database (opens it read-only).
     Info { dir: PathBuf },
     /// Verify every checksum and that ids, slots, payloads and the graph agree. Reads only;
@@ -232,8 +239,43 @@ enum Command {
     },
 }
 
+/// A usage error the parser could not see (a bad `--vector`, `--filter`, `--metric`, or
+/// options that exclude each other): exit code 2, like clap's own.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Wraps a parse failure of a user's argument as a usage error.
+fn usage<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| anyhow::Error::new(Usage(format!("{what}: {e}"))))
+}
+
+/// The error's kind for `--json` reports.
+fn kind(e: &anyhow::Error) -> &'static str {
+    if e.downcast_ref::<Usage>().is_some() {
+        return "usage";
+    }
+    match e.downcast_ref::<HostError>() {
+        Some(HostError::Engine(e)) => e.kind(),
+        Some(HostError::Trap { .. }) => "trap",
+        Some(HostError::Runtime(_)) => "runtime",
+        None => match e.downcast_ref::<veles::Error>() {
+            Some(e) => e.kind(),
+            None => "error",
+        },
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    let json_errors = cli.json;
     if let Err(e) = run(cli) {
         // A reader that went away (`veles export … | head`): end quietly, as a process
         // killed by SIGPIPE would (128 + 13).
@@ -246,9 +288,15 @@ fn main() {
         }
         let code = match e.downcast_ref::<HostError>() {
             Some(HostError::Trap { .. }) => 3,
+            _ if e.downcast_ref::<Usage>().is_some() => 2,
             _ => 1,
         };
-        eprintln!("error: {e:#}");
+        if json_errors {
+            let report = json!({"error": {"kind": kind(&e), "message": format!("{e:#}")}});
+            eprintln!("{report}");
+        } else {
+            eprintln!("error: {e:#}");
+        }
         std::process::exit(code);
     }
 }
@@ -266,16 +314,16 @@ fn run(cli: Cli) -> Result<()> {
             dim,
             metric,
         } => {
-            let metric: Metric = metric.parse()?;
+            let metric: Metric = usage("--metric", metric.parse())?;
             let mut db = open(&dir, cli.native)?;
             db.create_collection(&name, CollectionConfig::new(dim, metric))?;
             if json_out {
-                println!(
+                veles_host::out!(
                     "{}",
                     json!({"created": name, "dimension": dim, "metric": metric.name()})
                 );
             } else {
-                println!(
+                veles_host::out!(
                     "created collection '{name}' ({dim} dimensions, {metric}) in {}",
                     dir.display()
                 );
@@ -289,15 +337,15 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             flush_every,
             start_id,
+            skip,
         } => {
             import(
                 &dir,
                 &name,
                 &file,
                 format,
-                batch.max(1),
-                flush_every.max(1),
-                start_id,
+                (batch.max(1), flush_every.max(1)),
+                (start_id, skip),
                 cli.native,
                 json_out,
             )?;
@@ -315,20 +363,24 @@ fn run(cli: Cli) -> Result<()> {
             no_payload,
             with_vector,
         } => {
-            let filter = filter.map(|f| Filter::from_json_str(&f)).transpose()?;
+            let filter = usage(
+                "--filter",
+                filter.map(|f| Filter::from_json_str(&f)).transpose(),
+            )?;
             // Read-only: a search changes nothing on disk and shares the directory with other
             // readers. Opened before the queries are read, so a missing database fails fast.
             let mut db = open_existing(&dir, cli.native)?;
             let queries: Vec<Vec<f32>> = match (vector, query_file) {
-                (Some(v), _) => vec![
-                    serde_json::from_str(&v).context("--vector must be a JSON array of numbers")?,
-                ],
+                (Some(v), _) => vec![usage(
+                    "--vector must be a JSON array of numbers",
+                    serde_json::from_str(&v),
+                )?],
                 (None, Some(f)) => PointReader::open(&f, None, 0)?
                     .next_batch(usize::MAX)?
                     .into_iter()
                     .map(|p| p.vector)
                     .collect(),
-                (None, None) => bail!("give --vector or --query-file"),
+                (None, None) => return Err(Usage("give --vector or --query-file".into()).into()),
             };
             let params = SearchParams::default()
                 .with_filter(filter.as_ref())
@@ -337,7 +389,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_score_threshold(score_threshold)
                 .with_include(veles::Include::new(with_vector, !no_payload));
             let results = db.search_batch(&name, &queries, k, &params)?;
-            print_hits(&results, json_out);
+            print_hits(&results, json_out)?;
         }
         Command::Get {
             dir,
@@ -407,6 +459,31 @@ fn run(cli: Cli) -> Result<()> {
             };
             points_cli::index(db.as_mut(), &name, action, json_out)?;
         }
+        Command::Checkpoint { dir, name } => {
+            if !veles::Database::exists(&dir) {
+                return Err(anyhow!("{} is not a veles database", dir.display()));
+            }
+            let mut db = open(&dir, cli.native)?;
+            let names = match name {
+                Some(n) => vec![n],
+                None => db.list()?,
+            };
+            for n in &names {
+                db.checkpoint(n)?;
+                let s = db.stats(n)?;
+                match json_out {
+                    true => veles_host::out!(
+                        "{}",
+                        json!({"collection": n, "generation": s.generation, "points": s.len})
+                    ),
+                    false => veles_host::out!(
+                        "checkpointed {n}: {} points, generation {}",
+                        s.len,
+                        s.generation
+                    ),
+                }
+            }
+        }
         Command::Info { dir } => info(&dir, cli.native, json_out)?,
         Command::Check { dir, name } => check(&dir, name.as_deref(), cli.native, json_out)?,
         Command::Compact { dir, name } => compact(&dir, name, cli.native, json_out)?,
@@ -432,8 +509,11 @@ fn run(cli: Cli) -> Result<()> {
             filters,
             component,
         } => {
+            for f in &filters {
+                usage("--filter", Filter::from_json_str(f))?;
+            }
             if component && cli.native {
-                bail!("choose one of --native and --component");
+                return Err(Usage("choose one of --native and --component".into()).into());
             }
             veles_host::bench::run(&veles_host::bench::BenchArgs {
                 dir,
@@ -444,7 +524,7 @@ fn run(cli: Cli) -> Result<()> {
                 efs: ef,
                 m,
                 ef_construction,
-                metric: metric.parse()?,
+                metric: usage("--metric", metric.parse())?,
                 native: cli.native,
                 json: json_out,
                 buckets,
@@ -457,37 +537,93 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `veles import`. Output is best effort: a reader that goes away does not stop the import
+/// (it completes and checkpoints, then the command ends as SIGPIPE would). A bad record stops
+/// it after making the points before it durable, and says where and how to resume.
 #[allow(clippy::too_many_arguments)]
 fn import(
     dir: &Path,
     name: &str,
     file: &Path,
     format: Option<Format>,
-    batch: usize,
-    flush_every: usize,
-    start_id: u64,
+    (batch, flush_every): (usize, usize),
+    (start_id, skip): (Option<u64>, u64),
     native: bool,
     json_out: bool,
 ) -> Result<()> {
-    let mut reader = PointReader::open(file, format, start_id)?;
+    let mut reader = PointReader::open(file, format, start_id.unwrap_or(0))?;
+    if start_id.is_some() && !reader.positional() {
+        return Err(Usage(
+            "--start-id applies to fvecs and npy files: jsonl lines carry their ids".into(),
+        )
+        .into());
+    }
     let mut db = open(dir, native)?;
     db.config(name)?; // fail early on an unknown collection
     let bar = ProgressBar::new(reader.size).with_style(
-        ProgressStyle::with_template("{spinner} importing {bar:30} {bytes}/{total_bytes} {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} importing {bar:30} {bytes}/{total_bytes} {msg} ({per_sec}, {eta} left)",
+        )
+        .expect("valid template"),
     );
     if json_out {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let mut skipped = 0u64;
+    while skipped < skip {
+        let n = reader
+            .next_batch((skip - skipped).min(10_000) as usize)?
+            .len() as u64;
+        if n == 0 {
+            break;
+        }
+        skipped += n;
+    }
     let started = Instant::now();
     let (mut total, mut batches) = (0u64, 0usize);
-    let mut out = std::io::stdout().lock();
+    let mut out = Output::default();
     loop {
-        let points = reader.next_batch(batch)?;
+        let points = match reader.next_batch(batch) {
+            Ok(p) => p,
+            Err(e) => {
+                // What came before the bad record is kept: made durable, then reported.
+                db.flush(name)?;
+                db.checkpoint(name)?;
+                bar.finish_and_clear();
+                let done = skipped + total;
+                return Err(e.context(format!(
+                    "stopped: the {total} points before it are imported and durable; fix the \
+                     record and resume with --skip {done}"
+                )));
+            }
+        };
         if points.is_empty() {
             break;
         }
-        db.upsert(name, &points)?;
+        if db.upsert(name, &points).is_err() {
+            // The batch is atomic: find the record it refused, keeping the ones before it.
+            let mut failure = None;
+            for p in &points {
+                match db.upsert(name, std::slice::from_ref(p)) {
+                    Ok(()) => total += 1,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            db.flush(name)?;
+            db.checkpoint(name)?;
+            bar.finish_and_clear();
+            let done = skipped + total;
+            let e = failure.map_or_else(|| anyhow!("the batch was refused"), anyhow::Error::new);
+            return Err(e.context(format!(
+                "record {} of {} was refused: the {total} points before it are imported and \
+                 durable; fix it and resume with --skip {done}",
+                done + 1,
+                file.display()
+            )));
+        }
         total += points.len() as u64;
         batches += 1;
         bar.set_position(reader.position);
@@ -496,8 +632,7 @@ fn import(
             db.flush(name)?;
             if json_out {
                 // Everything up to here is durable: a crash from now on keeps these points.
-                writeln!(out, "{}", json!({"event": "flushed", "points": total}))?;
-                out.flush()?;
+                out.line(json!({"event": "flushed", "points": total}).to_string());
             }
         }
     }
@@ -507,45 +642,62 @@ fn import(
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if json_out {
-        writeln!(
-            out,
-            "{}",
-            json!({"event": "done", "points": total, "seconds": secs})
-        )?;
+        out.line(
+            json!({"event": "done", "points": total, "skipped": skipped, "seconds": secs})
+                .to_string(),
+        );
     } else {
-        writeln!(
-            out,
+        out.line(format!(
             "imported {total} points into '{name}' in {secs:.2} s ({:.0} points/s), checkpointed",
             total as f64 / secs.max(1e-9)
-        )?;
+        ));
     }
-    Ok(())
+    out.finish()
 }
 
-fn print_hits(results: &[Vec<Hit>], json_out: bool) {
+/// Stdout written best effort: the first failure is kept, later lines are dropped, and
+/// [`Output::finish`] reports it (a closed pipe ends the command as SIGPIPE would).
+#[derive(Default)]
+struct Output {
+    failed: Option<std::io::Error>,
+}
+
+impl Output {
+    fn line(&mut self, text: String) {
+        if self.failed.is_none() {
+            let mut o = std::io::stdout().lock();
+            if let Err(e) = writeln!(o, "{text}").and_then(|()| o.flush()) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self.failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Prints search results. JSON: one array with an object per query, `{"query": i, "hits":
+/// […]}`, whatever the number of queries.
+fn print_hits(results: &[Vec<Hit>], json_out: bool) -> Result<()> {
     if json_out {
         let all: Vec<serde_json::Value> = results
             .iter()
-            .map(|hits| {
-                hits.iter()
-                    .map(|h| serde_json::to_value(h).unwrap_or_default())
-                    .collect()
-            })
+            .enumerate()
+            .map(|(i, hits)| json!({"query": i, "hits": hits}))
             .collect();
-        let v = if all.len() == 1 {
-            all.into_iter().next().unwrap()
-        } else {
-            serde_json::Value::Array(all)
-        };
-        println!("{v}");
-        return;
+        veles_host::out!("{}", serde_json::Value::Array(all));
+        return Ok(());
     }
     for (qi, hits) in results.iter().enumerate() {
         if results.len() > 1 {
-            println!("query {qi}:");
+            veles_host::out!("query {qi}:");
         }
         if hits.is_empty() {
-            println!("  (no matches)");
+            veles_host::out!("  (no matches)");
         }
         for (rank, h) in hits.iter().enumerate() {
             let payload = h
@@ -558,14 +710,16 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) {
             } else {
                 payload
             };
-            println!(
+            let line = format!(
                 "  {:>3}. id {:<10} score {:<10.4} {payload}",
                 rank + 1,
                 h.id,
                 h.score
             );
+            veles_host::out!("{}", line.trim_end());
         }
     }
+    Ok(())
 }
 
 /// Opens an existing database read-only.
@@ -595,27 +749,32 @@ fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result
             .iter()
             .map(|r| object(r, json!({"ok": r.is_ok()})))
             .collect();
-        println!(
+        veles_host::out!(
             "{}",
             json!({"database": dir.display().to_string(), "ok": bad == 0, "collections": v})
         );
     } else {
         for r in &reports {
             let verdict = if r.is_ok() { "ok" } else { "DAMAGED" };
-            println!(
+            veles_host::out!(
                 "{verdict:>7}  {}: {} points, {} slots, {} graph nodes, {} log records, {} bytes checked",
-                r.collection, r.points, r.slots, r.graph_nodes, r.wal_records, r.bytes_checked
+                r.collection,
+                r.points,
+                r.slots,
+                r.graph_nodes,
+                r.wal_records,
+                r.bytes_checked
             );
             for p in &r.problems {
-                println!("         problem: {p}");
+                veles_host::out!("         problem: {p}");
             }
             for n in &r.notes {
-                println!("         note: {n}");
+                veles_host::out!("         note: {n}");
             }
         }
         match bad {
-            0 => println!("{} collection(s) checked: no problems", reports.len()),
-            n => println!("{} collection(s) checked: {n} with problems", reports.len()),
+            0 => veles_host::out!("{} collection(s) checked: no problems", reports.len()),
+            n => veles_host::out!("{} collection(s) checked: {n} with problems", reports.len()),
         }
     }
     if bad > 0 {
@@ -634,23 +793,53 @@ fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Re
         None => db.list()?,
     };
     for n in names {
+        let files = dir.join("collections").join(&n);
+        let disk_before = disk_use(&files);
         let r = db.compact(&n)?;
+        let disk_after = disk_use(&files);
         if json_out {
-            println!("{}", object(&r, json!({"collection": n})));
+            let extra =
+                json!({"collection": n, "disk_before": disk_before, "disk_after": disk_after});
+            veles_host::out!("{}", object(&r, extra));
         } else {
-            println!(
-                "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; files {} -> {} bytes ({} reclaimed)",
+            veles_host::out!(
+                "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; disk use {} -> {} bytes ({} given back; files span {} -> {} bytes)",
                 r.points,
                 r.slots_before,
                 r.slots_after,
                 r.tombstones_dropped,
+                disk_before,
+                disk_after,
+                disk_before.saturating_sub(disk_after),
                 r.bytes_before,
                 r.bytes_after,
-                r.bytes_before.saturating_sub(r.bytes_after)
             );
         }
     }
     Ok(())
+}
+
+/// The bytes the files in `dir` occupy on disk (allocated blocks, as `du` counts: holes are
+/// free), or their lengths where the platform does not say.
+fn disk_use(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                m.blocks() * 512
+            }
+            #[cfg(not(unix))]
+            {
+                m.len()
+            }
+        })
+        .sum()
 }
 
 /// `veles snapshot` (a consistent copy of a database) and `veles restore` (the same from a
@@ -683,7 +872,7 @@ fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: boo
     }
     let r = db.snapshot(dest)?;
     if json_out {
-        println!(
+        veles_host::out!(
             "{}",
             object(
                 &r,
@@ -691,7 +880,7 @@ fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: boo
             )
         );
     } else {
-        println!(
+        veles_host::out!(
             "{} {} into {}: {} collection(s) [{}], {} bytes",
             if restore { "restored" } else { "snapshot of" },
             from.display(),
@@ -721,27 +910,33 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
                 )
             })
             .collect();
-        println!(
+        veles_host::out!(
             "{}",
             json!({"database": dir.display().to_string(), "collections": v})
         );
         return Ok(());
     }
-    println!(
+    veles_host::out!(
         "database {} ({} collection{})",
         dir.display(),
         names.len(),
         if names.len() == 1 { "" } else { "s" }
     );
     for (n, s, _) in rows {
-        println!(
+        veles_host::out!(
             "  {n}: {} points, {} dimensions, {}; log {} bytes (generation {}), vectors file {} bytes",
-            s.len, s.dimension, s.metric, s.wal_bytes, s.generation, s.vector_file_bytes
+            s.len,
+            s.dimension,
+            s.metric,
+            s.wal_bytes,
+            s.generation,
+            s.vector_file_bytes
         );
         if s.recovery.replayed_records > 0 || s.recovery.dropped_bytes > 0 {
-            println!(
+            veles_host::out!(
                 "     recovery on open: replayed {} records, dropped {} bytes of torn log",
-                s.recovery.replayed_records, s.recovery.dropped_bytes
+                s.recovery.replayed_records,
+                s.recovery.dropped_bytes
             );
         }
     }

@@ -36,7 +36,7 @@ fn parse_kind(s: &str) -> Result<IndexKind, String> {
 
 /// Parses `--filter`.
 pub fn filter(text: Option<&str>) -> Result<Option<Filter>> {
-    Ok(text.map(Filter::from_json_str).transpose()?)
+    crate::usage("--filter", text.map(Filter::from_json_str).transpose())
 }
 
 /// One point as a JSON line (what `import` reads); a part left out is left out here too.
@@ -127,12 +127,12 @@ pub fn delete(
     let n = match (ids.is_empty(), filter) {
         (false, None) => db.delete(name, ids)?,
         (true, Some(f)) => db.delete_by_filter(name, f)?,
-        _ => bail!("give ids or --filter (one of the two)"),
+        _ => return Err(crate::Usage("give ids or --filter (one of the two)".into()).into()),
     };
     db.flush(name)?;
     match json_out {
-        true => println!("{}", json!({ "deleted": n })),
-        false => println!("deleted {n} point(s) from '{name}'"),
+        true => veles_host::out!("{}", json!({ "deleted": n })),
+        false => veles_host::out!("deleted {n} point(s) from '{name}'"),
     }
     Ok(())
 }
@@ -146,8 +146,8 @@ pub fn count(
 ) -> Result<()> {
     let n = db.count(name, filter)?;
     match json_out {
-        true => println!("{}", json!({ "count": n })),
-        false => println!("{n}"),
+        true => veles_host::out!("{}", json!({ "count": n })),
+        false => veles_host::out!("{n}"),
     }
     Ok(())
 }
@@ -158,14 +158,17 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
         IndexAction::List => {
             let all = db.indexes(name)?;
             if json_out {
-                println!("{}", json!({ "indexes": all }));
+                veles_host::out!("{}", json!({ "indexes": all }));
             } else if all.is_empty() {
-                println!("no payload indexes on '{name}'");
+                veles_host::out!("no payload indexes on '{name}'");
             } else {
                 for i in all {
-                    println!(
+                    veles_host::out!(
                         "{} ({}): {} values, {} points",
-                        i.key, i.kind, i.values, i.points
+                        i.key,
+                        i.kind,
+                        i.values,
+                        i.points
                     );
                 }
             }
@@ -182,11 +185,11 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
     };
     db.flush(name)?;
     match json_out {
-        true => println!(
+        true => veles_host::out!(
             "{}",
             json!({ "index": key, "kind": kind, "outcome": outcome })
         ),
-        false => println!("{kind} index on '{key}' of '{name}': {outcome}"),
+        false => veles_host::out!("{kind} index on '{key}' of '{name}': {outcome}"),
     }
     Ok(())
 }

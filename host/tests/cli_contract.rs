@@ -1,0 +1,429 @@
+//! What scripts rely on from the `veles` binary: ids never wrap, closed or full stdout ends a
+//! command without a panic, one JSON shape (errors too), exit code 2 for usage errors, no
+//! user data dropped implicitly, a failed import says where and how to resume, `checkpoint`,
+//! bounded npy headers, and compaction reporting the disk space really given back.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn veles(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args(args)
+        .output()
+        .expect("veles runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn jsonl(path: &Path, n: u64, bad_at: Option<u64>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let v = if Some(i) == bad_at {
+            "[1,2]"
+        } else {
+            "[1,2,3]"
+        };
+        writeln!(f, "{{\"id\":{i},\"vector\":{v}}}").unwrap();
+    }
+}
+
+fn count(db: &str, name: &str) -> u64 {
+    let out = ok(veles(&["--native", "--json", "count", db, name]));
+    serde_json::from_str::<Value>(&out).unwrap()["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn ids_never_wrap_and_start_id_is_refused_for_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let fv = dir.path().join("v.fvecs");
+    let mut bytes = Vec::new();
+    for _ in 0..3 {
+        bytes.extend_from_slice(&3i32.to_le_bytes());
+        for x in [3f32, 2.0, 1.0] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(&fv, bytes).unwrap();
+    let jl = dir.path().join("p.jsonl");
+    jsonl(&jl, 10, None);
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        jl.to_str().unwrap(),
+    ]));
+    let o = veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        fv.to_str().unwrap(),
+        "--start-id",
+        "18446744073709551614",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("18446744073709551615"), "{}", text(&o));
+    // The two ids that fit are imported; ids 0..9 are untouched (no wrap onto them).
+    assert_eq!(count(db, "c"), 12);
+    let got = ok(veles(&["--native", "get", db, "c", "0", "--no-payload"]));
+    assert!(got.contains("[0.26726124,0.5345225,0.80178374]"), "{got}");
+    let o = veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        jl.to_str().unwrap(),
+        "--start-id",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn a_closed_or_full_stdout_ends_commands_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let jl = dir.path().join("p.jsonl");
+    jsonl(&jl, 2000, None);
+    for args in [
+        vec!["--native", "info", db],
+        vec!["--native", "check", db],
+        vec!["--native", "export", db, "c"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(o.status.code(), Some(101), "{args:?}: {err}");
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args(["--native", "compact", db])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("No space left"), "{}", text(&o));
+    // An import whose reader goes away still imports everything, durably.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args([
+            "--native",
+            "--json",
+            "import",
+            db,
+            "c",
+            jl.to_str().unwrap(),
+            "--batch",
+            "100",
+            "--flush-every",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    assert_eq!(count(db, "c"), 2000);
+}
+
+#[test]
+fn search_prints_one_json_shape_and_errors_are_json_with_exit_code_2_for_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let jl = dir.path().join("p.jsonl");
+    jsonl(&jl, 20, None);
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        jl.to_str().unwrap(),
+    ]));
+    let one = ok(veles(&[
+        "--native", "--json", "search", db, "c", "--vector", "[1,2,3]", "-k", "2",
+    ]));
+    let v: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(v[0]["query"], 0);
+    assert_eq!(v[0]["hits"].as_array().unwrap().len(), 2);
+    let qf = dir.path().join("q.jsonl");
+    jsonl(&qf, 2, None);
+    let two = ok(veles(&[
+        "--native",
+        "--json",
+        "search",
+        db,
+        "c",
+        "--query-file",
+        qf.to_str().unwrap(),
+        "-k",
+        "2",
+    ]));
+    let v: Value = serde_json::from_str(&two).unwrap();
+    assert_eq!(
+        (
+            v[1]["query"].as_u64(),
+            v[1]["hits"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(2))
+    );
+    for (args, code, kind) in [
+        (vec!["search", db, "c", "--vector", "1,2"], 2, "usage"),
+        (
+            vec!["search", db, "c", "--vector", "[1,2,3]", "--filter", "{bad"],
+            2,
+            "usage",
+        ),
+        (
+            vec!["create", db, "d", "--dim", "3", "--metric", "manhattan"],
+            2,
+            "usage",
+        ),
+        (
+            vec!["search", db, "nope", "--vector", "[1,2,3]"],
+            1,
+            "not-found",
+        ),
+        (
+            vec!["search", db, "c", "--vector", "[1,2]"],
+            1,
+            "dimension-mismatch",
+        ),
+    ] {
+        let o = veles(&[&["--native", "--json"], &args[..]].concat());
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
+        let err: Value =
+            serde_json::from_slice(&o.stderr).unwrap_or_else(|_| panic!("{}", text(&o)));
+        assert_eq!(err["error"]["kind"], kind, "{args:?}");
+    }
+    let o = veles(&[
+        "--native",
+        "bench",
+        db,
+        "--component",
+        "--base",
+        "x",
+        "--queries",
+        "y",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn bench_and_demo_never_drop_a_users_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "bench", "--dim", "3"]));
+    ok(veles(&["--native", "create", db, "packages", "--dim", "3"]));
+    let fv = dir.path().join("b.fvecs");
+    let mut bytes = Vec::new();
+    for i in 0..50 {
+        bytes.extend_from_slice(&3i32.to_le_bytes());
+        for x in [1f32, i as f32, 3.0] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(&fv, bytes).unwrap();
+    let f = fv.to_str().unwrap();
+    let o = veles(&[
+        "--native",
+        "bench",
+        db,
+        "--base",
+        f,
+        "--queries",
+        f,
+        "--m",
+        "1",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    let o = veles(&[
+        "--native",
+        "bench",
+        db,
+        "--base",
+        f,
+        "--queries",
+        f,
+        "--ef",
+        "16",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("already has a collection named 'bench'"),
+        "{}",
+        text(&o)
+    );
+    let o = veles(&["--native", "demo", "--dir", db]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let list = ok(veles(&["--native", "--json", "info", db]));
+    assert!(
+        list.contains("\"bench\"") && list.contains("\"packages\""),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_failed_import_keeps_and_reports_what_came_before_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let jl = dir.path().join("p.jsonl");
+    jsonl(&jl, 6000, Some(5500));
+    let o = veles(&["--native", "import", db, "c", jl.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let msg = text(&o);
+    assert!(
+        msg.contains("record 5501") && msg.contains("--skip 5500"),
+        "{msg}"
+    );
+    assert_eq!(
+        count(db, "c"),
+        5500,
+        "the points before the bad record are kept"
+    );
+    // After a checkpoint nothing is left to replay.
+    let info = ok(veles(&["--native", "--json", "info", db]));
+    let v: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(
+        v["collections"][0]["recovery"]["replayed_records"], 0,
+        "{info}"
+    );
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        jl.to_str().unwrap(),
+        "--skip",
+        "5501",
+    ]));
+    assert_eq!(count(db, "c"), 5999);
+    let out = ok(veles(&["--native", "checkpoint", db]));
+    assert!(out.contains("checkpointed c: 5999 points"), "{out}");
+}
+
+#[test]
+fn npy_headers_are_bounded_by_the_file_and_float16_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "2"]));
+    let npy = |path: &Path, descr: &str, shape: &str, data: &[u8]| {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(data);
+        std::fs::write(path, b).unwrap();
+    };
+    let huge = dir.path().join("huge.npy");
+    npy(&huge, "<f4", "(1, 1099511627776)", &[0; 16]);
+    let o = veles(&["--native", "import", db, "c", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains("memory allocation"), "{}", text(&o));
+    let rows = dir.path().join("rows.npy");
+    npy(&rows, "<f4", "(1099511627776, 2)", &[0; 16]);
+    let o = veles(&["--native", "import", db, "c", rows.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let half = dir.path().join("half.npy");
+    // float16 1.0, 2.0 and 0.5, -2.0
+    npy(
+        &half,
+        "<f2",
+        "(2, 2)",
+        &[0x00, 0x3c, 0x00, 0x40, 0x00, 0x38, 0x00, 0xc0],
+    );
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        half.to_str().unwrap(),
+    ]));
+    let got = ok(veles(&["--native", "get", db, "c", "0", "1"]));
+    let v: Vec<Value> = got
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let x = |i: usize, j: usize| v[i]["vector"][j].as_f64().unwrap();
+    // Cosine stores unit vectors: [1, 2] and [0.5, -2] normalised.
+    assert!((x(0, 1) / x(0, 0) - 2.0).abs() < 1e-6, "{got}");
+    assert!((x(1, 1) / x(1, 0) + 4.0).abs() < 1e-6, "{got}");
+}
+
+#[test]
+fn compaction_reports_the_disk_space_it_gave_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let jl = dir.path().join("p.jsonl");
+    jsonl(&jl, 3000, None);
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        jl.to_str().unwrap(),
+    ]));
+    let report = |o: String| -> (u64, u64) {
+        let v: Value = serde_json::from_str(&o).unwrap();
+        (
+            v["disk_before"].as_u64().unwrap(),
+            v["disk_after"].as_u64().unwrap(),
+        )
+    };
+    // Nothing deleted: next to nothing given back (preallocated holes were never on disk).
+    let (before, after) = report(ok(veles(&["--native", "--json", "compact", db])));
+    assert!(before.abs_diff(after) <= before / 4, "{before} -> {after}");
+    ok(veles(&[
+        "--native",
+        "delete",
+        db,
+        "c",
+        "--filter",
+        r#"{"and":[]}"#,
+    ]));
+    let (before, after) = report(ok(veles(&["--native", "--json", "compact", db])));
+    assert!(after < before, "{before} -> {after}");
+}
