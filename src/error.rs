@@ -163,6 +163,8 @@ pub enum Limit {
     PayloadBytes,
     PayloadDepth,
     FilterDepth,
+    /// The payloads and vectors one read returns (a search batch, a get).
+    ResultBytes,
 }
 
 impl fmt::Display for Limit {
@@ -175,6 +177,7 @@ impl fmt::Display for Limit {
             Limit::PayloadBytes => "payload size in bytes",
             Limit::PayloadDepth => "payload nesting depth",
             Limit::FilterDepth => "filter nesting depth",
+            Limit::ResultBytes => "result size in bytes",
         })
     }
 }

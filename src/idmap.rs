@@ -94,7 +94,7 @@ impl IdMap {
     }
 
     /// `(id, slot)` of the live points with ids from `start` on, by id.
-    pub(crate) fn from_id(&self, start: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
+    pub(crate) fn starting_at(&self, start: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.ids.range(start..).map(|(&id, &slot)| (id, slot))
     }
 

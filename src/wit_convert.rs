@@ -171,6 +171,7 @@ macro_rules! wit_convert {
                 L::PayloadBytes => t::Limit::PayloadBytes,
                 L::PayloadDepth => t::Limit::PayloadDepth,
                 L::FilterDepth => t::Limit::FilterDepth,
+                L::ResultBytes => t::Limit::ResultBytes,
                 _ => return None,
             })
         }
@@ -184,6 +185,7 @@ macro_rules! wit_convert {
                 t::Limit::PayloadBytes => L::PayloadBytes,
                 t::Limit::PayloadDepth => L::PayloadDepth,
                 t::Limit::FilterDepth => L::FilterDepth,
+                t::Limit::ResultBytes => L::ResultBytes,
             }
         }
 

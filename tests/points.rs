@@ -16,7 +16,7 @@ fn payload(i: u64) -> Value {
         "bucket": i % 100,
         "tag": format!("t{}", i % 7),
         "price": (i % 50) as f64 + 0.5,
-        "flag": i % 3 == 0,
+        "flag": i.is_multiple_of(3),
         "big": u64::MAX - i % 4,
         "tags": [format!("a{}", i % 5), format!("b{}", i % 11)],
     })
@@ -317,4 +317,48 @@ fn scroll_lists_every_point_once_by_id_and_reads_leave_out_what_is_not_asked() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn reads_past_the_result_limit_are_refused_and_scroll_pages_stop_short_of_it() {
+    let db = Database::in_memory();
+    let c = db
+        .create_collection("c", CollectionConfig::new(2, Metric::Euclidean))
+        .unwrap();
+    let blob = "x".repeat(8 << 10);
+    let pts: Vec<Point> = (0..10_000u64)
+        .map(|i| Point::new(i, vec![i as f32, 0.0]).with_payload(json!({ "blob": blob })))
+        .collect();
+    for chunk in pts.chunks(2000) {
+        c.upsert(chunk).unwrap();
+    }
+    let q: [&[f32]; 2] = [&[1.0, 0.0], &[2.0, 0.0]];
+    let err = c
+        .search_batch(&q, 10_000, &SearchParams::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LimitExceeded {
+                limit: veles::Limit::ResultBytes,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Without payloads the same batch fits.
+    let lean = SearchParams::default().with_include(Include::new(false, false));
+    assert_eq!(c.search_batch(&q, 10_000, &lean).unwrap()[1].len(), 10_000);
+    let all: Vec<u64> = (0..10_000).collect();
+    assert!(matches!(
+        c.get(&all),
+        Err(Error::LimitExceeded {
+            limit: veles::Limit::ResultBytes,
+            ..
+        })
+    ));
+    let page = c.scroll(0, 10_000, None, Include::ALL).unwrap();
+    let n = page.points.len();
+    assert!(n > 1000 && n < 10_000, "{n}");
+    assert_eq!(page.next, Some(n as u64));
 }

@@ -98,6 +98,9 @@ fn parse_index(s: &str) -> Result<(String, IndexKind)> {
 /// One measured row: ef, recall, QPS, p50 µs, p99 µs.
 type Row = (usize, f64, f64, f64, f64);
 
+/// One filter's run: the filter (none: unfiltered), a row and its plan per ef, the matches.
+type Run<'a> = (Option<&'a Filter>, Vec<(Row, veles::Plan)>, u64);
+
 fn measure(
     db: &mut dyn Backend,
     queries: &[Vec<f32>],
@@ -247,7 +250,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         );
     }
 
-    let mut runs: Vec<(Option<&Filter>, Vec<(Row, veles::Plan)>, u64)> = Vec::new();
+    let mut runs: Vec<Run<'_>> = Vec::new();
     let all_filters = std::iter::once(None).chain(filters.iter().map(Some));
     for filter in all_filters {
         let truth = match (filter, &given_truth) {

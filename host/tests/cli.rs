@@ -68,8 +68,8 @@ fn create_import_search_info_through_the_component_and_natively() {
         ]);
         assert!(o.status.success(), "{:?}", text(&o));
         let hits: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(hits[0]["id"], 2);
-        assert_eq!(hits[1]["id"], 1);
+        assert_eq!(hits[0]["hits"][0]["id"], 2);
+        assert_eq!(hits[0]["hits"][1]["id"], 1);
 
         let o = run(&[
             "search",
@@ -111,7 +111,7 @@ fn bad_input_gives_clear_messages_and_exit_codes() {
     let cases: &[(&[&str], i32, &str)] = &[
         (
             &["create", db, "c", "--dim", "4", "--metric", "manhattan"],
-            1,
+            2,
             "unknown metric",
         ),
         (&["create", db, "../evil", "--dim", "4"], 1, "invalid name"),
@@ -158,7 +158,7 @@ fn bad_input_gives_clear_messages_and_exit_codes() {
         "--filter",
         "{\"key\": \"a\", \"like\": 1}",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("invalid filter"), "{:?}", text(&o));
 }
 

@@ -115,9 +115,13 @@ impl Collection {
         include: super::Include,
     ) -> Result<Vec<Option<super::Point>>> {
         self.with_read(|st| {
+            let mut budget = super::search::Budget::default();
             ids.iter()
                 .map(|&id| match st.ids.slot(id) {
-                    Some(slot) => st.point(id, slot, include).map(Some),
+                    Some(slot) => {
+                        budget.spend(st.read_size(slot, include))?;
+                        st.point(id, slot, include).map(Some)
+                    }
                     None => Ok(None),
                 })
                 .collect()

@@ -31,6 +31,6 @@ pub use handle::Collection;
 pub use points::IndexInfo;
 pub use types::{
     CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include,
-    MAX_EF, MAX_K, MAX_SCROLL, Options, Page, Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR,
-    RecoveryStats, SearchParams, Stats,
+    MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page, Plan, PlanKind, Point,
+    QUANTIZED_SCAN_FACTOR, RecoveryStats, SearchParams, Stats,
 };

@@ -2,6 +2,7 @@
 //! updates without vector rewrites, deletes by filter, and the payload indexes.
 
 use super::handle::Collection;
+use super::search::Budget;
 use super::state::State;
 use super::types::{Include, MAX_SCROLL, Page, Point};
 use crate::error::{Error, Limit, Result};
@@ -67,14 +68,18 @@ impl Collection {
             let accept = st.acceptor(filter, 0, false);
             let mut points = Vec::new();
             let mut next = None;
-            for (id, slot) in st.ids.from_id(start) {
+            let mut budget = Budget::default();
+            for (id, slot) in st.ids.starting_at(start) {
                 if !accept.accepts(st, slot) {
                     continue;
                 }
-                if points.len() == limit {
+                let size = st.read_size(slot, include);
+                // A page stops short of the result limit (never empty: one point fits).
+                if points.len() == limit || (!points.is_empty() && budget.would_pass(size)) {
                     next = Some(id);
                     break;
                 }
+                budget.spend(size).ok();
                 points.push(st.point(id, slot, include)?);
             }
             Ok(Page { points, next })
@@ -87,7 +92,7 @@ impl Collection {
         if let Some(f) = filter {
             f.validate()?;
         }
-        self.with_read(|st| Ok(st.matching(filter).len() as u64))
+        self.with_read(|st| Ok(st.matching(filter).len()))
     }
 
     /// Merges `fields` into the payloads of the points with these ids (a point without one
@@ -197,6 +202,17 @@ impl Collection {
 }
 
 impl State {
+    /// The bytes a read of `slot` returns, for [`Budget`].
+    pub(super) fn read_size(&self, slot: u32, include: Include) -> usize {
+        let text = self.payloads.text(slot).map_or(0, <[u8]>::len);
+        let vector = if include.vector {
+            4 * self.codec.dimension() as usize
+        } else {
+            0
+        };
+        16 + vector + if include.payload { text } else { 0 }
+    }
+
     /// A point as the read APIs return it.
     pub(super) fn point(&self, id: u64, slot: u32, include: Include) -> Result<Point> {
         let vector = if include.vector {

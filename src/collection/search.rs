@@ -3,7 +3,9 @@
 use super::handle::Collection;
 use super::plan::Acceptor;
 use super::state::State;
-use super::types::{DEFAULT_EF, Hit, MAX_EF, MAX_K, Plan, PlanKind, SearchParams};
+use super::types::{
+    DEFAULT_EF, Hit, MAX_EF, MAX_K, MAX_RESULT_BYTES, Plan, PlanKind, SearchParams,
+};
 use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
@@ -84,13 +86,17 @@ impl Collection {
             // Materialised on first need: when a walk finds fewer than `k`.
             let fallback = std::cell::OnceCell::new();
             let ctx = Ctx {
+                k,
+                ef,
+                kind: plan.kind,
                 filter: params.filter,
                 acc: &acc,
                 fallback: &fallback,
             };
+            let mut budget = Budget::default();
             queries
                 .iter()
-                .map(|q| st.search_one(q, k, ef, plan.kind, &ctx, params))
+                .map(|q| st.search_one(q, &ctx, params, &mut budget))
                 .collect()
         })
     }
@@ -102,8 +108,34 @@ impl Collection {
     }
 }
 
+/// The bytes a read has returned so far, against [`MAX_RESULT_BYTES`].
+#[derive(Default)]
+pub(super) struct Budget(usize);
+
+impl Budget {
+    pub(super) fn spend(&mut self, bytes: usize) -> Result<()> {
+        self.0 += bytes;
+        if self.0 > MAX_RESULT_BYTES {
+            return Err(Error::LimitExceeded {
+                limit: Limit::ResultBytes,
+                max: MAX_RESULT_BYTES as u64,
+                actual: self.0 as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// True when `bytes` more would pass the limit.
+    pub(super) fn would_pass(&self, bytes: usize) -> bool {
+        self.0 + bytes > MAX_RESULT_BYTES
+    }
+}
+
 /// What the queries of one batch share.
 struct Ctx<'a> {
+    k: usize,
+    ef: usize,
+    kind: PlanKind,
     filter: Option<&'a Filter>,
     acc: &'a Acceptor<'a>,
     /// The acceptor with its candidates materialised, for the scan after a walk that found
@@ -115,12 +147,11 @@ impl State {
     fn search_one(
         &self,
         q: &Query,
-        k: usize,
-        ef: usize,
-        kind: PlanKind,
         ctx: &Ctx<'_>,
         params: &SearchParams<'_>,
+        budget: &mut Budget,
     ) -> Result<Vec<Hit>> {
+        let (k, ef, kind) = (ctx.k, ctx.ef, ctx.kind);
         let walked = match kind {
             PlanKind::Graph => self.walk(q, k, ef, ctx),
             PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc),
@@ -150,6 +181,15 @@ impl State {
                 continue;
             }
             let slot = self.ids.slot(id);
+            let text = slot
+                .and_then(|s| self.payloads.text(s))
+                .map_or(0, <[u8]>::len);
+            let vector = if params.with_vector {
+                4 * codec.dimension() as usize
+            } else {
+                0
+            };
+            budget.spend(16 + vector + if params.with_payload { text } else { 0 })?;
             let payload = match params.with_payload {
                 true => slot.and_then(|s| self.payload(s)),
                 false => None,

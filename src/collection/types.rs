@@ -24,6 +24,10 @@ pub const EXACT_MATCHES_PER_EF: usize = 16;
 /// exactly) when `c² <= QUANTIZED_SCAN_FACTOR * ef * n`: a walk that only returns matches
 /// visits about `1/selectivity` times the nodes of an unfiltered one, a scan costs `c`.
 pub const QUANTIZED_SCAN_FACTOR: usize = 32;
+/// The most bytes of payload text and vectors one read may return (a search batch, a
+/// `get`); a scroll page stops short of it instead. Bounds the memory a call needs, which a
+/// component's memory cap would otherwise turn into a trap.
+pub const MAX_RESULT_BYTES: usize = 64 << 20;
 /// The most points one page of [`crate::Collection::scroll`] returns.
 pub const MAX_SCROLL: usize = MAX_K;
 

@@ -61,7 +61,7 @@ impl PayloadStore {
             self.live += t.len();
         }
         if self.arena.len() - self.live > self.live.max(1 << 16) {
-            self.rewrite(|s| Some(s));
+            self.rewrite(Some);
         }
     }
 
