@@ -127,6 +127,52 @@ fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
     sum
 }
 
+/// The portable `dot` (`l2`: `l2_squared`) in wasm SIMD: the 16 accumulators as four
+/// `f32x4`, multiplied then added (no fused multiply-add) and reduced in the portable order,
+/// so bit-identical to it.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn f32_simd128(a: &[f32], b: &[f32], l2: bool) -> f32 {
+    use core::arch::wasm32::*;
+    let n = a.len().min(b.len());
+    let body = n / LANES * LANES;
+    let mut acc = [f32x4_splat(0.0); 4];
+    let mut i = 0;
+    while i < body {
+        for (j, v) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 16 <= body <= the length of both slices; loads take no alignment.
+            let (x, y) = unsafe {
+                (
+                    v128_load(a.as_ptr().add(i + 4 * j).cast()),
+                    v128_load(b.as_ptr().add(i + 4 * j).cast()),
+                )
+            };
+            let p = if l2 {
+                let d = f32x4_sub(x, y);
+                f32x4_mul(d, d)
+            } else {
+                f32x4_mul(x, y)
+            };
+            *v = f32x4_add(*v, p);
+        }
+        i += LANES;
+    }
+    // reduce(): half = acc[i] + acc[i + 8], quarter = half[i] + half[i + 4].
+    let q = f32x4_add(f32x4_add(acc[0], acc[2]), f32x4_add(acc[1], acc[3]));
+    let (q0, q1) = (f32x4_extract_lane::<0>(q), f32x4_extract_lane::<1>(q));
+    let (q2, q3) = (f32x4_extract_lane::<2>(q), f32x4_extract_lane::<3>(q));
+    let mut sum = (q0 + q2) + (q1 + q3);
+    for j in body..n {
+        sum += if l2 {
+            let d = a[j] - b[j];
+            d * d
+        } else {
+            a[j] * b[j]
+        };
+    }
+    sum
+}
+
 /// 32 components per iteration: sign-extend to i16, `pmaddwd` (pairs of products summed
 /// into i32: |sum| <= 2 * 127^2, exact), accumulate in two registers.
 #[cfg(target_arch = "x86_64")]
@@ -260,6 +306,10 @@ impl Kernels {
             // SAFETY: AVX2 is present (checked at run time).
             return unsafe { avx2::dot(a, b) };
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if self == Kernels::Best {
+            return f32_simd128(a, b, false);
+        }
         dot_portable(a, b)
     }
 
@@ -270,6 +320,10 @@ impl Kernels {
         if self.avx2() {
             // SAFETY: AVX2 is present (checked at run time).
             return unsafe { avx2::l2_squared(a, b) };
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if self == Kernels::Best {
+            return f32_simd128(a, b, true);
         }
         l2_squared_portable(a, b)
     }

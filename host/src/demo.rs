@@ -213,15 +213,20 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
 
     // The same exact searches natively and through the component, side by side: rounds
     // alternate between the two, and the best round of each is compared. Both handles only
-    // read, so holding them at once is safe (WASI has no lock to take).
+    // read: both open read-only, so they share the directory's lock.
     let queries: Vec<Vec<f32>> = data.queries.iter().map(|q| q.vector.clone()).collect();
     let rt = match &runtime {
         Some(r) => r,
         None => &Runtime::new()?,
     };
     drop(db);
-    let mut native_db = backend::NativeBackend::open(dir)?;
-    let mut comp_db = backend::ComponentBackend::open(rt, dir, &crate::Limits::default())?;
+    let mut native_db = backend::NativeBackend::open_with(dir, true)?;
+    let read_only = crate::OpenOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    let mut comp_db =
+        backend::ComponentBackend::open_with(rt, dir, &crate::Limits::default(), &read_only)?;
     let exact = SearchParams::default().with_exact(true);
     let graph = SearchParams::default().with_ef(Some(64));
     for (what, params) in [("exact", &exact), ("HNSW (ef 64)", &graph)] {

@@ -427,3 +427,13 @@ fn compaction_reports_the_disk_space_it_gave_back() {
     let (before, after) = report(ok(veles(&["--native", "--json", "compact", db])));
     assert!(after < before, "{before} -> {after}");
 }
+
+/// The README's first command: the demo builds, searches, reopens, and compares the two
+/// engines on the same directory (both read-only, sharing its lock).
+#[test]
+fn the_demo_runs_to_the_end_with_identical_results() {
+    let o = veles(&["demo"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(out.matches("results identical: yes").count(), 2, "{out}");
+}
