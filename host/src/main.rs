@@ -38,14 +38,22 @@ struct Cli {
 enum Command {
     /// Create a collection.
     Create {
+        /// The database directory (created if missing).
         dir: PathBuf,
+        /// The collection's name: [A-Za-z0-9_-], 1 to 64 characters.
         name: String,
         /// Vector dimension.
         #[arg(long)]
         dim: u32,
-        /// cosine, euclidean, dot, hamming or jaccard.
+        /// cosine, euclidean (l2), dot (ip), hamming or jaccard.
         #[arg(long, default_value = "cosine")]
         metric: String,
+        /// HNSW M: links per node (2M on level 0), 2 to 128.
+        #[arg(long, default_value_t = 16)]
+        m: u32,
+        /// HNSW efConstruction: candidates per insert, 1 to 4096.
+        #[arg(long, default_value_t = 200)]
+        ef_construction: u32,
     },
     /// Import points from an fvecs, npy or jsonl file (positional formats number points from
     /// --start-id).
@@ -313,10 +321,15 @@ fn run(cli: Cli) -> Result<()> {
             name,
             dim,
             metric,
+            m,
+            ef_construction,
         } => {
             let metric: Metric = usage("--metric", metric.parse())?;
             let mut db = open(&dir, cli.native)?;
-            db.create_collection(&name, CollectionConfig::new(dim, metric))?;
+            db.create_collection(
+                &name,
+                CollectionConfig::new(dim, metric).with_hnsw(m, ef_construction),
+            )?;
             if json_out {
                 veles_host::out!(
                     "{}",
@@ -819,6 +832,21 @@ fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Re
     Ok(())
 }
 
+/// Bytes for people: `12.3 MiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{bytes} bytes"),
+        _ => format!("{v:.1} {}", UNITS[u]),
+    }
+}
+
 /// The bytes the files in `dir` occupy on disk (allocated blocks, as `du` counts: holes are
 /// free), or their lengths where the platform does not say.
 fn disk_use(dir: &Path) -> u64 {
@@ -906,7 +934,10 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
             .map(|(n, s, c)| {
                 object(
                     s,
-                    json!({"name": n, "points": s.len, "m": c.m, "ef_construction": c.ef_construction}),
+                    json!({
+                        "name": n, "points": s.len, "m": c.m, "ef_construction": c.ef_construction,
+                        "disk_bytes": disk_use(&dir.join("collections").join(n)),
+                    }),
                 )
             })
             .collect();
@@ -922,15 +953,26 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
         names.len(),
         if names.len() == 1 { "" } else { "s" }
     );
-    for (n, s, _) in rows {
+    for (n, s, c) in rows {
+        let disk = disk_use(&dir.join("collections").join(&n));
         veles_host::out!(
-            "  {n}: {} points, {} dimensions, {}; log {} bytes (generation {}), vectors file {} bytes",
+            "  {n}: {} points, {} dimensions, {}; HNSW M {} ef_construction {}, {} graph nodes; \
+             {} payload indexes; log {} (generation {}{}); disk {}",
             s.len,
             s.dimension,
             s.metric,
-            s.wal_bytes,
+            c.m,
+            c.ef_construction,
+            s.graph_nodes,
+            s.indexes,
+            human(s.wal_bytes),
             s.generation,
-            s.vector_file_bytes
+            if s.unflushed {
+                ", unflushed writes"
+            } else {
+                ""
+            },
+            human(disk)
         );
         if s.recovery.replayed_records > 0 || s.recovery.dropped_bytes > 0 {
             veles_host::out!(
