@@ -46,7 +46,7 @@ enum Command {
         #[arg(long)]
         dim: u32,
         /// cosine, euclidean (l2), dot (ip), hamming or jaccard.
-        #[arg(long, default_value = "cosine")]
+        #[arg(long, default_value = "cosine", value_parser = METRICS)]
         metric: String,
         /// HNSW M: links per node (2M on level 0), 2 to 128.
         #[arg(long, default_value_t = 16)]
@@ -90,7 +90,8 @@ enum Command {
         /// A file of query vectors (fvecs, npy or jsonl).
         #[arg(long)]
         query_file: Option<PathBuf>,
-        #[arg(short, long, default_value_t = 10)]
+        /// Hits per query.
+        #[arg(short, default_value_t = 10)]
         k: usize,
         /// A payload filter as JSON, e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
@@ -212,7 +213,8 @@ enum Command {
         /// when absent.
         #[arg(long)]
         gt: Option<PathBuf>,
-        #[arg(short, long, default_value_t = 10)]
+        /// Hits per query.
+        #[arg(short, default_value_t = 10)]
         k: usize,
         /// Candidate list sizes to measure.
         #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
@@ -221,7 +223,7 @@ enum Command {
         m: u32,
         #[arg(long, default_value_t = 200)]
         ef_construction: u32,
-        #[arg(long, default_value = "cosine")]
+        #[arg(long, default_value = "cosine", value_parser = METRICS)]
         metric: String,
         /// Give point i the payload {"bucket": i % N} (and an integer index on it).
         #[arg(long)]
@@ -246,6 +248,18 @@ enum Command {
         dir: Option<PathBuf>,
     },
 }
+
+/// `--metric` values (aliases: l2 = euclidean, ip and inner_product = dot).
+const METRICS: [&str; 8] = [
+    "cosine",
+    "euclidean",
+    "l2",
+    "dot",
+    "ip",
+    "inner_product",
+    "hamming",
+    "jaccard",
+];
 
 /// A usage error the parser could not see (a bad `--vector`, `--filter`, `--metric`, or
 /// options that exclude each other): exit code 2, like clap's own.
@@ -282,7 +296,18 @@ fn kind(e: &anyhow::Error) -> &'static str {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Under --json a usage error is JSON too (help and version print as usual).
+        Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            let message = e.kind().to_string();
+            let detail = e.to_string();
+            let report = json!({"error": {"kind": "usage", "message": format!("{message}: {}", detail.trim())}});
+            eprintln!("{report}");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
     let json_errors = cli.json;
     if let Err(e) = run(cli) {
         // A reader that went away (`veles export … | head`): end quietly, as a process
@@ -402,7 +427,8 @@ fn run(cli: Cli) -> Result<()> {
                 .with_score_threshold(score_threshold)
                 .with_include(veles::Include::new(with_vector, !no_payload));
             let results = db.search_batch(&name, &queries, k, &params)?;
-            print_hits(&results, json_out)?;
+            let metric = db.config(&name)?.metric;
+            print_hits(&results, metric, json_out)?;
         }
         Command::Get {
             dir,
@@ -695,7 +721,7 @@ impl Output {
 
 /// Prints search results. JSON: one array with an object per query, `{"query": i, "hits":
 /// […]}`, whatever the number of queries.
-fn print_hits(results: &[Vec<Hit>], json_out: bool) -> Result<()> {
+fn print_hits(results: &[Vec<Hit>], metric: Metric, json_out: bool) -> Result<()> {
     if json_out {
         let all: Vec<serde_json::Value> = results
             .iter()
@@ -723,11 +749,15 @@ fn print_hits(results: &[Vec<Hit>], json_out: bool) -> Result<()> {
             } else {
                 payload
             };
+            // Hamming scores count bits: whole numbers.
+            let score = match metric {
+                Metric::Hamming => format!("{:.0}", h.score),
+                _ => format!("{:.4}", h.score),
+            };
             let line = format!(
-                "  {:>3}. id {:<10} score {:<10.4} {payload}",
+                "  {:>3}. id {:<10} score {score:<10} {payload}",
                 rank + 1,
-                h.id,
-                h.score
+                h.id
             );
             veles_host::out!("{}", line.trim_end());
         }

@@ -112,7 +112,7 @@ fn bad_input_gives_clear_messages_and_exit_codes() {
         (
             &["create", db, "c", "--dim", "4", "--metric", "manhattan"],
             2,
-            "unknown metric",
+            "invalid value 'manhattan'",
         ),
         (&["create", db, "../evil", "--dim", "4"], 1, "invalid name"),
         (
