@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Unfiltered search and build: Veles vs the strongest peers, side by side in one run.
+
+    python3 bench/unfiltered_vs_peers.py [DATA_DIR] [--skip NAME,...]
+
+DATA_DIR holds base.fvecs, query.fvecs, groundtruth.ivecs (default ../shared/data/minilm-20k;
+cosine, unit vectors). Peers from PyPI, installed into target/bench-venv on first use:
+Qdrant Edge (int8 scalar quantization, rescored), glass (HNSW, SQ8U + FP32 refine), faiss
+(HNSW-SQ8 + flat refine), ScaNN (tree + AH + reorder), hnswlib (f32). Every engine builds and
+searches on one thread; peers get the whole query batch in one call; Veles runs natively
+in-process (`VELES_THREADS=1 veles --native bench`, its batch figure). M 16 and
+efConstruction 200 where the engine has them. Prints build seconds, and the best QPS each
+reaches at recall@10 >= 0.95 and >= 0.99 over its search-effort sweep, with Veles' ratio.
+"""
+import json, os, subprocess, sys, tempfile, time, venv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, "target", "bench-venv")
+PEERS = ["numpy", "qdrant-edge-py", "pyglass-portable", "faiss-cpu", "scann", "hnswlib"]
+
+
+def in_venv():
+    py = os.path.join(VENV, "bin", "python")
+    if sys.executable != py:
+        if not os.path.exists(py):
+            venv.create(VENV, with_pip=True)
+        os.execv(py, [py] + sys.argv)
+    try:
+        import numpy, qdrant_edge, glass, faiss, scann, hnswlib  # noqa: F401
+    except ImportError:
+        subprocess.check_call([py, "-m", "pip", "install", "-q"] + PEERS)
+
+
+def fvecs(np, p):
+    raw = np.fromfile(p, dtype=np.int32)
+    return raw.reshape(-1, raw[0] + 1)[:, 1:].view(np.float32)
+
+
+def ivecs(np, p):
+    raw = np.fromfile(p, dtype=np.int32)
+    return raw.reshape(-1, raw[0] + 1)[:, 1:]
+
+
+def timed(f):
+    t = time.perf_counter()
+    out = f()
+    return out, time.perf_counter() - t
+
+
+def main():
+    in_venv()
+    import numpy as np
+
+    args = sys.argv[1:]
+    skip = set(args[args.index("--skip") + 1].split(",")) if "--skip" in args else set()
+    data = next((a for a in args if not a.startswith("--") and os.path.isdir(a)),
+                os.path.join(ROOT, "..", "shared", "data", "minilm-20k"))
+    k, m, efc = 10, 16, 200
+    base = np.ascontiguousarray(fvecs(np, f"{data}/base.fvecs"))
+    queries = np.ascontiguousarray(fvecs(np, f"{data}/query.fvecs"))
+    gt = ivecs(np, f"{data}/groundtruth.ivecs")[:, :k]
+    n, dim = base.shape
+    efs = [16, 24, 32, 48, 64, 96, 128, 192, 256]
+
+    def recall(ids):
+        return sum(len(set(map(int, r[:k])) & set(map(int, t))) for r, t in zip(ids, gt)) / gt.size
+
+    results = {}  # name -> (build seconds, [(effort, recall, qps)])
+
+    def sweep(name, build, search, efforts):
+        if name in skip:
+            return
+        index, secs = timed(build)
+        rows = []
+        for e in efforts:
+            search(index, e)  # warm
+            ids, t = timed(lambda: search(index, e))
+            rows.append((e, recall(ids), len(queries) / t))
+        results[name] = (secs, rows)
+        print(f"  {name}: built in {secs:.1f} s", file=sys.stderr)
+
+    import hnswlib
+    def hnsw_build():
+        idx = hnswlib.Index(space="ip", dim=dim)
+        idx.init_index(max_elements=n, M=m, ef_construction=efc, random_seed=100)
+        idx.set_num_threads(1)
+        idx.add_items(base, num_threads=1)
+        return idx
+    def hnsw_search(idx, ef):
+        idx.set_ef(max(ef, k))
+        return idx.knn_query(queries, k=k, num_threads=1)[0]
+    sweep("hnswlib f32", hnsw_build, hnsw_search, efs)
+
+    import faiss
+    faiss.omp_set_num_threads(1)
+    def faiss_build():
+        hnsw = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = efc
+        hnsw.train(base)
+        idx = faiss.IndexRefineFlat(hnsw)
+        idx.k_factor = 2
+        idx.add(base)
+        return idx
+    def faiss_search(idx, ef):
+        faiss.downcast_index(idx.base_index).hnsw.efSearch = max(ef, k * 2)
+        return idx.search(queries, k)[1]
+    sweep("faiss HNSW-SQ8+refine", faiss_build, faiss_search, efs)
+
+    import glass
+    glass.set_num_threads(1)
+    def glass_build():
+        graph = glass.Index("HNSW", metric="IP", quant="SQ8U", R=2 * m, L=efc).build(base)
+        s = glass.Searcher(graph, base, "IP", "SQ8U", "FP32")
+        s.optimize(1)
+        return s
+    def glass_search(s, ef):
+        s.set_ef(ef)
+        out = s.batch_search(queries, k, 1)
+        ids = out[0] if isinstance(out, (tuple, list)) else out  # (ids, distances)
+        return np.asarray(ids).reshape(len(queries), k)
+    sweep("glass SQ8U+refine", glass_build, glass_search, efs)
+
+    import scann
+    def scann_build():
+        return (scann.scann_ops_pybind.builder(base, k, "dot_product")
+                .tree(num_leaves=200, num_leaves_to_search=20, training_sample_size=n)
+                .score_ah(2, anisotropic_quantization_threshold=0.2)
+                .reorder(100).set_n_training_threads(1).build())
+    def scann_search(s, leaves):
+        return s.search_batched(queries, final_num_neighbors=k, leaves_to_search=leaves,
+                                pre_reorder_num_neighbors=max(100, 4 * leaves))[0]
+    sweep("ScaNN", scann_build, scann_search, [4, 6, 8, 12, 16, 24, 32, 48, 64])
+
+    import qdrant_edge as q
+    def qdrant_build():
+        tmp = tempfile.mkdtemp(prefix="qdrant-edge-")
+        config = q.EdgeConfig(
+            vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
+            hnsw_config=q.HnswIndexConfig(m=m, ef_construct=efc, full_scan_threshold=10,
+                                          max_indexing_threads=1),
+            quantization_config=q.ScalarQuantizationConfig(type=q.ScalarType.Int8, always_ram=True),
+            max_search_threads=1,
+        )
+        shard = q.EdgeShard.create(tmp, config)
+        for i in range(0, n, 1000):
+            shard.update(q.UpdateOperation.upsert_points(
+                [q.Point(int(j), base[j].tolist()) for j in range(i, min(n, i + 1000))]))
+        shard.flush()
+        shard.optimize()
+        return shard
+    qlist = [v.tolist() for v in queries]
+    def qdrant_search(shard, ef):
+        quant = q.QuantizationSearchParams(rescore=True, oversampling=2.0)
+        reqs = [q.QueryRequest(limit=k, query=q.Query.Nearest(v),
+                               params=q.SearchParams(hnsw_ef=ef, quantization=quant))
+                for v in qlist]
+        return [[int(p.id) for p in r] for r in shard.query_batch(q.QueryBatchRequest(reqs))]
+    sweep("Qdrant Edge int8", qdrant_build, qdrant_search, efs)
+
+    subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "veles-host"], cwd=ROOT)
+    vdir = tempfile.mkdtemp(prefix="veles-bench-")
+    env = dict(os.environ, VELES_THREADS="1")
+    out = json.loads(subprocess.check_output(
+        [os.path.join(ROOT, "target", "release", "veles"), "--native", "--json", "bench", vdir,
+         "--base", f"{data}/base.fvecs", "--queries", f"{data}/query.fvecs",
+         "--gt", f"{data}/groundtruth.ivecs", "--ef", ",".join(map(str, efs))], env=env))
+    rows = [(r["ef"], r["recall"], r["batch_qps"]) for r in out["runs"][0]["search"]]
+    results["veles"] = (out["build_seconds"], rows)
+
+    def best(rows, target):
+        return max((qps for _, r, qps in rows if r >= target), default=None)
+
+    print(f"{n} x {dim}-d cosine, k {k}, {len(queries)} queries, one thread each")
+    print(f"{'engine':<24} {'build s':>8} {'QPS@0.95':>10} {'QPS@0.99':>10}")
+    for name, (secs, rows) in results.items():
+        b95, b99 = best(rows, 0.95), best(rows, 0.99)
+        show = lambda x: f"{x:.0f}" if x else "-"
+        print(f"{name:<24} {secs:>8.1f} {show(b95):>10} {show(b99):>10}")
+    v = results["veles"]
+    for target in (0.95, 0.99):
+        peers = [(best(r, target), name) for name, (_, r) in results.items() if name != "veles"]
+        peers = [p for p in peers if p[0]]
+        if peers and best(v[1], target):
+            top, who = max(peers)
+            print(f"recall {target}: veles / best peer ({who}) = {best(v[1], target) / top:.2f}x")
+    fastest = min((s, name) for name, (s, _) in results.items() if name != "veles")
+    print(f"build: fastest peer {fastest[1]} {fastest[0]:.1f} s, veles {v[0]:.1f} s "
+          f"({fastest[0] / v[0]:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
