@@ -196,18 +196,25 @@ fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
         }
         i += 32;
     }
-    let acc = _mm256_add_epi32(acc0, acc1);
+    let mut sum = hsum_epi32(_mm256_add_epi32(acc0, acc1));
+    for j in body..n {
+        sum += a[j] as i32 * b[j] as i32;
+    }
+    sum
+}
+
+/// The sum of the eight i32 lanes (exact: integer addition).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn hsum_epi32(acc: std::arch::x86_64::__m256i) -> i32 {
+    use std::arch::x86_64::*;
     let half = _mm_add_epi32(
         _mm256_castsi256_si128(acc),
         _mm256_extracti128_si256(acc, 1),
     );
     let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
     let one = _mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b00_00_00_01));
-    let mut sum = _mm_cvtsi128_si32(one);
-    for j in body..n {
-        sum += a[j] as i32 * b[j] as i32;
-    }
-    sum
+    _mm_cvtsi128_si32(one)
 }
 
 /// `dot_i8` for components in `-127..=127` (the SQ8 copy's range), 32 per iteration in
@@ -247,14 +254,7 @@ fn dot_i8_127_avx2(a: &[i8], b: &[i8]) -> i32 {
             acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
         }
     }
-    let acc = _mm256_add_epi32(acc0, acc1);
-    let half = _mm_add_epi32(
-        _mm256_castsi256_si128(acc),
-        _mm256_extracti128_si256(acc, 1),
-    );
-    let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
-    let one = _mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b00_00_00_01));
-    let mut sum = _mm_cvtsi128_si32(one);
+    let mut sum = hsum_epi32(_mm256_add_epi32(acc0, acc1));
     for j in body..n {
         sum += a[j] as i32 * b[j] as i32;
     }

@@ -40,6 +40,13 @@ fn jsonl(path: &Path, n: u64, bad_at: Option<u64>) {
     }
 }
 
+/// A temporary directory and the path of a database inside it.
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").to_str().unwrap().to_string();
+    (dir, db)
+}
+
 fn count(db: &str, name: &str) -> u64 {
     let out = ok(veles(&["--native", "--json", "count", db, name]));
     serde_json::from_str::<Value>(&out).unwrap()["count"]
@@ -49,9 +56,8 @@ fn count(db: &str, name: &str) -> u64 {
 
 #[test]
 fn ids_never_wrap_and_start_id_is_refused_for_jsonl() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
     let fv = dir.path().join("v.fvecs");
     let mut bytes = Vec::new();
@@ -100,9 +106,8 @@ fn ids_never_wrap_and_start_id_is_refused_for_jsonl() {
 
 #[test]
 fn a_closed_or_full_stdout_ends_commands_without_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
     let jl = dir.path().join("p.jsonl");
     jsonl(&jl, 2000, None);
@@ -160,9 +165,8 @@ fn a_closed_or_full_stdout_ends_commands_without_a_panic() {
 
 #[test]
 fn search_prints_one_json_shape_and_errors_are_json_with_exit_code_2_for_usage() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
     let jl = dir.path().join("p.jsonl");
     jsonl(&jl, 20, None);
@@ -244,9 +248,8 @@ fn search_prints_one_json_shape_and_errors_are_json_with_exit_code_2_for_usage()
 
 #[test]
 fn bench_and_demo_never_drop_a_users_collection() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "bench", "--dim", "3"]));
     ok(veles(&["--native", "create", db, "packages", "--dim", "3"]));
     let fv = dir.path().join("b.fvecs");
@@ -299,9 +302,8 @@ fn bench_and_demo_never_drop_a_users_collection() {
 
 #[test]
 fn a_failed_import_keeps_and_reports_what_came_before_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
     let jl = dir.path().join("p.jsonl");
     jsonl(&jl, 6000, Some(5500));
@@ -340,9 +342,8 @@ fn a_failed_import_keeps_and_reports_what_came_before_and_resumes() {
 
 #[test]
 fn npy_headers_are_bounded_by_the_file_and_float16_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "2"]));
     let npy = |path: &Path, descr: &str, shape: &str, data: &[u8]| {
         let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
@@ -393,9 +394,8 @@ fn npy_headers_are_bounded_by_the_file_and_float16_reads() {
 
 #[test]
 fn compaction_reports_the_disk_space_it_gave_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let db = db.to_str().unwrap();
+    let (dir, db) = temp_db();
+    let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
     let jl = dir.path().join("p.jsonl");
     jsonl(&jl, 3000, None);

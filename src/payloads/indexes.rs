@@ -214,12 +214,12 @@ impl PayloadIndexes {
                 Some((least, fs.len() == 1 && known[0].1))
             }
             Filter::Or(fs) => {
-                let mut total = 0u64;
-                for c in fs {
-                    total += self.estimate(c)?.0;
-                }
-                let exact =
-                    fs.len() <= 1 && fs.iter().all(|c| self.estimate(c).is_some_and(|e| e.1));
+                let each = fs
+                    .iter()
+                    .map(|c| self.estimate(c))
+                    .collect::<Option<Vec<_>>>()?;
+                let total: u64 = each.iter().map(|e| e.0).sum();
+                let exact = each.len() <= 1 && each.iter().all(|e| e.1);
                 Some((total.min(live), exact))
             }
             Filter::Not(c) => match self.estimate(c)? {
