@@ -223,6 +223,12 @@ impl GuestCollection for Collection {
         wit(self.0.checkpoint(), |r| r)
     }
 
+    fn optimize(&self, max_points: Option<u32>) -> R<u64> {
+        wit(self.0.optimize(max_points.map(|n| n as usize)), |n| {
+            n as u64
+        })
+    }
+
     fn len(&self) -> R<u64> {
         wit(self.0.len(), |n| n as u64)
     }

@@ -84,8 +84,11 @@ fn probe_filters() -> Vec<Filter> {
 fn run_seed(seed: u64) {
     let mut rng = Rng::new(seed);
     let metric = Metric::ALL[rng.below(5) as usize];
-    // Small logs force checkpoints in the middle of the run.
-    let opts = Options::default().with_checkpoint_bytes(512 + rng.below(8192));
+    // Small logs force checkpoints in the middle of the run; a small waiting limit links the
+    // graph inside writes (0: every write), a large one leaves it to the checkpoints.
+    let opts = Options::default()
+        .with_checkpoint_bytes(512 + rng.below(8192))
+        .with_max_unindexed([0, 7, 50, 10_000][rng.below(4) as usize]);
     let dir = CrashDirectory::new(seed);
     let db = Database::open_with(Arc::new(dir.clone()), opts.clone()).unwrap();
     let c = db

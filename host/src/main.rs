@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veles::{CollectionConfig, Filter, Hit, Metric, SearchParams};
 use veles_host::data::{Format, PointReader};
-use veles_host::{Backend, HostError, OpenOptions, backend, demo};
+use veles_host::{Backend, HostError, OpenOptions, backend, demo, progress};
 
 mod points_cli;
 
@@ -508,7 +508,11 @@ fn run(cli: Cli) -> Result<()> {
                 None => db.list()?,
             };
             for n in &names {
+                let bar = progress::bar(0, "{spinner} {msg}", json_out);
+                progress::catch_up(db.as_mut(), n, &bar, &format!("{n}: "))?;
+                bar.set_message(format!("{n}: saving the checkpoint"));
                 db.checkpoint(n)?;
+                bar.finish_and_clear();
                 let s = db.stats(n)?;
                 match json_out {
                     true => veles_host::out!(
@@ -575,6 +579,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     Ok(())
 }
+
+/// Waiting points at which `import` links them (below the engine's default limit).
+const CATCH_UP_AT: u64 = 8192;
 
 /// `veles import`. Output is best effort: a reader that goes away does not stop the import
 /// (it completes and checkpoints, then the command ends as SIGPIPE would). A bad record stops
@@ -667,6 +674,11 @@ fn import(
         batches += 1;
         bar.set_position(reader.position);
         bar.set_message(format!("{total} points"));
+        // Upserts never wait for the graph; linking here, in short steps, keeps the bar
+        // moving (an upsert past the engine's limit of waiting points would link them all).
+        if db.optimize(name, Some(0))? >= CATCH_UP_AT {
+            progress::catch_up(db.as_mut(), name, &bar, &format!("{total} points, "))?;
+        }
         if batches.is_multiple_of(flush_every) {
             db.flush(name)?;
             if json_out {
@@ -675,6 +687,7 @@ fn import(
             }
         }
     }
+    progress::catch_up(db.as_mut(), name, &bar, &format!("{total} points, "))?;
     // A checkpoint saves the graph: the next open loads it instead of rebuilding it.
     bar.set_message(format!("{total} points, saving the graph"));
     db.checkpoint(name)?;
@@ -986,7 +999,7 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
     for (n, s, c) in rows {
         let disk = disk_use(&dir.join("collections").join(&n));
         veles_host::out!(
-            "  {n}: {} points, {} dimensions, {}; HNSW M {} ef_construction {}, {} graph nodes; \
+            "  {n}: {} points, {} dimensions, {}; HNSW M {} ef_construction {}, {} graph nodes{}; \
              {} payload indexes; log {} (generation {}{}); disk {}",
             s.len,
             s.dimension,
@@ -994,6 +1007,10 @@ fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
             c.m,
             c.ef_construction,
             s.graph_nodes,
+            match s.unindexed {
+                0 => String::new(),
+                w => format!(" ({w} points waiting for it)"),
+            },
             s.indexes,
             human(s.wal_bytes),
             s.generation,

@@ -16,7 +16,7 @@ impl Collection {
     /// Verifies the collection without changing anything: re-reads the checkpoint, the log,
     /// the vector file and the graph file and checks every checksum, then checks that the id
     /// map, the slots, the payloads and the graph agree (no id on a free slot, no live slot
-    /// outside the graph, no live node a search cannot reach, no stored vector `upsert` could
+    /// outside both the graph and the points waiting for it, no live node a search cannot reach, no stored vector `upsert` could
     /// not have written). Problems come with their file and offset.
     pub fn check(&self) -> Result<CheckReport> {
         self.with_read(|st| {
@@ -241,8 +241,26 @@ impl State {
             let missing = self
                 .ids
                 .live_slots()
-                .filter(|&s| !graph.contains(s))
+                .filter(|&s| !graph.contains(s) && !self.unindexed.contains(s))
                 .count();
+            let stale = self
+                .unindexed
+                .iter()
+                .filter(|&s| self.ids.owner(s).is_none())
+                .count();
+            if stale > 0 {
+                report.problem(
+                    &gpath,
+                    None,
+                    format!("{stale} freed slots are still waiting for the graph"),
+                );
+            }
+            if !self.unindexed.is_empty() {
+                report.notes.push(format!(
+                    "{} points wait for the graph (searches score them exactly)",
+                    self.unindexed.len()
+                ));
+            }
             if missing > 0 {
                 report.problem(
                     &gpath,
@@ -253,7 +271,7 @@ impl State {
             let lost: Vec<u32> = graph
                 .unreachable()
                 .into_iter()
-                .filter(|&n| self.ids.owner(n).is_some())
+                .filter(|&n| self.ids.owner(n).is_some() && !self.unindexed.contains(n))
                 .collect();
             if let Some(first) = lost.first() {
                 report.problem(

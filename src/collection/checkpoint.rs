@@ -35,6 +35,8 @@ impl State {
     ///    names); a crash after it finds a log of the old generation and discards it.
     pub(super) fn checkpoint(&mut self) -> Result<()> {
         self.flush()?;
+        // The saved graph covers every live point.
+        self.catch_up(usize::MAX);
         let next = self.generation + 1;
         let fresh_payloads = self.payloads_superseded();
         let fresh = self.guard(|st| st.write_payloads(next, fresh_payloads))?;

@@ -32,6 +32,8 @@ impl State {
     /// records are all in the new checkpoint). Old files go last.
     fn compact(&mut self) -> Result<CompactReport> {
         self.flush()?;
+        // Slots are renumbered below: the graph must cover them all first.
+        self.catch_up(usize::MAX);
         let before = self.vectors.file.len() + self.wal.len();
         let slots_before = self.ids.slots();
         let tombstones = self
@@ -69,6 +71,7 @@ impl State {
         // Committed: the in-memory state follows.
         self.vectors.file = vectors;
         self.graph = graph;
+        self.virtual_nodes = (0..live).collect();
         self.ids = compacted;
         self.vectors_generation = next;
         self.payloads

@@ -1,7 +1,9 @@
-//! Keeping the collection's HNSW graph over its slots: linking new points, loading the graph
-//! file, rebuilding.
+//! Keeping the collection's HNSW graph over its slots: the points waiting for it, linking
+//! them in bulk, loading the graph file, rebuilding.
 
+use super::handle::Collection;
 use super::state::{State, threads};
+use crate::error::Result;
 use crate::error::StorageError;
 use crate::index::Scratch;
 use crate::index::hnsw::file::Stamp;
@@ -10,6 +12,85 @@ use crate::vectors::SlotSpace;
 
 /// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`).
 const LINK_BATCH: usize = 256;
+
+/// Live slots whose current vector the graph does not reflect yet: new points (no node) and
+/// rewritten ones (a node linked for the old vector), in the order they were written. Writes
+/// only add here; the graph catches up in bulk (`State::catch_up`), and until then searches
+/// score these slots exactly beside the walk, so results never depend on the lag.
+///
+/// Invariant: `set` holds only live slots; `order` holds every slot of `set` (first write
+/// first) and possibly stale entries, which `take` skips.
+#[derive(Default)]
+pub(super) struct Unindexed {
+    order: std::collections::VecDeque<u32>,
+    set: roaring::RoaringBitmap,
+}
+
+impl Unindexed {
+    pub(super) fn add(&mut self, slot: u32) {
+        if self.set.insert(slot) {
+            self.order.push_back(slot);
+        }
+    }
+
+    /// The slot was freed.
+    pub(super) fn remove(&mut self, slot: u32) {
+        self.set.remove(slot);
+        if self.order.len() > 2 * self.len() + 1024 {
+            let mut seen = roaring::RoaringBitmap::new();
+            let set = &self.set;
+            self.order.retain(|&s| set.contains(s) && seen.insert(s));
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.set.len() as usize
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    pub(super) fn contains(&self, slot: u32) -> bool {
+        self.set.contains(slot)
+    }
+
+    /// The slots, in slot order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.set.iter()
+    }
+
+    /// Removes and returns the first `max` slots in write order.
+    fn take(&mut self, max: usize) -> Vec<u32> {
+        let mut out = Vec::with_capacity(max.min(self.len()));
+        while out.len() < max {
+            let Some(s) = self.order.pop_front() else {
+                break;
+            };
+            if self.set.remove(s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.order.clear();
+        self.set.clear();
+    }
+}
+
+impl Collection {
+    /// Links up to `max_points` of the points waiting for the graph (all of them with `None`),
+    /// oldest first, on every core natively; returns how many still wait. Writes never wait
+    /// for the graph: it catches up here, at every checkpoint and compaction, and within a
+    /// write that leaves more than [`Options::max_unindexed`](super::Options) points waiting.
+    /// Searches are exact over the waiting points either way; this only makes them faster.
+    /// Allowed on a read-only open (the graph lives in memory; nothing is written).
+    pub fn optimize(&self, max_points: Option<usize>) -> Result<usize> {
+        self.with_state(|st| Ok(st.catch_up(max_points.unwrap_or(usize::MAX))))
+    }
+}
 
 /// True when a graph's tombstones (nodes of deleted points) are past a quarter of its nodes:
 /// then they cost more traversal than one rebuild, and a repaired graph falls behind a fresh
@@ -60,6 +141,19 @@ impl State {
         Stamp::new(&self.path, generation, live)
     }
 
+    /// Links the first `max` waiting slots (write order) into the graph; returns how many
+    /// still wait.
+    pub(super) fn catch_up(&mut self, max: usize) -> usize {
+        if !self.unindexed.is_empty() {
+            let slots = self.unindexed.take(max);
+            match self.graph {
+                Some(_) => self.link_all(&slots),
+                None => self.virtual_nodes.extend(slots),
+            }
+        }
+        self.unindexed.len()
+    }
+
     /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
     /// one by one; new ones are inserted in batches, whose searches run on every core natively
     /// (see `Graph::insert_batch`: the result does not depend on it).
@@ -91,6 +185,8 @@ impl State {
     /// live slots (in slot order: deterministic).
     pub(super) fn load_graph(&mut self, path: &str) -> Result<(), StorageError> {
         if self.vectors.exact_space().is_none() {
+            // As a graph file keeps every slot it had, tombstones included.
+            self.virtual_nodes.insert_range(0..self.ids.slots());
             return Ok(());
         }
         let params = self.config.hnsw_params();
@@ -125,6 +221,7 @@ impl State {
             u64::from(self.generation),
         ));
         let live: Vec<u32> = self.ids.live_slots().collect();
+        self.unindexed.clear();
         self.link_all(&live);
     }
 }

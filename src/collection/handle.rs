@@ -60,7 +60,7 @@ impl Collection {
     }
 
     /// Runs `f` on the state under the write lock, whatever the open's mode.
-    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+    pub(super) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let mut g = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
         f(g.as_mut().ok_or_else(|| self.not_found())?)
     }
@@ -173,6 +173,7 @@ impl Collection {
                 generation: st.generation,
                 recovery: st.recovery.clone(),
                 graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes),
+                unindexed: st.unindexed.len(),
                 payload_bytes: st.payloads.live_bytes() as u64,
                 payload_memory: st.payloads.memory() as u64,
                 payload_file_bytes: st.payload_file.end(),

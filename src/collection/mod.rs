@@ -30,7 +30,7 @@ pub(crate) use files::copy_collection_files;
 pub use handle::Collection;
 pub use points::IndexInfo;
 pub use types::{
-    CompactReport, DEFAULT_EF, EXACT_BELOW, EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include,
-    MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page, Plan, PlanKind, Point,
-    QUANTIZED_SCAN_FACTOR, RecoveryStats, SearchParams, Stats,
+    CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW, EXACT_MATCHES_PER_EF,
+    EXACT_SELECTIVITY, Hit, Include, MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page,
+    Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RecoveryStats, SearchParams, Stats,
 };

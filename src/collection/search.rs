@@ -205,13 +205,14 @@ impl State {
         Ok(hits)
     }
 
-    /// The graph walk: the `k` best accepted points, or `None` when there is no graph or it
-    /// found fewer than `k`.
+    /// The graph walk, with the points waiting for the graph scored exactly beside it: the
+    /// `k` best accepted points, or `None` when there is no graph or it found fewer than `k`.
     fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>) -> Option<Found> {
         let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
         let accept = |n: u32| self.ids.owner(n).is_some() && ctx.acc.accepts(self, n);
-        // Without a filter and without tombstones every node is a result: no check.
-        let all_live = ctx.acc.accepts_all() && graph.nodes() == self.ids.len();
+        // Without a filter, tombstones or waiting points every node is a result: no check.
+        let all_live =
+            ctx.acc.accepts_all() && graph.nodes() == self.ids.len() && self.unindexed.is_empty();
         let check: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
         let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
         let mut scratch = self.take_scratch();
@@ -229,7 +230,21 @@ impl State {
             .into_iter()
             .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id)))
             .collect();
+        if !self.unindexed.is_empty() {
+            let mut top = TopK::new(k);
+            for slot in self.unindexed.iter() {
+                if let Some(id) = self.ids.owner(slot) {
+                    let d = space.distance(q, slot);
+                    if top.accepts(d, id) && ctx.acc.accepts(self, slot) {
+                        top.push(d, id);
+                    }
+                }
+            }
+            hits.extend(top.into_sorted());
+        }
         hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // A rewritten point can be both walked to and waiting: the same id, the same distance.
+        hits.dedup_by_key(|h| h.1);
         hits.truncate(k);
         (hits.len() == k).then_some(hits)
     }

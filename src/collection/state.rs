@@ -1,6 +1,7 @@
 //! The in-memory state of an open collection, composed of its parts.
 
 use super::files;
+use super::graph::Unindexed;
 use super::types::{Options, RecoveryStats};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
@@ -21,9 +22,13 @@ use std::sync::{Arc, Mutex};
 /// - the payload file, up to its `end`, plus the records of `payloads.dirty()` ids, gives
 ///   every live point's payload; a checkpoint appends the dirty ones first.
 /// - only pinned slots (live in the last checkpoint) are ever staged in `vectors`.
-/// - `graph`, when present, has a node for every live slot (deleted ones stay as tombstones
-///   until a rebuild or compaction); it is absent only where the vector file cannot lend its
-///   bytes, and such collections search exactly.
+/// - `graph`, when present, has a node for every live slot not in `unindexed` (deleted ones
+///   stay as tombstones until a rebuild or compaction), and `unindexed` holds every live slot
+///   written since the graph last linked it; at every checkpoint and compaction `unindexed`
+///   is empty. `graph` is absent only where the vector file cannot lend its bytes, and such
+///   collections search exactly; they keep `unindexed` all the same, and `virtual_nodes`,
+///   the slots a graph would have as nodes, so that every backend keeps and releases the
+///   same slots and writes the same files.
 /// - the vector file is `vectors-<vectors_generation>`, the payload file
 ///   `payloads-<payloads_generation>`, the graph file `graph-<generation>`,
 ///   and the log belongs to `generation` (its frames carry it).
@@ -43,6 +48,8 @@ pub(super) struct State {
     pub(super) payload_file: PayloadFile,
     pub(super) indexes: PayloadIndexes,
     pub(super) graph: Option<Graph>,
+    pub(super) unindexed: Unindexed,
+    pub(super) virtual_nodes: roaring::RoaringBitmap,
     pub(super) generation: u32,
     pub(super) vectors_generation: u32,
     pub(super) payloads_generation: u32,
@@ -95,6 +102,8 @@ impl State {
             payload_file: p.payload_file,
             indexes: p.indexes,
             graph: None,
+            unindexed: Unindexed::default(),
+            virtual_nodes: roaring::RoaringBitmap::new(),
             generation: p.generation,
             vectors_generation: p.vectors_generation,
             payloads_generation: p.payloads_generation,

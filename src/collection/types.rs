@@ -28,6 +28,9 @@ pub const QUANTIZED_SCAN_FACTOR: usize = 32;
 /// `get`); a scroll page stops short of it instead. Bounds the memory a call needs, which a
 /// component's memory cap would otherwise turn into a trap.
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
+/// The default of [`Options::max_unindexed`]: the points a search may score exactly beside
+/// the graph walk while the graph catches up.
+pub const DEFAULT_MAX_UNINDEXED: usize = 20_000;
 /// The most points one page of [`crate::Collection::scroll`] returns.
 pub const MAX_SCROLL: usize = MAX_K;
 
@@ -251,6 +254,10 @@ pub struct Options {
     pub sq8_search: bool,
     /// Which distance kernels run (results are bit-identical either way).
     pub kernels: Kernels,
+    /// Writes never wait for the graph, up to this many waiting points: the write that leaves
+    /// more links them all (see [`Collection::optimize`](super::Collection::optimize)).
+    /// Searches score waiting points exactly, so this bounds what that costs them.
+    pub max_unindexed: usize,
 }
 
 impl Options {
@@ -278,6 +285,12 @@ impl Options {
         self
     }
 
+    /// Sets [`Options::max_unindexed`].
+    pub fn with_max_unindexed(mut self, points: usize) -> Options {
+        self.max_unindexed = points;
+        self
+    }
+
     /// Sets [`Options::checkpoint_bytes`].
     pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
         self.checkpoint_bytes = bytes;
@@ -293,6 +306,7 @@ impl Default for Options {
             threads: None,
             sq8_search: true,
             kernels: Kernels::Best,
+            max_unindexed: DEFAULT_MAX_UNINDEXED,
         }
     }
 }
@@ -347,6 +361,9 @@ pub struct Stats {
     pub recovery: RecoveryStats,
     /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
     pub graph_nodes: usize,
+    /// Live points the graph does not reflect yet (new or rewritten since it last caught up;
+    /// searches score them exactly). See [`Collection::optimize`](super::Collection::optimize).
+    pub unindexed: usize,
     /// Live payloads as compact JSON text, and the memory holding them.
     pub payload_bytes: u64,
     pub payload_memory: u64,

@@ -166,29 +166,21 @@ impl State {
 }
 
 impl State {
-    /// `put` for each point of a batch, in order, then links their slots in the graph (even
-    /// when a put fails part way: what was put is linked).
+    /// `put` for each point of a batch, in order; their slots wait for the graph (even when a
+    /// put fails part way: what was put waits).
     pub(super) fn put_all(
         &mut self,
         points: impl IntoIterator<Item = Put>,
     ) -> Result<(), StorageError> {
-        let mut slots = Vec::new();
-        let mut result = Ok(());
         for p in points {
-            match self.put(p) {
-                Ok(slot) => slots.push(slot),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            let slot = self.put(p)?;
+            self.unindexed.add(slot);
         }
-        self.link_all(&slots);
-        result
+        Ok(())
     }
 
     /// Sets a point: in memory, and in the vector file unless the slot is pinned (see the
-    /// module docs). Returns the slot, which the caller links.
+    /// module docs). Returns the slot.
     fn put(&mut self, p: Put) -> Result<u32, StorageError> {
         let slot = self.ids.assign(p.id);
         // A read-only open keeps replayed vectors in memory.
@@ -201,6 +193,7 @@ impl State {
     /// Removes `id`, in memory; its slot is released at the next `apply_staged`.
     pub(super) fn remove(&mut self, id: u64) {
         if let Some(slot) = self.ids.remove(id) {
+            self.unindexed.remove(slot);
             self.vectors.release(slot);
             self.set_payload(id, slot, None, false);
         }
@@ -209,10 +202,10 @@ impl State {
     /// Writes staged slot bytes and releases freed slots. Only called right after the log
     /// records behind them are durable.
     pub(super) fn apply_staged(&mut self) -> Result<(), StorageError> {
-        let (ids, graph) = (&self.ids, &self.graph);
+        let (ids, graph, nodes) = (&self.ids, &self.graph, &self.virtual_nodes);
         // Without a graph (a backend that cannot lend its bytes) slots are kept as a graph
         // would keep them, so every backend writes the same files.
-        let in_graph = |s| graph.as_ref().is_none_or(|g| g.contains(s));
+        let in_graph = |s| graph.as_ref().map_or(nodes.contains(s), |g| g.contains(s));
         self.vectors
             .apply(ids.slots(), |s| ids.is_free(s), in_graph)
     }
@@ -224,8 +217,12 @@ impl State {
         })
     }
 
-    /// Keeps the log bounded when writes come without flushes.
+    /// Keeps the log bounded when writes come without flushes, and the points waiting for the
+    /// graph within [`Options::max_unindexed`](super::Options).
     pub(super) fn after_write(&mut self) -> Result<()> {
+        if self.unindexed.len() > self.options.max_unindexed {
+            self.catch_up(usize::MAX);
+        }
         if self.wal.len() >= self.options.checkpoint_bytes {
             self.checkpoint()?;
         }

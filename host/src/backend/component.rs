@@ -381,6 +381,12 @@ impl Backend for ComponentBackend {
         self.on(name, |e, s, c| e.collection().call_checkpoint(s, c))
     }
 
+    fn optimize(&mut self, name: &str, max_points: Option<u32>) -> HostResult<u64> {
+        self.on(name, |e, s, c| {
+            e.collection().call_optimize(s, c, max_points)
+        })
+    }
+
     fn len(&mut self, name: &str) -> HostResult<u64> {
         self.on(name, |e, s, c| e.collection().call_len(s, c))
     }

@@ -141,6 +141,8 @@ pub trait Backend {
     /// Flushes every open collection of the database.
     fn flush_all(&mut self) -> HostResult<()>;
     fn checkpoint(&mut self, name: &str) -> HostResult<()>;
+    /// Links up to `max_points` of the points waiting for the graph; returns how many wait.
+    fn optimize(&mut self, name: &str, max_points: Option<u32>) -> HostResult<u64>;
     /// Live points.
     fn len(&mut self, name: &str) -> HostResult<u64>;
     /// The name the engine gives the collection opened as `name`.

@@ -210,6 +210,10 @@ impl Backend for NativeBackend {
         Ok(self.c(name)?.checkpoint()?)
     }
 
+    fn optimize(&mut self, name: &str, max_points: Option<u32>) -> HostResult<u64> {
+        Ok(self.c(name)?.optimize(max_points.map(|n| n as usize))? as u64)
+    }
+
     fn stats(&mut self, name: &str) -> HostResult<Stats> {
         Ok(self.c(name)?.stats()?)
     }
