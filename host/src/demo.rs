@@ -6,10 +6,10 @@
 //! (384-d, unit length), stored as int8 with a scale per vector.
 
 use crate::backend::{self, Backend};
-use crate::runtime::Runtime;
+use crate::progress;
+use crate::runtime::{Origin, Runtime};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Instant;
 use veles::{CollectionConfig, Filter, Metric, Point, SearchParams};
@@ -69,36 +69,81 @@ fn shorten(s: &str, n: usize) -> String {
     }
 }
 
-/// Prints a query's four nearest neighbours by text.
-fn show(db: &mut dyn Backend, q: &Sentence, filter: Option<&Filter>) -> Result<()> {
-    crate::out!();
-    crate::out!("  query: \"{}\"", shorten(&q.text, 90));
-    if let Some(f) = filter {
-        crate::out!("  filter: {}", f.to_json());
+/// What the demo says: lines as it goes, or (`--json`) one JSON object at the end.
+struct Report {
+    json: Option<serde_json::Map<String, Value>>,
+}
+
+impl Report {
+    fn line(&self, text: impl std::fmt::Display) -> Result<()> {
+        if self.json.is_none() {
+            crate::out!("{text}");
+        }
+        Ok(())
     }
-    for (rank, h) in db
-        .search(
-            "packages",
-            &q.vector,
-            4,
-            &SearchParams::default().with_filter(filter),
-        )?
-        .iter()
-        .enumerate()
-    {
+
+    fn set(&mut self, key: &str, value: Value) {
+        if let Some(m) = &mut self.json {
+            m.insert(key.to_string(), value);
+        }
+    }
+
+    fn push(&mut self, key: &str, value: Value) {
+        if let Some(m) = &mut self.json {
+            let list = m.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = list {
+                a.push(value);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(m) = self.json {
+            crate::out!("{}", Value::Object(m));
+        }
+        Ok(())
+    }
+}
+
+/// A query's four nearest neighbours by text.
+fn show(
+    db: &mut dyn Backend,
+    q: &Sentence,
+    filter: Option<&Filter>,
+    report: &mut Report,
+) -> Result<()> {
+    report.line("")?;
+    report.line(format!("  query: \"{}\"", shorten(&q.text, 90)))?;
+    if let Some(f) = filter {
+        report.line(format!("  filter: {}", f.to_json()))?;
+    }
+    let params = SearchParams::default().with_filter(filter);
+    let hits = db.search("packages", &q.vector, 4, &params)?;
+    let mut found = Vec::new();
+    for (rank, h) in hits.iter().enumerate() {
         let text = h
             .payload
             .as_ref()
             .and_then(|p| p["text"].as_str())
             .unwrap_or("");
-        crate::out!("    {}. {:.3}  {}", rank + 1, h.score, shorten(text, 90));
+        report.line(format!(
+            "    {}. {:.3}  {}",
+            rank + 1,
+            h.score,
+            shorten(text, 90)
+        ))?;
+        found.push(json!({"id": h.id, "score": h.score, "text": text}));
     }
+    report.push(
+        "searches",
+        json!({"query": q.text, "filter": filter.map(Filter::to_json), "hits": found}),
+    );
     Ok(())
 }
 
 /// Runs the demo. `dir`: where to put the database (default: a fresh temporary directory,
 /// removed afterwards).
-pub fn run(native: bool, dir: Option<PathBuf>) -> Result<()> {
+pub fn run(native: bool, dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     let data = load()?;
     let (dir, temporary) = match dir {
         Some(d) => (d, false),
@@ -110,33 +155,61 @@ pub fn run(native: bool, dir: Option<PathBuf>) -> Result<()> {
     if temporary && dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    let result = run_in(&data, native, &dir);
+    let mut report = Report {
+        json: json_out.then(serde_json::Map::new),
+    };
+    let result = run_in(&data, native, &dir, &mut report);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    result
+    result?;
+    report.finish()
 }
 
-fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
+/// What loading the component cost, in words: a compile on a first run, a cache hit after.
+fn loaded(origin: &Origin, secs: f64) -> String {
+    match origin {
+        Origin::Cache(path) => format!(
+            "component loaded from the compile cache in {secs:.2} s ({})",
+            path.display()
+        ),
+        Origin::Compiled(Some(path)) => format!(
+            "component compiled in {secs:.2} s (first run: cached for the next in {})",
+            path.display()
+        ),
+        Origin::Compiled(None) => format!(
+            "component compiled in {secs:.2} s (no cache directory: every run compiles; set \
+             VELES_CACHE_DIR)"
+        ),
+    }
+}
+
+fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Report) -> Result<()> {
     let how = if native {
         "natively (linked library)"
     } else {
         "through the WebAssembly component under wasmtime"
     };
-    crate::out!(
+    report.line(format!(
         "Veles demo: semantic search over {} Python package summaries",
         data.base.len()
-    );
-    crate::out!("  engine:   {how}");
-    crate::out!("  database: {}", dir.display());
-    crate::out!();
+    ))?;
+    report.line(format!("  engine:   {how}"))?;
+    report.line(format!("  database: {}", dir.display()))?;
+    report.line("")?;
+    report.set("engine", json!(if native { "native" } else { "component" }));
+    report.set("database", json!(dir.display().to_string()));
+    report.set("points", json!(data.base.len()));
 
     let started = Instant::now();
     let runtime = if native { None } else { Some(Runtime::new()?) };
-    if let Some(_r) = &runtime {
-        crate::out!(
-            "  component loaded in {:.2} s",
-            started.elapsed().as_secs_f64()
+    if let Some(r) = &runtime {
+        let secs = started.elapsed().as_secs_f64();
+        report.line(format!("  {}", loaded(r.origin(), secs)))?;
+        let cached = matches!(r.origin(), Origin::Cache(_));
+        report.set(
+            "component_load",
+            json!({"seconds": secs, "from_cache": cached}),
         );
     }
     let mut db = backend::open(dir, native, runtime.as_ref())?;
@@ -152,9 +225,10 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
         CollectionConfig::new(data.dim as u32, Metric::Cosine),
     )?;
 
-    let bar = ProgressBar::new(data.base.len() as u64).with_style(
-        ProgressStyle::with_template("  importing {bar:30} {pos}/{len} points")
-            .expect("valid template"),
+    let bar = progress::bar(
+        data.base.len() as u64,
+        "  importing {bar:30} {pos}/{len} points {msg}",
+        report.json.is_some(),
     );
     let t = Instant::now();
     for (chunk_no, chunk) in data.base.chunks(500).enumerate() {
@@ -170,45 +244,55 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
         bar.inc(points.len() as u64);
     }
     db.flush("packages")?;
+    let ingest = t.elapsed().as_secs_f64();
+    progress::catch_up(db.as_mut(), "packages", &bar, "")?;
     // Saves the graph, so every later open (`veles info`, a search) loads it.
     db.checkpoint("packages")?;
     bar.finish_and_clear();
-    crate::out!(
-        "  imported and flushed {} points in {:.2} s",
+    let secs = t.elapsed().as_secs_f64();
+    report.line(format!(
+        "  imported {} points in {secs:.2} s: durable after {ingest:.2} s, then the graph \
+         caught up and was saved",
         data.base.len(),
-        t.elapsed().as_secs_f64()
+    ))?;
+    report.set(
+        "import",
+        json!({"seconds": secs, "durable_after_seconds": ingest}),
     );
 
     for qi in [0usize, 3, 7] {
-        show(db.as_mut(), &data.queries[qi], None)?;
+        show(db.as_mut(), &data.queries[qi], None, report)?;
     }
     show(
         db.as_mut(),
         &data.queries[12],
         Some(&Filter::lt("chars", 40)),
+        report,
     )?;
 
     // Persistence: close, reopen, same answer.
-    let before = db.search(
-        "packages",
-        &data.queries[0].vector,
-        1,
-        &SearchParams::default(),
-    )?;
+    let top = |db: &mut dyn Backend| {
+        db.search(
+            "packages",
+            &data.queries[0].vector,
+            1,
+            &SearchParams::default(),
+        )
+    };
+    let before = top(db.as_mut())?;
     drop(db);
     let mut db = backend::open(dir, native, runtime.as_ref())?;
-    let after = db.search(
-        "packages",
-        &data.queries[0].vector,
-        1,
-        &SearchParams::default(),
-    )?;
+    let after = top(db.as_mut())?;
     let stats = db.stats("packages")?;
-    crate::out!();
-    crate::out!(
+    report.line("")?;
+    report.line(format!(
         "  reopened: {} points, top hit unchanged: {}",
         stats.len,
         if before == after { "yes" } else { "NO" }
+    ))?;
+    report.set(
+        "reopened",
+        json!({"points": stats.len, "top_hit_unchanged": before == after}),
     );
 
     // The same exact searches natively and through the component, side by side: rounds
@@ -241,18 +325,22 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path) -> Result<()> {
             comp_db.search_batch("packages", &queries, 10, params)?;
             best_comp = best_comp.min(t.elapsed().as_secs_f64());
         }
-        crate::out!(
-            "  {} {what} top-10 searches: component {:.2}x the native time (best of 5 rounds \
-             each, {:.0} vs {:.0} queries/s); results identical: {}",
-            queries.len(),
-            best_comp / best_native.max(1e-9),
+        let ratio = best_comp / best_native.max(1e-9);
+        let (comp_qps, native_qps) = (
             queries.len() as f64 / best_comp,
             queries.len() as f64 / best_native,
-            if native_hits == comp_hits {
-                "yes"
-            } else {
-                "NO"
-            }
+        );
+        let same = native_hits == comp_hits;
+        report.line(format!(
+            "  {} {what} top-10 searches: component {ratio:.2}x the native time (best of 5 \
+             rounds each, {comp_qps:.0} vs {native_qps:.0} queries/s); results identical: {}",
+            queries.len(),
+            if same { "yes" } else { "NO" }
+        ))?;
+        report.push(
+            "component_vs_native",
+            json!({"search": what, "queries": queries.len(), "time_ratio": ratio,
+                   "component_qps": comp_qps, "native_qps": native_qps, "identical": same}),
         );
     }
     Ok(())

@@ -112,6 +112,8 @@ enum Command {
         /// Include the vectors.
         #[arg(long)]
         with_vector: bool,
+        #[command(flatten)]
+        fields: points_cli::Fields,
     },
     /// Print points by id, as JSON lines (`import`'s format).
     Get {
@@ -126,6 +128,8 @@ enum Command {
         /// Leave out the payloads.
         #[arg(long)]
         no_payload: bool,
+        #[command(flatten)]
+        fields: points_cli::Fields,
     },
     /// Delete points by id or by --filter; durable when it returns.
     Delete {
@@ -161,6 +165,8 @@ enum Command {
         no_vector: bool,
         #[arg(long)]
         no_payload: bool,
+        #[command(flatten)]
+        fields: points_cli::Fields,
     },
     /// Print every point (passing --filter) by id, as JSON lines: `veles import` reads them
     /// back.
@@ -171,6 +177,8 @@ enum Command {
         filter: Option<String>,
         #[arg(long)]
         no_payload: bool,
+        #[command(flatten)]
+        fields: points_cli::Fields,
     },
     /// Create, drop or list payload indexes (which make filters on their keys fast).
     Index {
@@ -400,6 +408,7 @@ fn run(cli: Cli) -> Result<()> {
             score_threshold,
             no_payload,
             with_vector,
+            fields,
         } => {
             let filter = usage(
                 "--filter",
@@ -426,9 +435,22 @@ fn run(cli: Cli) -> Result<()> {
                 .with_exact(exact)
                 .with_score_threshold(score_threshold)
                 .with_include(veles::Include::new(with_vector, !no_payload));
-            let results = db.search_batch(&name, &queries, k, &params)?;
+            // In batches: a long query file shows progress, and each call stays small.
+            let bar = progress::counter(queries.len() as u64, "searching", json_out);
+            if queries.len() < 1000 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let mut results = Vec::with_capacity(queries.len());
+            for chunk in queries.chunks(256) {
+                results.extend(db.search_batch(&name, chunk, k, &params)?);
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            for h in results.iter_mut().flatten() {
+                h.payload = fields.project(h.payload.take());
+            }
             let metric = db.config(&name)?.metric;
-            print_hits(&results, metric, json_out)?;
+            print_hits(&results, metric, fields.chosen(), json_out)?;
         }
         Command::Get {
             dir,
@@ -436,10 +458,11 @@ fn run(cli: Cli) -> Result<()> {
             ids,
             no_vector,
             no_payload,
+            fields,
         } => {
             let mut db = open_existing(&dir, cli.native)?;
             let include = veles::Include::new(!no_vector, !no_payload);
-            points_cli::get(db.as_mut(), &name, &ids, include)?;
+            points_cli::get(db.as_mut(), &name, &ids, include, &fields)?;
         }
         Command::Delete {
             dir,
@@ -464,18 +487,20 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             no_vector,
             no_payload,
+            fields,
         } => {
             let filter = points_cli::filter(filter.as_deref())?;
             let mut db = open_existing(&dir, cli.native)?;
             let include = veles::Include::new(!no_vector, !no_payload);
-            let f = filter.as_ref();
-            points_cli::scroll(db.as_mut(), &name, f, start, Some(limit), include, json_out)?;
+            let (f, shape) = (filter.as_ref(), (include, &fields));
+            points_cli::scroll(db.as_mut(), &name, f, start, Some(limit), shape, json_out)?;
         }
         Command::Export {
             dir,
             name,
             filter,
             no_payload,
+            fields,
         } => {
             let filter = points_cli::filter(filter.as_deref())?;
             let mut db = open_existing(&dir, cli.native)?;
@@ -486,7 +511,7 @@ fn run(cli: Cli) -> Result<()> {
                 filter.as_ref(),
                 0,
                 None,
-                include,
+                (include, &fields),
                 json_out,
             )?;
         }
@@ -535,7 +560,7 @@ fn run(cli: Cli) -> Result<()> {
             snapshot: from,
             dir,
         } => snapshot(&from, &dir, true, cli.native, json_out)?,
-        Command::Demo { dir } => demo::run(cli.native, dir)?,
+        Command::Demo { dir } => demo::run(cli.native, dir, json_out)?,
         Command::Bench {
             dir,
             base,
@@ -734,7 +759,9 @@ impl Output {
 
 /// Prints search results. JSON: one array with an object per query, `{"query": i, "hits":
 /// […]}`, whatever the number of queries.
-fn print_hits(results: &[Vec<Hit>], metric: Metric, json_out: bool) -> Result<()> {
+/// Text: a payload prints whole when `whole` (the fields a user chose), else cut at 100
+/// characters.
+fn print_hits(results: &[Vec<Hit>], metric: Metric, whole: bool, json_out: bool) -> Result<()> {
     if json_out {
         let all: Vec<serde_json::Value> = results
             .iter()
@@ -757,7 +784,7 @@ fn print_hits(results: &[Vec<Hit>], metric: Metric, json_out: bool) -> Result<()
                 .as_ref()
                 .map(|p| p.to_string())
                 .unwrap_or_default();
-            let payload = if payload.chars().count() > 100 {
+            let payload = if !whole && payload.chars().count() > 100 {
                 format!("{}…", payload.chars().take(99).collect::<String>())
             } else {
                 payload
@@ -792,7 +819,12 @@ fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
 
 fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result<()> {
     let mut db = open_existing(dir, native)?;
+    let bar = progress::spinner(
+        format!("checking every checksum of {}", human(disk_use(dir))),
+        json_out,
+    );
     let mut reports = db.check()?;
+    bar.finish_and_clear();
     if let Some(name) = only {
         reports.retain(|r| r.collection == name);
         if reports.is_empty() {
@@ -848,10 +880,20 @@ fn compact(dir: &Path, only: Option<String>, native: bool, json_out: bool) -> Re
         Some(n) => vec![n],
         None => db.list()?,
     };
-    for n in names {
+    let total = names.len();
+    for (i, n) in names.into_iter().enumerate() {
         let files = dir.join("collections").join(&n);
         let disk_before = disk_use(&files);
+        let bar = progress::spinner(
+            format!(
+                "compacting {n} ({} of {total}, {})",
+                i + 1,
+                human(disk_before)
+            ),
+            json_out,
+        );
         let r = db.compact(&n)?;
+        bar.finish_and_clear();
         let disk_after = disk_use(&files);
         if json_out {
             let extra =
@@ -928,8 +970,10 @@ fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: boo
     };
     let mut db = backend::open_with(from, native, None, &options)?;
     if restore {
-        let damaged: Vec<String> = db
-            .check()?
+        let bar = progress::spinner(format!("checking {}", from.display()), json_out);
+        let reports = db.check();
+        bar.finish_and_clear();
+        let damaged: Vec<String> = reports?
             .into_iter()
             .filter(|r| !r.is_ok())
             .map(|r| format!("{}: {}", r.collection, r.problems[0]))
@@ -941,7 +985,13 @@ fn snapshot(from: &Path, dest: &Path, restore: bool, native: bool, json_out: boo
             );
         }
     }
-    let r = db.snapshot(dest)?;
+    let bar = progress::spinner(
+        format!("copying {} into {}", human(disk_use(from)), dest.display()),
+        json_out,
+    );
+    let r = db.snapshot(dest);
+    bar.finish_and_clear();
+    let r = r?;
     if json_out {
         veles_host::out!(
             "{}",

@@ -39,6 +39,42 @@ pub fn filter(text: Option<&str>) -> Result<Option<Filter>> {
     crate::usage("--filter", text.map(Filter::from_json_str).transpose())
 }
 
+/// Which payload keys to print: all, or only these (dotted paths, `tags.0` for an array
+/// element), each under its path and in full.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Fields {
+    /// Only these payload keys (comma-separated dotted paths), printed in full.
+    #[arg(long, value_delimiter = ',')]
+    pub fields: Vec<String>,
+}
+
+impl Fields {
+    /// `payload` with only the chosen keys (all when none were chosen); keys it lacks are
+    /// left out.
+    pub fn project(&self, payload: Option<Value>) -> Option<Value> {
+        if self.fields.is_empty() {
+            return payload;
+        }
+        let p = payload?;
+        let mut out = serde_json::Map::new();
+        for f in &self.fields {
+            let found = f.split('.').try_fold(&p, |v, part| match v {
+                Value::Object(m) => m.get(part),
+                Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            });
+            if let Some(v) = found {
+                out.insert(f.clone(), v.clone());
+            }
+        }
+        Some(Value::Object(out))
+    }
+
+    pub fn chosen(&self) -> bool {
+        !self.fields.is_empty()
+    }
+}
+
 /// One point as a JSON line (what `import` reads); a part left out is left out here too.
 /// Vectors print as f32 (the shortest text that reads back to the same f32).
 #[derive(serde::Serialize)]
@@ -50,24 +86,31 @@ struct Line<'a> {
     payload: Option<&'a Value>,
 }
 
-fn line(p: &Point, include: Include) -> String {
+fn line(p: &Point, include: Include, fields: &Fields) -> String {
+    let payload = fields.project(p.payload.clone());
     let l = Line {
         id: p.id,
         vector: include.vector.then_some(p.vector.as_slice()),
-        payload: p.payload.as_ref(),
+        payload: payload.as_ref(),
     };
     serde_json::to_string(&l).unwrap_or_default()
 }
 
 /// `veles get`: the points with these ids, one JSON line each; ids not found are named on
 /// stderr and the exit code is 1.
-pub fn get(db: &mut dyn Backend, name: &str, ids: &[u64], include: Include) -> Result<()> {
+pub fn get(
+    db: &mut dyn Backend,
+    name: &str,
+    ids: &[u64],
+    include: Include,
+    fields: &Fields,
+) -> Result<()> {
     let got = db.get_with(name, ids, include)?;
     let mut out = std::io::stdout().lock();
     let mut missing = Vec::new();
     for (id, p) in ids.iter().zip(&got) {
         match p {
-            Some(p) => writeln!(out, "{}", line(p, include))?,
+            Some(p) => writeln!(out, "{}", line(p, include, fields))?,
             None => missing.push(id.to_string()),
         }
     }
@@ -86,7 +129,7 @@ pub fn scroll(
     filter: Option<&Filter>,
     start: u64,
     limit: Option<usize>,
-    include: Include,
+    (include, fields): (Include, &Fields),
     json_out: bool,
 ) -> Result<()> {
     const PAGE: usize = 1000;
@@ -100,7 +143,7 @@ pub fn scroll(
         }
         let page = db.scroll(name, from, n, filter, include)?;
         for p in &page.points {
-            writeln!(out, "{}", line(p, include))?;
+            writeln!(out, "{}", line(p, include, fields))?;
         }
         left = left.map(|l| l - page.points.len());
         at = page.next;

@@ -28,6 +28,17 @@ pub fn counter(len: u64, what: &str, hidden: bool) -> ProgressBar {
     )
 }
 
+/// A spinner that ticks on its own while one long call runs (a check, a compaction, a
+/// copy), with the time so far.
+pub fn spinner(msg: String, hidden: bool) -> ProgressBar {
+    let bar = self::bar(0, "{spinner} {msg} ({elapsed})", hidden);
+    bar.set_message(msg);
+    if !hidden {
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    bar
+}
+
 /// Links every point of `name` waiting for the graph, in steps, saying so in `bar`'s
 /// message (`prefix` first). Returns how many were linked.
 pub fn catch_up(

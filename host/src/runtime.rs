@@ -64,10 +64,20 @@ impl WasiView for HostState {
     }
 }
 
+/// Where a runtime's machine code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Loaded from the compile cache (this file).
+    Cache(PathBuf),
+    /// Compiled now; saved to this cache file for the next start, if there is one.
+    Compiled(Option<PathBuf>),
+}
+
 /// The engine, the compiled component and the linker, shared by every store.
 pub struct Runtime {
     engine: Engine,
     component: Component,
+    origin: Origin,
     linker: Linker<HostState>,
     _ticker: Arc<()>,
 }
@@ -100,7 +110,7 @@ impl Runtime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        let component = load_component(&engine, wasm)?;
+        let (component, origin) = load_component(&engine, wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 
@@ -119,9 +129,15 @@ impl Runtime {
         Ok(Runtime {
             engine,
             component,
+            origin,
             linker,
             _ticker: alive,
         })
+    }
+
+    /// Whether the component was compiled by this runtime or loaded from the cache.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// A store whose WASI context sees only `dir` (as the guest's `.`), and the component
@@ -182,7 +198,7 @@ pub(crate) fn ticks(timeout: Duration) -> u64 {
 /// Compiles the component, or loads its precompiled form from the cache. The cache file name
 /// carries a checksum of the wasm and of the engine's configuration; the file carries a CRC of
 /// itself, checked before wasmtime is asked to trust it.
-fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+fn load_component(engine: &Engine, wasm: &[u8]) -> Result<(Component, Origin)> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -203,7 +219,7 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
             // same compatibility hash (the file name says so) and are intact (CRC checked);
             // the cache directory belongs to the user running this process.
             if let Ok(c) = unsafe { Component::deserialize(engine, body) } {
-                return Ok(c);
+                return Ok((c, Origin::Cache(path.clone())));
             }
         }
     }
@@ -213,11 +229,9 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
         .context("compiling the Veles component")?;
     // SAFETY: produced just now by this engine.
     let component = unsafe { Component::deserialize(engine, &compiled)? };
-    if let Some(path) = &cached {
-        // Best effort: a cache that cannot be written only costs the next start a compile.
-        let _ = write_cache(path, &compiled);
-    }
-    Ok(component)
+    // Best effort: a cache that cannot be written only costs the next start a compile.
+    let saved = cached.filter(|path| write_cache(path, &compiled).is_ok());
+    Ok((component, Origin::Compiled(saved)))
 }
 
 fn write_cache(path: &Path, compiled: &[u8]) -> std::io::Result<()> {

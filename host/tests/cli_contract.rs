@@ -436,4 +436,145 @@ fn the_demo_runs_to_the_end_with_identical_results() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert_eq!(out.matches("results identical: yes").count(), 2, "{out}");
+    // What loading the component cost is said for what it was: a compile or a cache hit.
+    assert!(
+        out.contains("component compiled in") || out.contains("from the compile cache"),
+        "{out}"
+    );
+    // --json: one object, nothing else on stdout.
+    let o = veles(&["--json", "demo"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["engine"], "component");
+    assert_eq!(v["searches"].as_array().map(Vec::len), Some(4), "{v}");
+    assert_eq!(v["reopened"]["top_hit_unchanged"], true);
+    let cmp = v["component_vs_native"].as_array().unwrap();
+    assert!(cmp.iter().all(|c| c["identical"] == true), "{v}");
+    assert!(v["component_load"]["from_cache"].is_boolean());
+}
+
+#[test]
+fn payloads_keep_their_key_order_and_fields_print_in_full() {
+    let (dir, db) = temp_db();
+    let db = db.as_str();
+    ok(veles(&["--native", "create", db, "c", "--dim", "3"]));
+    let long = "x".repeat(300);
+    let file = dir.path().join("p.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"id\":1,\"vector\":[1,0,0],\"payload\":{{\"zeta\":1,\"alpha\":\"{long}\",\"mid\":{{\"b\":2,\"a\":1}}}}}}\n"
+        ),
+    )
+    .unwrap();
+    ok(veles(&[
+        "--native",
+        "import",
+        db,
+        "c",
+        file.to_str().unwrap(),
+    ]));
+    // Key order as written, natively and through the component.
+    for mode in [&["--native"][..], &[][..]] {
+        let args: Vec<&str> = mode
+            .iter()
+            .copied()
+            .chain(["get", db, "c", "1", "--no-vector"])
+            .collect();
+        let out = ok(veles(&args));
+        let zeta = out.find("zeta").unwrap();
+        assert!(
+            zeta < out.find("alpha").unwrap() && out.find("\"b\"") < out.find("\"a\""),
+            "{out}"
+        );
+    }
+    // --fields: only those keys (dotted paths too), and in full in the text listing.
+    let out = ok(veles(&[
+        "--native",
+        "get",
+        db,
+        "c",
+        "1",
+        "--no-vector",
+        "--fields",
+        "mid.a,zeta",
+    ]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["payload"],
+        serde_json::json!({"mid.a": 1, "zeta": 1}),
+        "{out}"
+    );
+    let out = ok(veles(&[
+        "--native", "search", db, "c", "--vector", "[1,0,0]", "-k", "1", "--fields", "alpha",
+    ]));
+    assert!(out.contains(&long) && !out.contains('…'), "{out}");
+    assert!(
+        out.lines().all(|l| !l.ends_with(' ')),
+        "trailing spaces: {out:?}"
+    );
+    let out = ok(veles(&[
+        "--native", "search", db, "c", "--vector", "[1,0,0]", "-k", "1",
+    ]));
+    assert!(out.contains('…'), "an unchosen long payload is cut: {out}");
+}
+
+#[test]
+fn info_on_an_unfolded_log_builds_no_graph_and_checkpoint_links_it() {
+    use veles::{CollectionConfig, Database, Metric, Point};
+    let (_dir, db) = temp_db();
+    {
+        let d = Database::open(Path::new(&db)).unwrap();
+        let c = d
+            .create_collection("c", CollectionConfig::new(8, Metric::Euclidean))
+            .unwrap();
+        let points: Vec<Point> = (0..3000u64)
+            .map(|i| Point::new(i, (0..8).map(|j| ((i * 7 + j) % 13) as f32).collect()))
+            .collect();
+        c.upsert(&points).unwrap();
+        c.flush().unwrap();
+        // Dropped without a checkpoint: every point is in the log only.
+    }
+    let info = |mode: &str| -> Value {
+        let mut args = vec!["--json", "info", &db];
+        if !mode.is_empty() {
+            args.insert(0, mode);
+        }
+        let out = ok(veles(&args));
+        serde_json::from_str::<Value>(&out).unwrap()["collections"][0].clone()
+    };
+    // Natively and through the component (the default).
+    for mode in ["--native", ""] {
+        let c = info(mode);
+        assert_eq!(c["points"], 3000, "{mode}: {c}");
+        assert_eq!(c["recovery"]["replayed_records"], 1, "{mode}: {c}");
+        // The replayed points wait: info (a read-only open) linked none of them.
+        assert_eq!(
+            (c["graph_nodes"].as_u64(), c["unindexed"].as_u64()),
+            (Some(0), Some(3000))
+        );
+    }
+    let text = ok(veles(&["--native", "info", &db]));
+    assert!(text.contains("(3000 points waiting for it)"), "{text}");
+    // Searches over waiting points are exact.
+    let out = ok(veles(&[
+        "--native",
+        "--json",
+        "search",
+        &db,
+        "c",
+        "--vector",
+        "[0,1,2,3,4,5,6,7]",
+        "-k",
+        "1",
+    ]));
+    let hits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits[0]["hits"][0]["score"], 0.0, "{hits}");
+    ok(veles(&["--native", "checkpoint", &db]));
+    let c = info("--native");
+    assert_eq!(
+        (c["graph_nodes"].as_u64(), c["unindexed"].as_u64()),
+        (Some(3000), Some(0))
+    );
+    assert_eq!(c["recovery"]["replayed_records"], 0, "{c}");
 }
