@@ -4,7 +4,7 @@
 //! by exact scan, so filtered recall, QPS and the plan come out of one run.
 
 use crate::backend::{self, Backend};
-use crate::data::{read_fvecs, read_ivecs};
+use crate::data::{read_ivecs, read_vectors};
 use crate::progress;
 use crate::runtime::Runtime;
 use anyhow::{Context, Result, bail};
@@ -38,6 +38,8 @@ pub struct BenchArgs {
     pub indexes: Vec<String>,
     /// Filters to measure (JSON), besides no filter.
     pub filters: Vec<String>,
+    /// Draw recall against QPS per ef into this SVG file.
+    pub plot: Option<PathBuf>,
 }
 
 /// Resident memory of this process in bytes (Linux), for the table.
@@ -161,8 +163,8 @@ fn exact_truth(
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
-    let base = read_fvecs(&a.base)?;
-    let queries = read_fvecs(&a.queries)?;
+    let base = read_vectors(&a.base)?;
+    let queries = read_vectors(&a.queries)?;
     if base.is_empty() || queries.is_empty() {
         bail!("need base vectors and queries");
     }
@@ -282,7 +284,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     let rss = rss_bytes();
 
-    if a.json {
+    {
         let v = json!({
             "mode": mode, "vectors": base.len(), "dimension": dim, "queries": queries.len(), "k": a.k,
             "m": a.m, "ef_construction": a.ef_construction, "metric": a.metric.name(),
@@ -301,8 +303,20 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        crate::out!("{v}");
-        return Ok(());
+        if let Some(path) = &a.plot {
+            let title = format!(
+                "veles {mode}: {} x {dim}-d {}, k {}",
+                base.len(),
+                a.metric,
+                a.k
+            );
+            let doc = crate::plot::svg(&title, &crate::plot::series_of_run(&v)?)?;
+            std::fs::write(path, doc).with_context(|| format!("{}", path.display()))?;
+        }
+        if a.json {
+            crate::out!("{v}");
+            return Ok(());
+        }
     }
     crate::out!(
         "veles bench ({mode}): {} x {dim}-d {}, M {}, ef_construction {}, {} queries, k {}",

@@ -345,9 +345,11 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, usize, u64)> {
     }
 }
 
-/// Reads every vector of an fvecs file.
-pub fn read_fvecs(path: &Path) -> Result<Vec<Vec<f32>>> {
-    let mut r = PointReader::open(path, Some(Format::Fvecs), 0)?;
+/// Reads every vector of a file in any format `import` reads (by its extension; fvecs when
+/// it has none of theirs).
+pub fn read_vectors(path: &Path) -> Result<Vec<Vec<f32>>> {
+    let format = Format::from_path(path).unwrap_or(Format::Fvecs);
+    let mut r = PointReader::open(path, Some(format), 0)?;
     Ok(r.next_batch(usize::MAX)?
         .into_iter()
         .map(|p| p.vector)

@@ -211,10 +211,10 @@ enum Command {
         /// A directory for the benchmark's database (it builds a collection named `bench`
         /// there, and refuses to touch an existing one).
         dir: PathBuf,
-        /// Base vectors (fvecs).
+        /// Base vectors (fvecs, npy or jsonl).
         #[arg(long)]
         base: PathBuf,
-        /// Query vectors (fvecs).
+        /// Query vectors (fvecs, npy or jsonl).
         #[arg(long)]
         queries: PathBuf,
         /// Ground truth: the exact neighbour ids per query (ivecs); computed by exact scan
@@ -248,6 +248,18 @@ enum Command {
         /// Run through the component (the default; here for symmetry with --native).
         #[arg(long)]
         component: bool,
+        /// Also draw recall against QPS per ef into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Draw the recall/QPS curves of `veles bench --json` outputs (native and component runs,
+    /// say) into one SVG file.
+    Plot {
+        /// The SVG file to write.
+        out: PathBuf,
+        /// `veles bench --json` outputs ("-": stdin).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
     },
     /// Build a collection from real sentence embeddings shipped with veles and search it.
     Demo {
@@ -576,6 +588,7 @@ fn run(cli: Cli) -> Result<()> {
             indexes,
             filters,
             component,
+            plot,
         } => {
             for f in &filters {
                 usage("--filter", Filter::from_json_str(f))?;
@@ -599,7 +612,24 @@ fn run(cli: Cli) -> Result<()> {
                 payloads,
                 indexes,
                 filters,
+                plot,
             })?;
+        }
+        Command::Plot { out, runs } => {
+            let mut series = Vec::new();
+            for path in &runs {
+                let text = match path.to_str() {
+                    Some("-") => std::io::read_to_string(std::io::stdin())?,
+                    _ => std::fs::read_to_string(path)
+                        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?,
+                };
+                let run: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| anyhow!("{}: not JSON: {e}", path.display()))?;
+                series.extend(veles_host::plot::series_of_run(&run)?);
+            }
+            let doc = veles_host::plot::svg("veles bench: recall@k against QPS", &series)?;
+            std::fs::write(&out, doc)
+                .map_err(|e| anyhow!("cannot write {}: {e}", out.display()))?;
         }
     }
     Ok(())

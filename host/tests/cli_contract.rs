@@ -340,23 +340,26 @@ fn a_failed_import_keeps_and_reports_what_came_before_and_resumes() {
     assert!(out.contains("checkpointed c: 5999 points"), "{out}");
 }
 
+/// An npy file (version 1.0) with this dtype, shape and raw data.
+fn write_npy(path: &Path, descr: &str, shape: &str, data: &[u8]) {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(h.as_bytes());
+    b.extend_from_slice(data);
+    std::fs::write(path, b).unwrap();
+}
+
 #[test]
 fn npy_headers_are_bounded_by_the_file_and_float16_reads() {
     let (dir, db) = temp_db();
     let db = db.as_str();
     ok(veles(&["--native", "create", db, "c", "--dim", "2"]));
-    let npy = |path: &Path, descr: &str, shape: &str, data: &[u8]| {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        b.extend_from_slice(h.as_bytes());
-        b.extend_from_slice(data);
-        std::fs::write(path, b).unwrap();
-    };
+    let npy = write_npy;
     let huge = dir.path().join("huge.npy");
     npy(&huge, "<f4", "(1, 1099511627776)", &[0; 16]);
     let o = veles(&["--native", "import", db, "c", huge.to_str().unwrap()]);
@@ -577,4 +580,64 @@ fn info_on_an_unfolded_log_builds_no_graph_and_checkpoint_links_it() {
         (Some(3000), Some(0))
     );
     assert_eq!(c["recovery"]["replayed_records"], 0, "{c}");
+}
+
+#[test]
+fn bench_reads_npy_finds_its_own_ground_truth_and_plots_the_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let f32s = |n: usize, seed: u64| -> Vec<u8> {
+        let mut x = seed;
+        (0..n * 8)
+            .flat_map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32).to_le_bytes()
+            })
+            .collect()
+    };
+    let (base, queries) = (dir.path().join("base.npy"), dir.path().join("q.npy"));
+    write_npy(&base, "<f4", "(1500, 8)", &f32s(1500, 1));
+    write_npy(&queries, "<f4", "(20, 8)", &f32s(20, 2));
+    let (db, svg) = (dir.path().join("db"), dir.path().join("curve.svg"));
+    let out = ok(veles(&[
+        "--native",
+        "--json",
+        "bench",
+        db.to_str().unwrap(),
+        "--base",
+        base.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--ef",
+        "16,64",
+        "--metric",
+        "euclidean",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]));
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["vectors"], 1500, "{run}");
+    // Without --gt the exact answers come from the engine's exact scan; the points waiting
+    // for the graph right after ingest are scored exactly, so that pass is exact too.
+    assert_eq!(run["search_while_waiting"]["recall"], 1.0, "{run}");
+    assert!(run["ingest_points_per_second"].as_f64().unwrap() > 0.0);
+    let rows = run["runs"][0]["search"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1]["recall"].as_f64().unwrap() >= 0.9, "{run}");
+    let doc = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        doc.starts_with("<svg") && doc.matches("<circle").count() == 2,
+        "{doc}"
+    );
+    // `veles plot` draws saved runs, several in one picture.
+    let saved = dir.path().join("run.json");
+    std::fs::write(&saved, &out).unwrap();
+    let both = dir.path().join("both.svg");
+    let (a, b) = (saved.to_str().unwrap(), saved.to_str().unwrap());
+    ok(veles(&["plot", both.to_str().unwrap(), a, b]));
+    let doc = std::fs::read_to_string(&both).unwrap();
+    assert_eq!(doc.matches("<polyline").count(), 2);
+    let o = veles(&["plot", both.to_str().unwrap(), base.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }

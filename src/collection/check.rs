@@ -257,7 +257,7 @@ impl State {
             }
             if !self.unindexed.is_empty() {
                 report.notes.push(format!(
-                    "{} points wait for the graph (searches score them exactly)",
+                    "{} points wait for the graph (searches scan them beside the walk)",
                     self.unindexed.len()
                 ));
             }

@@ -16,7 +16,8 @@ const LINK_BATCH: usize = 256;
 /// Live slots whose current vector the graph does not reflect yet: new points (no node) and
 /// rewritten ones (a node linked for the old vector), in the order they were written. Writes
 /// only add here; the graph catches up in bulk (`State::catch_up`), and until then searches
-/// score these slots exactly beside the walk, so results never depend on the lag.
+/// scan these slots beside the walk (exactly, or on the SQ8 copy reranked exactly, as the
+/// walk ranks), so no point is missed for lack of links.
 ///
 /// Invariant: `set` holds only live slots; `order` holds every slot of `set` (first write
 /// first) and possibly stale entries, which `take` skips.
@@ -85,7 +86,7 @@ impl Collection {
     /// oldest first, on every core natively; returns how many still wait. Writes never wait
     /// for the graph: it catches up here, at every checkpoint and compaction, and within a
     /// write that leaves more than [`Options::max_unindexed`](super::Options) points waiting.
-    /// Searches are exact over the waiting points either way; this only makes them faster.
+    /// Searches scan the waiting points beside the walk either way; this only makes them faster.
     /// Allowed on a read-only open (the graph lives in memory; nothing is written).
     pub fn optimize(&self, max_points: Option<usize>) -> Result<usize> {
         self.with_state(|st| Ok(st.catch_up(max_points.unwrap_or(usize::MAX))))

@@ -231,22 +231,62 @@ impl State {
             .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id)))
             .collect();
         if !self.unindexed.is_empty() {
-            let mut top = TopK::new(k);
-            for slot in self.unindexed.iter() {
-                if let Some(id) = self.ids.owner(slot) {
-                    let d = space.distance(q, slot);
-                    if top.accepts(d, id) && ctx.acc.accepts(self, slot) {
-                        top.push(d, id);
-                    }
-                }
-            }
-            hits.extend(top.into_sorted());
+            hits.extend(self.score_waiting(q, k, ef, ctx.acc));
         }
         hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         // A rewritten point can be both walked to and waiting: the same id, the same distance.
         hits.dedup_by_key(|h| h.1);
         hits.truncate(k);
         (hits.len() == k).then_some(hits)
+    }
+
+    /// The best `k` accepted points among those waiting for the graph: scored exactly, or,
+    /// when they are many and there is an SQ8 copy, on it with the best `ef` reranked exactly
+    /// (as the walk itself ranks).
+    fn score_waiting(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Found {
+        let Some(space) = self.vectors.exact_space() else {
+            return Vec::new();
+        };
+        let waiting = self.unindexed.iter();
+        let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
+        let found = match (sq8, q) {
+            (Some(sq8), Query::F32(qf)) if self.unindexed.len() > 4 * ef => {
+                let qq = quantize(qf);
+                let mut top = TopK::new(ef.max(k));
+                for slot in waiting {
+                    if let Some(id) = self.ids.owner(slot) {
+                        let d = sq8.distance(&qq, slot);
+                        if top.accepts(d, id) && acc.accepts(self, slot) {
+                            top.push(d, id);
+                        }
+                    }
+                }
+                let rerank = top.into_sorted().into_iter().filter_map(|(_, id)| {
+                    let slot = self.ids.slot(id)?;
+                    Some((space.distance(q, slot), id))
+                });
+                let mut exact = TopK::new(k);
+                for (d, id) in rerank {
+                    if exact.accepts(d, id) {
+                        exact.push(d, id);
+                    }
+                }
+                exact
+            }
+            _ => {
+                let mut top = TopK::new(k);
+                for slot in waiting {
+                    if let Some(id) = self.ids.owner(slot) {
+                        let d = space.distance(q, slot);
+                        if top.accepts(d, id) && acc.accepts(self, slot) {
+                            top.push(d, id);
+                        }
+                    }
+                }
+                top
+            }
+        };
+        found.into_sorted()
     }
 
     /// The candidates scored on the SQ8 copy, the best `ef` reranked exactly: the `k` best,

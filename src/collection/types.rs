@@ -256,7 +256,7 @@ pub struct Options {
     pub kernels: Kernels,
     /// Writes never wait for the graph, up to this many waiting points: the write that leaves
     /// more links them all (see [`Collection::optimize`](super::Collection::optimize)).
-    /// Searches score waiting points exactly, so this bounds what that costs them.
+    /// Searches scan the waiting points beside the walk, so this bounds what that costs them.
     pub max_unindexed: usize,
 }
 
@@ -362,7 +362,7 @@ pub struct Stats {
     /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
     pub graph_nodes: usize,
     /// Live points the graph does not reflect yet (new or rewritten since it last caught up;
-    /// searches score them exactly). See [`Collection::optimize`](super::Collection::optimize).
+    /// searches scan them beside the walk). See [`Collection::optimize`](super::Collection::optimize).
     pub unindexed: usize,
     /// Live payloads as compact JSON text, and the memory holding them.
     pub payload_bytes: u64,
