@@ -58,8 +58,11 @@ enum Command {
     /// Import points from an fvecs, npy or jsonl file (positional formats number points from
     /// --start-id).
     Import {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
+        /// The points: fvecs, npy (2-d f16/f32/f64) or jsonl ({"id", "vector", "payload"} per line); "-" reads JSON lines from stdin.
         file: PathBuf,
         #[arg(long, value_enum)]
         format: Option<Format>,
@@ -78,7 +81,9 @@ enum Command {
     },
     /// Search a collection: one --vector, or every vector of --query-file.
     Search {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
         /// A query vector as a JSON array.
         #[arg(
@@ -117,7 +122,9 @@ enum Command {
     },
     /// Print points by id, as JSON lines (`import`'s format).
     Get {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
         /// The ids.
         #[arg(required = true)]
@@ -133,7 +140,9 @@ enum Command {
     },
     /// Delete points by id or by --filter; durable when it returns.
     Delete {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
         /// The ids (or give --filter).
         ids: Vec<u64>,
@@ -143,16 +152,22 @@ enum Command {
     },
     /// Count the points (passing --filter).
     Count {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
+        /// Only points passing this filter (JSON), e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
         filter: Option<String>,
     },
     /// Print a page of points by id from --start, as JSON lines; the next cursor goes to
     /// stderr.
     Scroll {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
+        /// Only points passing this filter (JSON), e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
         filter: Option<String>,
         /// The first id of the page.
@@ -161,8 +176,10 @@ enum Command {
         /// Points in the page.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Leave out the vectors.
         #[arg(long)]
         no_vector: bool,
+        /// Leave out the payloads.
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
@@ -171,10 +188,14 @@ enum Command {
     /// Print every point (passing --filter) by id, as JSON lines: `veles import` reads them
     /// back.
     Export {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
+        /// Only points passing this filter (JSON), e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
         filter: Option<String>,
+        /// Leave out the payloads.
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
@@ -182,29 +203,55 @@ enum Command {
     },
     /// Create, drop or list payload indexes (which make filters on their keys fast).
     Index {
+        /// The database directory.
         dir: PathBuf,
+        /// The collection.
         name: String,
         #[command(subcommand)]
         action: points_cli::IndexAction,
     },
     /// Fold the log into a new checkpoint (all collections, or NAME): the next open loads the
     /// saved graph and replays nothing.
-    Checkpoint { dir: PathBuf, name: Option<String> },
+    Checkpoint {
+        /// The database directory.
+        dir: PathBuf,
+        /// The collection.
+        name: Option<String>,
+    },
     /// Describe the collections of a database (opens it read-only).
-    Info { dir: PathBuf },
+    Info {
+        /// The database directory.
+        dir: PathBuf,
+    },
     /// Verify every checksum and that ids, slots, payloads and the graph agree. Reads only;
     /// exits with 1 when anything is wrong.
     Check {
+        /// The database directory.
         dir: PathBuf,
         /// Only this collection.
         name: Option<String>,
     },
     /// Rewrite collections densely, dropping deleted points (all, or NAME).
-    Compact { dir: PathBuf, name: Option<String> },
+    Compact {
+        /// The database directory.
+        dir: PathBuf,
+        /// The collection.
+        name: Option<String>,
+    },
     /// Copy a database consistently into DEST (a new or empty directory).
-    Snapshot { dir: PathBuf, dest: PathBuf },
+    Snapshot {
+        /// The database directory.
+        dir: PathBuf,
+        /// An empty (or missing) directory for the copy.
+        dest: PathBuf,
+    },
     /// Check a snapshot, then copy it into DIR (a new or empty directory) to use it.
-    Restore { snapshot: PathBuf, dir: PathBuf },
+    Restore {
+        /// A snapshot made by `veles snapshot`.
+        snapshot: PathBuf,
+        /// The database directory.
+        dir: PathBuf,
+    },
     /// Measure build, reopen and search (recall, QPS, latency, plan) on a data set, with or
     /// without payload filters.
     Bench {

@@ -14,6 +14,7 @@ use veles_host::Backend;
 pub enum IndexAction {
     /// Declare a payload index on KEY (a dotted path) and build it.
     Create {
+        /// The payload key, a dotted path (`meta.year`).
         key: String,
         /// keyword (strings), integer or float (numbers), bool, exists.
         #[arg(value_parser = parse_kind)]
@@ -21,7 +22,9 @@ pub enum IndexAction {
     },
     /// Drop a payload index.
     Drop {
+        /// The payload key of the index.
         key: String,
+        /// Its kind: keyword, integer, float, bool or exists.
         #[arg(value_parser = parse_kind)]
         kind: IndexKind,
     },

@@ -641,3 +641,54 @@ fn bench_reads_npy_finds_its_own_ground_truth_and_plots_the_curve() {
     let o = veles(&["plot", both.to_str().unwrap(), base.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
+
+#[test]
+fn every_argument_and_option_has_help_text() {
+    let commands = [
+        "create",
+        "import",
+        "search",
+        "get",
+        "delete",
+        "count",
+        "scroll",
+        "export",
+        "index create",
+        "index drop",
+        "index list",
+        "checkpoint",
+        "info",
+        "check",
+        "compact",
+        "snapshot",
+        "restore",
+        "bench",
+        "plot",
+        "demo",
+    ];
+    let mut missing = Vec::new();
+    for c in commands {
+        let mut args: Vec<&str> = c.split(' ').collect();
+        args.push("--help");
+        let out = ok(veles(&args));
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let entry = l.starts_with("  <") || l.starts_with("  -");
+            if !entry {
+                continue;
+            }
+            let same_line = l
+                .trim_start()
+                .splitn(2, "  ")
+                .nth(1)
+                .is_some_and(|h| !h.trim().is_empty());
+            let next_line = lines
+                .get(i + 1)
+                .is_some_and(|n| n.starts_with("          ") && !n.trim().is_empty());
+            if !same_line && !next_line {
+                missing.push(format!("veles {c}: {}", l.trim()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "without help text: {missing:#?}");
+}
