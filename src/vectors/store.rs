@@ -141,15 +141,15 @@ impl Store {
         }
         let dim = self.codec.dimension() as usize;
         let mut sq8 = Sq8::new(dim, owners.len());
-        let mut buf = vec![0u8; self.codec.slot_size()];
-        for (slot, owner) in owners.iter().enumerate() {
-            if owner.is_none() {
-                continue;
+        // Read in place: the file lends its bytes (checked above).
+        if let Some(space) = self.exact_space() {
+            for (slot, owner) in owners.iter().enumerate() {
+                if owner.is_some() {
+                    with_f32(space.bytes(slot as u32), |v| {
+                        quantize_into(v, &mut sq8.rows[slot * dim..(slot + 1) * dim])
+                    });
+                }
             }
-            let bytes = self.bytes(slot as u32, &mut buf, false)?;
-            with_f32(bytes, |v| {
-                quantize_into(v, &mut sq8.rows[slot * dim..(slot + 1) * dim])
-            });
         }
         self.sq8 = Some(sq8);
         Ok(())
