@@ -165,6 +165,8 @@ pub enum Limit {
     FilterDepth,
     /// The payloads and vectors one read returns (a search batch, a get).
     ResultBytes,
+    /// The memory that holds a collection's vector file (the component's mirror of it).
+    MemoryBytes,
 }
 
 impl fmt::Display for Limit {
@@ -178,6 +180,7 @@ impl fmt::Display for Limit {
             Limit::PayloadDepth => "payload nesting depth",
             Limit::FilterDepth => "filter nesting depth",
             Limit::ResultBytes => "result size in bytes",
+            Limit::MemoryBytes => "vector file bytes held in memory",
         })
     }
 }

@@ -172,6 +172,7 @@ macro_rules! wit_convert {
                 L::PayloadDepth => t::Limit::PayloadDepth,
                 L::FilterDepth => t::Limit::FilterDepth,
                 L::ResultBytes => t::Limit::ResultBytes,
+                L::MemoryBytes => t::Limit::MemoryBytes,
                 _ => return None,
             })
         }
@@ -186,6 +187,7 @@ macro_rules! wit_convert {
                 t::Limit::PayloadDepth => L::PayloadDepth,
                 t::Limit::FilterDepth => L::FilterDepth,
                 t::Limit::ResultBytes => L::ResultBytes,
+                t::Limit::MemoryBytes => L::MemoryBytes,
             }
         }
 

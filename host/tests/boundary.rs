@@ -82,6 +82,7 @@ fn every_error() -> Vec<Error> {
         Limit::PayloadBytes,
         Limit::PayloadDepth,
         Limit::FilterDepth,
+        Limit::MemoryBytes,
     ] {
         all.push(Error::LimitExceeded {
             limit,

@@ -121,6 +121,55 @@ fn the_memory_cap_stops_the_component_with_an_error_and_the_host_lives_on() {
 }
 
 #[test]
+fn a_vector_file_past_the_guest_memory_is_refused_with_a_typed_error_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        memory_bytes: 96 << 20,
+        ..Limits::default()
+    };
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
+    db.create_collection("m", CollectionConfig::new(1024, Metric::Dot))
+        .unwrap();
+    // 1 MiB batches: the component holds the whole vector file in its memory, so the file
+    // cannot grow past the cap; the batch that would is refused, not trapped.
+    let mut stored = 0u64;
+    let refusal = loop {
+        let batch: Vec<Point> = (stored..stored + 256)
+            .map(|i| Point::new(i, vec![(i % 7) as f32 + 1.0; 1024]))
+            .collect();
+        match db.upsert("m", &batch) {
+            Ok(()) => stored += 256,
+            Err(e) => break e,
+        }
+        assert!(stored < 200_000, "96 MiB never ran out");
+    };
+    assert!(
+        matches!(
+            refusal,
+            HostError::Engine(Error::LimitExceeded {
+                limit: veles::Limit::MemoryBytes,
+                ..
+            })
+        ),
+        "{refusal}"
+    );
+    // Growing the mirror reallocates it (old and new side by side), so about a third of the
+    // cap holds vectors; a reopen needs the file's size once.
+    assert!(stored >= 6_000, "only {stored} points fit");
+    // Nothing was lost or latched: the collection still answers and flushes.
+    assert_eq!(db.len("m").unwrap(), stored);
+    db.flush("m").unwrap();
+    let hits = db
+        .search("m", &vec![1.0; 1024], 3, &SearchParams::default())
+        .unwrap();
+    assert_eq!(hits.len(), 3);
+    drop(db);
+    // It reopens under the same cap with every acknowledged point.
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
+    assert_eq!(db.len("m").unwrap(), stored);
+}
+
+#[test]
 fn a_runaway_call_is_stopped_by_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -200,7 +200,7 @@ impl Collection {
             };
             match r.kind {
                 KIND_UPSERT => {
-                    let points = record::decode_upsert(&r.payload, slot_size).map_err(bad)?;
+                    let points = record::decode_upsert(rec.payload(r), slot_size).map_err(bad)?;
                     let decoded = points.into_iter().map(|p| Put {
                         id: p.id,
                         vector: p.vector.to_vec(),
@@ -209,17 +209,17 @@ impl Collection {
                     state.put_all(decoded)?;
                 }
                 KIND_DELETE => {
-                    for id in record::decode_delete(&r.payload).map_err(bad)? {
+                    for id in record::decode_delete(rec.payload(r)).map_err(bad)? {
                         state.remove(id);
                     }
                 }
                 KIND_PAYLOAD => {
-                    for (id, text) in record::decode_payloads(&r.payload).map_err(bad)? {
+                    for (id, text) in record::decode_payloads(rec.payload(r)).map_err(bad)? {
                         state.apply_payload(id, text);
                     }
                 }
                 KIND_INDEX => {
-                    let (create, code, key) = record::decode_index(&r.payload).map_err(bad)?;
+                    let (create, code, key) = record::decode_index(rec.payload(r)).map_err(bad)?;
                     let kind = IndexKind::from_code(code)
                         .ok_or_else(|| bad(format!("unknown index kind {code}")))?;
                     state.apply_index(create, key, kind);

@@ -7,21 +7,76 @@ use super::Region;
 use crate::error::StorageError;
 
 /// Invariant: `mirror` equals the inner region's content as of the last successful call; a
-/// failed write leaves the mirror at the old bytes (and the caller latches the failure).
+/// failed write leaves the mirror at the old bytes (and the caller latches the failure). The
+/// mirror grows only through [`CachedRegion::grow_mirror`]: memory that cannot be had is an
+/// error ([`out_of_memory`]) before the inner region changes, never an abort.
 #[derive(Debug)]
 pub struct CachedRegion {
     inner: Box<dyn Region>,
     mirror: Vec<u8>,
+    /// The most bytes the mirror may hold (the address space, or less for tests).
+    max: u64,
+}
+
+/// Bytes read from the inner region per call while the mirror fills: a transient buffer this
+/// size, not a second copy of the region.
+const FILL_CHUNK: usize = 4 << 20;
+
+/// The error for a mirror that would need more memory than there is (or than `max`).
+pub(crate) fn out_of_memory(len: u64) -> StorageError {
+    StorageError::io(
+        "",
+        "grow the in-memory copy",
+        std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            format!("{len} bytes do not fit in memory"),
+        ),
+    )
+}
+
+/// True for the error of [`out_of_memory`].
+pub(crate) fn is_out_of_memory(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::OutOfMemory)
 }
 
 impl CachedRegion {
     /// Reads the whole inner region into memory.
     pub fn new(inner: Box<dyn Region>) -> Result<Self, StorageError> {
-        let len = usize::try_from(inner.len())
-            .map_err(|_| StorageError::corrupted("", 0, "region larger than the address space"))?;
-        let mut mirror = vec![0u8; len];
-        inner.read(0, &mut mirror)?;
-        Ok(CachedRegion { inner, mirror })
+        Self::with_max(inner, isize::MAX as u64)
+    }
+
+    /// [`CachedRegion::new`], with the mirror bounded to `max` bytes.
+    pub fn with_max(inner: Box<dyn Region>, max: u64) -> Result<Self, StorageError> {
+        let mut r = CachedRegion {
+            inner,
+            mirror: Vec::new(),
+            max,
+        };
+        let len = r.inner.len();
+        r.grow_mirror(len)?;
+        let mut chunk = vec![0u8; FILL_CHUNK.min(len as usize)];
+        let mut at = 0u64;
+        while at < len {
+            let n = ((len - at) as usize).min(chunk.len());
+            r.inner.read(at, &mut chunk[..n])?;
+            r.mirror.extend_from_slice(&chunk[..n]);
+            at += n as u64;
+        }
+        Ok(r)
+    }
+
+    /// Makes room for a mirror of `len` bytes (nothing else changes).
+    fn grow_mirror(&mut self, len: u64) -> Result<(), StorageError> {
+        if len <= self.mirror.capacity() as u64 {
+            return Ok(());
+        }
+        if len > self.max {
+            return Err(out_of_memory(len));
+        }
+        let more = (len as usize).saturating_sub(self.mirror.len());
+        self.mirror
+            .try_reserve_exact(more)
+            .map_err(|_| out_of_memory(len))
     }
 }
 
@@ -41,8 +96,10 @@ impl Region for CachedRegion {
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        let end = offset.saturating_add(data.len() as u64);
+        self.grow_mirror(end)?;
         self.inner.write(offset, data)?;
-        let end = (offset + data.len() as u64) as usize;
+        let end = end as usize;
         if end > self.mirror.len() {
             self.mirror.resize(end, 0);
         }
@@ -51,6 +108,7 @@ impl Region for CachedRegion {
     }
 
     fn set_len(&mut self, len: u64) -> Result<(), StorageError> {
+        self.grow_mirror(len)?;
         self.inner.set_len(len)?;
         self.mirror.resize(len as usize, 0);
         Ok(())
@@ -91,6 +149,36 @@ mod tests {
             let inner = dir.open_region(&format!("r{n}"), Access::Random).unwrap();
             Box::new(CachedRegion::new(inner).unwrap())
         });
+    }
+
+    #[test]
+    fn a_mirror_past_its_memory_is_an_error_before_the_file_changes() {
+        let dir = MemoryDirectory::new();
+        let inner = dir.open_region("f", Access::Random).unwrap();
+        let mut c = CachedRegion::with_max(inner, 1 << 16).unwrap();
+        c.set_len(1 << 16).unwrap();
+        c.write(0, b"kept").unwrap();
+        for e in [
+            c.set_len((1 << 16) + 1).unwrap_err(),
+            c.write(1 << 16, b"x").unwrap_err(),
+        ] {
+            assert!(is_out_of_memory(&e), "{e}");
+        }
+        assert_eq!((c.len(), c.inner.len()), (1 << 16, 1 << 16));
+        // A file larger than the bound does not open.
+        drop(c);
+        let inner = dir.open_region("f", Access::Random).unwrap();
+        let e = CachedRegion::with_max(inner, 100).unwrap_err();
+        assert!(is_out_of_memory(&e));
+        // Filling in chunks gives the same bytes as the file.
+        let mut r = dir.open_region("big", Access::Random).unwrap();
+        let data: Vec<u8> = (0..(FILL_CHUNK * 2 + 77))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        r.write(0, &data).unwrap();
+        drop(r);
+        let c = CachedRegion::new(dir.open_region("big", Access::Random).unwrap()).unwrap();
+        assert_eq!(c.as_slice().unwrap(), &data[..]);
     }
 
     #[test]

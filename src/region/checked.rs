@@ -3,7 +3,9 @@
 //! After a failed write, resize, punch or sync, what reached the media is unknown (a failed
 //! fsync may even have dropped dirty pages). Continuing would build on bytes nobody can vouch
 //! for, so every later call fails with [`StorageError::PreviousIo`] until the database is
-//! reopened and recovery re-establishes a known state.
+//! reopened and recovery re-establishes a known state. The one exception is a mirror that
+//! cannot have the memory to grow ([`super::is_out_of_memory`]): it refuses before the media
+//! is touched, so the state stays known.
 
 use super::Region;
 use crate::error::StorageError;
@@ -36,7 +38,9 @@ impl CheckedRegion {
     }
 
     fn latch<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
-        if result.is_err() {
+        if let Err(e) = &result
+            && !super::is_out_of_memory(e)
+        {
             self.failed = true;
         }
         result

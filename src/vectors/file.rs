@@ -169,7 +169,14 @@ impl VectorFile {
         }
         let capacity = (len - PAGE) / self.slot_size.max(1);
         let grown = (capacity + capacity / 2).max(64).max(slots as u64);
-        self.region.set_len(PAGE + grown * self.slot_size)?;
+        let grown = match self.region.set_len(PAGE + grown * self.slot_size) {
+            // Where the file lives in memory, half again may not fit when the need does.
+            Err(e) if crate::region::is_out_of_memory(&e) && grown > slots as u64 => {
+                self.region.set_len(need)?;
+                slots as u64
+            }
+            r => r.map(|()| grown)?,
+        };
         self.sums.set_len(4 * grown)
     }
 

@@ -67,7 +67,8 @@ impl Wal {
         }
         let mut bytes = vec![0u8; size];
         region.read(0, &mut bytes)?;
-        let recovery = recover(&bytes, path, generation, next_lsn)?;
+        let mut recovery = recover(&bytes, path, generation, next_lsn)?;
+        recovery.image = bytes;
         let last_lsn = recovery.records.last().map_or(next_lsn, |r| r.lsn + 1);
         let mut wal = Wal {
             region,

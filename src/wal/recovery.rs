@@ -1,6 +1,6 @@
 //! Recovery: the intact prefix of a log image.
 
-use super::frame::{self, FRAME_ALIGN, HEADER_LEN, LogHeader};
+use super::frame::{self, FRAME_ALIGN, FRAME_HEAD, HEADER_LEN, LogHeader};
 use crate::error::StorageError;
 
 /// A record read back by recovery.
@@ -10,7 +10,9 @@ pub struct Record {
     /// Where the frame starts in the log file.
     pub offset: u64,
     pub kind: u8,
-    pub payload: Vec<u8>,
+    /// Where the record's body lies in the log image (read it with [`Recovery::payload`]):
+    /// recovery holds the image once, not a copy of every record besides.
+    pub payload: std::ops::Range<usize>,
 }
 
 /// What recovery found.
@@ -22,6 +24,16 @@ pub struct Recovery {
     pub dropped_bytes: u64,
     /// Where the first damaged frame started, when there was one.
     pub torn_at: Option<u64>,
+    /// The log image the records lie in ([`super::Wal::open`] keeps it here; empty from
+    /// [`recover`], whose caller has it).
+    pub image: Vec<u8>,
+}
+
+impl Recovery {
+    /// A record's body.
+    pub fn payload(&self, r: &Record) -> &[u8] {
+        &self.image[r.payload.clone()]
+    }
 }
 
 /// Reads the intact prefix of a log image. See the module docs for the rules.
@@ -56,6 +68,7 @@ pub fn recover(
                 records: Vec::new(),
                 dropped_bytes: bytes.len() as u64,
                 torn_at: Some(0),
+                image: Vec::new(),
             });
         }
         _ => {}
@@ -71,7 +84,7 @@ pub fn recover(
                     lsn: f.lsn,
                     offset: pos as u64,
                     kind: f.kind,
-                    payload: f.payload.to_vec(),
+                    payload: pos + FRAME_HEAD..pos + FRAME_HEAD + f.payload.len(),
                 });
                 pos += f.size as usize;
                 expected += 1;
@@ -100,6 +113,7 @@ pub fn recover(
             records,
             dropped_bytes: bytes.len() as u64,
             torn_at: Some(0),
+            image: Vec::new(),
         });
     }
 
@@ -126,6 +140,7 @@ pub fn recover(
             records,
             dropped_bytes: 0,
             torn_at: None,
+            image: Vec::new(),
         });
     }
 
@@ -153,5 +168,6 @@ pub fn recover(
         records,
         dropped_bytes: (bytes.len() - pos) as u64,
         torn_at: Some(pos as u64),
+        image: Vec::new(),
     })
 }
