@@ -679,9 +679,8 @@ fn every_argument_and_option_has_help_text() {
             }
             let same_line = l
                 .trim_start()
-                .splitn(2, "  ")
-                .nth(1)
-                .is_some_and(|h| !h.trim().is_empty());
+                .split_once("  ")
+                .is_some_and(|(_, h)| !h.trim().is_empty());
             let next_line = lines
                 .get(i + 1)
                 .is_some_and(|n| n.starts_with("          ") && !n.trim().is_empty());
