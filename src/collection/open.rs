@@ -29,7 +29,7 @@ pub(super) fn open_vectors(
 ) -> Result<VectorFile, StorageError> {
     let vpath = vectors_file(path, generation);
     let region = dir.open_region(&vpath, Access::Random)?;
-    let sums = dir.open_region(&sums_path(&vpath), Access::Sequential)?;
+    let sums = dir.open_region(&sums_path(&vpath), Access::Random)?;
     let size = Codec::new(config, Default::default()).slot_size();
     match existing {
         None => VectorFile::create(region, sums, &vpath, config, size),

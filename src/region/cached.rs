@@ -132,6 +132,10 @@ impl Region for CachedRegion {
     fn as_slice(&self) -> Option<&[u8]> {
         Some(&self.mirror)
     }
+
+    fn holds_its_bytes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -81,6 +81,10 @@ impl Region for CheckedRegion {
         self.latch(r)
     }
 
+    fn holds_its_bytes(&self) -> bool {
+        self.inner.holds_its_bytes()
+    }
+
     fn as_slice(&self) -> Option<&[u8]> {
         if self.failed {
             None

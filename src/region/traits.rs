@@ -38,6 +38,14 @@ pub trait Region: Send + Sync + fmt::Debug {
     fn as_slice(&self) -> Option<&[u8]> {
         None
     }
+
+    /// True when the region's bytes live in this process's memory and change only through
+    /// this handle's writes (a mirror, never re-read from the media): a checksum verified on
+    /// them holds until the next write. False where reads can reach the media again (a memory
+    /// map, positional I/O).
+    fn holds_its_bytes(&self) -> bool {
+        false
+    }
 }
 
 /// How a region will be used; a directory may pick a backend for it.

@@ -26,6 +26,7 @@ use crate::config::CollectionConfig;
 use crate::error::StorageError;
 use crate::format::{Header, HeaderProblem, append_crc};
 use crate::region::{CheckedRegion, Region};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const MAGIC: [u8; 8] = *b"VELESVEC";
 pub const VERSION: u32 = 1;
@@ -41,6 +42,11 @@ pub struct VectorFile {
     sums: CheckedRegion,
     path: String,
     slot_size: u64,
+    /// Slots whose bytes matched their checksum since they were last written, one bit each;
+    /// kept only when both regions hold their bytes (see `Region::holds_its_bytes`), where a
+    /// slot verified once stays verified until it is written. Empty otherwise: every read is
+    /// checked again.
+    verified: Vec<AtomicU64>,
 }
 
 /// The name of the checksum file of the vector file at `path`.
@@ -85,6 +91,7 @@ impl VectorFile {
             sums,
             path: path.to_string(),
             slot_size: slot_size as u64,
+            verified: Vec::new(),
         })
     }
 
@@ -97,11 +104,12 @@ impl VectorFile {
         slot_size: usize,
         slot_count: u32,
     ) -> Result<Self, StorageError> {
-        let file = VectorFile {
+        let mut file = VectorFile {
             region: CheckedRegion::new(region),
             sums: CheckedRegion::new(sums),
             path: path.to_string(),
             slot_size: slot_size as u64,
+            verified: Vec::new(),
         };
         file.verify_header(config)?;
         let bad = |offset, reason: &str| StorageError::corrupted(path, offset, reason);
@@ -117,6 +125,12 @@ impl VectorFile {
                 file.sums.len(),
                 format!("checksum file holds fewer than the checkpoint's {slot_count} slots"),
             ));
+        }
+        if file.remembers_verified() {
+            let slots = (file.region.len() - PAGE) / file.slot_size.max(1);
+            file.verified = (0..slots.div_ceil(64))
+                .map(|_| AtomicU64::default())
+                .collect();
         }
         Ok(file)
     }
@@ -169,6 +183,11 @@ impl VectorFile {
         }
         let capacity = (len - PAGE) / self.slot_size.max(1);
         let grown = (capacity + capacity / 2).max(64).max(slots as u64);
+        if self.remembers_verified() {
+            let words = (grown as usize).div_ceil(64);
+            self.verified
+                .resize_with(words.max(self.verified.len()), AtomicU64::default);
+        }
         let grown = match self.region.set_len(PAGE + grown * self.slot_size) {
             // Where the file lives in memory, half again may not fit when the need does.
             Err(e) if crate::region::is_out_of_memory(&e) && grown > slots as u64 => {
@@ -183,13 +202,30 @@ impl VectorFile {
     /// Writes slot `slot` and its checksum.
     pub fn write(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
         debug_assert_eq!(bytes.len() as u64, self.slot_size);
+        self.forget_verified(slot);
         self.region.write(self.offset(slot), bytes)?;
         self.sums
             .write(4 * slot as u64, &crc32fast::hash(bytes).to_le_bytes())
     }
 
-    /// Checks `bytes`, read from slot `slot`, against the slot's checksum.
+    fn remembers_verified(&self) -> bool {
+        self.region.holds_its_bytes() && self.sums.holds_its_bytes()
+    }
+
+    fn forget_verified(&mut self, slot: u32) {
+        if let Some(w) = self.verified.get(slot as usize / 64) {
+            w.fetch_and(!(1 << (slot % 64)), Ordering::Relaxed);
+        }
+    }
+
+    /// Checks `bytes`, read from slot `slot` (what the region holds for it), against the
+    /// slot's checksum; where the regions hold their bytes, a slot checked once is not
+    /// checked again until it is written.
     pub fn verify(&self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        let (word, bit) = (self.verified.get(slot as usize / 64), 1u64 << (slot % 64));
+        if word.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
+            return Ok(());
+        }
         let mut sum = [0u8; 4];
         self.sums.read(4 * slot as u64, &mut sum)?;
         if crc32fast::hash(bytes).to_le_bytes() != sum {
@@ -198,6 +234,9 @@ impl VectorFile {
                 self.offset(slot),
                 format!("slot {slot} does not match its checksum"),
             ));
+        }
+        if let Some(w) = word {
+            w.fetch_or(bit, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -219,6 +258,7 @@ impl VectorFile {
         slot: u32,
         is_free: impl Fn(u32) -> bool,
     ) -> Result<(), StorageError> {
+        self.forget_verified(slot);
         let size = self.slot_size;
         let (start, end) = (self.offset(slot), self.offset(slot) + size);
         let page_lo = start / PAGE * PAGE;
@@ -318,6 +358,34 @@ mod tests {
             f.verify(3, &buf),
             Err(StorageError::Corrupted { offset, .. }) if offset == PAGE + 48
         ));
+    }
+
+    #[test]
+    fn a_mirrored_slot_is_checked_once_until_it_is_written_again() {
+        use crate::region::CachedRegion;
+        let cfg = CollectionConfig::new(4, Metric::Dot);
+        let mirrored = || Box::new(CachedRegion::new(Box::new(MemoryRegion::new())).unwrap());
+        let mut f = VectorFile::create(mirrored(), mirrored(), "v", &cfg, 16).unwrap();
+        f.reserve(2).unwrap();
+        f.write(0, &[1; 16]).unwrap();
+        f.verify(0, &[1; 16]).unwrap();
+        assert_eq!(f.verified[0].load(Ordering::Relaxed), 1, "remembered");
+        // A write forgets it: the old bytes no longer pass, the new ones do.
+        f.write(0, &[2; 16]).unwrap();
+        assert!(f.verify(0, &[1; 16]).is_err());
+        f.verify(0, &[2; 16]).unwrap();
+        f.release(0, |_| true).unwrap();
+        assert_eq!(
+            f.verified[0].load(Ordering::Relaxed),
+            0,
+            "a released slot is forgotten"
+        );
+        // Plain regions (a memory map reaches the media again) never remember.
+        let mut p = file(16);
+        p.reserve(1).unwrap();
+        p.write(0, &[3; 16]).unwrap();
+        p.verify(0, &[3; 16]).unwrap();
+        assert!(p.verified.is_empty());
     }
 
     #[test]
