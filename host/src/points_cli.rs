@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::io::Write;
-use veles::{Filter, Include, IndexKind, Point};
+use veles::{Filter, Hit, Include, IndexKind, Metric, Point};
 use veles_host::Backend;
 
 /// `veles index` actions.
@@ -236,6 +236,59 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
             json!({ "index": key, "kind": kind, "outcome": outcome })
         ),
         false => veles_host::out!("{kind} index on '{key}' of '{name}': {outcome}"),
+    }
+    Ok(())
+}
+
+/// Prints search results. JSON: one array with an object per query, `{"query": i, "hits":
+/// […]}`, whatever the number of queries.
+/// Text: a payload prints whole when `whole` (the fields a user chose), else cut at 100
+/// characters.
+pub(crate) fn print_hits(
+    results: &[Vec<Hit>],
+    metric: Metric,
+    whole: bool,
+    json_out: bool,
+) -> Result<()> {
+    if json_out {
+        let all: Vec<serde_json::Value> = results
+            .iter()
+            .enumerate()
+            .map(|(i, hits)| json!({"query": i, "hits": hits}))
+            .collect();
+        veles_host::out!("{}", serde_json::Value::Array(all));
+        return Ok(());
+    }
+    for (qi, hits) in results.iter().enumerate() {
+        if results.len() > 1 {
+            veles_host::out!("query {qi}:");
+        }
+        if hits.is_empty() {
+            veles_host::out!("  (no matches)");
+        }
+        for (rank, h) in hits.iter().enumerate() {
+            let payload = h
+                .payload
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let payload = if !whole && payload.chars().count() > 100 {
+                format!("{}…", payload.chars().take(99).collect::<String>())
+            } else {
+                payload
+            };
+            // Hamming scores count bits: whole numbers.
+            let score = match metric {
+                Metric::Hamming => format!("{:.0}", h.score),
+                _ => format!("{:.4}", h.score),
+            };
+            let line = format!(
+                "  {:>3}. id {:<10} score {score:<10} {payload}",
+                rank + 1,
+                h.id
+            );
+            veles_host::out!("{}", line.trim_end());
+        }
     }
     Ok(())
 }

@@ -1,0 +1,331 @@
+//! The maintenance commands: `info`, `check`, `compact`, `checkpoint`, `snapshot`, `restore`.
+
+use crate::{open, open_existing};
+use anyhow::{Result, anyhow, bail};
+use serde_json::json;
+use std::path::Path;
+use veles_host::{OpenOptions, backend, progress};
+
+/// `veles checkpoint`: links the points waiting for the graph (with progress), then folds
+/// the log, for every collection or `name`.
+pub(crate) fn checkpoint(
+    dir: &Path,
+    name: Option<String>,
+    native: bool,
+    json_out: bool,
+) -> Result<()> {
+    if !veles::Database::exists(dir) {
+        return Err(anyhow!("{} is not a veles database", dir.display()));
+    }
+    let mut db = open(dir, native)?;
+    let names = match name {
+        Some(n) => vec![n],
+        None => db.list()?,
+    };
+    for n in &names {
+        let bar = progress::bar(0, "{spinner} {msg}", json_out);
+        progress::catch_up(db.as_mut(), n, &bar, &format!("{n}: "))?;
+        bar.set_message(format!("{n}: saving the checkpoint"));
+        db.checkpoint(n)?;
+        bar.finish_and_clear();
+        let s = db.stats(n)?;
+        match json_out {
+            true => veles_host::out!(
+                "{}",
+                json!({"collection": n, "generation": s.generation, "points": s.len})
+            ),
+            false => veles_host::out!(
+                "checkpointed {n}: {} points, generation {}",
+                s.len,
+                s.generation
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool) -> Result<()> {
+    let mut db = open_existing(dir, native)?;
+    let bar = progress::spinner(
+        format!("checking every checksum of {}", human(disk_use(dir))),
+        json_out,
+    );
+    let mut reports = db.check()?;
+    bar.finish_and_clear();
+    if let Some(name) = only {
+        reports.retain(|r| r.collection == name);
+        if reports.is_empty() {
+            return Err(veles::Error::CollectionNotFound(name.to_string()).into());
+        }
+    }
+    let bad = reports.iter().filter(|r| !r.is_ok()).count();
+    if json_out {
+        let v: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| object(r, json!({"ok": r.is_ok()})))
+            .collect();
+        veles_host::out!(
+            "{}",
+            json!({"database": dir.display().to_string(), "ok": bad == 0, "collections": v})
+        );
+    } else {
+        for r in &reports {
+            let verdict = if r.is_ok() { "ok" } else { "DAMAGED" };
+            veles_host::out!(
+                "{verdict:>7}  {}: {} points, {} slots, {} graph nodes, {} log records, {} bytes checked",
+                r.collection,
+                r.points,
+                r.slots,
+                r.graph_nodes,
+                r.wal_records,
+                r.bytes_checked
+            );
+            for p in &r.problems {
+                veles_host::out!("         problem: {p}");
+            }
+            for n in &r.notes {
+                veles_host::out!("         note: {n}");
+            }
+        }
+        match bad {
+            0 => veles_host::out!("{} collection(s) checked: no problems", reports.len()),
+            n => veles_host::out!("{} collection(s) checked: {n} with problems", reports.len()),
+        }
+    }
+    if bad > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub(crate) fn compact(
+    dir: &Path,
+    only: Option<String>,
+    native: bool,
+    json_out: bool,
+) -> Result<()> {
+    if !veles::Database::exists(dir) {
+        return Err(anyhow!("{} is not a veles database", dir.display()));
+    }
+    let mut db = open(dir, native)?;
+    let names = match only {
+        Some(n) => vec![n],
+        None => db.list()?,
+    };
+    let total = names.len();
+    for (i, n) in names.into_iter().enumerate() {
+        let files = dir.join("collections").join(&n);
+        let disk_before = disk_use(&files);
+        let bar = progress::spinner(
+            format!(
+                "compacting {n} ({} of {total}, {})",
+                i + 1,
+                human(disk_before)
+            ),
+            json_out,
+        );
+        let r = db.compact(&n)?;
+        bar.finish_and_clear();
+        let disk_after = disk_use(&files);
+        if json_out {
+            let extra =
+                json!({"collection": n, "disk_before": disk_before, "disk_after": disk_after});
+            veles_host::out!("{}", object(&r, extra));
+        } else {
+            veles_host::out!(
+                "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; disk use {} -> {} bytes ({} given back; files span {} -> {} bytes)",
+                r.points,
+                r.slots_before,
+                r.slots_after,
+                r.tombstones_dropped,
+                disk_before,
+                disk_after,
+                disk_before.saturating_sub(disk_after),
+                r.bytes_before,
+                r.bytes_after,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Bytes for people: `12.3 MiB`.
+pub(crate) fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{bytes} bytes"),
+        _ => format!("{v:.1} {}", UNITS[u]),
+    }
+}
+
+/// The bytes the files in `dir` occupy on disk (allocated blocks, as `du` counts: holes are
+/// free), or their lengths where the platform does not say.
+pub(crate) fn disk_use(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                m.blocks() * 512
+            }
+            #[cfg(not(unix))]
+            {
+                m.len()
+            }
+        })
+        .sum()
+}
+
+/// `veles snapshot` (a consistent copy of a database) and `veles restore` (the same from a
+/// snapshot, checked first and opened read-only).
+pub(crate) fn snapshot(
+    from: &Path,
+    dest: &Path,
+    restore: bool,
+    native: bool,
+    json_out: bool,
+) -> Result<()> {
+    if !veles::Database::exists(from) {
+        return Err(anyhow!("{} is not a veles database", from.display()));
+    }
+    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
+        bail!("{} exists and is not empty", dest.display());
+    }
+    let options = OpenOptions {
+        read_only: restore,
+        snapshot_dest: Some(dest.to_path_buf()),
+    };
+    let mut db = backend::open_with(from, native, None, &options)?;
+    if restore {
+        let bar = progress::spinner(format!("checking {}", from.display()), json_out);
+        let reports = db.check();
+        bar.finish_and_clear();
+        let damaged: Vec<String> = reports?
+            .into_iter()
+            .filter(|r| !r.is_ok())
+            .map(|r| format!("{}: {}", r.collection, r.problems[0]))
+            .collect();
+        if !damaged.is_empty() {
+            bail!(
+                "the snapshot does not check clean, not restoring: {}",
+                damaged.join("; ")
+            );
+        }
+    }
+    let bar = progress::spinner(
+        format!("copying {} into {}", human(disk_use(from)), dest.display()),
+        json_out,
+    );
+    let r = db.snapshot(dest);
+    bar.finish_and_clear();
+    let r = r?;
+    if json_out {
+        veles_host::out!(
+            "{}",
+            object(
+                &r,
+                json!({"from": from.display().to_string(), "to": dest.display().to_string()})
+            )
+        );
+    } else {
+        veles_host::out!(
+            "{} {} into {}: {} collection(s) [{}], {} bytes",
+            if restore { "restored" } else { "snapshot of" },
+            from.display(),
+            dest.display(),
+            r.collections.len(),
+            r.collections.join(", "),
+            r.bytes
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
+    let mut db = open_existing(dir, native)?;
+    let names = db.list()?;
+    let mut rows = Vec::new();
+    for n in &names {
+        rows.push((n.clone(), db.stats(n)?, db.config(n)?));
+    }
+    if json_out {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(n, s, c)| {
+                object(
+                    s,
+                    json!({
+                        "name": n, "points": s.len, "m": c.m, "ef_construction": c.ef_construction,
+                        "disk_bytes": disk_use(&dir.join("collections").join(n)),
+                    }),
+                )
+            })
+            .collect();
+        veles_host::out!(
+            "{}",
+            json!({"database": dir.display().to_string(), "collections": v})
+        );
+        return Ok(());
+    }
+    veles_host::out!(
+        "database {} ({} collection{})",
+        dir.display(),
+        names.len(),
+        if names.len() == 1 { "" } else { "s" }
+    );
+    for (n, s, c) in rows {
+        let disk = disk_use(&dir.join("collections").join(&n));
+        veles_host::out!(
+            "  {n}: {} points, {} dimensions, {}; HNSW M {} ef_construction {}, {} graph nodes{}; \
+             {} payload indexes; log {} (generation {}{}); disk {}",
+            s.len,
+            s.dimension,
+            s.metric,
+            c.m,
+            c.ef_construction,
+            s.graph_nodes,
+            match s.unindexed {
+                0 => String::new(),
+                w => format!(" ({w} points waiting for it)"),
+            },
+            s.indexes,
+            human(s.wal_bytes),
+            s.generation,
+            if s.unflushed {
+                ", unflushed writes"
+            } else {
+                ""
+            },
+            human(disk)
+        );
+        if s.recovery.replayed_records > 0 || s.recovery.dropped_bytes > 0 {
+            veles_host::out!(
+                "     recovery on open: replayed {} records, dropped {} bytes of torn log",
+                s.recovery.replayed_records,
+                s.recovery.dropped_bytes
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `value` serialized as a JSON object, with the fields of `extra` added (the report types
+/// are `Serialize`: the JSON follows them, never a hand-kept list of fields).
+pub(crate) fn object(value: &impl serde::Serialize, extra: serde_json::Value) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v
+}
