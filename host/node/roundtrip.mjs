@@ -54,7 +54,11 @@ function write() {
   const updated = Number(c.setPayload([3n, 999n], '{"tag": "x"}'));
   const page = c.scroll(0n, 4, {}, false, true);
   const filtered = search(c, evenFilter);
+  // Writes never wait for the graph: the points wait, and optimize links them in steps.
+  const waiting = Number(c.stats().unindexed);
+  const leftAfterStep = Number(c.optimize(100));
   c.checkpoint();
+  const waitingAfterCheckpoint = Number(c.stats().unindexed);
   c.upsert([{ id: 1000n, vector: vectorOf(1000), payload: payloadOf(1000) }]);
   c.flush();
   const compacted = c.compact();
@@ -67,6 +71,9 @@ function write() {
   const snapshot = database.snapshot('snap');
   return {
     deleted,
+    waiting,
+    leftAfterStep,
+    waitingAfterCheckpoint,
     indexed,
     evens,
     updated,
