@@ -43,35 +43,70 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `f(i)` for `i` in `0..n`, in order, on up to `threads` threads (contiguous shares; each
-/// thread has its own `S`, the calling thread uses `scratch`).
+/// `f(i)` for `i` in `0..n`, in order, on up to `threads` threads. Items are handed out one
+/// at a time from a shared counter (their costs differ: a node's level, a busy core), so no
+/// thread idles while another has a backlog; each thread has its own `S`, the calling thread
+/// uses `scratch`. The result depends only on `f`, never on the threads.
 pub(crate) fn par_map<T: Send, S: Default>(
     n: usize,
     threads: usize,
     scratch: &mut S,
     f: impl Fn(usize, &mut S) -> T + Sync,
 ) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     if threads <= 1 || n < 2 || cfg!(target_family = "wasm") {
         return (0..n).map(|i| f(i, scratch)).collect();
     }
-    let per = n.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let rest: Vec<_> = (1..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut own = S::default();
-                    (t * per..((t + 1) * per).min(n))
-                        .map(|i| f(i, &mut own))
-                        .collect::<Vec<T>>()
-                })
-            })
+    let next = AtomicUsize::new(0);
+    let work = |s: &mut S| {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, f(i, s)));
+        }
+    };
+    let work = &work;
+    let parts = std::thread::scope(|sc| {
+        let rest: Vec<_> = (1..threads.min(n))
+            .map(|_| sc.spawn(move || work(&mut S::default())))
             .collect();
-        let mut out: Vec<T> = (0..per.min(n)).map(|i| f(i, scratch)).collect();
+        let mut parts = vec![work(scratch)];
         for part in rest {
             // A panic in `f` is a bug; it propagates as it would on one thread.
-            out.extend(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            parts.push(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
-        out
-    })
+        parts
+    });
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, t) in parts.into_iter().flatten() {
+        out[i] = Some(t);
+    }
+    out.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::par_map;
+
+    #[test]
+    fn par_map_returns_every_result_in_order_on_any_number_of_threads() {
+        let serial: Vec<u64> = (0..1000u64).map(|i| i * i).collect();
+        for threads in [1, 2, 3, 8] {
+            for n in [0usize, 1, 2, 7, 1000] {
+                let mut scratch = 0u32;
+                let got = par_map(n, threads, &mut scratch, |i, s: &mut u32| {
+                    *s += 1;
+                    // Uneven costs, so threads finish out of order.
+                    if i % 97 == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    (i as u64) * (i as u64)
+                });
+                assert_eq!(got, serial[..n], "{threads} threads, {n} items");
+            }
+        }
+    }
 }

@@ -56,19 +56,31 @@ impl Holder {
             true => args.extend(["import", db_s, "c", "-", "--format", "jsonl"]),
             false => args.extend(["search", db_s, "c", "--query-file", "-"]),
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_veles"))
+        let log = db.with_extension(format!("holder-{}.log", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let want = if writer { "WRITE" } else { "READ" };
         let start = Instant::now();
         while held_by(db, child.id()).as_deref() != Some(want) {
+            // A holder that stopped says why, at once, instead of a timeout.
+            if let Some(status) = child.try_wait().unwrap() {
+                let err = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!(
+                    "the holder `veles {}` exited ({status}): {err}",
+                    args.join(" ")
+                );
+            }
             assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the holder never took its lock"
+                start.elapsed() < Duration::from_secs(120),
+                "the holder `veles {}` took no {want} lock in 120 s (held: {:?}; /proc/locks: {})",
+                args.join(" "),
+                held_by(db, child.id()),
+                std::fs::read_to_string("/proc/locks").unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
