@@ -109,6 +109,10 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // For profiling the guest: `VELES_PERF_MAP=1 perf record …` names its functions.
+        if std::env::var_os("VELES_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let (component, origin) = load_component(&engine, wasm)?;
         let mut linker = Linker::new(&engine);

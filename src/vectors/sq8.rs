@@ -14,7 +14,9 @@ pub(crate) fn quantize_into(v: &[f32], out: &mut [i8]) {
     const ROUND: f32 = 12_582_912.0;
     for (o, x) in out.iter_mut().zip(v) {
         let y = (x * 127.0).clamp(-127.0, 127.0);
-        *o = ((y + ROUND) - ROUND) as i8;
+        // In range after the clamp: the plain conversion through i32 (which vectorises, where
+        // a saturating one to i8 does not everywhere) gives the same code; NaN gives 0.
+        *o = ((y + ROUND) - ROUND) as i32 as i8;
     }
 }
 
