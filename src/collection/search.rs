@@ -205,7 +205,7 @@ impl State {
         Ok(hits)
     }
 
-    /// The graph walk, with the points waiting for the graph scored exactly beside it: the
+    /// The graph walk, with the points waiting for the graph scanned beside it: the
     /// `k` best accepted points, or `None` when there is no graph or it found fewer than `k`.
     fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>) -> Option<Found> {
         let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
