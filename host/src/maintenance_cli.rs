@@ -6,6 +6,24 @@ use serde_json::json;
 use std::path::Path;
 use veles_host::{OpenOptions, backend, progress};
 
+/// An existing database opened for writing (never created here), and the collections a
+/// maintenance command acts on: `only`, or all of them.
+fn open_to_write(
+    dir: &Path,
+    only: Option<String>,
+    native: bool,
+) -> Result<(Box<dyn veles_host::Backend>, Vec<String>)> {
+    if !veles::Database::exists(dir) {
+        return Err(anyhow!("{} is not a veles database", dir.display()));
+    }
+    let mut db = open(dir, native)?;
+    let names = match only {
+        Some(n) => vec![n],
+        None => db.list()?,
+    };
+    Ok((db, names))
+}
+
 /// `veles checkpoint`: links the points waiting for the graph (with progress), then folds
 /// the log, for every collection or `name`.
 pub(crate) fn checkpoint(
@@ -14,14 +32,7 @@ pub(crate) fn checkpoint(
     native: bool,
     json_out: bool,
 ) -> Result<()> {
-    if !veles::Database::exists(dir) {
-        return Err(anyhow!("{} is not a veles database", dir.display()));
-    }
-    let mut db = open(dir, native)?;
-    let names = match name {
-        Some(n) => vec![n],
-        None => db.list()?,
-    };
+    let (mut db, names) = open_to_write(dir, name, native)?;
     for n in &names {
         let bar = progress::bar(0, "{spinner} {msg}", json_out);
         progress::catch_up(db.as_mut(), n, &bar, &format!("{n}: "))?;
@@ -104,14 +115,7 @@ pub(crate) fn compact(
     native: bool,
     json_out: bool,
 ) -> Result<()> {
-    if !veles::Database::exists(dir) {
-        return Err(anyhow!("{} is not a veles database", dir.display()));
-    }
-    let mut db = open(dir, native)?;
-    let names = match only {
-        Some(n) => vec![n],
-        None => db.list()?,
-    };
+    let (mut db, names) = open_to_write(dir, only, native)?;
     let total = names.len();
     for (i, n) in names.into_iter().enumerate() {
         let files = dir.join("collections").join(&n);

@@ -10,7 +10,7 @@ use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
 use crate::index::{Scored, TopK};
-use crate::vectors::{Query, quantize};
+use crate::vectors::{Query, SlotSpace, quantize};
 
 /// `(distance, id)`, ascending.
 type Found = Vec<(f32, u64)>;
@@ -247,46 +247,51 @@ impl State {
         let Some(space) = self.vectors.exact_space() else {
             return Vec::new();
         };
-        let waiting = self.unindexed.iter();
+        let (waiting, accept) = (self.unindexed.iter(), |s| acc.accepts(self, s));
         let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
-        let found = match (sq8, q) {
+        match (sq8, q) {
             (Some(sq8), Query::F32(qf)) if self.unindexed.len() > 4 * ef => {
                 let qq = quantize(qf);
-                let mut top = TopK::new(ef.max(k));
-                for slot in waiting {
-                    if let Some(id) = self.ids.owner(slot) {
-                        let d = sq8.distance(&qq, slot);
-                        if top.accepts(d, id) && acc.accepts(self, slot) {
-                            top.push(d, id);
-                        }
-                    }
-                }
-                let rerank = top.into_sorted().into_iter().filter_map(|(_, id)| {
-                    let slot = self.ids.slot(id)?;
-                    Some((space.distance(q, slot), id))
-                });
-                let mut exact = TopK::new(k);
-                for (d, id) in rerank {
-                    if exact.accepts(d, id) {
-                        exact.push(d, id);
-                    }
-                }
-                exact
+                let rough = self.best_of(waiting, ef.max(k), |s| sq8.distance(&qq, s), accept);
+                self.rerank(q, &space, rough, k)
             }
-            _ => {
-                let mut top = TopK::new(k);
-                for slot in waiting {
-                    if let Some(id) = self.ids.owner(slot) {
-                        let d = space.distance(q, slot);
-                        if top.accepts(d, id) && acc.accepts(self, slot) {
-                            top.push(d, id);
-                        }
-                    }
+            _ => self.best_of(waiting, k, |s| space.distance(q, s), accept),
+        }
+    }
+
+    /// The `k` best points of `slots` by `distance` that `accept` passes (asked only of the
+    /// points that would enter, so a costly check runs for few of them).
+    fn best_of(
+        &self,
+        slots: impl Iterator<Item = u32>,
+        k: usize,
+        distance: impl Fn(u32) -> f32,
+        accept: impl Fn(u32) -> bool,
+    ) -> Found {
+        let mut top = TopK::new(k);
+        for slot in slots {
+            if let Some(id) = self.ids.owner(slot) {
+                let d = distance(slot);
+                if top.accepts(d, id) && accept(slot) {
+                    top.push(d, id);
                 }
-                top
             }
-        };
-        found.into_sorted()
+        }
+        top.into_sorted()
+    }
+
+    /// `rough` hits scored again exactly: the `k` best.
+    fn rerank(&self, q: &Query, space: &SlotSpace<'_>, rough: Found, k: usize) -> Found {
+        let mut top = TopK::new(k);
+        for (_, id) in rough {
+            if let Some(slot) = self.ids.slot(id) {
+                let d = space.distance(q, slot);
+                if top.accepts(d, id) {
+                    top.push(d, id);
+                }
+            }
+        }
+        top.into_sorted()
     }
 
     /// The candidates scored on the SQ8 copy, the best `ef` reranked exactly: the `k` best,
@@ -301,26 +306,9 @@ impl State {
             return None;
         };
         let qq = quantize(qf);
-        let mut top = TopK::new(ef.max(k));
-        for slot in cands {
-            let Some(id) = self.ids.owner(slot) else {
-                continue;
-            };
-            let d = sq8.distance(&qq, slot);
-            if top.accepts(d, id) && acc.accepts_candidate(self, slot) {
-                top.push(d, id);
-            }
-        }
-        let mut hits: Found = top
-            .into_sorted()
-            .into_iter()
-            .filter_map(|(_, id)| {
-                let slot = self.ids.slot(id)?;
-                Some((space.distance(q, slot), id))
-            })
-            .collect();
-        hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        hits.truncate(k);
+        let accept = |s| acc.accepts_candidate(self, s);
+        let rough = self.best_of(cands.iter(), ef.max(k), |s| sq8.distance(&qq, s), accept);
+        let hits = self.rerank(q, &space, rough, k);
         (hits.len() == k).then_some(hits)
     }
 
@@ -342,14 +330,8 @@ impl State {
         let mut top = TopK::new(k);
         match (acc.candidates(), self.vectors.exact_space()) {
             (Some(c), Some(space)) => {
-                for slot in c {
-                    if let Some(id) = self.ids.owner(slot) {
-                        let d = space.distance(q, slot);
-                        if top.accepts(d, id) && acc.accepts_candidate(self, slot) {
-                            top.push(d, id);
-                        }
-                    }
-                }
+                let accept = |s| acc.accepts_candidate(self, s);
+                return Ok(self.best_of(c.iter(), k, |s| space.distance(q, s), accept));
             }
             (Some(c), None) => {
                 let live = c.iter().filter(|&s| self.ids.owner(s).is_some());
