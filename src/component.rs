@@ -48,6 +48,13 @@ impl GuestDatabase for Database {
         })
     }
 
+    fn open_with(path: String, options: t::OpenOptions) -> R<DatabaseHandle> {
+        let options = open_options_from_wit(options);
+        wit(crate::Database::open_path(path, options), |d| {
+            DatabaseHandle::new(Database(d))
+        })
+    }
+
     fn in_memory() -> DatabaseHandle {
         DatabaseHandle::new(Database(crate::Database::in_memory()))
     }

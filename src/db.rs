@@ -8,7 +8,7 @@
 //! ```
 
 use crate::check::CheckReport;
-use crate::collection::{Collection, Options, copy_collection_files};
+use crate::collection::{Collection, Options, VectorMemory, copy_collection_files};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::format::{Header, HeaderProblem, append_crc};
@@ -96,9 +96,14 @@ impl Database {
     /// Opens the database in directory `path` with `options`: read-only when
     /// [`Options::read_only`] (see [`Database::open_read_only`]), else as [`Database::open`].
     pub fn open_path(path: impl AsRef<std::path::Path>, options: Options) -> Result<Database> {
+        use crate::region::{FsDirectory, RegionBackend};
+        let backend = match options.vector_memory {
+            VectorMemory::Full => RegionBackend::default(),
+            VectorMemory::Quantized => RegionBackend::File,
+        };
         let dir = match options.read_only {
-            true => crate::region::FsDirectory::open_read_only(path)?,
-            false => crate::region::FsDirectory::open(path)?,
+            true => FsDirectory::read_only_with_backend(path, backend)?,
+            false => FsDirectory::with_backend(path, backend)?,
         };
         Self::open_with(Arc::new(dir), options)
     }

@@ -165,7 +165,8 @@ pub enum Limit {
     FilterDepth,
     /// The payloads and vectors one read returns (a search batch, a get).
     ResultBytes,
-    /// The memory that holds a collection's vector file (the component's mirror of it).
+    /// The memory that holds a collection's vectors: the component's copy of the vector
+    /// file, and the SQ8 copy.
     MemoryBytes,
 }
 
@@ -180,7 +181,7 @@ impl fmt::Display for Limit {
             Limit::PayloadDepth => "payload nesting depth",
             Limit::FilterDepth => "filter nesting depth",
             Limit::ResultBytes => "result size in bytes",
-            Limit::MemoryBytes => "vector file bytes held in memory",
+            Limit::MemoryBytes => "vector bytes held in memory",
         })
     }
 }

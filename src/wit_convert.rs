@@ -18,9 +18,37 @@ macro_rules! wit_convert {
         use $crate::filter::{Condition, FlatNode};
         use $crate::{
             CheckReport, CollectionConfig, CompactReport, Error as E, Filter, Hit, IndexInfo,
-            IndexKind, Limit as L, Metric, Page, Plan, PlanKind, Point, Problem, RecoveryStats,
-            SearchParams, SnapshotReport, Stats, StorageError as S, VectorProblem as P,
+            IndexKind, Limit as L, Metric, Options, Page, Plan, PlanKind, Point, Problem,
+            RecoveryStats, SearchParams, SnapshotReport, Stats, StorageError as S, VectorMemory,
+            VectorProblem as P,
         };
+
+        pub fn vector_memory_to_wit(m: VectorMemory) -> t::VectorMemory {
+            match m {
+                VectorMemory::Quantized => t::VectorMemory::Quantized,
+                _ => t::VectorMemory::Full,
+            }
+        }
+
+        pub fn vector_memory_from_wit(m: t::VectorMemory) -> VectorMemory {
+            match m {
+                t::VectorMemory::Full => VectorMemory::Full,
+                t::VectorMemory::Quantized => VectorMemory::Quantized,
+            }
+        }
+
+        pub fn open_options_to_wit(o: &Options) -> t::OpenOptions {
+            t::OpenOptions {
+                read_only: o.read_only,
+                vector_memory: vector_memory_to_wit(o.vector_memory),
+            }
+        }
+
+        pub fn open_options_from_wit(o: t::OpenOptions) -> Options {
+            Options::default()
+                .with_read_only(o.read_only)
+                .with_vector_memory(vector_memory_from_wit(o.vector_memory))
+        }
 
         pub fn index_kind_to_wit(k: IndexKind) -> t::IndexKind {
             match k {

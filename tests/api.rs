@@ -288,6 +288,12 @@ fn data_survives_reopen_in_a_memory_directory() {
 
 #[test]
 fn mmap_and_file_backends_write_byte_identical_files() {
+    for metric in [Metric::Euclidean, Metric::Cosine] {
+        backends_write_byte_identical_files(metric);
+    }
+}
+
+fn backends_write_byte_identical_files(metric: Metric) {
     let (a, b, c) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
@@ -300,12 +306,13 @@ fn mmap_and_file_backends_write_byte_identical_files() {
     ] {
         let d = FsDirectory::with_backend(root, backend).unwrap();
         let db = Database::open_with(Arc::new(d), Options::default()).unwrap();
-        let c = db
-            .create_collection("x", cfg(8, Metric::Euclidean))
-            .unwrap();
+        let c = db.create_collection("x", cfg(8, metric)).unwrap();
         for round in 0..5u64 {
             let pts: Vec<Point> = (0..200)
-                .map(|i| Point::new(i * 7 + round, vec![(i + round) as f32; 8]))
+                .map(|i| {
+                    let v = (0..8).map(|j| ((i * 3 + j + round) % 11) as f32 + 1.0);
+                    Point::new(i * 7 + round, v.collect())
+                })
                 .collect();
             c.upsert(&pts).unwrap();
             c.delete(&(0..50).map(|i| i * 3).collect::<Vec<_>>())
@@ -317,22 +324,31 @@ fn mmap_and_file_backends_write_byte_identical_files() {
         }
     }
     // Every file, compared across all three: the memory map and the cached file lend their
-    // bytes, so both keep a graph; the bare positional backend searches exactly and writes
-    // none, and every other file of it is the same.
+    // bytes, so both keep a graph with links chosen on exact distances. The bare positional
+    // backend (`VectorMemory::Quantized`) keeps one chosen on the SQ8 copy for cosine, and
+    // none for other metrics (it searches exactly); every other file of it is the same.
     let (ma, fb, cc) = (tree(a.path()), tree(b.path()), tree(c.path()));
     assert!(ma.keys().any(|f| f.contains(".crc")) && ma.keys().any(|f| f.contains("graph-")));
     assert_eq!(
         ma, cc,
-        "the mmap and cached-file backends wrote different files"
+        "{metric:?}: the mmap and cached-file backends wrote different files"
     );
-    let no_graph: BTreeMap<_, _> = ma
-        .iter()
-        .filter(|(f, _)| !f.contains("graph-"))
-        .map(|(f, b)| (f.clone(), b.clone()))
-        .collect();
+    let no_graph = |t: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        t.iter()
+            .filter(|(f, _)| !f.contains("graph-"))
+            .map(|(f, b)| (f.clone(), b.clone()))
+            .collect()
+    };
     assert_eq!(
-        no_graph, fb,
-        "the mmap and file backends wrote different files"
+        no_graph(&ma),
+        no_graph(&fb),
+        "{metric:?}: the mmap and file backends wrote different files"
+    );
+    let graphs = fb.keys().filter(|f| f.contains("graph-")).count();
+    assert_eq!(
+        graphs > 0,
+        metric == Metric::Cosine,
+        "{metric:?}: {graphs} graph files"
     );
 }
 

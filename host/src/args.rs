@@ -18,8 +18,32 @@ pub(crate) struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// What of the vectors is held in memory: full (the vector file), or quantized (only the
+    /// SQ8 copy and the graph; exact vectors read from the file to rerank), for collections
+    /// larger than the component's memory.
+    #[arg(long, global = true, value_enum, default_value_t = VectorMemory::Full)]
+    pub(crate) vector_memory: VectorMemory,
+    /// The component's memory cap in MiB (default 4096, the most a wasm32 guest can have).
+    #[arg(long, global = true, value_name = "MIB")]
+    pub(crate) memory_limit: Option<usize>,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// `--vector-memory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum VectorMemory {
+    Full,
+    Quantized,
+}
+
+impl From<VectorMemory> for veles::VectorMemory {
+    fn from(m: VectorMemory) -> Self {
+        match m {
+            VectorMemory::Full => veles::VectorMemory::Full,
+            VectorMemory::Quantized => veles::VectorMemory::Quantized,
+        }
+    }
 }
 
 #[derive(Subcommand)]

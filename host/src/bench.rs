@@ -29,6 +29,8 @@ pub struct BenchArgs {
     pub ef_construction: u32,
     pub metric: Metric,
     pub native: bool,
+    /// How the database opens (what of the vectors is in memory, the component's cap).
+    pub options: crate::OpenOptions,
     pub json: bool,
     /// Payload `{"bucket": i % n}` for point `i`.
     pub buckets: Option<u64>,
@@ -205,7 +207,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     } else {
         Some(Runtime::new()?)
     };
-    let open = |dir: &Path| backend::open(dir, a.native, runtime.as_ref());
+    let open = |dir: &Path| backend::open_with(dir, a.native, runtime.as_ref(), &a.options);
 
     let mut db = open(&a.dir)?;
     if db.list()?.iter().any(|n| n == NAME) {

@@ -304,11 +304,11 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
         None => &Runtime::new()?,
     };
     drop(db);
-    let mut native_db = backend::NativeBackend::open_with(dir, true)?;
     let read_only = crate::OpenOptions {
         read_only: true,
         ..Default::default()
     };
+    let mut native_db = backend::NativeBackend::open_with(dir, &read_only)?;
     let mut comp_db =
         backend::ComponentBackend::open_with(rt, dir, &crate::Limits::default(), &read_only)?;
     let exact = SearchParams::default().with_exact(true);

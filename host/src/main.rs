@@ -74,12 +74,32 @@ fn main() {
     }
 }
 
+/// What every open of this run uses, from the global options (set once, in `run`).
+static OPTIONS: std::sync::OnceLock<OpenOptions> = std::sync::OnceLock::new();
+
+/// The open options the global options chose.
+pub(crate) fn options() -> OpenOptions {
+    OPTIONS.get().cloned().unwrap_or_default()
+}
+
 fn open(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
-    backend::open(dir, native, None)
+    backend::open_with(dir, native, None, &options())
 }
 
 fn run(cli: Cli) -> Result<()> {
     let json_out = cli.json;
+    let memory_bytes = match cli.memory_limit {
+        Some(mib) => Some(usage(
+            "--memory-limit",
+            mib.checked_mul(1 << 20).ok_or("too large"),
+        )?),
+        None => None,
+    };
+    let _ = OPTIONS.set(OpenOptions {
+        vector_memory: cli.vector_memory.into(),
+        memory_bytes,
+        ..OpenOptions::default()
+    });
     match cli.command {
         Command::Create {
             dir,
@@ -307,6 +327,7 @@ fn run(cli: Cli) -> Result<()> {
                 ef_construction,
                 metric: usage("--metric", metric.parse())?,
                 native: cli.native,
+                options: options(),
                 json: json_out,
                 buckets,
                 payloads,
@@ -342,7 +363,7 @@ pub(crate) fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>
     }
     let options = OpenOptions {
         read_only: true,
-        ..OpenOptions::default()
+        ..options()
     };
     backend::open_with(dir, native, None, &options)
 }

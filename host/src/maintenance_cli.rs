@@ -209,6 +209,7 @@ pub(crate) fn snapshot(
     let options = OpenOptions {
         read_only: restore,
         snapshot_dest: Some(dest.to_path_buf()),
+        ..crate::options()
     };
     let mut db = backend::open_with(from, native, None, &options)?;
     if restore {

@@ -69,8 +69,8 @@ impl State {
         }
         // Inserts can leave a node no search reaches (its reverse links shrunk away): the
         // saved graph has none.
-        if let (Some(g), Some(space)) = (self.graph.as_mut(), self.vectors.exact_space()) {
-            g.reconnect(&space, &mut self.scratch);
+        if let (Some(g), Some(space)) = (self.graph.as_mut(), self.vectors.link_space()) {
+            super::graph::reconnect(g, &space, &mut self.scratch);
         }
         let stamp = self.graph_stamp(next, &self.ids);
         let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));

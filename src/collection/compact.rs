@@ -2,7 +2,7 @@
 
 use super::checkpoint::PayloadExtent;
 use super::files::{CHECKPOINT, graph_file, vectors_file};
-use super::graph::{build, too_many_tombstones};
+use super::graph::{build, reconnect, too_many_tombstones};
 use super::handle::Collection;
 use super::open::open_vectors;
 use super::state::{State, threads};
@@ -10,7 +10,7 @@ use super::types::CompactReport;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Result, StorageError};
 use crate::index::hnsw::{self, Graph};
-use crate::vectors::{VectorFile, sums_path};
+use crate::vectors::{LinkSpace, VectorFile, sums_path};
 
 impl Collection {
     /// Rewrites the collection densely: live slots renumbered without gaps, tombstones
@@ -83,7 +83,6 @@ impl State {
             .map(|s| (s, need.then(|| store.value(s)).flatten()));
         self.indexes.rebuild(slots);
         self.guard(|st| st.commit_payloads(payloads, next))?;
-        self.guard(|st| st.vectors.rebuild_sq8(st.ids.owners()))?;
         self.guard(|st| {
             let lsn = st.wal.next_lsn();
             st.wal.reset(next, lsn)?;
@@ -130,6 +129,8 @@ impl State {
 
     /// The graph over the compacted slots: the old one without its tombstones (2-hop repair),
     /// or a fresh build past a quarter of tombstones; unreachable nodes re-linked either way.
+    /// Renumbers the SQ8 copy as `map` renumbers the slots (a latched failure follows any
+    /// error after this, so the copy never disagrees with a live state).
     fn compacted_graph(
         &mut self,
         new: &VectorFile,
@@ -137,31 +138,40 @@ impl State {
         live: u32,
         generation: u32,
     ) -> Option<Graph> {
-        let g = self.graph.as_ref()?;
-        let old_space = self.vectors.exact_space()?;
-        // The new file has nothing staged: a flush came first.
-        let new_space = crate::vectors::SlotSpace {
-            codec: self.codec,
-            slots: new.slots_slice()?,
-            staged: &Default::default(),
-        };
         let cores = self.cores();
-        let mut g = if too_many_tombstones(g, self.ids.len()) {
-            let all: Vec<u32> = (0..live).collect();
-            let params = self.config.hnsw_params();
-            let threads = move |n| threads(cores, n);
-            build(
-                params,
-                u64::from(generation),
-                &new_space,
-                &all,
-                threads,
-                &mut self.scratch,
-            )
-        } else {
-            g.compact(&old_space, map)
+        let threads = move |n| threads(cores, n);
+        let repaired = match (self.graph.as_ref(), self.vectors.link_space()) {
+            (Some(g), Some(_)) if too_many_tombstones(g, self.ids.len()) => None,
+            (Some(g), Some(LinkSpace::Exact(old))) => Some(g.compact(&old, map)),
+            (Some(g), Some(LinkSpace::Quantized(old))) => Some(g.compact(&old, map)),
+            _ => {
+                self.vectors.remap_sq8(map, live);
+                return None;
+            }
         };
-        g.reconnect(&new_space, &mut self.scratch);
+        self.vectors.remap_sq8(map, live);
+        // The new file has nothing staged: a flush came first.
+        let no_staged = Default::default();
+        let new_space = match new.slots_slice() {
+            Some(slots) => LinkSpace::Exact(crate::vectors::SlotSpace {
+                codec: self.codec,
+                slots,
+                staged: &no_staged,
+            }),
+            None => LinkSpace::Quantized(self.vectors.sq8_space()?),
+        };
+        let (params, seed, scratch) = (
+            self.config.hnsw_params(),
+            u64::from(generation),
+            &mut self.scratch,
+        );
+        let all: Vec<u32> = (0..live).collect();
+        let mut g = match (repaired, &new_space) {
+            (Some(g), _) => g,
+            (None, LinkSpace::Exact(s)) => build(params, seed, s, &all, threads, scratch),
+            (None, LinkSpace::Quantized(s)) => build(params, seed, s, &all, threads, scratch),
+        };
+        reconnect(&mut g, &new_space, scratch);
         Some(g)
     }
 }

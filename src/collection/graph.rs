@@ -8,7 +8,7 @@ use crate::error::StorageError;
 use crate::index::Scratch;
 use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, Graph, Params, Space};
-use crate::vectors::SlotSpace;
+use crate::vectors::LinkSpace;
 
 /// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`).
 const LINK_BATCH: usize = 256;
@@ -119,10 +119,10 @@ pub(super) fn insert_fresh<S, W>(
 }
 
 /// A fresh graph over `slots` (in order) of `space`, seeded with `seed`.
-pub(super) fn build(
+pub(super) fn build<S: Space + Sync>(
     params: Params,
     seed: u64,
-    space: &SlotSpace<'_>,
+    space: &S,
     slots: &[u32],
     threads: impl Fn(usize) -> usize,
     scratch: &mut Scratch,
@@ -131,6 +131,41 @@ pub(super) fn build(
     insert_fresh(&mut g, space, space, slots, threads, scratch);
     g.reconnect(space, scratch);
     g
+}
+
+/// [`State::link_all`] in `space`, walking `walk`.
+fn link<S, W>(
+    graph: &mut Graph,
+    space: &S,
+    walk: &W,
+    slots: &[u32],
+    threads: impl Fn(usize) -> usize,
+    scratch: &mut Scratch,
+) where
+    S: Space + Sync,
+    W: Space + Sync,
+{
+    let mut seen = std::collections::HashSet::with_capacity(slots.len());
+    let mut fresh = Vec::with_capacity(slots.len());
+    for &slot in slots {
+        if !seen.insert(slot) {
+            continue;
+        }
+        if graph.contains(slot) {
+            graph.insert(space, slot, scratch);
+        } else {
+            fresh.push(slot);
+        }
+    }
+    insert_fresh(graph, space, walk, &fresh, threads, scratch);
+}
+
+/// Re-links the nodes no search reaches from the entry point, in `space`.
+pub(super) fn reconnect(graph: &mut Graph, space: &LinkSpace<'_>, scratch: &mut Scratch) {
+    match space {
+        LinkSpace::Exact(s) => graph.reconnect(s, scratch),
+        LinkSpace::Quantized(s) => graph.reconnect(s, scratch),
+    };
 }
 
 impl State {
@@ -157,35 +192,26 @@ impl State {
 
     /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
     /// one by one; new ones are inserted in batches, whose searches run on every core natively
-    /// (see `Graph::insert_batch`: the result does not depend on it).
+    /// (see `Graph::insert_batch`: the result does not depend on it). Links are chosen in the
+    /// link space; walks go over the SQ8 copy where there is one.
     pub(super) fn link_all(&mut self, slots: &[u32]) {
         let cores = self.cores();
         let threads = move |n| threads(cores, n);
-        let (Some(graph), Some(space)) = (self.graph.as_mut(), self.vectors.exact_space()) else {
+        let (Some(graph), Some(space)) = (self.graph.as_mut(), self.vectors.link_space()) else {
             return;
         };
-        let mut seen = std::collections::HashSet::with_capacity(slots.len());
-        let mut fresh = Vec::with_capacity(slots.len());
-        for &slot in slots {
-            if !seen.insert(slot) {
-                continue;
-            }
-            if graph.contains(slot) {
-                graph.insert(&space, slot, &mut self.scratch);
-            } else {
-                fresh.push(slot);
-            }
-        }
-        match self.vectors.sq8_space() {
-            Some(walk) => insert_fresh(graph, &space, &walk, &fresh, threads, &mut self.scratch),
-            None => insert_fresh(graph, &space, &space, &fresh, threads, &mut self.scratch),
+        let scratch = &mut self.scratch;
+        match (&space, self.vectors.sq8_space()) {
+            (LinkSpace::Exact(s), Some(walk)) => link(graph, s, &walk, slots, threads, scratch),
+            (LinkSpace::Exact(s), None) => link(graph, s, s, slots, threads, scratch),
+            (LinkSpace::Quantized(s), _) => link(graph, s, s, slots, threads, scratch),
         }
     }
 
     /// Loads the graph file if it belongs to this checkpoint, else builds the graph over the
     /// live slots (in slot order: deterministic).
     pub(super) fn load_graph(&mut self, path: &str) -> Result<(), StorageError> {
-        if self.vectors.exact_space().is_none() {
+        if self.vectors.link_space().is_none() {
             // As a graph file keeps every slot it had, tombstones included.
             self.virtual_nodes.insert_range(0..self.ids.slots());
             return Ok(());

@@ -88,7 +88,7 @@ impl Collection {
         })?;
         state.graph = state
             .vectors
-            .exact_space()
+            .link_space()
             .map(|_| Graph::new(config.hnsw_params(), 1));
         Ok(Collection::from_state(name, config, state))
     }

@@ -117,7 +117,7 @@ impl State {
     ) -> (Plan, Acceptor<'a>) {
         let n = self.ids.len();
         let small = (EXACT_MATCHES_PER_EF * ef) as u64;
-        let quantized = self.vectors.sq8_space().is_some() && self.options.sq8_search;
+        let quantized = self.sq8_walk().is_some();
         let medium = match quantized {
             true => ((QUANTIZED_SCAN_FACTOR * ef * n) as f64).sqrt() as u64,
             false => small,

@@ -10,7 +10,7 @@ use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
 use crate::index::{Scored, TopK};
-use crate::vectors::{Query, SlotSpace, quantize};
+use crate::vectors::{Query, Sq8Space, quantize};
 
 /// `(distance, id)`, ascending.
 type Found = Vec<(f32, u64)>;
@@ -153,8 +153,8 @@ impl State {
     ) -> Result<Vec<Hit>> {
         let (k, ef, kind) = (ctx.k, ctx.ef, ctx.kind);
         let walked = match kind {
-            PlanKind::Graph => self.walk(q, k, ef, ctx),
-            PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc),
+            PlanKind::Graph => self.walk(q, k, ef, ctx)?,
+            PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc)?,
             _ => None,
         };
         let found = match (walked, kind) {
@@ -205,57 +205,81 @@ impl State {
         Ok(hits)
     }
 
+    /// The SQ8 copy's space, when walks and scans should use it: when asked to
+    /// ([`Options::sq8_search`](super::Options)), and always where exact vectors are read by
+    /// position (`VectorMemory::Quantized`).
+    pub(super) fn sq8_walk(&self) -> Option<Sq8Space<'_>> {
+        let wanted = self.options.sq8_search || !self.vectors.lends_bytes();
+        self.vectors.sq8_space().filter(|_| wanted)
+    }
+
     /// The graph walk, with the points waiting for the graph scanned beside it: the
     /// `k` best accepted points, or `None` when there is no graph or it found fewer than `k`.
-    fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>) -> Option<Found> {
-        let (graph, space) = (self.graph.as_ref()?, self.vectors.exact_space()?);
+    fn walk(&self, q: &Query, k: usize, ef: usize, ctx: &Ctx<'_>) -> Result<Option<Found>> {
+        let Some(graph) = self.graph.as_ref() else {
+            return Ok(None);
+        };
         let accept = |n: u32| self.ids.owner(n).is_some() && ctx.acc.accepts(self, n);
         // Without a filter, tombstones or waiting points every node is a result: no check.
         let all_live =
             ctx.acc.accepts_all() && graph.nodes() == self.ids.len() && self.unindexed.is_empty();
         let check: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
-        let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
         let mut scratch = self.take_scratch();
-        let hits = match (&sq8, q) {
+        let walked = match (self.sq8_walk(), q, self.vectors.exact_space()) {
             // Walk with the i8 copy, keep all `ef` found, rerank them exactly.
-            (Some(sq8), Query::F32(qf)) => graph
-                .search(sq8, &quantize(qf), ef, ef, check, &mut scratch)
-                .into_iter()
-                .map(|Scored(_, n)| Scored(space.distance(q, n), n))
-                .collect(),
-            _ => graph.search(&space, q, k, ef, check, &mut scratch),
+            (Some(sq8), Query::F32(qf), _) => {
+                let rough = graph.search(&sq8, &quantize(qf), ef, ef, check, &mut scratch);
+                let mut exact = Vec::with_capacity(rough.len());
+                let slots = rough.into_iter().map(|Scored(_, n)| n);
+                self.vectors
+                    .scan_slots(slots, q, |n, d| exact.push(Scored(d, n)))
+                    .map(|()| exact)
+            }
+            (_, _, Some(space)) => Ok(graph.search(&space, q, k, ef, check, &mut scratch)),
+            _ => Ok(Vec::new()),
         };
         self.give_scratch(scratch);
-        let mut hits: Found = hits
+        let mut hits: Found = walked?
             .into_iter()
             .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id)))
             .collect();
         if !self.unindexed.is_empty() {
-            hits.extend(self.score_waiting(q, k, ef, ctx.acc));
+            hits.extend(self.score_waiting(q, k, ef, ctx.acc)?);
         }
         hits.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         // A rewritten point can be both walked to and waiting: the same id, the same distance.
         hits.dedup_by_key(|h| h.1);
         hits.truncate(k);
-        (hits.len() == k).then_some(hits)
+        Ok((hits.len() == k).then_some(hits))
     }
 
     /// The best `k` accepted points among those waiting for the graph: scored exactly, or,
     /// when they are many and there is an SQ8 copy, on it with the best `ef` reranked exactly
     /// (as the walk itself ranks).
-    fn score_waiting(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Found {
-        let Some(space) = self.vectors.exact_space() else {
-            return Vec::new();
-        };
+    fn score_waiting(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Result<Found> {
         let (waiting, accept) = (self.unindexed.iter(), |s| acc.accepts(self, s));
-        let sq8 = self.vectors.sq8_space().filter(|_| self.options.sq8_search);
-        match (sq8, q) {
-            (Some(sq8), Query::F32(qf)) if self.unindexed.len() > 4 * ef => {
+        let many = self.unindexed.len() > 4 * ef || !self.vectors.lends_bytes();
+        match (self.sq8_walk(), q, self.vectors.exact_space()) {
+            (Some(sq8), Query::F32(qf), _) if many => {
                 let qq = quantize(qf);
                 let rough = self.best_of(waiting, ef.max(k), |s| sq8.distance(&qq, s), accept);
-                self.rerank(q, &space, rough, k)
+                self.rerank(q, rough, k)
             }
-            _ => self.best_of(waiting, k, |s| space.distance(q, s), accept),
+            (_, _, Some(space)) => Ok(self.best_of(waiting, k, |s| space.distance(q, s), accept)),
+            // No copy and nothing in place: the waiting points are read by position.
+            _ => {
+                let mut top = TopK::new(k);
+                let live = waiting.filter(|&s| self.ids.owner(s).is_some());
+                self.vectors.scan_slots(live, q, |slot, d| {
+                    if let Some(id) = self.ids.owner(slot)
+                        && top.accepts(d, id)
+                        && accept(slot)
+                    {
+                        top.push(d, id);
+                    }
+                })?;
+                Ok(top.into_sorted())
+            }
         }
     }
 
@@ -280,36 +304,38 @@ impl State {
         top.into_sorted()
     }
 
-    /// `rough` hits scored again exactly: the `k` best.
-    fn rerank(&self, q: &Query, space: &SlotSpace<'_>, rough: Found, k: usize) -> Found {
+    /// `rough` hits scored again exactly (in place, or read by position): the `k` best.
+    fn rerank(&self, q: &Query, rough: Found, k: usize) -> Result<Found> {
         let mut top = TopK::new(k);
-        for (_, id) in rough {
-            if let Some(slot) = self.ids.slot(id) {
-                let d = space.distance(q, slot);
-                if top.accepts(d, id) {
-                    top.push(d, id);
-                }
+        let slots = rough.into_iter().filter_map(|(_, id)| self.ids.slot(id));
+        self.vectors.scan_slots(slots, q, |slot, d| {
+            if let Some(id) = self.ids.owner(slot)
+                && top.accepts(d, id)
+            {
+                top.push(d, id);
             }
-        }
-        top.into_sorted()
+        })?;
+        Ok(top.into_sorted())
     }
 
     /// The candidates scored on the SQ8 copy, the best `ef` reranked exactly: the `k` best,
     /// or `None` when there is no SQ8 copy or fewer than `k` matched.
-    fn quantized_scan(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Option<Found> {
-        let (Some(sq8), Some(space), Some(cands), Query::F32(qf)) = (
-            self.vectors.sq8_space(),
-            self.vectors.exact_space(),
-            acc.candidates(),
-            q,
-        ) else {
-            return None;
+    fn quantized_scan(
+        &self,
+        q: &Query,
+        k: usize,
+        ef: usize,
+        acc: &Acceptor<'_>,
+    ) -> Result<Option<Found>> {
+        let (Some(sq8), Some(cands), Query::F32(qf)) = (self.sq8_walk(), acc.candidates(), q)
+        else {
+            return Ok(None);
         };
         let qq = quantize(qf);
         let accept = |s| acc.accepts_candidate(self, s);
         let rough = self.best_of(cands.iter(), ef.max(k), |s| sq8.distance(&qq, s), accept);
-        let hits = self.rerank(q, &space, rough, k);
-        (hits.len() == k).then_some(hits)
+        let hits = self.rerank(q, rough, k)?;
+        Ok((hits.len() == k).then_some(hits))
     }
 
     /// Checks every hit's vector against its checksum: a search never answers with a vector

@@ -25,8 +25,9 @@ use std::sync::{Arc, Mutex};
 /// - `graph`, when present, has a node for every live slot not in `unindexed` (deleted ones
 ///   stay as tombstones until a rebuild or compaction), and `unindexed` holds every live slot
 ///   written since the graph last linked it; at every checkpoint and compaction `unindexed`
-///   is empty. `graph` is absent only where the vector file cannot lend its bytes, and such
-///   collections search exactly; they keep `unindexed` all the same, and `virtual_nodes`,
+///   is empty. `graph` is absent only where neither the vector file lends its bytes nor
+///   there is an SQ8 copy (`VectorMemory::Quantized` for a metric other than cosine), and
+///   such collections search exactly; they keep `unindexed` all the same, and `virtual_nodes`,
 ///   the slots a graph would have as nodes, so that every backend keeps and releases the
 ///   same slots and writes the same files.
 /// - the vector file is `vectors-<vectors_generation>`, the payload file

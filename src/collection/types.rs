@@ -258,6 +258,25 @@ pub struct Options {
     /// more links them all (see [`Collection::optimize`](super::Collection::optimize)).
     /// Searches scan the waiting points beside the walk, so this bounds what that costs them.
     pub max_unindexed: usize,
+    /// What of a collection's vectors lives in memory.
+    pub vector_memory: VectorMemory,
+}
+
+/// What of a collection's vectors lives in memory: a choice of [`Options`] that matters
+/// where memory is capped (a WebAssembly guest: 4 GiB at most, often far less).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum VectorMemory {
+    /// The whole vector file: memory-mapped natively, copied into memory in the component.
+    /// Searches and builds read exact vectors in place.
+    #[default]
+    Full,
+    /// Only the SQ8 copy (a quarter of the f32 bytes) and the graph, for cosine collections:
+    /// the graph is built and walked on the SQ8 copy, and the exact vectors are read by
+    /// position to rerank what a walk found. Other metrics keep no copy: they scan by
+    /// position. Files are the same format either way; a graph built in this mode may differ
+    /// from one built with [`VectorMemory::Full`] (its links were chosen on SQ8 distances).
+    Quantized,
 }
 
 impl Options {
@@ -291,6 +310,12 @@ impl Options {
         self
     }
 
+    /// Sets [`Options::vector_memory`].
+    pub fn with_vector_memory(mut self, memory: VectorMemory) -> Options {
+        self.vector_memory = memory;
+        self
+    }
+
     /// Sets [`Options::checkpoint_bytes`].
     pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
         self.checkpoint_bytes = bytes;
@@ -307,6 +332,7 @@ impl Default for Options {
             sq8_search: true,
             kernels: Kernels::Best,
             max_unindexed: DEFAULT_MAX_UNINDEXED,
+            vector_memory: VectorMemory::Full,
         }
     }
 }

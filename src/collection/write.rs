@@ -107,20 +107,20 @@ impl Collection {
 }
 
 impl State {
-    /// Room in the vector file for the new points of `puts`, made before anything is logged
-    /// (a file may be longer than its slots). Where the file is held in memory (the
-    /// component's mirror) and cannot grow, the batch is refused with
+    /// Room in the vector file and the SQ8 copy for the new points of `puts`, made before
+    /// anything is logged (a file may be longer than its slots). Where what is held in memory
+    /// (the component's copy of the file, the SQ8 copy) cannot grow, the batch is refused with
     /// `LimitExceeded { limit: MemoryBytes }` and nothing changes; any other failure latches.
     fn reserve_for(&mut self, puts: &[Put]) -> Result<()> {
         let new = puts.iter().filter(|p| !self.ids.contains(p.id)).count() as u32;
         let free = u32::try_from(self.ids.free_slots()).unwrap_or(u32::MAX);
         let slots = self.ids.slots().saturating_add(new.saturating_sub(free));
-        match self.vectors.file.reserve(slots) {
+        match self.vectors.reserve(slots) {
             Ok(()) => Ok(()),
             Err(e) if crate::region::is_out_of_memory(&e) => Err(Error::LimitExceeded {
                 limit: Limit::MemoryBytes,
-                max: self.vectors.file.len(),
-                actual: self.vectors.file.offset(slots),
+                max: self.vectors.memory_bytes(None),
+                actual: self.vectors.memory_bytes(Some(slots)),
             }),
             Err(e) => {
                 self.failed = true;

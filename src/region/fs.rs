@@ -57,6 +57,14 @@ fn open_file(path: &Path, write: bool, create: bool, truncate: bool) -> io::Resu
         .open(path)
 }
 
+/// `backend`, or the mirror where a memory map is asked for and there is none (WASI).
+fn wasm_safe(backend: RegionBackend) -> RegionBackend {
+    match backend {
+        RegionBackend::Mmap if cfg!(target_family = "wasm") => RegionBackend::CachedFile,
+        other => other,
+    }
+}
+
 fn io_err<'a>(path: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
     move |e| StorageError::io(path, op, e)
 }
@@ -75,14 +83,9 @@ impl FsDirectory {
         let shown = root.display().to_string();
         fs::create_dir_all(&root).map_err(io_err(&shown, "create directory"))?;
         let lock = DirectoryLock::exclusive(&root)?;
-        let backend = if cfg!(target_family = "wasm") && backend == RegionBackend::Mmap {
-            RegionBackend::CachedFile
-        } else {
-            backend
-        };
         Ok(FsDirectory {
             root,
-            backend,
+            backend: wasm_safe(backend),
             read_only: false,
             _lock: lock,
         })
@@ -92,6 +95,14 @@ impl FsDirectory {
     /// open read-only, every metadata operation fails, and a shared lock on `<root>/LOCK`
     /// (when the file exists) keeps a writer out while this is open.
     pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::read_only_with_backend(root, RegionBackend::default())
+    }
+
+    /// [`FsDirectory::open_read_only`] with `backend` serving random-access regions.
+    pub fn read_only_with_backend(
+        root: impl AsRef<Path>,
+        backend: RegionBackend,
+    ) -> Result<Self, StorageError> {
         let root = root.as_ref().to_path_buf();
         let shown = root.display().to_string();
         if !fs::metadata(&root)
@@ -107,7 +118,7 @@ impl FsDirectory {
         let lock = DirectoryLock::shared(&root)?;
         Ok(FsDirectory {
             root,
-            backend: RegionBackend::default(),
+            backend: wasm_safe(backend),
             read_only: true,
             _lock: lock,
         })

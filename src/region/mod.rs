@@ -32,7 +32,7 @@ mod paths;
 mod traits;
 
 pub use cached::CachedRegion;
-pub(crate) use cached::is_out_of_memory;
+pub(crate) use cached::{is_out_of_memory, out_of_memory};
 pub use checked::CheckedRegion;
 pub use file::FileRegion;
 pub use fs::{FsDirectory, RegionBackend};

@@ -293,6 +293,11 @@ impl VectorFile {
             .map(|s| s.get(PAGE as usize..).unwrap_or(&[]))
     }
 
+    /// True when the file's bytes are held in this process's memory (an in-memory copy).
+    pub fn holds_its_bytes(&self) -> bool {
+        self.region.holds_its_bytes()
+    }
+
     /// Bytes the file spans (its length, holes included).
     pub fn len(&self) -> u64 {
         self.region.len()

@@ -1,8 +1,10 @@
 //! The spaces a graph is walked over: scoring is chosen here, in one place. [`SlotSpace`]
 //! compares exact vectors (the vector file, with staged bytes over it); [`Sq8Space`] compares
-//! the SQ8 copy (cheaper, for traversal; reranked exactly).
+//! the SQ8 copy (cheaper, for traversal; reranked exactly); [`LinkSpace`] is the one a graph's
+//! links are chosen in.
 
 use super::codec::{Codec, Query};
+use super::sq8::Sq8;
 use crate::distance::Kernels;
 use crate::index::hnsw::Space;
 use std::collections::HashMap;
@@ -49,19 +51,18 @@ impl Space for SlotSpace<'_> {
     }
 }
 
+/// The space a graph's links are chosen in: the exact vectors where the vector file lends its
+/// bytes, else the SQ8 copy (only it is in memory: `VectorMemory::Quantized`).
+pub(crate) enum LinkSpace<'a> {
+    Exact(SlotSpace<'a>),
+    Quantized(Sq8Space<'a>),
+}
+
 /// Distances over the SQ8 copy: minus the integer inner product (lower is closer, as for
 /// cosine), between the quantized query and a row.
 pub(crate) struct Sq8Space<'a> {
-    pub(crate) rows: &'a [i8],
-    pub(crate) dim: usize,
+    pub(crate) sq8: &'a Sq8,
     pub(crate) kernels: Kernels,
-}
-
-impl Sq8Space<'_> {
-    #[inline]
-    fn row(&self, n: u32) -> &[i8] {
-        &self.rows[n as usize * self.dim..(n as usize + 1) * self.dim]
-    }
 }
 
 impl Space for Sq8Space<'_> {
@@ -69,19 +70,23 @@ impl Space for Sq8Space<'_> {
 
     #[inline]
     fn distance(&self, q: &Vec<i8>, n: u32) -> f32 {
-        -(self.kernels.dot_i8_127(q, self.row(n)) as f32)
+        -(self.kernels.dot_i8_127(q, self.sq8.row_at(n)) as f32)
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        -(self.kernels.dot_i8_127(self.row(a), self.row(b)) as f32)
+        -(self
+            .kernels
+            .dot_i8_127(self.sq8.row_at(a), self.sq8.row_at(b)) as f32)
     }
 
     fn query_of(&self, n: u32) -> Vec<i8> {
-        self.row(n).to_vec()
+        self.sq8.row_at(n).to_vec()
     }
 
     #[inline]
     fn prefetch(&self, n: u32) {
-        crate::sys::prefetch(bytemuck::cast_slice(self.rows), n as usize * self.dim);
+        if (n as usize) < self.sq8.len() {
+            crate::sys::prefetch(bytemuck::cast_slice(self.sq8.row_at(n)), 0);
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::codec::{Codec, Query, with_f32};
 use super::file::{PAGE, VectorFile};
-use super::space::{SlotSpace, Sq8Space};
-use super::sq8::{Sq8, quantize_into};
+use super::space::{LinkSpace, SlotSpace, Sq8Space};
+use super::sq8::Sq8;
 use crate::config::Metric;
 use crate::error::StorageError;
 use std::collections::{BTreeSet, HashMap};
@@ -132,27 +132,83 @@ impl Store {
         Ok(buf)
     }
 
-    /// Builds the SQ8 copy from the live slots (cosine collections whose file lends its
-    /// bytes, so that a graph exists, only).
+    /// True when the vector file lends its bytes (a memory map or an in-memory copy): exact
+    /// distances are computed in place. Otherwise exact vectors are read by position.
+    pub(crate) fn lends_bytes(&self) -> bool {
+        self.file.slots_slice().is_some()
+    }
+
+    /// Builds the SQ8 copy from the live slots (cosine collections only): in place where the
+    /// file lends its bytes, else read in runs.
     pub(crate) fn rebuild_sq8(&mut self, owners: &[Option<u64>]) -> Result<(), StorageError> {
         self.sq8 = None;
-        if self.codec.metric() != Metric::Cosine || self.file.slots_slice().is_none() {
+        if self.codec.metric() != Metric::Cosine {
             return Ok(());
         }
         let dim = self.codec.dimension() as usize;
-        let mut sq8 = Sq8::new(dim, owners.len());
-        // Read in place: the file lends its bytes (checked above).
-        if let Some(space) = self.exact_space() {
-            for (slot, owner) in owners.iter().enumerate() {
-                if owner.is_some() {
-                    with_f32(space.bytes(slot as u32), |v| {
-                        quantize_into(v, &mut sq8.rows[slot * dim..(slot + 1) * dim])
-                    });
+        let mut sq8 = Sq8::new(dim, owners.len())?;
+        let mut quantize = |slot: usize, bytes: &[u8]| {
+            if owners[slot].is_some() {
+                with_f32(bytes, |v| sq8.quantize_row(slot, v));
+            }
+        };
+        match self.exact_space() {
+            Some(space) => {
+                for slot in 0..owners.len() {
+                    quantize(slot, space.bytes(slot as u32));
+                }
+            }
+            None => {
+                let in_file = self.slots_in_file().min(owners.len());
+                let staged = &self.staged;
+                self.read_runs(in_file, |slot, bytes| {
+                    quantize(
+                        slot,
+                        staged.get(&(slot as u32)).map_or(bytes, Vec::as_slice),
+                    )
+                })?;
+                // Slots past the end of the file can only be staged ones.
+                for slot in in_file..owners.len() {
+                    if let Some(bytes) = staged.get(&(slot as u32)) {
+                        quantize(slot, bytes);
+                    }
                 }
             }
         }
         self.sq8 = Some(sq8);
         Ok(())
+    }
+
+    /// Renumbers the SQ8 copy as compaction renumbers the file (see `Sq8::remap`).
+    pub(crate) fn remap_sq8(&mut self, map: &[Option<u32>], slots: u32) {
+        if let Some(sq8) = self.sq8.as_mut() {
+            sq8.remap(map, slots);
+        }
+    }
+
+    /// Makes room for `slots` slots in the file and in the SQ8 copy, before the writes that
+    /// need them are logged: memory that cannot be had (an in-memory copy past the guest's
+    /// memory) is an error here ([`crate::region::is_out_of_memory`]), with nothing changed.
+    pub(crate) fn reserve(&mut self, slots: u32) -> Result<(), StorageError> {
+        if let Some(sq8) = self.sq8.as_mut() {
+            sq8.reserve(slots as usize)?;
+        }
+        self.file.reserve(slots)
+    }
+
+    /// Bytes of memory the vectors take now, and would take with `slots` slots: the file
+    /// where it is held in memory, plus the SQ8 copy.
+    pub(crate) fn memory_bytes(&self, slots: Option<u32>) -> u64 {
+        let file = match (self.file.holds_its_bytes(), slots) {
+            (false, _) => 0,
+            (true, None) => self.file.len(),
+            (true, Some(n)) => self.file.offset(n).max(self.file.len()),
+        };
+        let sq8 = self.sq8.as_ref().map_or(0, |q| match slots {
+            None => q.bytes(),
+            Some(n) => q.bytes_for(n as usize).max(q.bytes()),
+        });
+        file + sq8
     }
 
     pub(crate) fn sq8(&self) -> Option<&Sq8> {
@@ -168,11 +224,20 @@ impl Store {
         })
     }
 
+    /// The space a graph's links are chosen in, when a graph can be kept: the exact slots
+    /// where the file lends its bytes, else the SQ8 copy.
+    pub(crate) fn link_space(&self) -> Option<LinkSpace<'_>> {
+        match (self.exact_space(), self.sq8_space()) {
+            (Some(exact), _) => Some(LinkSpace::Exact(exact)),
+            (None, Some(sq8)) => Some(LinkSpace::Quantized(sq8)),
+            (None, None) => None,
+        }
+    }
+
     /// The space over the SQ8 copy, when there is one.
     pub(crate) fn sq8_space(&self) -> Option<Sq8Space<'_>> {
         self.sq8.as_ref().map(|s| Sq8Space {
-            rows: &s.rows,
-            dim: s.dim,
+            sq8: s,
             kernels: self.codec.kernels(),
         })
     }
@@ -185,6 +250,12 @@ impl Store {
         q: &Query,
         mut f: impl FnMut(u32, f32),
     ) -> Result<(), StorageError> {
+        if let Some(space) = self.exact_space() {
+            for slot in slots {
+                f(slot, self.codec.distance(q, space.bytes(slot)));
+            }
+            return Ok(());
+        }
         let size = self.codec.slot_size();
         // A u64 buffer keeps the bytes aligned for the kernels.
         let mut words = vec![0u64; size.div_ceil(8)];
@@ -214,28 +285,13 @@ impl Store {
             }
         };
         // Slots past the end of the file can only be staged ones.
-        let in_file = ((self.file.len().saturating_sub(PAGE)) / size as u64) as usize;
-        let n = owners.len();
-        let on_disk = n.min(in_file);
+        let on_disk = owners.len().min(self.slots_in_file());
         if let Some(all) = self.file.slots_slice() {
             for (slot, bytes) in all.chunks_exact(size).take(on_disk).enumerate() {
                 visit(slot, bytes);
             }
         } else {
-            // Positional reads in runs, into a u64 buffer so the bytes are aligned for the
-            // kernels.
-            let per_run = (256 * 1024 / size).max(1);
-            let mut words = vec![0u64; (per_run * size).div_ceil(8)];
-            let mut first = 0;
-            while first < on_disk {
-                let count = per_run.min(on_disk - first);
-                let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..count * size];
-                self.file.read_run(first as u32, buf)?;
-                for (i, bytes) in buf.chunks_exact(size).enumerate() {
-                    visit(first + i, bytes);
-                }
-                first += count;
-            }
+            self.read_runs(on_disk, &mut visit)?;
         }
         for (slot, owner) in owners.iter().enumerate().skip(on_disk) {
             if owner.is_some() && !staged.contains_key(&(slot as u32)) {
@@ -247,6 +303,31 @@ impl Store {
                 ));
             }
             visit(slot, &[]);
+        }
+        Ok(())
+    }
+
+    /// Whole slots the file holds.
+    fn slots_in_file(&self) -> usize {
+        (self.file.len().saturating_sub(PAGE) / self.codec.slot_size() as u64) as usize
+    }
+
+    /// Reads the first `slots` slots of the file in runs of 256 KiB, calling `f(slot, bytes)`
+    /// for each (the file's bytes: staged ones are the caller's to prefer). The buffer is of
+    /// u64, so the bytes are aligned for the kernels.
+    fn read_runs(&self, slots: usize, mut f: impl FnMut(usize, &[u8])) -> Result<(), StorageError> {
+        let size = self.codec.slot_size();
+        let per_run = (256 * 1024 / size).max(1);
+        let mut words = vec![0u64; (per_run * size).div_ceil(8)];
+        let mut first = 0;
+        while first < slots {
+            let count = per_run.min(slots - first);
+            let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..count * size];
+            self.file.read_run(first as u32, buf)?;
+            for (i, bytes) in buf.chunks_exact(size).enumerate() {
+                f(first + i, bytes);
+            }
+            first += count;
         }
         Ok(())
     }

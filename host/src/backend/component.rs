@@ -82,10 +82,11 @@ impl ComponentBackend {
         let deadline = ticks(limits.call_timeout);
         store.set_epoch_deadline(deadline);
         let engine = bindings.veles_db_engine().database();
-        let db = outcome(match options.read_only {
-            true => engine.call_open_read_only(&mut store, "."),
-            false => engine.call_open(&mut store, "."),
-        })?;
+        let wanted = veles::Options::default()
+            .with_read_only(options.read_only)
+            .with_vector_memory(options.vector_memory);
+        let db =
+            outcome(engine.call_open_with(&mut store, ".", wit::open_options_to_wit(&wanted)))?;
         Ok(ComponentBackend {
             _locks: locks,
             snapshot_dest: options.snapshot_dest.clone(),

@@ -164,6 +164,10 @@ pub struct OpenOptions {
     pub read_only: bool,
     /// A second directory the component may write, as the destination of `snapshot`.
     pub snapshot_dest: Option<PathBuf>,
+    /// What of the vectors lives in memory (the component's memory is capped).
+    pub vector_memory: veles::VectorMemory,
+    /// The component's memory cap in bytes; `None`: [`Limits::default`]'s.
+    pub memory_bytes: Option<usize>,
 }
 
 /// Opens the database in `dir` natively or through the component.
@@ -183,7 +187,7 @@ pub fn open_with(
     options: &OpenOptions,
 ) -> anyhow::Result<Box<dyn Backend>> {
     if native {
-        return Ok(Box::new(NativeBackend::open_with(dir, options.read_only)?));
+        return Ok(Box::new(NativeBackend::open_with(dir, options)?));
     }
     let owned;
     let runtime = match runtime {
@@ -193,10 +197,9 @@ pub fn open_with(
             &owned
         }
     };
+    let mut limits = Limits::default();
+    limits.memory_bytes = options.memory_bytes.unwrap_or(limits.memory_bytes);
     Ok(Box::new(ComponentBackend::open_with(
-        runtime,
-        dir,
-        &Limits::default(),
-        options,
+        runtime, dir, &limits, options,
     )?))
 }

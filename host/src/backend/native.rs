@@ -1,6 +1,6 @@
 //! The engine linked as a library.
 
-use super::{Backend, HostResult};
+use super::{Backend, HostResult, OpenOptions};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,11 +34,14 @@ pub struct NativeBackend {
 
 impl NativeBackend {
     pub fn open(dir: &Path) -> HostResult<NativeBackend> {
-        Self::open_with(dir, false)
+        Self::open_with(dir, &OpenOptions::default())
     }
 
-    pub fn open_with(dir: &Path, read_only: bool) -> HostResult<NativeBackend> {
-        let options = options_from_env().with_read_only(read_only);
+    /// [`NativeBackend::open`] read-only or with [`OpenOptions::vector_memory`].
+    pub fn open_with(dir: &Path, options: &OpenOptions) -> HostResult<NativeBackend> {
+        let options = options_from_env()
+            .with_read_only(options.read_only)
+            .with_vector_memory(options.vector_memory);
         let db = veles::Database::open_path(dir, options)?;
         Ok(NativeBackend {
             db,
