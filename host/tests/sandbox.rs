@@ -212,3 +212,110 @@ fn a_runaway_call_is_stopped_by_the_deadline() {
     assert!(e.is_deadline(), "{e}");
     assert!(e.to_string().contains("deadline"), "{e}");
 }
+
+/// recall@10 of `db`'s searches at ef 64 against `truth`.
+fn recall_at_10(db: &mut dyn Backend, queries: &[Vec<f32>], truth: &[Vec<u64>]) -> f64 {
+    let params = SearchParams::default().with_ef(Some(64));
+    let found = db.search_batch("big", queries, 10, &params).unwrap();
+    let hits: usize = found
+        .iter()
+        .zip(truth)
+        .map(|(f, t)| f.iter().filter(|h| t.contains(&h.id)).count())
+        .sum();
+    hits as f64 / (10 * queries.len()) as f64
+}
+
+#[test]
+fn a_collection_larger_than_the_guest_memory_imports_reopens_and_searches_on_its_sq8_copy() {
+    use veles::VectorMemory;
+    use veles_host::{NativeBackend, OpenOptions};
+    const DIM: usize = 1024;
+    const N: u64 = 16_384;
+    let limits = Limits {
+        memory_bytes: 48 << 20,
+        ..Limits::default()
+    };
+    let quantized = OpenOptions {
+        vector_memory: VectorMemory::Quantized,
+        ..OpenOptions::default()
+    };
+    let (dir, native_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = CollectionConfig::new(DIM as u32, Metric::Cosine).with_hnsw(12, 100);
+    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &limits, &quantized).unwrap();
+    let mut native = NativeBackend::open(native_dir.path()).unwrap();
+    comp.create_collection("big", config.clone()).unwrap();
+    native.create_collection("big", config).unwrap();
+    let mut rng = veles::testing::Rng::new(21);
+    let mut vectors = Vec::with_capacity(N as usize);
+    for first in (0..N).step_by(256) {
+        let batch: Vec<Point> = (first..first + 256)
+            .map(|i| Point::new(i, rng.clustered(DIM)))
+            .collect();
+        vectors.extend(batch.iter().map(|p| p.vector.clone()));
+        comp.upsert("big", &batch).unwrap();
+        native.upsert("big", &batch).unwrap();
+        // Checkpoints keep the log (which an open reads whole) well inside the cap.
+        if (first + 256) % 4096 == 0 {
+            comp.checkpoint("big").unwrap();
+        }
+    }
+    native.checkpoint("big").unwrap();
+    let file: u64 = std::fs::read_dir(dir.path().join("collections/big"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("vectors-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(
+        file > limits.memory_bytes as u64,
+        "the f32 file ({file} bytes) exceeds the cap"
+    );
+
+    // The exact neighbours, by brute force on the unit vectors.
+    let unit = |v: &[f32]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let units: Vec<Vec<f32>> = vectors.iter().map(|v| unit(v)).collect();
+    let queries: Vec<Vec<f32>> = (0..40).map(|_| rng.clustered(DIM)).collect();
+    let truth: Vec<Vec<u64>> = queries
+        .iter()
+        .map(|q| {
+            let q = unit(q);
+            let mut scored: Vec<(f32, u64)> = units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (-u.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(), i as u64))
+                .collect();
+            scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+            scored.iter().take(10).map(|s| s.1).collect()
+        })
+        .collect();
+    let native_recall = recall_at_10(&mut native, &queries, &truth);
+    let comp_recall = recall_at_10(&mut comp, &queries, &truth);
+    eprintln!(
+        "recall@10, ef 64: native (full) {native_recall:.4}, component (quantized) {comp_recall:.4}"
+    );
+    assert!(
+        comp_recall >= native_recall - 0.01,
+        "component (quantized) {comp_recall} vs native {native_recall}"
+    );
+    let params = SearchParams::default().with_ef(Some(64));
+    let before = comp.search_batch("big", &queries, 10, &params).unwrap();
+    drop(comp);
+
+    // The whole file does not fit: the full mode refuses with a typed error, no trap.
+    let full = ComponentBackend::open_with(runtime(), dir.path(), &limits, &OpenOptions::default())
+        .and_then(|mut db| db.len("big"));
+    assert!(matches!(full, Err(HostError::Engine(_))), "{full:?}");
+    // The quantized mode reopens under the same cap, loads its graph, answers the same.
+    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &limits, &quantized).unwrap();
+    let stats = comp.stats("big").unwrap();
+    assert_eq!((stats.len, stats.graph_nodes), (N as usize, N as usize));
+    assert!(stats.recovery.graph_loaded);
+    assert_eq!(
+        comp.search_batch("big", &queries, 10, &params).unwrap(),
+        before
+    );
+    assert!(comp.check().unwrap().iter().all(|r| r.is_ok()));
+}

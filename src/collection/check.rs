@@ -126,7 +126,7 @@ impl State {
             report.bytes_checked += bytes.len() as u64;
             if let Some(sq8) = self.vectors.sq8() {
                 let want = with_f32(bytes, quantize);
-                if sq8.row(slot) != Some(&want[..]) {
+                if sq8.row(slot) != Some((&want.codes[..], want.scale)) {
                     report.problem(
                         &vpath,
                         None,

@@ -4,7 +4,7 @@
 //! links are chosen in.
 
 use super::codec::{Codec, Query};
-use super::sq8::Sq8;
+use super::sq8::{Sq8, Sq8Query};
 use crate::distance::Kernels;
 use crate::index::hnsw::Space;
 use std::collections::HashMap;
@@ -58,35 +58,40 @@ pub(crate) enum LinkSpace<'a> {
     Quantized(Sq8Space<'a>),
 }
 
-/// Distances over the SQ8 copy: minus the integer inner product (lower is closer, as for
-/// cosine), between the quantized query and a row.
+/// Distances over the SQ8 copy: minus the approximate inner product (lower is closer, as for
+/// cosine), the integer product of the codes times both scales. Every target computes the
+/// same value (an exact integer, then one float multiply), so walks agree bit for bit.
 pub(crate) struct Sq8Space<'a> {
     pub(crate) sq8: &'a Sq8,
     pub(crate) kernels: Kernels,
 }
 
 impl Space for Sq8Space<'_> {
-    type Query = Vec<i8>;
+    type Query = Sq8Query;
 
     #[inline]
-    fn distance(&self, q: &Vec<i8>, n: u32) -> f32 {
-        -(self.kernels.dot_i8_127(q, self.sq8.row_at(n)) as f32)
+    fn distance(&self, q: &Sq8Query, n: u32) -> f32 {
+        let (codes, scale) = self.sq8.row_at(n);
+        -(self.kernels.dot_i8_127(&q.codes, codes) as f32) * (q.scale * scale)
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        -(self
-            .kernels
-            .dot_i8_127(self.sq8.row_at(a), self.sq8.row_at(b)) as f32)
+        let ((ca, sa), (cb, sb)) = (self.sq8.row_at(a), self.sq8.row_at(b));
+        -(self.kernels.dot_i8_127(ca, cb) as f32) * (sa * sb)
     }
 
-    fn query_of(&self, n: u32) -> Vec<i8> {
-        self.sq8.row_at(n).to_vec()
+    fn query_of(&self, n: u32) -> Sq8Query {
+        let (codes, scale) = self.sq8.row_at(n);
+        Sq8Query {
+            codes: codes.to_vec(),
+            scale,
+        }
     }
 
     #[inline]
     fn prefetch(&self, n: u32) {
         if (n as usize) < self.sq8.len() {
-            crate::sys::prefetch(bytemuck::cast_slice(self.sq8.row_at(n)), 0);
+            crate::sys::prefetch(bytemuck::cast_slice(self.sq8.row_at(n).0), 0);
         }
     }
 }

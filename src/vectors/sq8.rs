@@ -1,31 +1,51 @@
-//! The SQ8 traversal copy: every slot's unit vector scaled by 127 and rounded to i8, in
-//! memory, `dimension` i8 per slot, in segments of rows. Graph walks read it (a quarter of
-//! the memory traffic of f32) and rerank what they found with the exact vectors. Derived:
+//! The SQ8 traversal copy: every slot's unit vector as i8 codes scaled to its own largest
+//! component, and that scale, in memory, in segments of rows. Graph walks read it (a quarter
+//! of the memory traffic of f32) and rerank what they found with the exact vectors. Derived:
 //! rebuilt on open, never stored.
 
 use super::codec::with_f32;
 use crate::error::StorageError;
 use crate::region::out_of_memory;
 
-/// A unit vector's SQ8 form: each component times 127, rounded (components of a unit vector
-/// are within [-1, 1], so nothing clips).
-pub(crate) fn quantize_into(v: &[f32], out: &mut [i8]) {
+/// A vector's SQ8 form: codes in `-127..=127` and the scale that maps them back
+/// (`v[i] ≈ scale * codes[i]`). The inner product of two vectors is approximated by
+/// `scale_a * scale_b * dot(codes_a, codes_b)`, an exact integer product times one float.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sq8Query {
+    pub(crate) codes: Vec<i8>,
+    pub(crate) scale: f32,
+}
+
+/// Writes `v`'s codes into `out` and returns its scale: the largest |component| maps to 127,
+/// so every vector uses the whole code range (a unit vector's components are mostly far
+/// below 1: a fixed scale of 127 would leave most codes unused). A vector of zeros, or one
+/// whose largest component is not a normal finite number, gets zero codes and scale 0.
+pub(crate) fn quantize_into(v: &[f32], out: &mut [i8]) -> f32 {
+    // The largest |x| by its bits (positive floats order as their bits): vectorises, where a
+    // float max reduction does not. A NaN's bits are above infinity's.
+    let top = v.iter().fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff));
+    let max = f32::from_bits(top);
+    let (inv, scale) = match max.is_normal() {
+        true => (127.0 / max, max / 127.0),
+        false => (0.0, 0.0),
+    };
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (ties to even) for
     // |y| < 2^22, which the clamp guarantees: two additions that vectorise on every target,
     // where `f32::round` is a libm call per component. NaN stays NaN and casts to 0.
     const ROUND: f32 = 12_582_912.0;
     for (o, x) in out.iter_mut().zip(v) {
-        let y = (x * 127.0).clamp(-127.0, 127.0);
+        let y = (x * inv).clamp(-127.0, 127.0);
         // In range after the clamp: the plain conversion through i32 (which vectorises, where
         // a saturating one to i8 does not everywhere) gives the same code; NaN gives 0.
         *o = ((y + ROUND) - ROUND) as i32 as i8;
     }
+    if inv.is_finite() { scale } else { 0.0 }
 }
 
-pub(crate) fn quantize(v: &[f32]) -> Vec<i8> {
-    let mut out = vec![0i8; v.len()];
-    quantize_into(v, &mut out);
-    out
+pub(crate) fn quantize(v: &[f32]) -> Sq8Query {
+    let mut codes = vec![0i8; v.len()];
+    let scale = quantize_into(v, &mut codes);
+    Sq8Query { codes, scale }
 }
 
 /// Bytes of one segment of rows (at most; a power of two rows).
@@ -40,6 +60,8 @@ const SEGMENT_BYTES: usize = 1 << 20;
 pub(crate) struct Sq8 {
     segments: Vec<Box<[i8]>>,
     pub(crate) dim: usize,
+    /// Bytes of a row: the codes, then the scale (f32, little-endian).
+    stride: usize,
     /// log2 of the rows per segment.
     shift: u32,
     /// Rows in use (the slots covered).
@@ -49,10 +71,12 @@ pub(crate) struct Sq8 {
 impl Sq8 {
     /// Zeroed rows for `slots` slots; memory that cannot be had is an error, not an abort.
     pub(crate) fn new(dim: usize, slots: usize) -> Result<Sq8, StorageError> {
-        let per = (SEGMENT_BYTES / dim.max(1)).max(1);
+        let stride = dim + 4;
+        let per = (SEGMENT_BYTES / stride).max(1);
         let mut sq8 = Sq8 {
             segments: Vec::new(),
             dim,
+            stride,
             shift: per.ilog2(),
             rows: 0,
         };
@@ -72,41 +96,56 @@ impl Sq8 {
 
     /// Bytes the rows of `slots` slots take.
     pub(crate) fn bytes_for(&self, slots: usize) -> u64 {
-        (slots.div_ceil(self.per_segment()) * self.per_segment() * self.dim) as u64
+        (slots.div_ceil(self.per_segment()) * self.per_segment() * self.stride) as u64
     }
 
     /// Bytes held.
     pub(crate) fn bytes(&self) -> u64 {
-        (self.segments.len() * self.per_segment() * self.dim) as u64
+        (self.segments.len() * self.per_segment() * self.stride) as u64
     }
 
-    /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
+    /// `slot`'s row: its codes and scale. Panics past the covered rows, as indexing a slice
+    /// does.
     #[inline]
-    pub(crate) fn row_at(&self, slot: u32) -> &[i8] {
+    pub(crate) fn row_at(&self, slot: u32) -> (&[i8], f32) {
         let (seg, at) = (
             slot as usize >> self.shift,
-            (slot as usize & (self.per_segment() - 1)) * self.dim,
+            (slot as usize & (self.per_segment() - 1)) * self.stride,
         );
-        &self.segments[seg][at..at + self.dim]
+        let row = &self.segments[seg][at..at + self.stride];
+        let (codes, scale) = row.split_at(self.dim);
+        let scale: [i8; 4] = [scale[0], scale[1], scale[2], scale[3]];
+        (codes, f32::from_le_bytes(scale.map(|b| b as u8)))
     }
 
     fn row_mut(&mut self, slot: usize) -> &mut [i8] {
         let (seg, at) = (
             slot >> self.shift,
-            (slot & (self.per_segment() - 1)) * self.dim,
+            (slot & (self.per_segment() - 1)) * self.stride,
         );
-        &mut self.segments[seg][at..at + self.dim]
+        &mut self.segments[seg][at..at + self.stride]
     }
 
-    pub(crate) fn row(&self, slot: u32) -> Option<&[i8]> {
+    /// `slot`'s codes and scale, when the copy covers it.
+    pub(crate) fn row(&self, slot: u32) -> Option<(&[i8], f32)> {
         (slot as usize).lt(&self.rows).then(|| self.row_at(slot))
+    }
+
+    /// Quantizes `v` into `slot`'s row (a slot the copy covers).
+    pub(crate) fn quantize_row(&mut self, slot: usize, v: &[f32]) {
+        let dim = self.dim;
+        let (codes, scale) = self.row_mut(slot).split_at_mut(dim);
+        let s = quantize_into(v, codes).to_le_bytes();
+        for (o, b) in scale.iter_mut().zip(s) {
+            *o = b as i8;
+        }
     }
 
     /// Makes room for `slots` rows, a segment at a time, or fails with [`out_of_memory`]
     /// (the segments added before the failure stay, unused: nothing else changes).
     pub(crate) fn reserve(&mut self, slots: usize) -> Result<(), StorageError> {
         let want = slots.div_ceil(self.per_segment());
-        let size = self.per_segment() * self.dim;
+        let size = self.per_segment() * self.stride;
         while self.segments.len() < want {
             let mut seg = Vec::new();
             seg.try_reserve_exact(size)
@@ -121,18 +160,13 @@ impl Sq8 {
     /// (room was reserved before the write was logged: see `Store::reserve`).
     pub(crate) fn set(&mut self, slot: u32, bytes: &[u8], slots: usize) {
         self.cover((slot as usize + 1).max(slots));
-        with_f32(bytes, |v| quantize_into(v, self.row_mut(slot as usize)));
-    }
-
-    /// Quantizes `v` into `slot`'s row (a slot the copy covers).
-    pub(crate) fn quantize_row(&mut self, slot: usize, v: &[f32]) {
-        quantize_into(v, self.row_mut(slot));
+        with_f32(bytes, |v| self.quantize_row(slot as usize, v));
     }
 
     /// Covers `rows` rows; new rows are zero.
     fn cover(&mut self, rows: usize) {
         if rows > self.rows {
-            let size = self.per_segment() * self.dim;
+            let size = self.per_segment() * self.stride;
             while self.segments.len() < rows.div_ceil(self.per_segment()) {
                 self.segments.push(vec![0; size].into_boxed_slice());
             }
@@ -144,13 +178,13 @@ impl Sq8 {
     /// renumbers the vector file: the same codes, nothing quantized again. `map` never moves
     /// a slot up (live slots are packed in slot order), so rows move down in one pass.
     pub(crate) fn remap(&mut self, map: &[Option<u32>], slots: u32) {
-        let mut row = vec![0i8; self.dim];
+        let mut row = vec![0i8; self.stride];
         for (old, new) in map.iter().enumerate() {
             if let Some(new) = *new
                 && (new as usize) < old
                 && old < self.rows
             {
-                row.copy_from_slice(self.row_at(old as u32));
+                row.copy_from_slice(self.row_mut(old));
                 self.row_mut(new as usize).copy_from_slice(&row);
             }
         }
@@ -166,28 +200,91 @@ impl Sq8 {
 
 #[cfg(test)]
 mod tests {
-    use super::quantize;
+    use super::{Sq8, quantize};
 
     #[test]
-    fn quantizing_rounds_to_the_nearest_code_and_clamps() {
+    fn quantizing_scales_to_the_largest_component_and_rounds_to_the_nearest_code() {
         let step = 1.0 / 127.0;
         let v = [
             0.0,
             1.0,
             -1.0,
-            2.0,
-            -3.0,
             0.4 * step,
             0.6 * step,
             -0.6 * step,
             10.4 * step,
         ];
-        assert_eq!(quantize(&v), vec![0, 127, -127, 127, -127, 0, 1, -1, 10]);
+        let q = quantize(&v);
+        assert_eq!(q.codes, vec![0, 127, -127, 0, 1, -1, 10]);
+        assert_eq!(q.scale, 1.0 / 127.0);
+        // The largest component maps to 127 whatever its size (ties round to even).
+        let q = quantize(&[0.1, -0.05, 0.025]);
+        assert_eq!((q.codes, q.scale), (vec![127, -64, 32], 0.1 / 127.0));
         // Every code is the nearest one: no component is more than half a step off.
-        let w: Vec<f32> = (0..2000).map(|i| (i as f32 / 1000.0) - 1.0).collect();
-        for (x, q) in w.iter().zip(quantize(&w)) {
-            assert!((x * 127.0 - f32::from(q)).abs() <= 0.5 + 1e-4, "{x} -> {q}");
+        let w: Vec<f32> = (0..2000)
+            .map(|i| 0.2 * ((i as f32 / 1000.0) - 1.0))
+            .collect();
+        let q = quantize(&w);
+        for (x, c) in w.iter().zip(&q.codes) {
+            assert!(
+                (x / q.scale - f32::from(*c)).abs() <= 0.5 + 1e-3,
+                "{x} -> {c}"
+            );
         }
-        assert_eq!(quantize(&[f32::NAN]), vec![0]);
+        // Zeros and damage (NaN, infinity) give zero codes and scale, never a panic.
+        for bad in [
+            [0.0, 0.0],
+            [f32::NAN, 0.5],
+            [f32::INFINITY, 0.5],
+            [1e-40, 0.0],
+        ] {
+            let q = quantize(&bad);
+            assert_eq!((q.codes, q.scale), (vec![0, 0], 0.0), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_copy_approximates_inner_products_and_renumbers_like_the_file() {
+        let mut rng = crate::testing::Rng::new(9);
+        let unit = |v: Vec<f32>| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+        };
+        let vs: Vec<Vec<f32>> = (0..300).map(|_| unit(rng.clustered(96))).collect();
+        let mut sq8 = Sq8::new(96, 0).unwrap();
+        for (i, v) in vs.iter().enumerate() {
+            sq8.reserve(i + 1).unwrap();
+            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
+        }
+        for (a, b) in [(0, 1), (5, 200), (17, 299)] {
+            let (ca, sa) = sq8.row(a).unwrap();
+            let (cb, sb) = sq8.row(b).unwrap();
+            let approx = sa * sb * crate::distance::dot_i8(ca, cb) as f32;
+            let exact: f32 = vs[a as usize]
+                .iter()
+                .zip(&vs[b as usize])
+                .map(|(x, y)| x * y)
+                .sum();
+            assert!(
+                (approx - exact).abs() < 0.01,
+                "{a},{b}: {approx} vs {exact}"
+            );
+        }
+        // Compaction's renumbering keeps every row's codes and scale.
+        let map: Vec<Option<u32>> = (0..300u32)
+            .map(|s| (s % 3 != 0).then(|| s - s / 3 - 1))
+            .collect();
+        let before: Vec<(Vec<i8>, f32)> = (0..300)
+            .map(|s| sq8.row(s).map(|(c, x)| (c.to_vec(), x)).unwrap())
+            .collect();
+        sq8.remap(&map, 200);
+        assert_eq!(sq8.len(), 200);
+        for (old, new) in map.iter().enumerate() {
+            if let Some(new) = new {
+                let (c, x) = sq8.row(*new).unwrap();
+                assert_eq!((c.to_vec(), x), before[old], "slot {old} -> {new}");
+            }
+        }
+        assert!(sq8.row(200).is_none());
     }
 }
