@@ -302,6 +302,11 @@ fn a_collection_larger_than_the_guest_memory_imports_reopens_and_searches_on_its
     );
     let params = SearchParams::default().with_ef(Some(64));
     let before = comp.search_batch("big", &queries, 10, &params).unwrap();
+    // Both build their links on the SQ8 copy and score exactly: the same hits, bit for bit.
+    assert_eq!(
+        native.search_batch("big", &queries, 10, &params).unwrap(),
+        before
+    );
     drop(comp);
 
     // The whole file does not fit: the full mode refuses with a typed error, no trap.

@@ -152,13 +152,15 @@ impl State {
         self.vectors.remap_sq8(map, live);
         // The new file has nothing staged: a flush came first.
         let no_staged = Default::default();
-        let new_space = match new.slots_slice() {
-            Some(slots) => LinkSpace::Exact(crate::vectors::SlotSpace {
+        // The link space over the new numbering, chosen as `Store::link_space` chooses.
+        let new_space = match (self.vectors.sq8_space(), new.slots_slice()) {
+            (Some(sq8), _) => LinkSpace::Quantized(sq8),
+            (None, Some(slots)) => LinkSpace::Exact(crate::vectors::SlotSpace {
                 codec: self.codec,
                 slots,
                 staged: &no_staged,
             }),
-            None => LinkSpace::Quantized(self.vectors.sq8_space()?),
+            (None, None) => return None,
         };
         let (params, seed, scratch) = (
             self.config.hnsw_params(),

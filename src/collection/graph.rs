@@ -100,21 +100,17 @@ pub(super) fn too_many_tombstones(graph: &Graph, live: usize) -> bool {
     (graph.nodes() - live) * 4 > graph.nodes()
 }
 
-/// Inserts `fresh` (slots not yet in `graph`) in batches, walking with `walk` and choosing
-/// links with `space`; each batch's searches use `threads(batch)` threads.
-pub(super) fn insert_fresh<S, W>(
+/// Inserts `fresh` (slots not yet in `graph`) in batches, walking and choosing links in
+/// `space`; each batch's searches use `threads(batch)` threads.
+pub(super) fn insert_fresh<S: Space + Sync>(
     graph: &mut Graph,
     space: &S,
-    walk: &W,
     fresh: &[u32],
     threads: impl Fn(usize) -> usize,
     scratch: &mut Scratch,
-) where
-    S: Space + Sync,
-    W: Space + Sync,
-{
+) {
     for batch in fresh.chunks(LINK_BATCH) {
-        graph.insert_batch(space, walk, batch, threads(batch.len()), scratch);
+        graph.insert_batch(space, space, batch, threads(batch.len()), scratch);
     }
 }
 
@@ -128,23 +124,19 @@ pub(super) fn build<S: Space + Sync>(
     scratch: &mut Scratch,
 ) -> Graph {
     let mut g = Graph::new(params, seed);
-    insert_fresh(&mut g, space, space, slots, threads, scratch);
+    insert_fresh(&mut g, space, slots, threads, scratch);
     g.reconnect(space, scratch);
     g
 }
 
-/// [`State::link_all`] in `space`, walking `walk`.
-fn link<S, W>(
+/// [`State::link_all`] in `space`.
+fn link<S: Space + Sync>(
     graph: &mut Graph,
     space: &S,
-    walk: &W,
     slots: &[u32],
     threads: impl Fn(usize) -> usize,
     scratch: &mut Scratch,
-) where
-    S: Space + Sync,
-    W: Space + Sync,
-{
+) {
     let mut seen = std::collections::HashSet::with_capacity(slots.len());
     let mut fresh = Vec::with_capacity(slots.len());
     for &slot in slots {
@@ -157,7 +149,7 @@ fn link<S, W>(
             fresh.push(slot);
         }
     }
-    insert_fresh(graph, space, walk, &fresh, threads, scratch);
+    insert_fresh(graph, space, &fresh, threads, scratch);
 }
 
 /// Re-links the nodes no search reaches from the entry point, in `space`.
@@ -192,8 +184,8 @@ impl State {
 
     /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
     /// one by one; new ones are inserted in batches, whose searches run on every core natively
-    /// (see `Graph::insert_batch`: the result does not depend on it). Links are chosen in the
-    /// link space; walks go over the SQ8 copy where there is one.
+    /// (see `Graph::insert_batch`: the result does not depend on it). Walks and link choices
+    /// are both made in the link space.
     pub(super) fn link_all(&mut self, slots: &[u32]) {
         let cores = self.cores();
         let threads = move |n| threads(cores, n);
@@ -201,10 +193,9 @@ impl State {
             return;
         };
         let scratch = &mut self.scratch;
-        match (&space, self.vectors.sq8_space()) {
-            (LinkSpace::Exact(s), Some(walk)) => link(graph, s, &walk, slots, threads, scratch),
-            (LinkSpace::Exact(s), None) => link(graph, s, s, slots, threads, scratch),
-            (LinkSpace::Quantized(s), _) => link(graph, s, s, slots, threads, scratch),
+        match &space {
+            LinkSpace::Exact(s) => link(graph, s, slots, threads, scratch),
+            LinkSpace::Quantized(s) => link(graph, s, slots, threads, scratch),
         }
     }
 

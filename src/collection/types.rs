@@ -250,7 +250,7 @@ pub struct Options {
     /// not depend on it.
     pub threads: Option<usize>,
     /// Walk the graph over the SQ8 copy and rerank exactly (cosine); false walks the f32
-    /// vectors. Builds always walk the SQ8 copy where there is one.
+    /// vectors. Builds always walk and choose links on the SQ8 copy where there is one.
     pub sq8_search: bool,
     /// Which distance kernels run (results are bit-identical either way).
     pub kernels: Kernels,

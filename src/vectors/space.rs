@@ -51,8 +51,8 @@ impl Space for SlotSpace<'_> {
     }
 }
 
-/// The space a graph's links are chosen in: the exact vectors where the vector file lends its
-/// bytes, else the SQ8 copy (only it is in memory: `VectorMemory::Quantized`).
+/// The space a graph's links are chosen in: the SQ8 copy (cosine), else the exact vectors
+/// where the vector file lends its bytes.
 pub(crate) enum LinkSpace<'a> {
     Exact(SlotSpace<'a>),
     Quantized(Sq8Space<'a>),

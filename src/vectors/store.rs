@@ -224,12 +224,13 @@ impl Store {
         })
     }
 
-    /// The space a graph's links are chosen in, when a graph can be kept: the exact slots
-    /// where the file lends its bytes, else the SQ8 copy.
+    /// The space a graph's links are chosen (and its builds walked) in, when a graph can be
+    /// kept: the SQ8 copy where there is one (so both memory modes build the same graph), else
+    /// the exact slots where the file lends its bytes.
     pub(crate) fn link_space(&self) -> Option<LinkSpace<'_>> {
-        match (self.exact_space(), self.sq8_space()) {
-            (Some(exact), _) => Some(LinkSpace::Exact(exact)),
-            (None, Some(sq8)) => Some(LinkSpace::Quantized(sq8)),
+        match (self.sq8_space(), self.exact_space()) {
+            (Some(sq8), _) => Some(LinkSpace::Quantized(sq8)),
+            (None, Some(exact)) => Some(LinkSpace::Exact(exact)),
             (None, None) => None,
         }
     }
