@@ -15,6 +15,18 @@ use crate::vectors::{Query, Sq8Space, quantize};
 /// `(distance, id)`, ascending.
 type Found = Vec<(f32, u64)>;
 
+/// Candidates ranked on the SQ8 copy that are scored again exactly, per hit asked for, and
+/// at least: the copy's codes are scaled to each vector, so its ranking misorders only near
+/// ties, which sit just past the `k`-th. The walk still keeps `ef` candidates; only the exact
+/// scoring (a positional read each with `VectorMemory::Quantized`) is bounded.
+const RERANK_PER_HIT: usize = 2;
+const RERANK_AT_LEAST: usize = 10;
+
+/// How many SQ8-ranked candidates are reranked exactly for `k` hits at candidate list `ef`.
+fn rerank_depth(k: usize, ef: usize) -> usize {
+    (RERANK_PER_HIT * k).max(RERANK_AT_LEAST).min(ef.max(k))
+}
+
 /// Checks `k` and the parameters; returns the candidate list size.
 fn checked_ef(k: usize, params: &SearchParams<'_>) -> Result<usize> {
     if k == 0 {
@@ -230,7 +242,8 @@ impl State {
             (Some(sq8), Query::F32(qf), _) => {
                 let rough = graph.search(&sq8, &quantize(qf), ef, ef, check, &mut scratch);
                 let mut exact = Vec::with_capacity(rough.len());
-                let slots = rough.into_iter().map(|Scored(_, n)| n);
+                let depth = rerank_depth(k, ef);
+                let slots = rough.into_iter().take(depth).map(|Scored(_, n)| n);
                 self.vectors
                     .scan_slots(slots, q, |n, d| exact.push(Scored(d, n)))
                     .map(|()| exact)
@@ -262,7 +275,8 @@ impl State {
         match (self.sq8_walk(), q, self.vectors.exact_space()) {
             (Some(sq8), Query::F32(qf), _) if many => {
                 let qq = quantize(qf);
-                let rough = self.best_of(waiting, ef.max(k), |s| sq8.distance(&qq, s), accept);
+                let depth = rerank_depth(k, ef);
+                let rough = self.best_of(waiting, depth, |s| sq8.distance(&qq, s), accept);
                 self.rerank(q, rough, k)
             }
             (_, _, Some(space)) => Ok(self.best_of(waiting, k, |s| space.distance(q, s), accept)),
@@ -333,7 +347,8 @@ impl State {
         };
         let qq = quantize(qf);
         let accept = |s| acc.accepts_candidate(self, s);
-        let rough = self.best_of(cands.iter(), ef.max(k), |s| sq8.distance(&qq, s), accept);
+        let depth = rerank_depth(k, ef);
+        let rough = self.best_of(cands.iter(), depth, |s| sq8.distance(&qq, s), accept);
         let hits = self.rerank(q, rough, k)?;
         Ok((hits.len() == k).then_some(hits))
     }
