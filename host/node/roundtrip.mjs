@@ -101,10 +101,17 @@ function read() {
   } catch (e) {
     readOnly = e.payload?.tag;
   }
+  const filtered = search(c, evenFilter);
+  // Only the SQ8 copy in memory, exact vectors read by position: the same answers.
+  const quantized = Database.openWith('.', { readOnly: true, vectorMemory: 'quantized' });
+  const again = search(quantized.collection('docs'), evenFilter);
+  if (JSON.stringify(again) !== JSON.stringify(filtered)) {
+    throw new Error(`quantized memory answered ${again}, full memory ${filtered}`);
+  }
   return {
     points,
     evens: Number(c.count({ filterJson: '{"key": "even", "eq": true}' })),
-    filtered: search(c, evenFilter),
+    filtered,
     readOnly,
     stats: { len: Number(c.stats().len), generation: c.stats().generation },
   };

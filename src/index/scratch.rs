@@ -36,6 +36,8 @@ pub struct Scratch {
     stamp: u32,
     pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
     pub(crate) results: BinaryHeap<Scored>,
+    /// The unvisited neighbours of the node being expanded.
+    pub(crate) fresh: Vec<u32>,
 }
 
 impl Scratch {

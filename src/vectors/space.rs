@@ -69,7 +69,7 @@ pub(crate) struct Sq8Space<'a> {
 impl Space for Sq8Space<'_> {
     type Query = Sq8Query;
 
-    #[inline]
+    #[inline(always)]
     fn distance(&self, q: &Sq8Query, n: u32) -> f32 {
         let (codes, scale) = self.sq8.row_at(n);
         -(self.kernels.dot_i8_127(&q.codes, codes) as f32) * (q.scale * scale)
@@ -88,10 +88,12 @@ impl Space for Sq8Space<'_> {
         }
     }
 
-    #[inline]
+    /// Every cache line of the row: codes and scale are read together.
+    #[inline(always)]
     fn prefetch(&self, n: u32) {
-        if (n as usize) < self.sq8.len() {
-            crate::sys::prefetch(bytemuck::cast_slice(self.sq8.row_at(n).0), 0);
+        let row: &[u8] = bytemuck::cast_slice(self.sq8.row_bytes(n));
+        for at in (0..row.len()).step_by(64) {
+            crate::sys::prefetch(row, at);
         }
     }
 }

@@ -85,13 +85,22 @@ impl Sq8 {
         Ok(sq8)
     }
 
-    fn per_segment(&self) -> usize {
-        1 << self.shift
+    /// `slot`'s whole row (codes and scale bytes), for a prefetch; empty past the covered rows.
+    #[inline(always)]
+    pub(crate) fn row_bytes(&self, slot: u32) -> &[i8] {
+        let (seg, at) = (
+            slot as usize >> self.shift,
+            (slot as usize & (self.per_segment() - 1)) * self.stride,
+        );
+        match self.segments.get(seg) {
+            Some(s) if (slot as usize) < self.rows => &s[at..at + self.stride],
+            _ => &[],
+        }
     }
 
-    /// Rows the copy covers.
-    pub(crate) fn len(&self) -> usize {
-        self.rows
+    #[inline(always)]
+    fn per_segment(&self) -> usize {
+        1 << self.shift
     }
 
     /// Bytes the rows of `slots` slots take.
@@ -106,7 +115,7 @@ impl Sq8 {
 
     /// `slot`'s row: its codes and scale. Panics past the covered rows, as indexing a slice
     /// does.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn row_at(&self, slot: u32) -> (&[i8], f32) {
         let (seg, at) = (
             slot as usize >> self.shift,
@@ -278,7 +287,7 @@ mod tests {
             .map(|s| sq8.row(s).map(|(c, x)| (c.to_vec(), x)).unwrap())
             .collect();
         sq8.remap(&map, 200);
-        assert_eq!(sq8.len(), 200);
+        assert_eq!(sq8.rows, 200);
         for (old, new) in map.iter().enumerate() {
             if let Some(new) = new {
                 let (c, x) = sq8.row(*new).unwrap();

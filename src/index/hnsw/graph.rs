@@ -85,6 +85,7 @@ impl Graph {
     }
 
     /// Node `n`'s links on `layer`.
+    #[inline(always)]
     pub fn links(&self, n: u32, layer: u8) -> &[u32] {
         let block = if layer == 0 {
             let w = self.m0() + 1;

@@ -65,14 +65,17 @@ impl Graph {
             if c.0 > worst && scratch.results.len() >= ef {
                 break;
             }
-            let links = self.links(c.1, layer);
-            for &nb in links {
-                space.prefetch(nb);
-            }
-            for &nb in links {
-                if !scratch.visit(nb) {
-                    continue;
+            // Only the neighbours not visited yet are read: they alone are prefetched (the
+            // rest would only pull in bytes nobody reads), then scored.
+            let mut fresh = std::mem::take(&mut scratch.fresh);
+            fresh.clear();
+            for &nb in self.links(c.1, layer) {
+                if scratch.visit(nb) {
+                    space.prefetch(nb);
+                    fresh.push(nb);
                 }
+            }
+            for &nb in &fresh {
                 let d = space.distance(q, nb);
                 let worst = scratch.results.peek().map_or(f32::INFINITY, |w| w.0);
                 if scratch.results.len() < ef || d < worst {
@@ -85,6 +88,7 @@ impl Graph {
                     }
                 }
             }
+            scratch.fresh = fresh;
         }
         scratch.candidates = candidates;
     }
