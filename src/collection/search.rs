@@ -238,7 +238,7 @@ impl State {
         let check: Option<&dyn Fn(u32) -> bool> = if all_live { None } else { Some(&accept) };
         let mut scratch = self.take_scratch();
         let walked = match (self.sq8_walk(), q, self.vectors.exact_space()) {
-            // Walk with the i8 copy, keep all `ef` found, rerank them exactly.
+            // Walk with the i8 copy keeping `ef`, rerank the best of them exactly.
             (Some(sq8), Query::F32(qf), _) => {
                 let rough = graph.search(&sq8, &quantize(qf), ef, ef, check, &mut scratch);
                 let mut exact = Vec::with_capacity(rough.len());
@@ -267,33 +267,19 @@ impl State {
     }
 
     /// The best `k` accepted points among those waiting for the graph: scored exactly, or,
-    /// when they are many and there is an SQ8 copy, on it with the best `ef` reranked exactly
-    /// (as the walk itself ranks).
+    /// when they are many (or read by position) and there is an SQ8 copy, on it with the best
+    /// reranked exactly (as the walk itself ranks).
     fn score_waiting(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Result<Found> {
         let (waiting, accept) = (self.unindexed.iter(), |s| acc.accepts(self, s));
         let many = self.unindexed.len() > 4 * ef || !self.vectors.lends_bytes();
-        match (self.sq8_walk(), q, self.vectors.exact_space()) {
-            (Some(sq8), Query::F32(qf), _) if many => {
+        match (self.sq8_walk(), q) {
+            (Some(sq8), Query::F32(qf)) if many => {
                 let qq = quantize(qf);
                 let depth = rerank_depth(k, ef);
                 let rough = self.best_of(waiting, depth, |s| sq8.distance(&qq, s), accept);
                 self.rerank(q, rough, k)
             }
-            (_, _, Some(space)) => Ok(self.best_of(waiting, k, |s| space.distance(q, s), accept)),
-            // No copy and nothing in place: the waiting points are read by position.
-            _ => {
-                let mut top = TopK::new(k);
-                let live = waiting.filter(|&s| self.ids.owner(s).is_some());
-                self.vectors.scan_slots(live, q, |slot, d| {
-                    if let Some(id) = self.ids.owner(slot)
-                        && top.accepts(d, id)
-                        && accept(slot)
-                    {
-                        top.push(d, id);
-                    }
-                })?;
-                Ok(top.into_sorted())
-            }
+            _ => self.read_best(waiting, q, k, accept),
         }
     }
 
@@ -332,7 +318,7 @@ impl State {
         Ok(top.into_sorted())
     }
 
-    /// The candidates scored on the SQ8 copy, the best `ef` reranked exactly: the `k` best,
+    /// The candidates scored on the SQ8 copy, the best of them reranked exactly: the `k` best,
     /// or `None` when there is no SQ8 copy or fewer than `k` matched.
     fn quantized_scan(
         &self,
@@ -368,29 +354,37 @@ impl State {
     /// The exact top `k` of the accepted points: of the indexes' candidates when they bound
     /// the filter, else of every point.
     fn exact(&self, q: &Query, k: usize, acc: &Acceptor<'_>) -> Result<Found> {
-        let mut top = TopK::new(k);
-        match (acc.candidates(), self.vectors.exact_space()) {
-            (Some(c), Some(space)) => {
-                let accept = |s| acc.accepts_candidate(self, s);
-                return Ok(self.best_of(c.iter(), k, |s| space.distance(q, s), accept));
-            }
-            (Some(c), None) => {
-                let live = c.iter().filter(|&s| self.ids.owner(s).is_some());
-                self.vectors.scan_slots(live, q, |slot, d| {
-                    if let Some(id) = self.ids.owner(slot)
-                        && top.accepts(d, id)
-                        && acc.accepts_candidate(self, slot)
-                    {
-                        top.push(d, id);
-                    }
-                })?;
-            }
-            (None, _) => self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
-                if top.accepts(d, id) && acc.accepts(self, slot) {
-                    top.push(d, id);
-                }
-            })?,
+        if let Some(c) = acc.candidates() {
+            return self.read_best(c.iter(), q, k, |s| acc.accepts_candidate(self, s));
         }
+        let mut top = TopK::new(k);
+        self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
+            if top.accepts(d, id) && acc.accepts(self, slot) {
+                top.push(d, id);
+            }
+        })?;
+        Ok(top.into_sorted())
+    }
+
+    /// The `k` best live points of `slots` that `accept` passes, scored exactly (in place, or
+    /// read by position); `accept` is asked only of the points that would enter.
+    fn read_best(
+        &self,
+        slots: impl Iterator<Item = u32>,
+        q: &Query,
+        k: usize,
+        accept: impl Fn(u32) -> bool,
+    ) -> Result<Found> {
+        let mut top = TopK::new(k);
+        let live = slots.filter(|&s| self.ids.owner(s).is_some());
+        self.vectors.scan_slots(live, q, |slot, d| {
+            if let Some(id) = self.ids.owner(slot)
+                && top.accepts(d, id)
+                && accept(slot)
+            {
+                top.push(d, id);
+            }
+        })?;
         Ok(top.into_sorted())
     }
 }
