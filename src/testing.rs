@@ -61,6 +61,25 @@ impl Rng {
     }
 }
 
+/// recall@k of `c`'s graph searches at `ef` against its own exact scan, over `queries`.
+pub fn recall_vs_exact(c: &crate::Collection, queries: &[Vec<f32>], k: usize, ef: usize) -> f64 {
+    use crate::SearchParams;
+    let mut found = 0;
+    for q in queries {
+        let exact = c
+            .search_with(q, k, &SearchParams::default().with_exact(true))
+            .unwrap();
+        let got = c
+            .search_with(q, k, &SearchParams::default().with_ef(Some(ef)))
+            .unwrap();
+        found += got
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.id == h.id))
+            .count();
+    }
+    found as f64 / (k * queries.len()) as f64
+}
+
 /// The folder `../shared/data/<name>` beside the repository, if it is there. Where it is not,
 /// a test skips (says so and returns `None`) in a user's clone, and fails when `CI` is set:
 /// CI always has it, so its absence there is a broken set-up, not a reason to pass.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use veles::region::MemoryDirectory;
 use veles::region::crash::Rng;
+use veles::testing::recall_vs_exact;
 use veles::{CollectionConfig, Database, Metric, Options, Point, SearchParams};
 
 const DIM: usize = 24;
@@ -25,23 +26,6 @@ fn assert_exact(c: &veles::Collection, queries: &[Vec<f32>], k: usize, why: &str
     }
 }
 
-fn recall(c: &veles::Collection, queries: &[Vec<f32>], k: usize, ef: usize) -> f64 {
-    let mut found = 0;
-    for q in queries {
-        let exact = c
-            .search_with(q, k, &SearchParams::default().with_exact(true))
-            .unwrap();
-        let got = c
-            .search_with(q, k, &SearchParams::default().with_ef(Some(ef)))
-            .unwrap();
-        found += got
-            .iter()
-            .filter(|h| exact.iter().any(|e| e.id == h.id))
-            .count();
-    }
-    found as f64 / (k * queries.len()) as f64
-}
-
 #[test]
 fn writes_wait_for_nothing_and_searches_cover_the_waiting_points() {
     let db = Database::in_memory();
@@ -58,20 +42,23 @@ fn writes_wait_for_nothing_and_searches_cover_the_waiting_points() {
     let queries: Vec<Vec<f32>> = (0..30).map(|_| rng.clustered(DIM)).collect();
     // Nothing linked yet: the waiting points are scored on the SQ8 copy (they are more than
     // 4·ef) with the best ef reranked exactly, as the walk ranks.
-    let r = recall(&c, &queries, 10, 64);
+    let r = recall_vs_exact(&c, &queries, 10, 64);
     assert!(r >= 0.99, "recall {r} over waiting points");
 
     // In steps, oldest first; every step leaves the searches exact over what still waits.
     assert_eq!(c.optimize(Some(1000)).unwrap(), 2000);
     assert_eq!(c.stats().unwrap().graph_nodes, 1000);
-    let r = recall(&c, &queries, 10, 64);
+    let r = recall_vs_exact(&c, &queries, 10, 64);
     assert!(r >= 0.95, "recall {r} with 2,000 points waiting");
     assert_eq!(c.optimize(None).unwrap(), 0);
     let s = c.stats().unwrap();
     assert_eq!((s.unindexed, s.graph_nodes), (0, 3000));
     assert!(c.check().unwrap().is_ok());
     // The graph is a real one: a tiny candidate list does worse than a large one.
-    let (low, high) = (recall(&c, &queries, 10, 10), recall(&c, &queries, 10, 200));
+    let (low, high) = (
+        recall_vs_exact(&c, &queries, 10, 10),
+        recall_vs_exact(&c, &queries, 10, 200),
+    );
     assert!(
         high >= 0.98 && low < high,
         "recall ef 10 {low}, ef 200 {high}"
@@ -122,7 +109,7 @@ fn rewritten_and_deleted_points_are_found_as_they_are_now() {
         assert!(hits.iter().all(|h| !(5000..5050).contains(&h.id)));
     }
     let queries: Vec<Vec<f32>> = (0..30).map(|_| rng.clustered(DIM)).collect();
-    let waiting = recall(&c, &queries, 10, 64);
+    let waiting = recall_vs_exact(&c, &queries, 10, 64);
     // Euclidean has no SQ8 copy: the waiting points are scored exactly; with no graph at all
     // the answers are the exact ones.
     let fresh = db
@@ -131,7 +118,7 @@ fn rewritten_and_deleted_points_are_found_as_they_are_now() {
     fresh.upsert(&points(&mut rng, 0..1500)).unwrap();
     assert_exact(&fresh, &queries, 10, "nothing linked yet");
     c.optimize(None).unwrap();
-    let linked = recall(&c, &queries, 10, 64);
+    let linked = recall_vs_exact(&c, &queries, 10, 64);
     assert!(waiting >= 0.95 && linked >= 0.95, "{waiting} {linked}");
     assert!(c.check().unwrap().is_ok());
 }
@@ -198,7 +185,7 @@ fn an_open_replays_the_log_without_building_and_a_reader_never_links() {
     let s = c.stats().unwrap();
     assert!(s.recovery.graph_loaded);
     assert_eq!((s.len, s.graph_nodes, s.unindexed), (3500, 2000, 1500));
-    assert!(recall(&c, &queries, 10, 64) >= 0.95);
+    assert!(recall_vs_exact(&c, &queries, 10, 64) >= 0.95);
     // Linking in memory writes nothing, so a reader may do it.
     assert_eq!(c.optimize(None).unwrap(), 0);
     assert_eq!(c.stats().unwrap().graph_nodes, 3500);

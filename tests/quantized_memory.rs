@@ -4,6 +4,7 @@
 //! both modes open each other's files.
 
 use veles::region::crash::Rng;
+use veles::testing::recall_vs_exact;
 use veles::{
     CollectionConfig, Database, Metric, Options, PlanKind, Point, SearchParams, VectorMemory,
 };
@@ -12,24 +13,6 @@ const DIM: usize = 48;
 
 fn open(dir: &std::path::Path, memory: VectorMemory) -> Database {
     Database::open_path(dir, Options::default().with_vector_memory(memory)).unwrap()
-}
-
-/// recall@k at `ef` against the exact hits of the same collection.
-fn recall(c: &veles::Collection, queries: &[Vec<f32>], k: usize, ef: usize) -> f64 {
-    let mut found = 0;
-    for q in queries {
-        let exact = c
-            .search_with(q, k, &SearchParams::default().with_exact(true))
-            .unwrap();
-        let got = c
-            .search_with(q, k, &SearchParams::default().with_ef(Some(ef)))
-            .unwrap();
-        found += got
-            .iter()
-            .filter(|h| exact.iter().any(|e| e.id == h.id))
-            .count();
-    }
-    found as f64 / (k * queries.len()) as f64
 }
 
 fn hits(c: &veles::Collection, queries: &[Vec<f32>]) -> Vec<Vec<(u64, u32)>> {
@@ -69,8 +52,8 @@ fn a_quantized_collection_keeps_a_graph_on_the_sq8_copy_through_its_whole_life()
         PlanKind::Graph
     );
     let (rf, rq) = (
-        recall(&full, &queries, 10, 64),
-        recall(&quant, &queries, 10, 64),
+        recall_vs_exact(&full, &queries, 10, 64),
+        recall_vs_exact(&quant, &queries, 10, 64),
     );
     assert!(rq >= rf - 0.01, "quantized recall {rq} vs full {rf}");
 
@@ -95,7 +78,7 @@ fn a_quantized_collection_keeps_a_graph_on_the_sq8_copy_through_its_whole_life()
         quant.check().unwrap().is_ok(),
         "the SQ8 copy follows the renumbering"
     );
-    let r = recall(&quant, &queries, 10, 64);
+    let r = recall_vs_exact(&quant, &queries, 10, 64);
     assert!(r >= rf - 0.02, "after compaction: {r}");
     for h in quant.search(&queries[0], 10, None).unwrap() {
         assert!(h.id % 3 != 0, "deleted point {} found", h.id);
