@@ -170,13 +170,19 @@ impl State {
     }
 
     /// Links the first `max` waiting slots (write order) into the graph; returns how many
-    /// still wait.
+    /// still wait. The call that links the last of them re-links any node the inserts left
+    /// unreachable (one walk of the graph per emptying, not per step).
     pub(super) fn catch_up(&mut self, max: usize) -> usize {
         if !self.unindexed.is_empty() {
             let slots = self.unindexed.take(max);
             match self.graph {
                 Some(_) => self.link_all(&slots),
                 None => self.virtual_nodes.extend(slots),
+            }
+            if self.unindexed.is_empty()
+                && let (Some(g), Some(space)) = (self.graph.as_mut(), self.vectors.link_space())
+            {
+                reconnect(g, &space, &mut self.scratch);
             }
         }
         self.unindexed.len()

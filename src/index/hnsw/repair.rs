@@ -103,26 +103,45 @@ impl Graph {
     /// heuristic still drops gets one forced on level 0 (see [`Graph::force_in_link`]).
     /// Returns how many remain unreachable (bounded work either way).
     pub fn reconnect<S: Space>(&mut self, space: &S, scratch: &mut Scratch) -> usize {
-        for round in 0..4 {
+        for round in 0..6 {
             let lost = self.unreachable();
             if lost.is_empty() {
                 return 0;
             }
+            let mut in_links = (round >= 2).then(|| self.in_links0());
             for n in lost {
-                match round {
-                    0 | 1 => self.insert(space, n, scratch),
-                    _ => self.force_in_link(space, n, scratch),
+                match in_links.as_mut() {
+                    None => self.insert(space, n, scratch),
+                    Some(in_links) => self.force_in_link(space, n, in_links, scratch),
                 }
             }
         }
         self.unreachable().len()
     }
 
+    /// How many level-0 links point at each node.
+    fn in_links0(&self) -> Vec<u32> {
+        let mut count = vec![0u32; self.level.len()];
+        for n in (0..self.level.len() as u32).filter(|&n| self.contains(n)) {
+            for &x in self.links(n, 0) {
+                count[x as usize] += 1;
+            }
+        }
+        count
+    }
+
     /// Gives `n` an in-link on level 0 from the nearest node a search reaches, `e`: appended
     /// when `e` has room, else in place of a link `e -> x` where `n -> x` too (so `x` stays
-    /// reachable through `n`), else in place of `e`'s farthest link (a later round re-links
-    /// that one if it lost its only in-link).
-    fn force_in_link<S: Space>(&mut self, space: &S, n: u32, scratch: &mut Scratch) {
+    /// reachable through `n`), else in place of the link to the node with the most other
+    /// in-links (`in_links`, kept up to date), else of `e`'s farthest link (a later round
+    /// re-links that one if it lost its only in-link).
+    fn force_in_link<S: Space>(
+        &mut self,
+        space: &S,
+        n: u32,
+        in_links: &mut [u32],
+        scratch: &mut Scratch,
+    ) {
         let q = space.query_of(n);
         let found = self.search(space, &q, 2, self.params.ef_construction, None, scratch);
         let Some(Scored(_, e)) = found.into_iter().find(|s| s.1 != n) else {
@@ -133,13 +152,24 @@ impl Graph {
         if links.contains(&n) {
             return;
         }
-        if links.len() < self.m0() {
-            links.push(n);
-        } else if let Some(i) = links.iter().rposition(|x| own.contains(x)) {
-            links[i] = n;
-        } else if let Some(last) = links.last_mut() {
-            *last = n;
+        let shared = || links.iter().rposition(|x| own.contains(x));
+        let most_linked = || {
+            (0..links.len())
+                .filter(|&i| in_links[links[i] as usize] > 1)
+                .max_by_key(|&i| (in_links[links[i] as usize], i))
+        };
+        let replace = match links.len() < self.m0() {
+            true => None,
+            false => Some(shared().or_else(most_linked).unwrap_or(links.len() - 1)),
+        };
+        match replace {
+            None => links.push(n),
+            Some(i) => {
+                in_links[links[i] as usize] -= 1;
+                links[i] = n;
+            }
         }
+        in_links[n as usize] += 1;
         self.set_links(e, 0, &links);
     }
 }
