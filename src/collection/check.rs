@@ -126,7 +126,11 @@ impl State {
             report.bytes_checked += bytes.len() as u64;
             if let Some(sq8) = self.vectors.sq8() {
                 let want = with_f32(bytes, quantize);
-                if sq8.row(slot) != Some((&want.codes[..], want.scale)) {
+                let stored = sq8.row(slot);
+                let norm2 = if sq8.euclidean { want.norm2 } else { 0.0 };
+                if stored.map(|r| (r.codes, r.scale, r.norm2))
+                    != Some((&want.codes, want.scale, norm2))
+                {
                     report.problem(
                         &vpath,
                         None,

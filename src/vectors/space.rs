@@ -4,7 +4,7 @@
 //! links are chosen in.
 
 use super::codec::{Codec, Query};
-use super::sq8::{Sq8, Sq8Query};
+use super::sq8::{Row, Sq8, Sq8Query};
 use crate::distance::Kernels;
 use crate::index::hnsw::Space;
 use std::collections::HashMap;
@@ -51,7 +51,7 @@ impl Space for SlotSpace<'_> {
     }
 }
 
-/// The space a graph's links are chosen in: the SQ8 copy (cosine), else the exact vectors
+/// The space a graph's links are chosen in: the SQ8 copy (float metrics), else the exact vectors
 /// where the vector file lends its bytes.
 pub(crate) enum LinkSpace<'a> {
     Exact(SlotSpace<'a>),
@@ -59,11 +59,25 @@ pub(crate) enum LinkSpace<'a> {
 }
 
 /// Distances over the SQ8 copy: minus the approximate inner product (lower is closer, as for
-/// cosine), the integer product of the codes times both scales. Every target computes the
-/// same value (an exact integer, then one float multiply), so walks agree bit for bit.
+/// cosine and dot), the integer product of the codes times both scales; for euclidean copies
+/// the approximate squared distance, both squared norms minus twice that product. Every
+/// target computes the same value (an exact integer, then the same float operations in the
+/// same order), so walks agree bit for bit.
 pub(crate) struct Sq8Space<'a> {
     pub(crate) sq8: &'a Sq8,
     pub(crate) kernels: Kernels,
+}
+
+impl Sq8Space<'_> {
+    /// The distance from the product of two rows' codes (`dot`), their scales and norms.
+    #[inline(always)]
+    fn distance_of(&self, dot: i32, (scale_a, norm_a): (f32, f32), b: Row<'_>) -> f32 {
+        let product = dot as f32 * (scale_a * b.scale);
+        match self.sq8.euclidean {
+            true => (norm_a + b.norm2) - 2.0 * product,
+            false => -product,
+        }
+    }
 }
 
 impl Space for Sq8Space<'_> {
@@ -71,20 +85,23 @@ impl Space for Sq8Space<'_> {
 
     #[inline(always)]
     fn distance(&self, q: &Sq8Query, n: u32) -> f32 {
-        let (codes, scale) = self.sq8.row_at(n);
-        -(self.kernels.dot_i8_127(&q.codes, codes) as f32) * (q.scale * scale)
+        let row = self.sq8.row_at(n);
+        let dot = self.kernels.dot_i8_127(&q.codes, row.codes);
+        self.distance_of(dot, (q.scale, q.norm2), row)
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        let ((ca, sa), (cb, sb)) = (self.sq8.row_at(a), self.sq8.row_at(b));
-        -(self.kernels.dot_i8_127(ca, cb) as f32) * (sa * sb)
+        let (ra, rb) = (self.sq8.row_at(a), self.sq8.row_at(b));
+        let dot = self.kernels.dot_i8_127(ra.codes, rb.codes);
+        self.distance_of(dot, (ra.scale, ra.norm2), rb)
     }
 
     fn query_of(&self, n: u32) -> Sq8Query {
-        let (codes, scale) = self.sq8.row_at(n);
+        let row = self.sq8.row_at(n);
         Sq8Query {
-            codes: codes.to_vec(),
-            scale,
+            codes: row.codes.to_vec(),
+            scale: row.scale,
+            norm2: super::sq8::norm2(row.codes, row.scale),
         }
     }
 

@@ -1,7 +1,8 @@
-//! The SQ8 traversal copy: every slot's unit vector as i8 codes scaled to its own largest
-//! component, and that scale, in memory, in segments of rows. Graph walks read it (a quarter
-//! of the memory traffic of f32) and rerank what they found with the exact vectors. Derived:
-//! rebuilt on open, never stored.
+//! The SQ8 traversal copy: every slot's vector (a unit vector for cosine) as i8 codes scaled
+//! to its own largest component, and that scale (and, for euclidean collections, the squared
+//! norm of what the codes stand for), in memory, in segments of rows. Graph walks read it (a
+//! quarter of the memory traffic of f32) and rerank what they found with the exact vectors.
+//! Derived: rebuilt on open, never stored.
 
 use super::codec::with_f32;
 use crate::error::StorageError;
@@ -9,11 +10,28 @@ use crate::region::out_of_memory;
 
 /// A vector's SQ8 form: codes in `-127..=127` and the scale that maps them back
 /// (`v[i] ≈ scale * codes[i]`). The inner product of two vectors is approximated by
-/// `scale_a * scale_b * dot(codes_a, codes_b)`, an exact integer product times one float.
+/// `scale_a * scale_b * dot(codes_a, codes_b)`, an exact integer product times one float;
+/// their squared euclidean distance by `norm2_a + norm2_b - 2 * that`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sq8Query {
     pub(crate) codes: Vec<i8>,
     pub(crate) scale: f32,
+    /// The squared norm of the vector the codes stand for ([`norm2`]).
+    pub(crate) norm2: f32,
+}
+
+/// One row of the copy: a slot's codes, scale and (euclidean copies only, else 0) squared norm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Row<'a> {
+    pub(crate) codes: &'a [i8],
+    pub(crate) scale: f32,
+    pub(crate) norm2: f32,
+}
+
+/// The squared norm of `scale * codes`: exact integers, then two float multiplies, so every
+/// target computes the same value.
+pub(crate) fn norm2(codes: &[i8], scale: f32) -> f32 {
+    (scale * scale) * crate::distance::dot_i8(codes, codes) as f32
 }
 
 /// Writes `v`'s codes into `out` and returns its scale: the largest |component| maps to 127,
@@ -45,7 +63,12 @@ pub(crate) fn quantize_into(v: &[f32], out: &mut [i8]) -> f32 {
 pub(crate) fn quantize(v: &[f32]) -> Sq8Query {
     let mut codes = vec![0i8; v.len()];
     let scale = quantize_into(v, &mut codes);
-    Sq8Query { codes, scale }
+    let norm2 = norm2(&codes, scale);
+    Sq8Query {
+        codes,
+        scale,
+        norm2,
+    }
 }
 
 /// Bytes of one segment of rows (at most; a power of two rows).
@@ -60,7 +83,10 @@ const SEGMENT_BYTES: usize = 1 << 20;
 pub(crate) struct Sq8 {
     segments: Vec<Box<[i8]>>,
     pub(crate) dim: usize,
-    /// Bytes of a row: the codes, then the scale (f32, little-endian).
+    /// Rows hold the squared norm (for euclidean distances).
+    pub(crate) euclidean: bool,
+    /// Bytes of a row: the codes, then the scale and, for euclidean copies, the squared norm
+    /// (f32, little-endian).
     stride: usize,
     /// log2 of the rows per segment.
     shift: u32,
@@ -69,13 +95,15 @@ pub(crate) struct Sq8 {
 }
 
 impl Sq8 {
-    /// Zeroed rows for `slots` slots; memory that cannot be had is an error, not an abort.
-    pub(crate) fn new(dim: usize, slots: usize) -> Result<Sq8, StorageError> {
-        let stride = dim + 4;
+    /// Zeroed rows for `slots` slots (with squared norms when `euclidean`); memory that cannot
+    /// be had is an error, not an abort.
+    pub(crate) fn new(dim: usize, euclidean: bool, slots: usize) -> Result<Sq8, StorageError> {
+        let stride = dim + 4 + 4 * euclidean as usize;
         let per = (SEGMENT_BYTES / stride).max(1);
         let mut sq8 = Sq8 {
             segments: Vec::new(),
             dim,
+            euclidean,
             stride,
             shift: per.ilog2(),
             rows: 0,
@@ -113,18 +141,21 @@ impl Sq8 {
         (self.segments.len() * self.per_segment() * self.stride) as u64
     }
 
-    /// `slot`'s row: its codes and scale. Panics past the covered rows, as indexing a slice
-    /// does.
+    /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
     #[inline(always)]
-    pub(crate) fn row_at(&self, slot: u32) -> (&[i8], f32) {
+    pub(crate) fn row_at(&self, slot: u32) -> Row<'_> {
         let (seg, at) = (
             slot as usize >> self.shift,
             (slot as usize & (self.per_segment() - 1)) * self.stride,
         );
         let row = &self.segments[seg][at..at + self.stride];
-        let (codes, scale) = row.split_at(self.dim);
-        let scale: [i8; 4] = [scale[0], scale[1], scale[2], scale[3]];
-        (codes, f32::from_le_bytes(scale.map(|b| b as u8)))
+        let (codes, rest) = row.split_at(self.dim);
+        let f32_at = |i: usize| f32::from_le_bytes([0, 1, 2, 3].map(|j| rest[i + j] as u8));
+        Row {
+            codes,
+            scale: f32_at(0),
+            norm2: if self.euclidean { f32_at(4) } else { 0.0 },
+        }
     }
 
     fn row_mut(&mut self, slot: usize) -> &mut [i8] {
@@ -135,18 +166,25 @@ impl Sq8 {
         &mut self.segments[seg][at..at + self.stride]
     }
 
-    /// `slot`'s codes and scale, when the copy covers it.
-    pub(crate) fn row(&self, slot: u32) -> Option<(&[i8], f32)> {
+    /// `slot`'s row, when the copy covers it.
+    pub(crate) fn row(&self, slot: u32) -> Option<Row<'_>> {
         (slot as usize).lt(&self.rows).then(|| self.row_at(slot))
     }
 
     /// Quantizes `v` into `slot`'s row (a slot the copy covers).
     pub(crate) fn quantize_row(&mut self, slot: usize, v: &[f32]) {
-        let dim = self.dim;
-        let (codes, scale) = self.row_mut(slot).split_at_mut(dim);
-        let s = quantize_into(v, codes).to_le_bytes();
-        for (o, b) in scale.iter_mut().zip(s) {
-            *o = b as i8;
+        let (dim, euclidean) = (self.dim, self.euclidean);
+        let (codes, rest) = self.row_mut(slot).split_at_mut(dim);
+        let scale = quantize_into(v, codes);
+        let norm = if euclidean { norm2(codes, scale) } else { 0.0 };
+        let mut put = |at: usize, x: f32| {
+            for (o, b) in rest[at..at + 4].iter_mut().zip(x.to_le_bytes()) {
+                *o = b as i8;
+            }
+        };
+        put(0, scale);
+        if euclidean {
+            put(4, norm);
         }
     }
 
@@ -260,15 +298,14 @@ mod tests {
             v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
         };
         let vs: Vec<Vec<f32>> = (0..300).map(|_| unit(rng.clustered(96))).collect();
-        let mut sq8 = Sq8::new(96, 0).unwrap();
+        let mut sq8 = Sq8::new(96, false, 0).unwrap();
         for (i, v) in vs.iter().enumerate() {
             sq8.reserve(i + 1).unwrap();
             sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
         }
         for (a, b) in [(0, 1), (5, 200), (17, 299)] {
-            let (ca, sa) = sq8.row(a).unwrap();
-            let (cb, sb) = sq8.row(b).unwrap();
-            let approx = sa * sb * crate::distance::dot_i8(ca, cb) as f32;
+            let (ra, rb) = (sq8.row(a).unwrap(), sq8.row(b).unwrap());
+            let approx = ra.scale * rb.scale * crate::distance::dot_i8(ra.codes, rb.codes) as f32;
             let exact: f32 = vs[a as usize]
                 .iter()
                 .zip(&vs[b as usize])
@@ -284,14 +321,18 @@ mod tests {
             .map(|s| (s % 3 != 0).then(|| s - s / 3 - 1))
             .collect();
         let before: Vec<(Vec<i8>, f32)> = (0..300)
-            .map(|s| sq8.row(s).map(|(c, x)| (c.to_vec(), x)).unwrap())
+            .map(|s| sq8.row(s).map(|r| (r.codes.to_vec(), r.scale)).unwrap())
             .collect();
         sq8.remap(&map, 200);
         assert_eq!(sq8.rows, 200);
         for (old, new) in map.iter().enumerate() {
             if let Some(new) = new {
-                let (c, x) = sq8.row(*new).unwrap();
-                assert_eq!((c.to_vec(), x), before[old], "slot {old} -> {new}");
+                let r = sq8.row(*new).unwrap();
+                assert_eq!(
+                    (r.codes.to_vec(), r.scale),
+                    before[old],
+                    "slot {old} -> {new}"
+                );
             }
         }
         assert!(sq8.row(200).is_none());

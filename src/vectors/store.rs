@@ -138,15 +138,16 @@ impl Store {
         self.file.slots_slice().is_some()
     }
 
-    /// Builds the SQ8 copy from the live slots (cosine collections only): in place where the
-    /// file lends its bytes, else read in runs.
+    /// Builds the SQ8 copy from the live slots (float metrics; bit vectors have none): in
+    /// place where the file lends its bytes, else read in runs.
     pub(crate) fn rebuild_sq8(&mut self, owners: &[Option<u64>]) -> Result<(), StorageError> {
         self.sq8 = None;
-        if self.codec.metric() != Metric::Cosine {
+        let metric = self.codec.metric();
+        if metric.is_binary() {
             return Ok(());
         }
         let dim = self.codec.dimension() as usize;
-        let mut sq8 = Sq8::new(dim, owners.len())?;
+        let mut sq8 = Sq8::new(dim, metric == Metric::Euclidean, owners.len())?;
         let mut quantize = |slot: usize, bytes: &[u8]| {
             if owners[slot].is_some() {
                 with_f32(bytes, |v| sq8.quantize_row(slot, v));
