@@ -249,7 +249,7 @@ pub struct Options {
     /// Threads for graph builds; `None`: every core (one in WebAssembly). The graph built does
     /// not depend on it.
     pub threads: Option<usize>,
-    /// Walk the graph over the SQ8 copy and rerank exactly (cosine); false walks the f32
+    /// Walk the graph over the SQ8 copy and rerank exactly (float metrics); false walks the f32
     /// vectors. Builds always walk and choose links on the SQ8 copy where there is one.
     pub sq8_search: bool,
     /// Which distance kernels run (results are bit-identical either way).
@@ -271,11 +271,11 @@ pub enum VectorMemory {
     /// Searches and builds read exact vectors in place.
     #[default]
     Full,
-    /// Only the SQ8 copy (a quarter of the f32 bytes) and the graph, for cosine collections:
+    /// Only the SQ8 copy (a quarter of the f32 bytes) and the graph, for float collections:
     /// the graph is built and walked on the SQ8 copy, and the exact vectors are read by
-    /// position to rerank what a walk found. Other metrics keep no copy: they scan by
-    /// position. Files are the same format either way; a graph built in this mode may differ
-    /// from one built with [`VectorMemory::Full`] (its links were chosen on SQ8 distances).
+    /// position to rerank what a walk found. Bit vectors keep no copy: they scan by position.
+    /// Files are the same format either way, and so is the graph (both modes choose links on
+    /// the SQ8 copy).
     Quantized,
 }
 
