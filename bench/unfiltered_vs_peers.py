@@ -13,7 +13,9 @@ efConstruction 200 where the engine has them. Prints build seconds, and the best
 reaches at recall@10 >= 0.95 and >= 0.99 over its search-effort sweep, with Veles' ratio.
 Each search is timed ROUNDS times and the fastest kept (for Veles: ROUNDS runs of `bench`,
 the fastest search per ef and the median build), so other load on a shared machine does not
-decide a ratio.
+decide a ratio. Then memory against Qdrant Edge int8: a fresh process of each opens the built
+collection and answers the queries at ef 64; its peak resident set less its own before it
+opens anything.
 """
 import json, os, subprocess, sys, tempfile, time, venv
 
@@ -51,6 +53,49 @@ def timed(f):
     t = time.perf_counter()
     out = f()
     return out, time.perf_counter() - t
+
+
+def peak_rss_mib(cmd, fails=False):
+    """The peak resident set (VmHWM) of one child process, in MiB, and its standard output;
+    the child must succeed (or, with `fails`, must not). VmHWM is read from /proc every
+    2 ms until the child exits (the high-water mark only grows, so the last read is the
+    peak up to then). Not wait4's ru_maxrss: a child forked from this large Python process
+    inherits its figure."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        peak = 0.0
+        while p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    hwm = next((l for l in f if l.startswith("VmHWM")), None)
+                if hwm:
+                    peak = max(peak, int(hwm.split()[1]) / 1024)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.002)
+        if (p.returncode != 0) != fails:
+            err.seek(0)
+            sys.exit(f"{' '.join(cmd[:4])}... exited {p.returncode}: {err.read().decode()[-500:]}")
+        out.seek(0)
+        return peak, out.read()
+
+
+# A child that opens a built Qdrant Edge shard and answers the queries once: prints its
+# resident set (MiB) after the imports, before the shard is opened.
+QDRANT_CHILD = """
+import sys, numpy as np, qdrant_edge as q
+def rss():
+    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024
+base = rss()
+shard = q.EdgeShard.load(sys.argv[1])
+raw = np.fromfile(sys.argv[2], dtype=np.int32)
+qs = raw.reshape(-1, raw[0] + 1)[:, 1:].view(np.float32)
+quant = q.QuantizationSearchParams(rescore=True, oversampling=2.0)
+reqs = [q.QueryRequest(limit=10, query=q.Query.Nearest(v.tolist()),
+                       params=q.SearchParams(hnsw_ef=64, quantization=quant)) for v in qs]
+shard.query_batch(q.QueryBatchRequest(reqs))
+print(base)
+"""
 
 
 def main():
@@ -140,6 +185,7 @@ def main():
     sweep("ScaNN", scann_build, scann_search, [4, 6, 8, 12, 16, 24, 32, 48, 64])
 
     import qdrant_edge as q
+    qdrant_dirs = []
     def qdrant_build():
         tmp = tempfile.mkdtemp(prefix="qdrant-edge-")
         config = q.EdgeConfig(
@@ -155,6 +201,7 @@ def main():
                 [q.Point(int(j), base[j].tolist()) for j in range(i, min(n, i + 1000))]))
         shard.flush()
         shard.optimize()
+        qdrant_dirs.append(tmp)
         return shard
     qlist = [v.tolist() for v in queries]
     def qdrant_search(shard, ef):
@@ -174,6 +221,7 @@ def main():
             [os.path.join(ROOT, "target", "release", "veles"), "--native", "--json", "bench",
              vdir, "--base", f"{data}/base.fvecs", "--queries", f"{data}/query.fvecs",
              "--gt", f"{data}/groundtruth.ivecs", "--ef", ",".join(map(str, efs))], env=env)))
+    veles_dir = vdir
     rows = [(r["ef"], r["recall"], max(run["runs"][0]["search"][i]["batch_qps"] for run in runs))
             for i, r in enumerate(runs[0]["runs"][0]["search"])]
     builds = sorted(run["build_seconds"] for run in runs)
@@ -198,6 +246,25 @@ def main():
     fastest = min((s, name) for name, (s, _) in results.items() if name != "veles")
     print(f"build: fastest peer {fastest[1]} {fastest[0]:.1f} s, veles {v[0]:.1f} s "
           f"({fastest[0] / v[0]:.2f}x)")
+
+    # Memory: a fresh process opens the built collection and answers the queries at ef 64;
+    # its peak resident set less what the process holds before opening anything (Python
+    # and the module for Qdrant; for veles the same command on a directory with no
+    # collection, which fails after the binary and runtime are up).
+    if qdrant_dirs:
+        q_dir = qdrant_dirs[-1]
+        q_peak, out = peak_rss_mib([sys.executable, "-c", QDRANT_CHILD, q_dir,
+                                    f"{data}/query.fvecs"])
+        q_mem = q_peak - float(out.decode().split()[-1])
+        veles = os.path.join(ROOT, "target", "release", "veles")
+        search = lambda d: [veles, "--native", "search", d, "bench", "--query-file",
+                            f"{data}/query.fvecs", "--ef", "64", "--json"]
+        v_peak, _ = peak_rss_mib(search(veles_dir))
+        v_base, _ = peak_rss_mib(search(tempfile.mkdtemp(prefix="veles-empty-")), fails=True)
+        v_mem = v_peak - v_base
+        print(f"memory (open + {len(queries)} queries at ef 64, peak resident less the process's "
+              f"own): Qdrant Edge int8 {q_mem:.1f} MiB, veles {v_mem:.1f} MiB "
+              f"({v_mem / q_mem:.2f}x)")
 
 
 if __name__ == "__main__":
