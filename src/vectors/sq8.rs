@@ -291,6 +291,48 @@ mod tests {
     }
 
     #[test]
+    fn a_euclidean_copy_keeps_norms_and_approximates_squared_distances() {
+        let mut rng = crate::testing::Rng::new(4);
+        // Not centred: every component near 3.
+        let vs: Vec<Vec<f32>> = (0..50)
+            .map(|_| rng.clustered(64).iter().map(|x| x + 3.0).collect())
+            .collect();
+        let mut sq8 = Sq8::new(64, true, 0).unwrap();
+        for (i, v) in vs.iter().enumerate() {
+            sq8.reserve(i + 1).unwrap();
+            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
+        }
+        for (a, b) in [(0, 1), (7, 30), (12, 12)] {
+            let (ra, rb) = (sq8.row(a).unwrap(), sq8.row(b).unwrap());
+            assert_eq!(
+                ra.norm2,
+                super::norm2(ra.codes, ra.scale),
+                "the stored norm"
+            );
+            let product =
+                crate::distance::dot_i8(ra.codes, rb.codes) as f32 * (ra.scale * rb.scale);
+            let approx = (ra.norm2 + rb.norm2) - 2.0 * product;
+            let exact: f32 = vs[a as usize]
+                .iter()
+                .zip(&vs[b as usize])
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum();
+            let norm: f32 = vs[a as usize].iter().map(|x| x * x).sum();
+            assert!(
+                (approx - exact).abs() < 0.01 * norm,
+                "{a},{b}: {approx} vs {exact}"
+            );
+            if a == b {
+                assert_eq!(approx, 0.0, "a vector is at distance 0 from itself");
+            }
+        }
+        // A cosine copy's rows carry no norm.
+        let mut plain = Sq8::new(64, false, 1).unwrap();
+        plain.set(0, bytemuck::cast_slice(&vs[0]), 1);
+        assert_eq!(plain.row(0).unwrap().norm2, 0.0);
+    }
+
+    #[test]
     fn the_copy_approximates_inner_products_and_renumbers_like_the_file() {
         let mut rng = crate::testing::Rng::new(9);
         let unit = |v: Vec<f32>| {
