@@ -221,7 +221,6 @@ def main():
             [os.path.join(ROOT, "target", "release", "veles"), "--native", "--json", "bench",
              vdir, "--base", f"{data}/base.fvecs", "--queries", f"{data}/query.fvecs",
              "--gt", f"{data}/groundtruth.ivecs", "--ef", ",".join(map(str, efs))], env=env)))
-    veles_dir = vdir
     rows = [(r["ef"], r["recall"], max(run["runs"][0]["search"][i]["batch_qps"] for run in runs))
             for i, r in enumerate(runs[0]["runs"][0]["search"])]
     builds = sorted(run["build_seconds"] for run in runs)
@@ -259,7 +258,7 @@ def main():
         veles = os.path.join(ROOT, "target", "release", "veles")
         search = lambda d: [veles, "--native", "search", d, "bench", "--query-file",
                             f"{data}/query.fvecs", "--ef", "64", "--json"]
-        v_peak, _ = peak_rss_mib(search(veles_dir))
+        v_peak, _ = peak_rss_mib(search(vdir))  # the last run's collection
         v_base, _ = peak_rss_mib(search(tempfile.mkdtemp(prefix="veles-empty-")), fails=True)
         v_mem = v_peak - v_base
         print(f"memory (open + {len(queries)} queries at ef 64, peak resident less the process's "

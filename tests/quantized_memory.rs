@@ -96,6 +96,16 @@ fn a_quantized_collection_keeps_a_graph_on_the_sq8_copy_through_its_whole_life()
     assert!(p[2].is_some());
 }
 
+/// A collection "c" of `metric` holding `points`, every one linked into the graph.
+fn linked(db: &Database, metric: Metric, points: &[Point]) -> veles::Collection {
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, metric))
+        .unwrap();
+    c.upsert(points).unwrap();
+    c.optimize(None).unwrap();
+    c
+}
+
 /// Euclidean and dot collections walk their SQ8 copy too (with squared norms for
 /// euclidean): a graph in both memory modes, on data that is not centred (euclidean) or not of
 /// unit length (dot), with recall within 0.02 of a walk over the exact vectors.
@@ -121,11 +131,7 @@ fn euclidean_and_dot_collections_walk_the_sq8_copy_in_both_memory_modes() {
             let dir = tempfile::tempdir().unwrap();
             let options = Options::default().with_sq8_search(false);
             let db = Database::open_path(dir.path(), options).unwrap();
-            let c = db
-                .create_collection("c", CollectionConfig::new(DIM as u32, metric))
-                .unwrap();
-            c.upsert(&points).unwrap();
-            c.optimize(None).unwrap();
+            let c = linked(&db, metric, &points);
             assert!(
                 c.check().unwrap().is_ok(),
                 "{metric:?}: every node reachable"
@@ -135,11 +141,7 @@ fn euclidean_and_dot_collections_walk_the_sq8_copy_in_both_memory_modes() {
         for memory in [VectorMemory::Full, VectorMemory::Quantized] {
             let dir = tempfile::tempdir().unwrap();
             let db = open(dir.path(), memory);
-            let c = db
-                .create_collection("c", CollectionConfig::new(DIM as u32, metric))
-                .unwrap();
-            c.upsert(&points).unwrap();
-            c.optimize(None).unwrap();
+            let c = linked(&db, metric, &points);
             assert_eq!(
                 c.stats().unwrap().graph_nodes,
                 3000,

@@ -290,6 +290,16 @@ mod tests {
         }
     }
 
+    /// A copy of `vs`, one slot each, grown a slot at a time as writes grow it.
+    fn filled(vs: &[Vec<f32>], euclidean: bool) -> Sq8 {
+        let mut sq8 = Sq8::new(vs[0].len(), euclidean, 0).unwrap();
+        for (i, v) in vs.iter().enumerate() {
+            sq8.reserve(i + 1).unwrap();
+            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
+        }
+        sq8
+    }
+
     #[test]
     fn a_euclidean_copy_keeps_norms_and_approximates_squared_distances() {
         let mut rng = crate::testing::Rng::new(4);
@@ -297,11 +307,7 @@ mod tests {
         let vs: Vec<Vec<f32>> = (0..50)
             .map(|_| rng.clustered(64).iter().map(|x| x + 3.0).collect())
             .collect();
-        let mut sq8 = Sq8::new(64, true, 0).unwrap();
-        for (i, v) in vs.iter().enumerate() {
-            sq8.reserve(i + 1).unwrap();
-            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
-        }
+        let sq8 = filled(&vs, true);
         for (a, b) in [(0, 1), (7, 30), (12, 12)] {
             let (ra, rb) = (sq8.row(a).unwrap(), sq8.row(b).unwrap());
             assert_eq!(
@@ -327,8 +333,7 @@ mod tests {
             }
         }
         // A cosine copy's rows carry no norm.
-        let mut plain = Sq8::new(64, false, 1).unwrap();
-        plain.set(0, bytemuck::cast_slice(&vs[0]), 1);
+        let plain = filled(&vs[..1], false);
         assert_eq!(plain.row(0).unwrap().norm2, 0.0);
     }
 
@@ -340,11 +345,7 @@ mod tests {
             v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
         };
         let vs: Vec<Vec<f32>> = (0..300).map(|_| unit(rng.clustered(96))).collect();
-        let mut sq8 = Sq8::new(96, false, 0).unwrap();
-        for (i, v) in vs.iter().enumerate() {
-            sq8.reserve(i + 1).unwrap();
-            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
-        }
+        let mut sq8 = filled(&vs, false);
         for (a, b) in [(0, 1), (5, 200), (17, 299)] {
             let (ra, rb) = (sq8.row(a).unwrap(), sq8.row(b).unwrap());
             let approx = ra.scale * rb.scale * crate::distance::dot_i8(ra.codes, rb.codes) as f32;
