@@ -3,6 +3,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+use super::Pool;
+
 /// A node and its distance to the query, ordered by distance, then node (total order, NaN last).
 #[derive(Debug, Clone, Copy)]
 pub struct Scored(pub f32, pub u32);
@@ -36,6 +38,10 @@ pub struct Scratch {
     stamp: u32,
     pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
     pub(crate) results: BinaryHeap<Scored>,
+    /// The candidate list of a walk without a filter.
+    pub(crate) pool: Pool,
+    /// What the last SEARCH-LAYER found, ascending.
+    pub(crate) found: Vec<Scored>,
     /// The unvisited neighbours of the node being expanded.
     pub(crate) fresh: Vec<u32>,
 }

@@ -54,8 +54,7 @@ impl Graph {
                 None,
                 scratch,
             );
-            let mut found: Vec<Scored> = scratch.results.drain().filter(|s| s.1 != n).collect();
-            found.sort_unstable();
+            let found: Vec<Scored> = scratch.found.iter().filter(|s| s.1 != n).copied().collect();
             let chosen = self.select(space, n, &found, self.params.m);
             let ids: Vec<u32> = chosen.iter().map(|s| s.1).collect();
             self.set_links(n, layer, &ids);
@@ -136,8 +135,7 @@ impl Graph {
                     None,
                     scratch,
                 );
-                let mut f: Vec<Scored> = scratch.results.drain().collect();
-                f.sort_unstable();
+                let f: Vec<Scored> = scratch.found.clone();
                 let mut measured: Vec<Scored> = f
                     .iter()
                     .map(|s| Scored(space.distance(&exact, s.1), s.1))

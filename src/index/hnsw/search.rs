@@ -30,9 +30,9 @@ impl Graph {
     }
 
     /// SEARCH-LAYER (algorithm 2). Leaves up to `ef` nearest nodes accepted by `accept` in
-    /// `scratch.results` (a max-heap). Nodes not accepted are traversed but never become
-    /// results; then the search stops only when `ef` results are found or the candidates run
-    /// out, which is why very selective filters go to the exact scan instead.
+    /// `scratch.found`, ascending. Nodes not accepted are traversed but never become results;
+    /// then the search stops only when `ef` results are found or the candidates run out,
+    /// which is why very selective filters go to the exact scan instead.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn search_layer<S: Space>(
         &self,
@@ -45,29 +45,36 @@ impl Graph {
         scratch: &mut Scratch,
     ) {
         scratch.begin(self.level.len());
-        scratch.results.clear();
-        let mut candidates: BinaryHeap<Reverse<Scored>> = std::mem::take(&mut scratch.candidates);
-        candidates.clear();
-        let ok = |n: u32| accept.is_none_or(|a| a(n));
+        match accept {
+            None => self.search_layer_all(space, q, entry_points, ef, layer, scratch),
+            Some(accept) => {
+                self.search_layer_filtered(space, q, entry_points, ef, layer, accept, scratch)
+            }
+        }
+    }
+
+    /// SEARCH-LAYER where every node is a result: the candidates and the results are one
+    /// sorted pool (see [`Pool`](crate::index::Pool)), the same walk as the two heaps.
+    fn search_layer_all<S: Space>(
+        &self,
+        space: &S,
+        q: &S::Query,
+        entry_points: &[Scored],
+        ef: usize,
+        layer: u8,
+        scratch: &mut Scratch,
+    ) {
+        let mut pool = std::mem::take(&mut scratch.pool);
+        let mut fresh = std::mem::take(&mut scratch.fresh);
+        pool.reset(ef);
         for &ep in entry_points {
             if scratch.visit(ep.1) {
-                candidates.push(Reverse(ep));
-                if ok(ep.1) {
-                    scratch.results.push(ep);
-                }
+                pool.insert(ep);
             }
         }
-        while scratch.results.len() > ef {
-            scratch.results.pop();
-        }
-        while let Some(Reverse(c)) = candidates.pop() {
-            let worst = scratch.results.peek().map_or(f32::INFINITY, |w| w.0);
-            if c.0 > worst && scratch.results.len() >= ef {
-                break;
-            }
+        while let Some(c) = pool.expand_next() {
             // Only the neighbours not visited yet are read: they alone are prefetched (the
             // rest would only pull in bytes nobody reads), then scored.
-            let mut fresh = std::mem::take(&mut scratch.fresh);
             fresh.clear();
             for &nb in self.links(c.1, layer) {
                 if scratch.visit(nb) {
@@ -77,20 +84,78 @@ impl Graph {
             }
             for &nb in &fresh {
                 let d = space.distance(q, nb);
-                let worst = scratch.results.peek().map_or(f32::INFINITY, |w| w.0);
-                if scratch.results.len() < ef || d < worst {
+                if pool.admits(d) {
+                    pool.insert(Scored(d, nb));
+                }
+            }
+        }
+        scratch.found.clear();
+        scratch.found.extend(pool.sorted());
+        scratch.pool = pool;
+        scratch.fresh = fresh;
+    }
+
+    /// SEARCH-LAYER with a filter: candidates (a min-heap) and accepted results (a max-heap
+    /// of at most `ef`) apart, as in the paper.
+    #[allow(clippy::too_many_arguments)]
+    fn search_layer_filtered<S: Space>(
+        &self,
+        space: &S,
+        q: &S::Query,
+        entry_points: &[Scored],
+        ef: usize,
+        layer: u8,
+        accept: &dyn Fn(u32) -> bool,
+        scratch: &mut Scratch,
+    ) {
+        let mut results = std::mem::take(&mut scratch.results);
+        let mut candidates: BinaryHeap<Reverse<Scored>> = std::mem::take(&mut scratch.candidates);
+        let mut fresh = std::mem::take(&mut scratch.fresh);
+        results.clear();
+        candidates.clear();
+        for &ep in entry_points {
+            if scratch.visit(ep.1) {
+                candidates.push(Reverse(ep));
+                if accept(ep.1) {
+                    results.push(ep);
+                }
+            }
+        }
+        while results.len() > ef {
+            results.pop();
+        }
+        while let Some(Reverse(c)) = candidates.pop() {
+            let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
+            if c.0 > worst && results.len() >= ef {
+                break;
+            }
+            fresh.clear();
+            for &nb in self.links(c.1, layer) {
+                if scratch.visit(nb) {
+                    space.prefetch(nb);
+                    fresh.push(nb);
+                }
+            }
+            for &nb in &fresh {
+                let d = space.distance(q, nb);
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
+                if results.len() < ef || d < worst {
                     candidates.push(Reverse(Scored(d, nb)));
-                    if ok(nb) {
-                        scratch.results.push(Scored(d, nb));
-                        if scratch.results.len() > ef {
-                            scratch.results.pop();
+                    if accept(nb) {
+                        results.push(Scored(d, nb));
+                        if results.len() > ef {
+                            results.pop();
                         }
                     }
                 }
             }
-            scratch.fresh = fresh;
         }
+        scratch.found.clear();
+        scratch.found.extend(results.drain());
+        scratch.found.sort_unstable();
+        scratch.results = results;
         scratch.candidates = candidates;
+        scratch.fresh = fresh;
     }
 
     /// K-NN-SEARCH (algorithm 5): the `k` nearest accepted nodes, ascending, searching level 0
@@ -112,9 +177,6 @@ impl Graph {
             cur = self.greedy(space, q, cur, layer);
         }
         self.search_layer(space, q, &[cur], ef.max(k), 0, accept, scratch);
-        let mut found: Vec<Scored> = scratch.results.drain().collect();
-        found.sort_unstable();
-        found.truncate(k);
-        found
+        scratch.found.iter().take(k).copied().collect()
     }
 }
