@@ -34,6 +34,19 @@ pub(crate) fn prefetch(bytes: &[u8], at: usize) {
     let _ = (bytes, at);
 }
 
+/// A hint that `bytes[range]` is about to be read: every cache line it touches.
+#[inline(always)]
+pub(crate) fn prefetch_range(bytes: &[u8], range: std::ops::Range<usize>) {
+    // Lines are aligned in memory, not in the slice: step by address.
+    let base = bytes.as_ptr() as usize;
+    let end = base + range.end.min(bytes.len());
+    let mut line = (base + range.start) & !63;
+    while line < end {
+        prefetch(bytes, line.saturating_sub(base).max(range.start));
+        line += 64;
+    }
+}
+
 /// The threads a parallel step may use when the caller did not choose: every core natively,
 /// one in WebAssembly (the component has no threads).
 pub(crate) fn cores() -> usize {

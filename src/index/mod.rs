@@ -8,7 +8,7 @@
 mod exact;
 pub mod hnsw;
 mod pool;
-mod scratch;
+pub(crate) mod scratch;
 
 pub(crate) use exact::TopK;
 pub(crate) use pool::Pool;

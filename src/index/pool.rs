@@ -79,6 +79,16 @@ impl Pool {
         None
     }
 
+    /// The nearest entry not expanded yet, left as it is (what [`Pool::expand_next`] would
+    /// give if nothing nearer enters first).
+    #[inline]
+    pub(crate) fn peek_next(&self) -> Option<Scored> {
+        self.items[self.next.min(self.items.len())..]
+            .iter()
+            .find(|e| !e.expanded)
+            .map(|e| e.node)
+    }
+
     /// The entries, ascending.
     pub(crate) fn sorted(&self) -> impl ExactSizeIterator<Item = Scored> + '_ {
         self.items.iter().map(|e| e.node)
@@ -101,7 +111,9 @@ mod tests {
             !p.admits(9.0),
             "full: only a distance below the worst enters"
         );
+        assert_eq!(p.peek_next(), Some(Scored(2.0, 2)));
         assert_eq!(p.expand_next(), Some(Scored(2.0, 2)));
+        assert_eq!(p.peek_next(), Some(Scored(5.0, 1)));
         // A nearer node arriving after an expansion is expanded next.
         p.insert(Scored(1.0, 4));
         assert_eq!(p.sorted().map(|s| s.1).collect::<Vec<_>>(), [4, 2, 1]);

@@ -29,6 +29,15 @@ impl SlotSpace<'_> {
     }
 }
 
+impl SlotSpace<'_> {
+    /// A hint that slot `n`'s whole vector is about to be read.
+    #[inline]
+    pub(crate) fn prefetch_whole(&self, n: u32) {
+        let size = self.codec.slot_size();
+        crate::sys::prefetch_range(self.slots, n as usize * size..(n as usize + 1) * size);
+    }
+}
+
 impl Space for SlotSpace<'_> {
     type Query = Query;
 
@@ -109,8 +118,6 @@ impl Space for Sq8Space<'_> {
     #[inline(always)]
     fn prefetch(&self, n: u32) {
         let row: &[u8] = bytemuck::cast_slice(self.sq8.row_bytes(n));
-        for at in (0..row.len()).step_by(64) {
-            crate::sys::prefetch(row, at);
-        }
+        crate::sys::prefetch_range(row, 0..row.len());
     }
 }

@@ -150,7 +150,9 @@ impl Sq8 {
         );
         let row = &self.segments[seg][at..at + self.stride];
         let (codes, rest) = row.split_at(self.dim);
-        let f32_at = |i: usize| f32::from_le_bytes([0, 1, 2, 3].map(|j| rest[i + j] as u8));
+        let rest: &[u8] = bytemuck::cast_slice(rest);
+        let f32_at =
+            |i: usize| f32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
         Row {
             codes,
             scale: f32_at(0),

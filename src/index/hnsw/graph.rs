@@ -98,6 +98,17 @@ impl Graph {
         &block[1..1 + block[0] as usize]
     }
 
+    /// A hint that node `n`'s links on `layer` are about to be read (level 0 only: upper
+    /// levels are few and small).
+    #[inline(always)]
+    pub(crate) fn prefetch_links(&self, n: u32, layer: u8) {
+        if layer == 0 {
+            let w = self.m0() + 1;
+            let block: &[u8] = bytemuck::cast_slice(&self.links0);
+            crate::sys::prefetch_range(block, n as usize * w * 4..(n as usize + 1) * w * 4);
+        }
+    }
+
     pub(super) fn set_links(&mut self, n: u32, layer: u8, links: &[u32]) {
         let block = if layer == 0 {
             let w = self.m0() + 1;

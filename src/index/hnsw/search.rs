@@ -1,6 +1,7 @@
 //! SEARCH-LAYER (algorithm 2) and K-NN-SEARCH (algorithm 5).
 
 use super::graph::{Graph, Space};
+use crate::index::scratch::Marks;
 use crate::index::{Scored, Scratch};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -44,7 +45,7 @@ impl Graph {
         accept: Option<&dyn Fn(u32) -> bool>,
         scratch: &mut Scratch,
     ) {
-        scratch.begin(self.level.len());
+        scratch.marks.begin(self.level.len());
         match accept {
             None => self.search_layer_all(space, q, entry_points, ef, layer, scratch),
             Some(accept) => {
@@ -68,26 +69,28 @@ impl Graph {
         let mut fresh = std::mem::take(&mut scratch.fresh);
         pool.reset(ef);
         for &ep in entry_points {
-            if scratch.visit(ep.1) {
+            if scratch.marks.visit(ep.1) {
                 pool.insert(ep);
             }
         }
         while let Some(c) = pool.expand_next() {
-            // Only the neighbours not visited yet are read: they alone are prefetched (the
-            // rest would only pull in bytes nobody reads), then scored.
-            fresh.clear();
-            for &nb in self.links(c.1, layer) {
-                if scratch.visit(nb) {
-                    space.prefetch(nb);
-                    fresh.push(nb);
-                }
+            // The next candidate's links are read after this one's neighbours are scored.
+            if let Some(next) = pool.peek_next() {
+                self.prefetch_links(next.1, layer);
             }
-            for &nb in &fresh {
-                let d = space.distance(q, nb);
-                if pool.admits(d) {
-                    pool.insert(Scored(d, nb));
-                }
-            }
+            self.expand(
+                space,
+                q,
+                c.1,
+                layer,
+                &mut fresh,
+                &mut scratch.marks,
+                |nb, d| {
+                    if pool.admits(d) {
+                        pool.insert(Scored(d, nb));
+                    }
+                },
+            );
         }
         scratch.found.clear();
         scratch.found.extend(pool.sorted());
@@ -114,7 +117,7 @@ impl Graph {
         results.clear();
         candidates.clear();
         for &ep in entry_points {
-            if scratch.visit(ep.1) {
+            if scratch.marks.visit(ep.1) {
                 candidates.push(Reverse(ep));
                 if accept(ep.1) {
                     results.push(ep);
@@ -129,26 +132,29 @@ impl Graph {
             if c.0 > worst && results.len() >= ef {
                 break;
             }
-            fresh.clear();
-            for &nb in self.links(c.1, layer) {
-                if scratch.visit(nb) {
-                    space.prefetch(nb);
-                    fresh.push(nb);
-                }
+            if let Some(Reverse(next)) = candidates.peek() {
+                self.prefetch_links(next.1, layer);
             }
-            for &nb in &fresh {
-                let d = space.distance(q, nb);
-                let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
-                if results.len() < ef || d < worst {
-                    candidates.push(Reverse(Scored(d, nb)));
-                    if accept(nb) {
-                        results.push(Scored(d, nb));
-                        if results.len() > ef {
-                            results.pop();
+            self.expand(
+                space,
+                q,
+                c.1,
+                layer,
+                &mut fresh,
+                &mut scratch.marks,
+                |nb, d| {
+                    let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
+                    if results.len() < ef || d < worst {
+                        candidates.push(Reverse(Scored(d, nb)));
+                        if accept(nb) {
+                            results.push(Scored(d, nb));
+                            if results.len() > ef {
+                                results.pop();
+                            }
                         }
                     }
-                }
-            }
+                },
+            );
         }
         scratch.found.clear();
         scratch.found.extend(results.drain());
@@ -156,6 +162,41 @@ impl Graph {
         scratch.results = results;
         scratch.candidates = candidates;
         scratch.fresh = fresh;
+    }
+
+    /// Scores `node`'s neighbours on `layer` that this search has not visited yet, handing
+    /// each to `each` with its distance. Only those are read, and their vectors are
+    /// prefetched a few neighbours ahead of the one being scored: asking for every row at
+    /// once fills the core's outstanding-miss slots and stalls it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn expand<S: Space>(
+        &self,
+        space: &S,
+        q: &S::Query,
+        node: u32,
+        layer: u8,
+        fresh: &mut Vec<u32>,
+        marks: &mut Marks,
+        mut each: impl FnMut(u32, f32),
+    ) {
+        /// Neighbours whose vectors are in flight while one is scored.
+        const AHEAD: usize = 3;
+        fresh.clear();
+        fresh.extend(
+            self.links(node, layer)
+                .iter()
+                .filter(|&&nb| marks.visit(nb)),
+        );
+        for &nb in fresh.iter().take(AHEAD) {
+            space.prefetch(nb);
+        }
+        for (i, &nb) in fresh.iter().enumerate() {
+            if let Some(&ahead) = fresh.get(i + AHEAD) {
+                space.prefetch(ahead);
+            }
+            each(nb, space.distance(q, nb));
+        }
     }
 
     /// K-NN-SEARCH (algorithm 5): the `k` nearest accepted nodes, ascending, searching level 0
