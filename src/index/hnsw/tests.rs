@@ -218,3 +218,28 @@ fn a_build_is_deterministic_for_a_seed() {
     };
     assert_eq!(build(), build());
 }
+
+/// The unfiltered walk keeps one sorted pool, the filtered walk the paper's two heaps: with a
+/// filter that accepts everything they must find the same nodes at the same distances, at
+/// every `ef` (the pool is the same algorithm, not an approximation of it). And the graph
+/// built on top of the pool walk reaches every node.
+#[test]
+fn the_pool_walk_finds_what_the_two_heap_walk_finds() {
+    let seed = 5;
+    let space = random_points(3000, 12, seed);
+    let mut g = Graph::new(Params::default(), seed);
+    let mut scratch = Scratch::default();
+    for n in 0..3000 {
+        g.insert(&space, n, &mut scratch);
+    }
+    assert!(g.unreachable().is_empty());
+    let everything = |_: u32| true;
+    for (i, q) in random_points(50, 12, seed + 1).0.iter().enumerate() {
+        for ef in [1, 10, 64, 300] {
+            let pool = g.search(&space, q, ef, ef, None, &mut scratch);
+            let heaps = g.search(&space, q, ef, ef, Some(&everything), &mut scratch);
+            assert_eq!(pool, heaps, "query {i}, ef {ef}");
+            assert_eq!(pool.len(), ef.min(3000));
+        }
+    }
+}
