@@ -29,15 +29,6 @@ impl SlotSpace<'_> {
     }
 }
 
-impl SlotSpace<'_> {
-    /// A hint that slot `n`'s whole vector is about to be read.
-    #[inline]
-    pub(crate) fn prefetch_whole(&self, n: u32) {
-        let size = self.codec.slot_size();
-        crate::sys::prefetch_range(self.slots, n as usize * size..(n as usize + 1) * size);
-    }
-}
-
 impl Space for SlotSpace<'_> {
     type Query = Query;
 

@@ -253,13 +253,7 @@ impl Store {
         mut f: impl FnMut(u32, f32),
     ) -> Result<(), StorageError> {
         if let Some(space) = self.exact_space() {
-            // The next vector is fetched while this one is scored: the slots are scattered
-            // and their bytes are rarely cached.
-            let mut slots = slots.peekable();
-            while let Some(slot) = slots.next() {
-                if let Some(&next) = slots.peek() {
-                    space.prefetch_whole(next);
-                }
+            for slot in slots {
                 f(slot, self.codec.distance(q, space.bytes(slot)));
             }
             return Ok(());
