@@ -10,7 +10,9 @@ use super::Scored;
 /// the results `W` receive the same nodes, and a candidate that has left `W` is never
 /// expanded (it is no nearer than `W`'s worst, which only improves, so reaching it ends the
 /// walk). The next candidate is therefore the nearest unexpanded entry, and the walk ends
-/// when none is left.
+/// when none is left. (One exception, at an exact tie: the heaps compare distances alone when
+/// deciding to stop, so a dropped candidate at exactly `W`'s worst distance is still expanded
+/// there and not here.)
 ///
 /// Invariants: `items` is sorted ascending (by [`Scored`]'s total order) and holds at most
 /// `cap` entries; every entry before `next` is expanded.

@@ -221,8 +221,9 @@ fn a_build_is_deterministic_for_a_seed() {
 
 /// The unfiltered walk keeps one sorted pool, the filtered walk the paper's two heaps: with a
 /// filter that accepts everything they must find the same nodes at the same distances, at
-/// every `ef` (the pool is the same algorithm, not an approximation of it). And the graph
-/// built on top of the pool walk reaches every node.
+/// every `ef` (the pool is the same algorithm, not an approximation of it; they may differ
+/// only at exact distance ties, which random floats do not produce). And the graph built on
+/// top of the pool walk reaches every node.
 #[test]
 fn the_pool_walk_finds_what_the_two_heap_walk_finds() {
     let seed = 5;
