@@ -12,6 +12,8 @@
 //! same distances, build the same graph and write the same files. FMA would change the last
 //! bits; that identity is worth more than FMA's few percent.
 
+mod batch;
+
 /// Floats per loop iteration.
 const LANES: usize = 16;
 
@@ -354,6 +356,21 @@ impl Kernels {
         }
         self.dot_i8(a, b)
     }
+
+    /// [`Kernels::dot_i8_127`] of `q` with each of four rows, computed together.
+    #[inline]
+    pub fn dot_i8_127_x4(self, q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
+        debug_assert!(!q.contains(&i8::MIN) && rows.iter().all(|r| !r.contains(&i8::MIN)));
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { batch::dot_i8_127_x4_avx2(q, rows) };
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return batch::dot_i8_x4_simd128(q, rows);
+        #[allow(unreachable_code)]
+        rows.map(|r| self.dot_i8(q, r))
+    }
 }
 
 /// Inner product.
@@ -491,6 +508,28 @@ mod tests {
         }
         #[cfg(target_arch = "x86_64")]
         eprintln!("avx2 kernels in use: {}", Kernels::Best.avx2());
+    }
+
+    #[test]
+    fn the_four_row_kernel_equals_the_one_row_kernel_per_row() {
+        let mut rng = crate::region::crash::Rng::new(11);
+        let mut code = || (rng.below(255) as i32 - 127) as i8;
+        for dim in (0..=100).chain([384, 1025]) {
+            let q: Vec<i8> = (0..dim).map(|_| code()).collect();
+            let rows: Vec<Vec<i8>> = (0..4).map(|_| (0..dim).map(|_| code()).collect()).collect();
+            let rows = [&rows[0][..], &rows[1], &rows[2], &rows[3]];
+            let want: [i32; 4] =
+                rows.map(|r| q.iter().zip(r).map(|(x, y)| *x as i32 * *y as i32).sum());
+            for k in [Kernels::Best, Kernels::Portable] {
+                assert_eq!(k.dot_i8_127_x4(&q, rows), want, "{k:?} dim {dim}");
+            }
+        }
+        let (q, r) = (vec![-127i8; 1000], vec![127i8; 1000]);
+        let rows = [&r[..], &q[..], &r[..], &q[..]];
+        assert_eq!(
+            Kernels::Best.dot_i8_127_x4(&q, rows),
+            [-16_129_000, 16_129_000, -16_129_000, 16_129_000]
+        );
     }
 
     #[test]

@@ -90,6 +90,13 @@ impl Space for Sq8Space<'_> {
         self.distance_of(dot, (q.scale, q.norm2), row)
     }
 
+    #[inline(always)]
+    fn distance4(&self, q: &Sq8Query, nodes: [u32; 4]) -> [f32; 4] {
+        let rows = nodes.map(|n| self.sq8.row_at(n));
+        let dots = self.kernels.dot_i8_127_x4(&q.codes, rows.map(|r| r.codes));
+        std::array::from_fn(|i| self.distance_of(dots[i], (q.scale, q.norm2), rows[i]))
+    }
+
     fn between(&self, a: u32, b: u32) -> f32 {
         let (ra, rb) = (self.sq8.row_at(a), self.sq8.row_at(b));
         let dot = self.kernels.dot_i8_127(ra.codes, rb.codes);

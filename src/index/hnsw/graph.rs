@@ -4,6 +4,11 @@
 pub trait Space {
     type Query;
     fn distance(&self, q: &Self::Query, node: u32) -> f32;
+    /// [`Space::distance`] of four nodes (a space may compute them together).
+    #[inline(always)]
+    fn distance4(&self, q: &Self::Query, nodes: [u32; 4]) -> [f32; 4] {
+        nodes.map(|n| self.distance(q, n))
+    }
     fn between(&self, a: u32, b: u32) -> f32;
     /// The node's own vector as a query (to insert it).
     fn query_of(&self, node: u32) -> Self::Query;

@@ -181,7 +181,7 @@ impl Graph {
         mut each: impl FnMut(u32, f32),
     ) {
         /// Neighbours whose vectors are in flight while one is scored.
-        const AHEAD: usize = 3;
+        const AHEAD: usize = 4;
         fresh.clear();
         fresh.extend(
             self.links(node, layer)
@@ -191,8 +191,20 @@ impl Graph {
         for &nb in fresh.iter().take(AHEAD) {
             space.prefetch(nb);
         }
-        for (i, &nb) in fresh.iter().enumerate() {
-            if let Some(&ahead) = fresh.get(i + AHEAD) {
+        let mut i = 0;
+        while i + 4 <= fresh.len() {
+            for &ahead in fresh.iter().skip(i + AHEAD).take(4) {
+                space.prefetch(ahead);
+            }
+            let nodes = [fresh[i], fresh[i + 1], fresh[i + 2], fresh[i + 3]];
+            let ds = space.distance4(q, nodes);
+            for (nb, d) in nodes.into_iter().zip(ds) {
+                each(nb, d);
+            }
+            i += 4;
+        }
+        for (j, &nb) in fresh.iter().enumerate().skip(i) {
+            if let Some(&ahead) = fresh.get(j + AHEAD) {
                 space.prefetch(ahead);
             }
             each(nb, space.distance(q, nb));
