@@ -85,8 +85,10 @@ pub(crate) struct Sq8 {
     pub(crate) dim: usize,
     /// Rows hold the squared norm (for euclidean distances).
     pub(crate) euclidean: bool,
-    /// Bytes of a row: the codes, then the scale and, for euclidean copies, the squared norm
-    /// (f32, little-endian).
+    /// Bytes of a row: the scale and, for euclidean copies, the squared norm (f32,
+    /// little-endian), then the codes. The scale comes first so that it shares the first
+    /// cache line with the codes a distance reads first: one miss per row, not two, where
+    /// nothing prefetches (WebAssembly).
     stride: usize,
     /// log2 of the rows per segment.
     shift: u32,
@@ -149,8 +151,8 @@ impl Sq8 {
             (slot as usize & (self.per_segment() - 1)) * self.stride,
         );
         let row = &self.segments[seg][at..at + self.stride];
-        let (codes, rest) = row.split_at(self.dim);
-        let rest: &[u8] = bytemuck::cast_slice(rest);
+        let (head, codes) = row.split_at(self.stride - self.dim);
+        let rest: &[u8] = bytemuck::cast_slice(head);
         let f32_at =
             |i: usize| f32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
         Row {
@@ -176,7 +178,8 @@ impl Sq8 {
     /// Quantizes `v` into `slot`'s row (a slot the copy covers).
     pub(crate) fn quantize_row(&mut self, slot: usize, v: &[f32]) {
         let (dim, euclidean) = (self.dim, self.euclidean);
-        let (codes, rest) = self.row_mut(slot).split_at_mut(dim);
+        let head = self.stride - dim;
+        let (rest, codes) = self.row_mut(slot).split_at_mut(head);
         let scale = quantize_into(v, codes);
         let norm = if euclidean { norm2(codes, scale) } else { 0.0 };
         let mut put = |at: usize, x: f32| {
