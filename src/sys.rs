@@ -30,13 +30,25 @@ pub(crate) fn prefetch(bytes: &[u8], at: usize) {
             std::arch::x86_64::_mm_prefetch(b.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0)
         };
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_family = "wasm")]
+    if let Some(b) = bytes.get(at) {
+        // SAFETY: a read of a byte inside the slice.
+        unsafe { core::ptr::read_volatile(b) };
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_family = "wasm")))]
     let _ = (bytes, at);
 }
 
 /// A hint that `bytes[range]` is about to be read: every cache line it touches.
 #[inline(always)]
 pub(crate) fn prefetch_range(bytes: &[u8], range: std::ops::Range<usize>) {
+    // WebAssembly: the first line only. A load waits where a prefetch would not, so touching
+    // every line of a row costs more than it saves; the first line (with the row's header)
+    // starts the miss, and the hardware's stream prefetch follows the rest.
+    #[cfg(target_family = "wasm")]
+    if !range.is_empty() {
+        return prefetch(bytes, range.start);
+    }
     // Lines are aligned in memory, not in the slice: step by address.
     let base = bytes.as_ptr() as usize;
     let end = base + range.end.min(bytes.len());
