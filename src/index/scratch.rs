@@ -68,13 +68,11 @@ impl Marks {
     /// Marks `n` visited; true if it was not visited yet in this search.
     #[inline(always)]
     pub(crate) fn visit(&mut self, n: u32) -> bool {
+        // Without a branch: whether a neighbour was seen is a coin toss to the predictor.
         let m = &mut self.marks[n as usize];
-        if *m == self.stamp {
-            false
-        } else {
-            *m = self.stamp;
-            true
-        }
+        let fresh = *m != self.stamp;
+        *m = self.stamp;
+        fresh
     }
 }
 

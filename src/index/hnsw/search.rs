@@ -182,12 +182,17 @@ impl Graph {
     ) {
         /// Neighbours whose vectors are in flight while one is scored.
         const AHEAD: usize = 4;
+        // Every link is written and the length advances past the unvisited ones: no branch
+        // on "visited", which the predictor cannot guess.
+        let links = self.links(node, layer);
         fresh.clear();
-        fresh.extend(
-            self.links(node, layer)
-                .iter()
-                .filter(|&&nb| marks.visit(nb)),
-        );
+        fresh.resize(links.len(), 0);
+        let mut n = 0;
+        for &nb in links {
+            fresh[n] = nb;
+            n += marks.visit(nb) as usize;
+        }
+        fresh.truncate(n);
         for &nb in fresh.iter().take(AHEAD) {
             space.prefetch(nb);
         }
