@@ -111,7 +111,7 @@ def main():
     queries = np.ascontiguousarray(fvecs(np, f"{data}/query.fvecs"))
     gt = ivecs(np, f"{data}/groundtruth.ivecs")[:, :k]
     n, dim = base.shape
-    efs = [16, 24, 32, 48, 64, 96, 128, 192, 256]
+    efs = [16, 24, 32, 40, 48, 64, 96, 128, 192, 256]
 
     def recall(ids):
         return sum(len(set(map(int, r[:k])) & set(map(int, t))) for r, t in zip(ids, gt)) / gt.size
@@ -182,7 +182,7 @@ def main():
     def scann_search(s, leaves):
         return s.search_batched(queries, final_num_neighbors=k, leaves_to_search=leaves,
                                 pre_reorder_num_neighbors=max(100, 4 * leaves))[0]
-    sweep("ScaNN", scann_build, scann_search, [4, 6, 8, 12, 16, 24, 32, 48, 64])
+    sweep("ScaNN", scann_build, scann_search, [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64])
 
     import qdrant_edge as q
     qdrant_dirs = []
