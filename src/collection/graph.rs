@@ -110,7 +110,7 @@ pub(super) fn insert_fresh<S: Space + Sync>(
     scratch: &mut Scratch,
 ) {
     for batch in fresh.chunks(LINK_BATCH) {
-        graph.insert_batch(space, space, batch, threads(batch.len()), scratch);
+        graph.insert_batch(space, batch, threads(batch.len()), scratch);
     }
 }
 

@@ -88,20 +88,15 @@ impl Graph {
     /// `threads`: a build is deterministic for a given seed, order and batching, on any number
     /// of threads, natively and in the component alike.
     ///
-    /// The searches of phase 1 walk the graph with `walk` (a cheaper space over the same
-    /// points, such as the SQ8 copy, or `space` itself); what they find is measured again with
-    /// `space` before links are chosen.
-    pub fn insert_batch<S, W>(
+    /// The searches of phase 1 and the link choices use the same `space` (the collection's
+    /// link space), so what a search finds is already measured as links are chosen.
+    pub fn insert_batch<S: Space + Sync>(
         &mut self,
         space: &S,
-        walk: &W,
         nodes: &[u32],
         threads: usize,
         scratch: &mut Scratch,
-    ) where
-        S: Space + Sync,
-        W: Space + Sync,
-    {
+    ) {
         debug_assert!(nodes.iter().all(|&n| !self.contains(n)));
         if nodes.is_empty() {
             return;
@@ -116,18 +111,17 @@ impl Graph {
             let Some(entry) = graph.entry else {
                 return Vec::new();
             };
-            let q = walk.query_of(nodes[i]);
-            let exact = space.query_of(nodes[i]);
-            let mut cur = Scored(walk.distance(&q, entry), entry);
+            let q = space.query_of(nodes[i]);
+            let mut cur = Scored(space.distance(&q, entry), entry);
             for layer in (levels[i].saturating_add(1)..=graph.max_level).rev() {
-                cur = graph.greedy(walk, &q, cur, layer);
+                cur = graph.greedy(space, &q, cur, layer);
             }
             let top = levels[i].min(graph.max_level);
             let mut found = vec![Vec::new(); top as usize + 1];
             let mut entry_points = vec![cur];
             for layer in (0..=top).rev() {
                 graph.search_layer(
-                    walk,
+                    space,
                     &q,
                     &entry_points,
                     graph.params.ef_construction,
@@ -135,16 +129,12 @@ impl Graph {
                     None,
                     scratch,
                 );
+                // Ascending already: the walk's results, in the space links are chosen in.
                 let f: Vec<Scored> = scratch.found.clone();
-                let mut measured: Vec<Scored> = f
-                    .iter()
-                    .map(|s| Scored(space.distance(&exact, s.1), s.1))
-                    .collect();
-                measured.sort_unstable();
                 if !f.is_empty() {
-                    entry_points = f;
+                    entry_points.clone_from(&f);
                 }
-                found[layer as usize] = measured;
+                found[layer as usize] = f;
             }
             found
         });

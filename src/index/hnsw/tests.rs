@@ -92,7 +92,7 @@ fn a_batched_build_matches_one_by_one_recall_and_does_not_depend_on_threads() {
         let mut scratch = Scratch::default();
         let all: Vec<u32> = (0..3000).collect();
         for batch in all.chunks(256) {
-            g.insert_batch(&space, &space, batch, threads, &mut scratch);
+            g.insert_batch(&space, batch, threads, &mut scratch);
         }
         g
     };
