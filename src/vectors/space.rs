@@ -103,6 +103,14 @@ impl Space for Sq8Space<'_> {
         self.distance_of(dot, (ra.scale, ra.norm2), rb)
     }
 
+    #[inline(always)]
+    fn between4(&self, a: u32, nodes: [u32; 4]) -> [f32; 4] {
+        let ra = self.sq8.row_at(a);
+        let rows = nodes.map(|n| self.sq8.row_at(n));
+        let dots = self.kernels.dot_i8_127_x4(ra.codes, rows.map(|r| r.codes));
+        std::array::from_fn(|i| self.distance_of(dots[i], (ra.scale, ra.norm2), rows[i]))
+    }
+
     fn query_of(&self, n: u32) -> Sq8Query {
         let row = self.sq8.row_at(n);
         Sq8Query {

@@ -10,6 +10,11 @@ pub trait Space {
         nodes.map(|n| self.distance(q, n))
     }
     fn between(&self, a: u32, b: u32) -> f32;
+    /// [`Space::between`] of `a` and each of four nodes (a space may compute them together).
+    #[inline(always)]
+    fn between4(&self, a: u32, nodes: [u32; 4]) -> [f32; 4] {
+        nodes.map(|b| self.between(a, b))
+    }
     /// The node's own vector as a query (to insert it).
     fn query_of(&self, node: u32) -> Self::Query;
     /// A hint that `node`'s vector is about to be read.

@@ -146,10 +146,20 @@ impl Graph {
                 .map(|layer| {
                     let mut cands: Vec<Scored> =
                         found[i].get(layer as usize).cloned().unwrap_or_default();
-                    for (j, &m) in nodes[..i].iter().enumerate() {
-                        if levels[j] >= layer {
-                            cands.push(Scored(space.between(n, m), m));
-                        }
+                    // The batch's earlier nodes on this layer, measured four at a time.
+                    let peers = nodes[..i]
+                        .iter()
+                        .zip(&levels)
+                        .filter(|&(_, &l)| l >= layer)
+                        .map(|(&m, _)| m);
+                    let peers: Vec<u32> = peers.collect();
+                    let mut fours = peers.chunks_exact(4);
+                    for f in &mut fours {
+                        let ds = space.between4(n, [f[0], f[1], f[2], f[3]]);
+                        cands.extend(ds.iter().zip(f).map(|(&d, &m)| Scored(d, m)));
+                    }
+                    for &m in fours.remainder() {
+                        cands.push(Scored(space.between(n, m), m));
                     }
                     cands.sort_unstable();
                     graph
