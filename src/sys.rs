@@ -20,7 +20,8 @@ pub(crate) fn has_avx2() -> bool {
     }
 }
 
-/// A hint that `bytes[at..]` is about to be read (x86-64; nothing elsewhere).
+/// A hint that `bytes[at..]` is about to be read: a prefetch on x86-64; in WebAssembly (no
+/// prefetch instruction) a load of the byte whose value is dropped; nothing elsewhere.
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -39,7 +40,8 @@ pub(crate) fn prefetch(bytes: &[u8], at: usize) {
     let _ = (bytes, at);
 }
 
-/// A hint that `bytes[range]` is about to be read: every cache line it touches.
+/// A hint that `bytes[range]` is about to be read: every cache line it touches (the first
+/// only, in WebAssembly).
 #[inline(always)]
 pub(crate) fn prefetch_range(bytes: &[u8], range: std::ops::Range<usize>) {
     // WebAssembly: the first line only. A load waits where a prefetch would not, so touching

@@ -165,9 +165,9 @@ impl Graph {
     }
 
     /// Scores `node`'s neighbours on `layer` that this search has not visited yet, handing
-    /// each to `each` with its distance. Only those are read, and their vectors are
-    /// prefetched a few neighbours ahead of the one being scored: asking for every row at
-    /// once fills the core's outstanding-miss slots and stalls it.
+    /// each to `each` with its distance. Only those are read; they are scored four at a time
+    /// (`Space::distance4`), while the next four vectors are prefetched: asking for every
+    /// row at once fills the core's outstanding-miss slots and stalls it.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn expand<S: Space>(
@@ -180,7 +180,7 @@ impl Graph {
         marks: &mut Marks,
         mut each: impl FnMut(u32, f32),
     ) {
-        /// Neighbours whose vectors are in flight while one is scored.
+        /// Neighbours whose vectors are in flight while the four before them are scored.
         const AHEAD: usize = 4;
         // Every link is written and the length advances past the unvisited ones: no branch
         // on "visited", which the predictor cannot guess.
