@@ -89,6 +89,9 @@ impl Side for ComponentBackend {
     }
 }
 
+/// Opens one side on a database directory.
+type Opener<'a> = dyn Fn(&Path) -> Box<dyn Side> + 'a;
+
 fn points(base: &[Vec<f32>]) -> impl Iterator<Item = Vec<Point>> + '_ {
     base.chunks(1000).enumerate().map(|(i, chunk)| {
         chunk
@@ -157,32 +160,25 @@ fn compare(c: &mut Criterion<ThreadCpu>) {
         side.store(&base);
         side
     };
-    g.bench_function("native", |b| {
-        b.iter_batched(
-            || {
-                let dir = fresh();
-                (store(Box::new(Native::open(dir.path()))), dir)
-            },
-            |(mut side, dir)| {
-                side.optimize();
-                (side, dir)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("component", |b| {
-        b.iter_batched(
-            || {
-                let dir = fresh();
-                (store(Box::new(component(dir.path()))), dir)
-            },
-            |(mut side, dir)| {
-                side.optimize();
-                (side, dir)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    let open: [(&str, &Opener); 2] = [
+        ("native", &|dir| Box::new(Native::open(dir))),
+        ("component", &|dir| Box::new(component(dir))),
+    ];
+    for (name, open) in open {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let dir = fresh();
+                    (store(open(dir.path())), dir)
+                },
+                |(mut side, dir)| {
+                    side.optimize();
+                    (side, dir)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 }
 

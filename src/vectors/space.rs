@@ -78,6 +78,15 @@ impl Sq8Space<'_> {
             false => -product,
         }
     }
+
+    /// The distances from codes `a` (with their scale and norm) to four nodes' rows, the
+    /// four products computed together.
+    #[inline(always)]
+    fn distances4(&self, a: &[i8], head: (f32, f32), nodes: [u32; 4]) -> [f32; 4] {
+        let rows = nodes.map(|n| self.sq8.row_at(n));
+        let dots = self.kernels.dot_i8_127_x4(a, rows.map(|r| r.codes));
+        std::array::from_fn(|i| self.distance_of(dots[i], head, rows[i]))
+    }
 }
 
 impl Space for Sq8Space<'_> {
@@ -92,9 +101,7 @@ impl Space for Sq8Space<'_> {
 
     #[inline(always)]
     fn distance4(&self, q: &Sq8Query, nodes: [u32; 4]) -> [f32; 4] {
-        let rows = nodes.map(|n| self.sq8.row_at(n));
-        let dots = self.kernels.dot_i8_127_x4(&q.codes, rows.map(|r| r.codes));
-        std::array::from_fn(|i| self.distance_of(dots[i], (q.scale, q.norm2), rows[i]))
+        self.distances4(&q.codes, (q.scale, q.norm2), nodes)
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
@@ -106,9 +113,7 @@ impl Space for Sq8Space<'_> {
     #[inline(always)]
     fn between4(&self, a: u32, nodes: [u32; 4]) -> [f32; 4] {
         let ra = self.sq8.row_at(a);
-        let rows = nodes.map(|n| self.sq8.row_at(n));
-        let dots = self.kernels.dot_i8_127_x4(ra.codes, rows.map(|r| r.codes));
-        std::array::from_fn(|i| self.distance_of(dots[i], (ra.scale, ra.norm2), rows[i]))
+        self.distances4(ra.codes, (ra.scale, ra.norm2), nodes)
     }
 
     fn query_of(&self, n: u32) -> Sq8Query {
