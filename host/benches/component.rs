@@ -3,7 +3,10 @@
 //! queries as one `search_batch` at ef 32, 64 and 128, and building the graph over points
 //! already stored (`optimize`). The ratio of the two is what counts (issue 14's "component
 //! QPS against native"); `VELES_NO_AVX2=1` makes the native side use the portable kernels,
-//! whose SIMD width (128 bits) is the component's. Skips, saying so, where the data is absent.
+//! whose SIMD width (128 bits) is the component's. The component runs twice: as the `veles`
+//! host runs it (deadlines: wasmtime's epoch checks at every loop iteration and call), and
+//! compiled without those checks (`--deadline none`). Skips, saying so, where the data is
+//! absent.
 //!
 //! Time is this thread's CPU time (`benches/common/thread_cpu.rs` says why); the guest runs
 //! on the thread that calls it, and the native side is given one thread.
@@ -122,9 +125,18 @@ fn compare(c: &mut Criterion<ThreadCpu>) {
     let base = read_fvecs(&data.join("base.fvecs")).expect("base.fvecs");
     let queries = read_fvecs(&data.join("query.fvecs")).expect("query.fvecs");
     let runtime = Runtime::new().expect("the component compiles");
+    // The same component compiled without interruption checks (`veles --deadline none`).
+    let unchecked = Runtime::without_deadlines().expect("the component compiles");
     let fresh = || tempfile::tempdir().expect("a temporary directory");
     let component = |dir: &Path| -> ComponentBackend {
         ComponentBackend::open(&runtime, dir, &Limits::default()).expect("the component opens")
+    };
+    let no_deadline = |dir: &Path| -> ComponentBackend {
+        let limits = Limits {
+            call_timeout: None,
+            ..Limits::default()
+        };
+        ComponentBackend::open(&unchecked, dir, &limits).expect("the component opens")
     };
 
     // One collection, built natively; each side searches its own copy (a database has one
@@ -136,11 +148,16 @@ fn compare(c: &mut Criterion<ThreadCpu>) {
     // Saved with the graph: reopened, nothing waits to be linked (or is scanned exactly).
     native.col().checkpoint().expect("checkpoint");
     drop(native);
-    let copy = fresh();
+    let (copy, unchecked_copy) = (fresh(), fresh());
     copy_dir(built.path(), copy.path());
+    copy_dir(built.path(), unchecked_copy.path());
     let mut sides: Vec<(&str, Box<dyn Side>)> = vec![
         ("native", Box::new(Native::open(built.path()))),
         ("component", Box::new(component(copy.path()))),
+        (
+            "component, no deadline",
+            Box::new(no_deadline(unchecked_copy.path())),
+        ),
     ];
     let mut g = c.benchmark_group("minilm-20k, 200 queries, k 10");
     g.throughput(Throughput::Elements(queries.len() as u64));
@@ -160,9 +177,10 @@ fn compare(c: &mut Criterion<ThreadCpu>) {
         side.store(&base);
         side
     };
-    let open: [(&str, &Opener); 2] = [
+    let open: [(&str, &Opener); 3] = [
         ("native", &|dir| Box::new(Native::open(dir))),
         ("component", &|dir| Box::new(component(dir))),
+        ("component, no deadline", &|dir| Box::new(no_deadline(dir))),
     ];
     for (name, open) in open {
         g.bench_function(name, |b| {

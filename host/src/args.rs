@@ -26,8 +26,31 @@ pub(crate) struct Cli {
     /// The component's memory cap in MiB (default 4096, the most a wasm32 guest can have).
     #[arg(long, global = true, value_name = "MIB")]
     pub(crate) memory_limit: Option<usize>,
+    /// Stop a component call that runs longer than this many seconds (default 600), or
+    /// `none`: no deadline, and the component runs without interruption checks (faster).
+    #[arg(long, global = true, value_name = "SECONDS|none", value_parser = parse_deadline)]
+    pub(crate) deadline: Option<Deadline>,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// `--deadline`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Deadline {
+    After(std::time::Duration),
+    None,
+}
+
+fn parse_deadline(s: &str) -> std::result::Result<Deadline, String> {
+    if s == "none" {
+        return Ok(Deadline::None);
+    }
+    match s.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(Deadline::After(
+            std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())?,
+        )),
+        _ => Err(format!("expected seconds (> 0) or `none`, got {s:?}")),
+    }
 }
 
 /// `--vector-memory`.

@@ -205,7 +205,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let runtime = if a.native {
         None
     } else {
-        Some(Runtime::new()?)
+        Some(Runtime::for_limits(&a.options.limits)?)
     };
     let open = |dir: &Path| backend::open_with(dir, a.native, runtime.as_ref(), &a.options);
 

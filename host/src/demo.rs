@@ -309,8 +309,7 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
         ..Default::default()
     };
     let mut native_db = backend::NativeBackend::open_with(dir, &read_only)?;
-    let mut comp_db =
-        backend::ComponentBackend::open_with(rt, dir, &crate::Limits::default(), &read_only)?;
+    let mut comp_db = backend::ComponentBackend::open_with(rt, dir, &read_only)?;
     let exact = SearchParams::default().with_exact(true);
     let graph = SearchParams::default().with_ef(Some(64));
     for (what, params) in [("exact", &exact), ("HNSW (ef 64)", &graph)] {

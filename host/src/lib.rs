@@ -27,4 +27,4 @@ pub mod runtime;
 pub mod wit;
 
 pub use backend::{Backend, ComponentBackend, HostError, HostResult, NativeBackend, OpenOptions};
-pub use runtime::{COMPONENT_WASM, Limits, Mount, Origin, Runtime};
+pub use runtime::{COMPONENT_WASM, Interruption, Limits, Mount, Origin, Runtime};

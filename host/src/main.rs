@@ -10,14 +10,14 @@ use serde_json::json;
 use std::path::Path;
 use veles::{CollectionConfig, Filter, Metric, SearchParams};
 use veles_host::data::PointReader;
-use veles_host::{Backend, HostError, OpenOptions, backend, demo, progress};
+use veles_host::{Backend, HostError, Limits, OpenOptions, backend, demo, progress};
 
 mod args;
 mod import_cli;
 mod maintenance_cli;
 mod points_cli;
 
-use args::{Cli, Command, Usage, usage};
+use args::{Cli, Command, Deadline, Usage, usage};
 
 /// The error's kind for `--json` reports.
 fn kind(e: &anyhow::Error) -> &'static str {
@@ -88,16 +88,21 @@ fn open(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
 
 fn run(cli: Cli) -> Result<()> {
     let json_out = cli.json;
-    let memory_bytes = match cli.memory_limit {
-        Some(mib) => Some(usage(
+    let mut limits = Limits::default();
+    if let Some(mib) = cli.memory_limit {
+        limits.memory_bytes = usage(
             "--memory-limit",
             mib.checked_mul(1 << 20).ok_or("too large"),
-        )?),
-        None => None,
-    };
+        )?;
+    }
+    match cli.deadline {
+        Some(Deadline::After(t)) => limits.call_timeout = Some(t),
+        Some(Deadline::None) => limits.call_timeout = None,
+        None => {}
+    }
     let _ = OPTIONS.set(OpenOptions {
         vector_memory: cli.vector_memory.into(),
-        memory_bytes,
+        limits,
         ..OpenOptions::default()
     });
     match cli.command {

@@ -3,7 +3,8 @@
 //! One [`Runtime`] per process: the engine, the compiled component (cached on disk in its
 //! precompiled form) and a linker with WASI p2. One store per opened database
 //! ([`crate::ComponentBackend`]): its WASI context preopens only that database's directory,
-//! caps the guest's memory, and every call runs under an epoch deadline.
+//! caps the guest's memory, and every call runs under an epoch deadline (unless the runtime
+//! was made without them: [`Interruption::Off`]).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -35,17 +36,30 @@ pub struct Mount {
 pub struct Limits {
     /// Largest linear memory the guest may grow to.
     pub memory_bytes: usize,
-    /// Longest a single call may run before it is stopped with an error.
-    pub call_timeout: Duration,
+    /// Longest a single call may run before it is stopped with an error; `None`: no limit.
+    /// A runtime without deadlines ([`Interruption::Off`]) accepts only `None`.
+    pub call_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 4 << 30,
-            call_timeout: Duration::from_secs(600),
+            call_timeout: Some(Duration::from_secs(600)),
         }
     }
+}
+
+/// Whether a runtime's machine code can stop a call that runs too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interruption {
+    /// wasmtime's epoch interruption: a check at every loop iteration and call, so a call
+    /// stops at its [`Limits::call_timeout`].
+    #[default]
+    Deadlines,
+    /// No checks compiled in: faster code, and a call runs until it returns. For hosts that
+    /// trust the engine to finish (it is this crate's own component) and want its speed.
+    Off,
 }
 
 /// Per-store host state: WASI context, resource table, limits.
@@ -79,7 +93,9 @@ pub struct Runtime {
     component: Component,
     origin: Origin,
     linker: Linker<HostState>,
-    _ticker: Arc<()>,
+    interruption: Interruption,
+    /// Keeps the epoch ticker thread running (with deadlines only).
+    _ticker: Option<Arc<()>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -99,15 +115,35 @@ fn cache_dir() -> Option<PathBuf> {
 }
 
 impl Runtime {
-    /// A runtime for the embedded component.
+    /// A runtime for the embedded component, with deadlines.
     pub fn new() -> Result<Runtime> {
         Self::with_component(COMPONENT_WASM)
     }
 
-    /// A runtime for the given component bytes.
+    /// A runtime for the embedded component that cannot stop a call ([`Interruption::Off`]).
+    pub fn without_deadlines() -> Result<Runtime> {
+        Self::with_interruption(COMPONENT_WASM, Interruption::Off)
+    }
+
+    /// A runtime for the embedded component that can enforce `limits`: with deadlines when
+    /// they have a call timeout, else without ([`Interruption::Off`]).
+    pub fn for_limits(limits: &Limits) -> Result<Runtime> {
+        let interruption = match limits.call_timeout {
+            Some(_) => Interruption::Deadlines,
+            None => Interruption::Off,
+        };
+        Self::with_interruption(COMPONENT_WASM, interruption)
+    }
+
+    /// A runtime for the given component bytes, with deadlines.
     pub fn with_component(wasm: &[u8]) -> Result<Runtime> {
+        Self::with_interruption(wasm, Interruption::Deadlines)
+    }
+
+    /// A runtime for the given component bytes whose code can, or cannot, be interrupted.
+    pub fn with_interruption(wasm: &[u8], interruption: Interruption) -> Result<Runtime> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruption == Interruption::Deadlines);
         config.wasm_component_model(true);
         // For profiling the guest: `VELES_PERF_MAP=1 perf record …` names its functions.
         if std::env::var_os("VELES_PERF_MAP").is_some() {
@@ -118,25 +154,23 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 
-        // A ticker thread advances the epoch; it stops once the runtime is gone.
-        let alive = Arc::new(());
-        let weak: Weak<()> = Arc::downgrade(&alive);
-        let ticking = engine.clone();
-        std::thread::Builder::new()
-            .name("veles-epoch".into())
-            .spawn(move || {
-                while weak.upgrade().is_some() {
-                    std::thread::sleep(TICK);
-                    ticking.increment_epoch();
-                }
-            })?;
+        let ticker = match interruption {
+            Interruption::Deadlines => Some(start_ticker(&engine)?),
+            Interruption::Off => None,
+        };
         Ok(Runtime {
             engine,
             component,
             origin,
             linker,
-            _ticker: alive,
+            interruption,
+            _ticker: ticker,
         })
+    }
+
+    /// Whether this runtime's calls can be stopped at a deadline.
+    pub fn interruption(&self) -> Interruption {
+        self.interruption
     }
 
     /// Whether the component was compiled by this runtime or loaded from the cache.
@@ -163,6 +197,14 @@ impl Runtime {
         mounts: &[Mount],
         limits: &Limits,
     ) -> Result<(Store<HostState>, Veles)> {
+        if self.interruption == Interruption::Off
+            && let Some(timeout) = limits.call_timeout
+        {
+            bail!(
+                "a call timeout ({timeout:?}) needs a runtime with deadlines; this one was made \
+                 without them"
+            );
+        }
         let mut wasi = WasiCtxBuilder::new();
         // Must precede the preopens: each directory captures it. Without it every guest file
         // operation goes through a blocking-task pool (tens of microseconds each).
@@ -194,9 +236,30 @@ impl Runtime {
     }
 }
 
-/// Epoch ticks for a timeout (at least one).
-pub(crate) fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / TICK.as_millis()).max(1) as u64
+/// A thread that advances the engine's epoch every [`TICK`]; it stops once the returned
+/// handle (held by the runtime) is gone.
+fn start_ticker(engine: &Engine) -> Result<Arc<()>> {
+    let alive = Arc::new(());
+    let weak: Weak<()> = Arc::downgrade(&alive);
+    let ticking = engine.clone();
+    std::thread::Builder::new()
+        .name("veles-epoch".into())
+        .spawn(move || {
+            while weak.upgrade().is_some() {
+                std::thread::sleep(TICK);
+                ticking.increment_epoch();
+            }
+        })?;
+    Ok(alive)
+}
+
+/// Epoch ticks for a timeout (at least one); no timeout: more ticks than a process lives
+/// (and far from overflowing when added to the current epoch).
+pub(crate) fn ticks(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        Some(t) => (t.as_millis() / TICK.as_millis()).clamp(1, u64::MAX as u128 / 2) as u64,
+        None => u64::MAX / 2,
+    }
 }
 
 /// Compiles the component, or loads its precompiled form from the cache. The cache file name

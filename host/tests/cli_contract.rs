@@ -691,3 +691,35 @@ fn every_argument_and_option_has_help_text() {
     }
     assert!(missing.is_empty(), "without help text: {missing:#?}");
 }
+
+#[test]
+fn deadline_takes_seconds_or_none_and_a_passed_deadline_exits_3() {
+    let (d, db) = temp_db();
+    ok(veles(&["create", &db, "c", "--dim", "3"]));
+    for bad in ["0", "-1", "soon", "inf"] {
+        let o = veles(&[&format!("--deadline={bad}"), "count", &db, "c"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("seconds (> 0) or `none`"), "{}", text(&o));
+    }
+    // No deadline: the component runs without interruption checks, and answers the same.
+    let out = ok(veles(&["--deadline", "none", "--json", "count", &db, "c"]));
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["count"], 0);
+    // A deadline far shorter than building a graph of 3,000 points (one call of at least
+    // tens of milliseconds, against one 10 ms tick): stopped, exit code 3.
+    let points = d.path().join("p.jsonl");
+    jsonl(&points, 3000, None);
+    let points = points.to_str().unwrap();
+    let bench = d.path().join("bench");
+    let o = veles(&[
+        "--deadline",
+        "0.000001",
+        "bench",
+        bench.to_str().unwrap(),
+        "--base",
+        points,
+        "--queries",
+        points,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("deadline"), "{}", text(&o));
+}

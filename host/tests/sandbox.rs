@@ -188,7 +188,7 @@ fn a_runaway_call_is_stopped_by_the_deadline() {
         db.checkpoint("d").unwrap();
     }
     let limits = Limits {
-        call_timeout: Duration::from_millis(300),
+        call_timeout: Some(Duration::from_millis(300)),
         ..Limits::default()
     };
     let mut db = ComponentBackend::open(runtime(), dir.path(), &limits).unwrap();
@@ -211,6 +211,38 @@ fn a_runaway_call_is_stopped_by_the_deadline() {
     let e = db.search_batch("d", &queries, 10, &exact).unwrap_err();
     assert!(e.is_deadline(), "{e}");
     assert!(e.to_string().contains("deadline"), "{e}");
+}
+
+#[test]
+fn a_runtime_without_deadlines_refuses_a_timeout_and_runs_without_one() {
+    let rt = Runtime::without_deadlines().expect("the component loads");
+    assert_eq!(rt.interruption(), veles_host::Interruption::Off);
+    let dir = tempfile::tempdir().unwrap();
+    // It cannot stop a call, so it will not pretend to.
+    let Err(e) = ComponentBackend::open(&rt, dir.path(), &Limits::default()) else {
+        panic!("a runtime without deadlines took a call timeout");
+    };
+    assert!(
+        e.to_string().contains("needs a runtime with deadlines"),
+        "{e}"
+    );
+    let unbounded = Limits {
+        call_timeout: None,
+        ..Limits::default()
+    };
+    let mut db = ComponentBackend::open(&rt, dir.path(), &unbounded).unwrap();
+    db.create_collection("d", CollectionConfig::new(4, Metric::Cosine))
+        .unwrap();
+    db.upsert("d", &[Point::new(7, vec![1.0, 0.0, 0.0, 0.0])])
+        .unwrap();
+    let hits = db
+        .search("d", &[1.0, 0.1, 0.0, 0.0], 1, &SearchParams::default())
+        .unwrap();
+    assert_eq!(hits[0].id, 7);
+    // A runtime with deadlines takes `None` as no limit.
+    drop(db);
+    let mut db = ComponentBackend::open(runtime(), dir.path(), &unbounded).unwrap();
+    assert_eq!(db.stats("d").unwrap().len, 1);
 }
 
 /// recall@10 of `db`'s searches at ef 64 against `truth`.
@@ -237,11 +269,16 @@ fn a_collection_larger_than_the_guest_memory_imports_reopens_and_searches_on_its
     };
     let quantized = OpenOptions {
         vector_memory: VectorMemory::Quantized,
+        limits: limits.clone(),
+        ..OpenOptions::default()
+    };
+    let full = OpenOptions {
+        limits: limits.clone(),
         ..OpenOptions::default()
     };
     let (dir, native_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let config = CollectionConfig::new(DIM as u32, Metric::Cosine).with_hnsw(12, 100);
-    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &limits, &quantized).unwrap();
+    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &quantized).unwrap();
     let mut native = NativeBackend::open(native_dir.path()).unwrap();
     comp.create_collection("big", config.clone()).unwrap();
     native.create_collection("big", config).unwrap();
@@ -310,11 +347,11 @@ fn a_collection_larger_than_the_guest_memory_imports_reopens_and_searches_on_its
     drop(comp);
 
     // The whole file does not fit: the full mode refuses with a typed error, no trap.
-    let full = ComponentBackend::open_with(runtime(), dir.path(), &limits, &OpenOptions::default())
-        .and_then(|mut db| db.len("big"));
+    let full =
+        ComponentBackend::open_with(runtime(), dir.path(), &full).and_then(|mut db| db.len("big"));
     assert!(matches!(full, Err(HostError::Engine(_))), "{full:?}");
     // The quantized mode reopens under the same cap, loads its graph, answers the same.
-    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &limits, &quantized).unwrap();
+    let mut comp = ComponentBackend::open_with(runtime(), dir.path(), &quantized).unwrap();
     let stats = comp.stats("big").unwrap();
     assert_eq!((stats.len, stats.graph_nodes), (N as usize, N as usize));
     assert!(stats.recovery.graph_loaded);

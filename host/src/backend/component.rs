@@ -37,17 +37,21 @@ pub struct ComponentBackend {
 impl ComponentBackend {
     /// Instantiates the component with only `dir` preopened and opens the database there.
     pub fn open(runtime: &Runtime, dir: &Path, limits: &Limits) -> HostResult<ComponentBackend> {
-        Self::open_with(runtime, dir, limits, &OpenOptions::default())
+        let options = OpenOptions {
+            limits: limits.clone(),
+            ..OpenOptions::default()
+        };
+        Self::open_with(runtime, dir, &options)
     }
 
-    /// [`ComponentBackend::open`] with options: a read-only preopen and open, and a second
-    /// preopened directory for a snapshot.
+    /// [`ComponentBackend::open`] with options: the limits, a read-only preopen and open, and
+    /// a second preopened directory for a snapshot.
     pub fn open_with(
         runtime: &Runtime,
         dir: &Path,
-        limits: &Limits,
         options: &OpenOptions,
     ) -> HostResult<ComponentBackend> {
+        let limits = &options.limits;
         let mut locks = Vec::new();
         if options.read_only {
             if !dir.is_dir() {

@@ -166,8 +166,10 @@ pub struct OpenOptions {
     pub snapshot_dest: Option<PathBuf>,
     /// What of the vectors lives in memory (the component's memory is capped).
     pub vector_memory: veles::VectorMemory,
-    /// The component's memory cap in bytes; `None`: [`Limits::default`]'s.
-    pub memory_bytes: Option<usize>,
+    /// The component's memory cap and call deadline (unused natively). Without a deadline
+    /// (`call_timeout: None`) the runtime [`open_with`] makes has no interruption checks
+    /// ([`Runtime::for_limits`]).
+    pub limits: Limits,
 }
 
 /// Opens the database in `dir` natively or through the component.
@@ -193,13 +195,11 @@ pub fn open_with(
     let runtime = match runtime {
         Some(r) => r,
         None => {
-            owned = Runtime::new()?;
+            owned = Runtime::for_limits(&options.limits)?;
             &owned
         }
     };
-    let mut limits = Limits::default();
-    limits.memory_bytes = options.memory_bytes.unwrap_or(limits.memory_bytes);
     Ok(Box::new(ComponentBackend::open_with(
-        runtime, dir, &limits, options,
+        runtime, dir, options,
     )?))
 }
