@@ -6,23 +6,26 @@ use super::state::State;
 use super::types::{
     DEFAULT_EF, Hit, MAX_EF, MAX_K, MAX_RESULT_BYTES, Plan, PlanKind, SearchParams,
 };
-use crate::error::{Error, Limit, Result};
+use crate::error::{Error, Limit, Result, StorageError};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
 use crate::index::{Scored, TopK};
 use crate::vectors::{Query, Sq8Space, quantize};
+use std::cell::{Cell, RefCell};
 
 /// `(distance, id)`, ascending.
 type Found = Vec<(f32, u64)>;
 
 /// Candidates ranked on the SQ8 copy that are scored again exactly, per hit asked for, and
-/// at least: the copy's codes are scaled to each vector, so its ranking misorders only near
-/// ties, which sit just past the `k`-th. The walk still keeps `ef` candidates; only the exact
-/// scoring (a positional read each with `VectorMemory::Quantized`) is bounded.
+/// at least, before the rerank decides from the errors it saw whether to go deeper: the
+/// copy's codes are scaled to each vector, so with many dimensions its ranking misorders only
+/// near ties, which sit just past the `k`-th. The walk still keeps `ef` candidates; only the
+/// exact scoring (a positional read each with `VectorMemory::Quantized`) is bounded.
 const RERANK_PER_HIT: usize = 2;
 const RERANK_AT_LEAST: usize = 10;
 
-/// How many SQ8-ranked candidates are reranked exactly for `k` hits at candidate list `ef`.
+/// How many SQ8-ranked candidates are reranked exactly, at least, for `k` hits at candidate
+/// list `ef`.
 fn rerank_depth(k: usize, ef: usize) -> usize {
     (RERANK_PER_HIT * k).max(RERANK_AT_LEAST).min(ef.max(k))
 }
@@ -241,12 +244,8 @@ impl State {
             // Walk with the i8 copy keeping `ef`, rerank the best of them exactly.
             (Some(sq8), Query::F32(qf), _) => {
                 let rough = graph.search(&sq8, &quantize(qf), ef, ef, check, &mut scratch);
-                let mut exact = Vec::with_capacity(rough.len());
-                let depth = rerank_depth(k, ef);
-                let slots = rough.into_iter().take(depth).map(|Scored(_, n)| n);
-                self.vectors
-                    .scan_slots(slots, q, |n, d| exact.push(Scored(d, n)))
-                    .map(|()| exact)
+                let rough = rough.iter().map(|s| (s.0, s.1));
+                self.rerank_adaptive(q, rough, k, rerank_depth(k, ef))
             }
             (_, _, Some(space)) => Ok(graph.search(&space, q, k, ef, check, &mut scratch)),
             _ => Ok(Vec::new()),
@@ -266,6 +265,50 @@ impl State {
         Ok((hits.len() == k).then_some(hits))
     }
 
+    /// Exact scores for candidates ranked on the SQ8 copy (`rough`: `(SQ8 distance, slot)`,
+    /// ascending): the first `depth`, then on while the next could still enter the exact top
+    /// `k`, that is while its SQ8 distance, corrected by the most favourable error (exact less
+    /// SQ8) seen so far less the spread of those errors, is below the exact `k`-th. Where the
+    /// copy ranks well (many dimensions) that stops at `depth`; where its error is as large as
+    /// the gaps between neighbours (few dimensions, dense data) it goes as deep as the
+    /// candidates do, so recall still rises with `ef`.
+    fn rerank_adaptive(
+        &self,
+        q: &Query,
+        rough: impl Iterator<Item = (f32, u32)>,
+        k: usize,
+        depth: usize,
+    ) -> std::result::Result<Vec<Scored>, StorageError> {
+        let (low, high) = (Cell::new(f32::INFINITY), Cell::new(f32::NEG_INFINITY));
+        let sq8 = Cell::new(0f32);
+        // The `k` lowest exact distances so far, ascending.
+        let best: RefCell<Vec<f32>> = RefCell::new(Vec::with_capacity(k + 1));
+        let mut exact = Vec::with_capacity(depth);
+        let could_enter = |d: f32| {
+            let best = best.borrow();
+            best.len() < k || d + low.get() - (high.get() - low.get()) < best[k - 1]
+        };
+        let slots = rough
+            .enumerate()
+            .take_while(|&(i, (d, _))| i < depth || could_enter(d))
+            .map(|(_, (d, slot))| {
+                sq8.set(d);
+                slot
+            });
+        self.vectors.scan_slots(slots, q, |n, d| {
+            exact.push(Scored(d, n));
+            low.set(low.get().min(d - sq8.get()));
+            high.set(high.get().max(d - sq8.get()));
+            let mut best = best.borrow_mut();
+            let at = best.partition_point(|b| b.total_cmp(&d).is_le());
+            if at < k {
+                best.insert(at, d);
+                best.truncate(k);
+            }
+        })?;
+        Ok(exact)
+    }
+
     /// The best `k` accepted points among those waiting for the graph: scored exactly, or,
     /// when they are many (or read by position) and there is an SQ8 copy, on it with the best
     /// reranked exactly (as the walk itself ranks).
@@ -276,8 +319,8 @@ impl State {
             (Some(sq8), Query::F32(qf)) if many => {
                 let qq = quantize(qf);
                 let depth = rerank_depth(k, ef);
-                let rough = self.best_of(waiting, depth, |s| sq8.distance(&qq, s), accept);
-                self.rerank(q, rough, k)
+                let rough = self.best_of(waiting, ef.max(depth), |s| sq8.distance(&qq, s), accept);
+                self.rerank(q, rough, k, depth)
             }
             _ => self.read_best(waiting, q, k, accept),
         }
@@ -304,17 +347,20 @@ impl State {
         top.into_sorted()
     }
 
-    /// `rough` hits scored again exactly (in place, or read by position): the `k` best.
-    fn rerank(&self, q: &Query, rough: Found, k: usize) -> Result<Found> {
+    /// `rough` hits (ascending on the SQ8 copy) scored again exactly, in place or read by
+    /// position, as deep as [`Self::rerank_adaptive`] goes: the `k` best.
+    fn rerank(&self, q: &Query, rough: Found, k: usize, depth: usize) -> Result<Found> {
+        let slots = rough
+            .into_iter()
+            .filter_map(|(d, id)| self.ids.slot(id).map(|s| (d, s)));
         let mut top = TopK::new(k);
-        let slots = rough.into_iter().filter_map(|(_, id)| self.ids.slot(id));
-        self.vectors.scan_slots(slots, q, |slot, d| {
+        for Scored(d, slot) in self.rerank_adaptive(q, slots, k, depth)? {
             if let Some(id) = self.ids.owner(slot)
                 && top.accepts(d, id)
             {
                 top.push(d, id);
             }
-        })?;
+        }
         Ok(top.into_sorted())
     }
 
@@ -334,8 +380,9 @@ impl State {
         let qq = quantize(qf);
         let accept = |s| acc.accepts_candidate(self, s);
         let depth = rerank_depth(k, ef);
-        let rough = self.best_of(cands.iter(), depth, |s| sq8.distance(&qq, s), accept);
-        let hits = self.rerank(q, rough, k)?;
+        let pool = ef.max(depth);
+        let rough = self.best_of(cands.iter(), pool, |s| sq8.distance(&qq, s), accept);
+        let hits = self.rerank(q, rough, k, depth)?;
         Ok((hits.len() == k).then_some(hits))
     }
 
