@@ -229,3 +229,70 @@ fn a_database_written_natively_opens_in_the_component_and_back() {
     assert_eq!(hits[0].id, 99);
     assert_eq!(hits[0].payload, Some(json!({"i": 99})));
 }
+
+/// The component's four-row SQ8 kernel has three paths (128-byte turns, 16-byte steps, a
+/// scalar tail) that 24 dimensions never reach: at 149 (one of each) and 384 (three turns)
+/// both builds must link the same graph and answer the same, bit for bit. (Enough points
+/// that searches walk the graph rather than scan: [`veles::EXACT_BELOW`].)
+#[test]
+fn every_kernel_path_builds_the_same_graph_natively_and_in_the_component() {
+    for dim in [149usize, 384] {
+        let mut rng = Rng::new(dim as u64);
+        let n = veles::EXACT_BELOW as u64 + 200;
+        let points: Vec<Point> = (0..n)
+            .map(|i| Point::new(i, (0..dim).map(|_| rng.unit_f32() - 0.5).collect()))
+            .collect();
+        let queries: Vec<Vec<f32>> = (0..20)
+            .map(|_| (0..dim).map(|_| rng.unit_f32() - 0.5).collect())
+            .collect();
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let mut answers = Vec::new();
+        for (dir, native) in dirs.iter().zip([true, false]) {
+            let mut db = open(dir.path(), native);
+            let mut found = Vec::new();
+            for (name, metric) in [("cos", Metric::Cosine), ("l2", Metric::Euclidean)] {
+                let config = CollectionConfig::new(dim as u32, metric).with_hnsw(8, 40);
+                db.create_collection(name, config).unwrap();
+                db.upsert(name, &points).unwrap();
+                db.optimize(name, None).unwrap();
+                db.checkpoint(name).unwrap();
+                let params = SearchParams::default().with_ef(Some(32));
+                found.push(db.search_batch(name, &queries, 10, &params).unwrap());
+            }
+            answers.push(found);
+        }
+        let differ = answers[0]
+            .iter()
+            .flatten()
+            .zip(answers[1].iter().flatten())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differ, 0,
+            "{dim} dimensions: {differ} queries answered differently"
+        );
+        for name in ["cos", "l2"] {
+            let files = |d: &tempfile::TempDir| {
+                let dir = d.path().join("collections").join(name);
+                let mut names: Vec<String> = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect();
+                names.sort();
+                names
+                    .into_iter()
+                    .map(|f| (std::fs::read(dir.join(&f)).unwrap(), f))
+                    .collect::<Vec<_>>()
+            };
+            let [a, b] = dirs.each_ref().map(files);
+            assert!(
+                a.iter().any(|(_, f)| f.starts_with("graph")),
+                "no graph file"
+            );
+            for ((x, f), (y, _)) in a.iter().zip(&b) {
+                assert!(x == y, "{dim} dimensions: {name}/{f} differs");
+            }
+            assert_eq!(a.len(), b.len());
+        }
+    }
+}

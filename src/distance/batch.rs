@@ -36,39 +36,73 @@ pub(crate) fn dot_i8_127_x4_avx2(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
 
 /// `dot_i8(q, row)` for each of the four rows. The accumulators are four named values: held
 /// in an array, they lived in linear memory (a load and a store per row per step).
+///
+/// The code is shaped for the host's compiler (Cranelift) as much as for the CPU:
+/// - A loop turn takes 128 bytes. A host that can interrupt a call (wasmtime's epoch
+///   deadline) checks at every back-edge, and the check's out-of-line call loses every vector
+///   register, so the accumulators go to the stack and back once per turn: fewer turns, less
+///   of that.
+/// - Within a turn each 16-byte step ends in volatile stores of the four sums. Cranelift
+///   places a block's loads in program order but its arithmetic where the value is first
+///   needed by something with an effect; without a store per step, all of a turn's 80 loads
+///   would be held at once (and spilled) until the sums were needed at the turn's end.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     use core::arch::wasm32::*;
+    type Sums = (v128, v128, v128, v128);
+    const TURN: usize = 128;
     let n = rows.iter().fold(q.len(), |n, r| n.min(r.len()));
+    let turns = n / TURN * TURN;
     let body = n / 16 * 16;
     let [r0, r1, r2, r3] = rows.map(|r| r.as_ptr());
-    let (mut a0, mut a1, mut a2, mut a3) = (
-        i32x4_splat(0),
-        i32x4_splat(0),
-        i32x4_splat(0),
-        i32x4_splat(0),
-    );
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= body <= the length of every slice; the loads read 8 bytes each
-        // and take no alignment.
-        unsafe {
-            let q0 = i16x8_load_extend_i8x8(q.as_ptr().add(i));
-            let q1 = i16x8_load_extend_i8x8(q.as_ptr().add(i + 8));
-            let dot = |p: *const i8| {
-                i32x4_add(
-                    i32x4_dot_i16x8(q0, i16x8_load_extend_i8x8(p.add(i))),
-                    i32x4_dot_i16x8(q1, i16x8_load_extend_i8x8(p.add(i + 8))),
-                )
-            };
-            a0 = i32x4_add(a0, dot(r0));
-            a1 = i32x4_add(a1, dot(r1));
-            a2 = i32x4_add(a2, dot(r2));
-            a3 = i32x4_add(a3, dot(r3));
+    // 16 bytes of each row at `i`, added to the sums.
+    // SAFETY: callers pass `i + 16 <= body <= n`, the length of every slice; the loads read
+    // 8 bytes each and take no alignment.
+    let step = |i: usize, (a0, a1, a2, a3): Sums| unsafe {
+        let q0 = i16x8_load_extend_i8x8(q.as_ptr().add(i));
+        let q1 = i16x8_load_extend_i8x8(q.as_ptr().add(i + 8));
+        let dot = |p: *const i8| {
+            i32x4_add(
+                i32x4_dot_i16x8(q0, i16x8_load_extend_i8x8(p.add(i))),
+                i32x4_dot_i16x8(q1, i16x8_load_extend_i8x8(p.add(i + 8))),
+            )
+        };
+        (
+            i32x4_add(a0, dot(r0)),
+            i32x4_add(a1, dot(r1)),
+            i32x4_add(a2, dot(r2)),
+            i32x4_add(a3, dot(r3)),
+        )
+    };
+    let mut sink = [i32x4_splat(0); 4];
+    let mut stored_step = |i: usize, acc: Sums| {
+        let acc = step(i, acc);
+        for (slot, v) in sink.iter_mut().zip([acc.0, acc.1, acc.2, acc.3]) {
+            // SAFETY: a write to a local.
+            unsafe { std::ptr::write_volatile(slot, v) };
         }
+        acc
+    };
+    let zero = i32x4_splat(0);
+    let mut acc = (zero, zero, zero, zero);
+    let mut i = 0;
+    while i < turns {
+        // Written out: a loop here would be one more back-edge to check.
+        acc = stored_step(i, acc);
+        acc = stored_step(i + 16, acc);
+        acc = stored_step(i + 32, acc);
+        acc = stored_step(i + 48, acc);
+        acc = stored_step(i + 64, acc);
+        acc = stored_step(i + 80, acc);
+        acc = stored_step(i + 96, acc);
+        acc = stored_step(i + 112, acc);
+        i += TURN;
+    }
+    while i < body {
+        acc = step(i, acc);
         i += 16;
     }
-    let acc = [a0, a1, a2, a3];
+    let acc = [acc.0, acc.1, acc.2, acc.3];
     std::array::from_fn(|r| {
         let a = acc[r];
         let mut sum = i32x4_extract_lane::<0>(a)

@@ -109,10 +109,12 @@ impl Graph {
     }
 
     /// A hint that node `n`'s links on `layer` are about to be read (level 0 only: upper
-    /// levels are few and small).
+    /// levels are few and small). None in WebAssembly: there a "prefetch" is a load, which
+    /// holds up everything after it until its miss is served, and for the links that cost
+    /// more than it saved.
     #[inline(always)]
     pub(crate) fn prefetch_links(&self, n: u32, layer: u8) {
-        if layer == 0 {
+        if layer == 0 && !cfg!(target_family = "wasm") {
             let w = self.m0() + 1;
             let block: &[u8] = bytemuck::cast_slice(&self.links0);
             crate::sys::prefetch_range(block, n as usize * w * 4..(n as usize + 1) * w * 4);
