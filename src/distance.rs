@@ -139,8 +139,8 @@ fn f32_simd128(a: &[f32], b: &[f32], l2: bool) -> f32 {
     let n = a.len().min(b.len());
     let body = n / LANES * LANES;
     let mut acc = [f32x4_splat(0.0); 4];
-    let mut i = 0;
-    while i < body {
+    // The 16 products at `i`, added to the accumulators.
+    let step = |i: usize, acc: &mut [v128; 4]| {
         for (j, v) in acc.iter_mut().enumerate() {
             // SAFETY: i + 16 <= body <= the length of both slices; loads take no alignment.
             let (x, y) = unsafe {
@@ -157,6 +157,25 @@ fn f32_simd128(a: &[f32], b: &[f32], l2: bool) -> f32 {
             };
             *v = f32x4_add(*v, p);
         }
+    };
+    // As in the four-row SQ8 kernel (`batch.rs`): turns of four steps, each ending in
+    // volatile stores of the sums, so the deadline check's spill happens once per turn and
+    // each step is computed before the next one's loads.
+    let turns = n / (4 * LANES) * (4 * LANES);
+    let mut sink = [f32x4_splat(0.0); 4];
+    let mut i = 0;
+    while i < turns {
+        for s in [0, LANES, 2 * LANES, 3 * LANES] {
+            step(i + s, &mut acc);
+            for (slot, v) in sink.iter_mut().zip(acc) {
+                // SAFETY: a write to a local.
+                unsafe { std::ptr::write_volatile(slot, v) };
+            }
+        }
+        i += 4 * LANES;
+    }
+    while i < body {
+        step(i, &mut acc);
         i += LANES;
     }
     // reduce(): half = acc[i] + acc[i + 8], quarter = half[i] + half[i + 4].
