@@ -97,27 +97,55 @@ fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
     use core::arch::wasm32::*;
     let n = a.len().min(b.len());
     let body = n / 16 * 16;
-    let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= body <= the length of both slices; the loads read 8 bytes each
-        // and take no alignment.
-        unsafe {
-            let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
-            acc0 = i32x4_add(
+    // 16 components at `i`, added to the two sums.
+    // SAFETY: callers pass i + 16 <= body <= the length of both slices; the loads read 8
+    // bytes each and take no alignment.
+    let step = |i: usize, (acc0, acc1): (v128, v128)| unsafe {
+        let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+        (
+            i32x4_add(
                 acc0,
                 i32x4_dot_i16x8(i16x8_load_extend_i8x8(pa), i16x8_load_extend_i8x8(pb)),
-            );
-            acc1 = i32x4_add(
+            ),
+            i32x4_add(
                 acc1,
                 i32x4_dot_i16x8(
                     i16x8_load_extend_i8x8(pa.add(8)),
                     i16x8_load_extend_i8x8(pb.add(8)),
                 ),
-            );
+            ),
+        )
+    };
+    // Turns of 128 components, each step's sums stored (volatile), as the four-row kernel
+    // does (`batch.rs` says why).
+    let turns = n / 128 * 128;
+    let mut sink = [i32x4_splat(0); 2];
+    let mut stored_step = |i: usize, acc: (v128, v128)| {
+        let acc = step(i, acc);
+        for (slot, v) in sink.iter_mut().zip([acc.0, acc.1]) {
+            // SAFETY: a write to a local.
+            unsafe { std::ptr::write_volatile(slot, v) };
         }
+        acc
+    };
+    let mut acc = (i32x4_splat(0), i32x4_splat(0));
+    let mut i = 0;
+    while i < turns {
+        acc = stored_step(i, acc);
+        acc = stored_step(i + 16, acc);
+        acc = stored_step(i + 32, acc);
+        acc = stored_step(i + 48, acc);
+        acc = stored_step(i + 64, acc);
+        acc = stored_step(i + 80, acc);
+        acc = stored_step(i + 96, acc);
+        acc = stored_step(i + 112, acc);
+        i += 128;
+    }
+    while i < body {
+        acc = step(i, acc);
         i += 16;
     }
+    let (acc0, acc1) = acc;
     let acc = i32x4_add(acc0, acc1);
     let mut sum = i32x4_extract_lane::<0>(acc)
         + i32x4_extract_lane::<1>(acc)
