@@ -131,14 +131,7 @@ fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = (i32x4_splat(0), i32x4_splat(0));
     let mut i = 0;
     while i < turns {
-        acc = stored_step(i, acc);
-        acc = stored_step(i + 16, acc);
-        acc = stored_step(i + 32, acc);
-        acc = stored_step(i + 48, acc);
-        acc = stored_step(i + 64, acc);
-        acc = stored_step(i + 80, acc);
-        acc = stored_step(i + 96, acc);
-        acc = stored_step(i + 112, acc);
+        acc = batch::turn(i, acc, &mut stored_step);
         i += 128;
     }
     while i < body {

@@ -87,15 +87,7 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     let mut acc = (zero, zero, zero, zero);
     let mut i = 0;
     while i < turns {
-        // Written out: a loop here would be one more back-edge to check.
-        acc = stored_step(i, acc);
-        acc = stored_step(i + 16, acc);
-        acc = stored_step(i + 32, acc);
-        acc = stored_step(i + 48, acc);
-        acc = stored_step(i + 64, acc);
-        acc = stored_step(i + 80, acc);
-        acc = stored_step(i + 96, acc);
-        acc = stored_step(i + 112, acc);
+        acc = turn(i, acc, &mut stored_step);
         i += TURN;
     }
     while i < body {
@@ -114,4 +106,19 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
         }
         sum
     })
+}
+
+/// `step` at the eight 16-byte offsets of the 128-byte turn at `i`, in order. Written out: a
+/// loop here would be one more back-edge for the host's deadline check.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(super) fn turn<A>(i: usize, acc: A, step: &mut impl FnMut(usize, A) -> A) -> A {
+    let acc = step(i, acc);
+    let acc = step(i + 16, acc);
+    let acc = step(i + 32, acc);
+    let acc = step(i + 48, acc);
+    let acc = step(i + 64, acc);
+    let acc = step(i + 80, acc);
+    let acc = step(i + 96, acc);
+    step(i + 112, acc)
 }
