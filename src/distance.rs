@@ -122,10 +122,7 @@ fn dot_i8_simd128(a: &[i8], b: &[i8]) -> i32 {
     let mut sink = [i32x4_splat(0); 2];
     let mut stored_step = |i: usize, acc: (v128, v128)| {
         let acc = step(i, acc);
-        for (slot, v) in sink.iter_mut().zip([acc.0, acc.1]) {
-            // SAFETY: a write to a local.
-            unsafe { std::ptr::write_volatile(slot, v) };
-        }
+        batch::keep(&mut sink, [acc.0, acc.1]);
         acc
     };
     let mut acc = (i32x4_splat(0), i32x4_splat(0));
@@ -188,10 +185,7 @@ fn f32_simd128(a: &[f32], b: &[f32], l2: bool) -> f32 {
     while i < turns {
         for s in [0, LANES, 2 * LANES, 3 * LANES] {
             step(i + s, &mut acc);
-            for (slot, v) in sink.iter_mut().zip(acc) {
-                // SAFETY: a write to a local.
-                unsafe { std::ptr::write_volatile(slot, v) };
-            }
+            batch::keep(&mut sink, acc);
         }
         i += 4 * LANES;
     }

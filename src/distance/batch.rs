@@ -77,10 +77,7 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     let mut sink = [i32x4_splat(0); 4];
     let mut stored_step = |i: usize, acc: Sums| {
         let acc = step(i, acc);
-        for (slot, v) in sink.iter_mut().zip([acc.0, acc.1, acc.2, acc.3]) {
-            // SAFETY: a write to a local.
-            unsafe { std::ptr::write_volatile(slot, v) };
-        }
+        keep(&mut sink, [acc.0, acc.1, acc.2, acc.3]);
         acc
     };
     let zero = i32x4_splat(0);
@@ -121,4 +118,18 @@ pub(super) fn turn<A>(i: usize, acc: A, step: &mut impl FnMut(usize, A) -> A) ->
     let acc = step(i + 80, acc);
     let acc = step(i + 96, acc);
     step(i + 112, acc)
+}
+
+/// Stores `sums` into `sink` with volatile writes, which the compiler must keep: the host's
+/// compiler then computes the sums at this point (see [`dot_i8_x4_simd128`]).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(super) fn keep<const N: usize>(
+    sink: &mut [core::arch::wasm32::v128; N],
+    sums: [core::arch::wasm32::v128; N],
+) {
+    for (slot, v) in sink.iter_mut().zip(sums) {
+        // SAFETY: a write to a local the caller owns.
+        unsafe { std::ptr::write_volatile(slot, v) };
+    }
 }
