@@ -21,7 +21,7 @@ type Found = Vec<(f32, u64)>;
 /// copy's codes are scaled to each vector, so with many dimensions its ranking misorders only
 /// near ties, which sit just past the `k`-th. The walk still keeps `ef` candidates; only the
 /// exact scoring (a positional read each with `VectorMemory::Quantized`) is bounded.
-const RERANK_PER_HIT: usize = 2;
+const RERANK_PER_HIT: usize = 1;
 const RERANK_AT_LEAST: usize = 10;
 
 /// How many SQ8-ranked candidates are reranked exactly, at least, for `k` hits at candidate
