@@ -17,12 +17,24 @@ impl Graph {
     ) -> Scored {
         loop {
             let mut moved = false;
-            for &nb in self.links(cur.1, layer) {
-                let d = space.distance(q, nb);
+            let links = self.links(cur.1, layer);
+            let mut step = |nb: u32, d: f32| {
                 if d < cur.0 {
                     cur = Scored(d, nb);
                     moved = true;
                 }
+            };
+            // Four links per kernel call; the distances do not depend on `cur`, so taking
+            // them in order gives the same walk as one at a time.
+            let mut fours = links.chunks_exact(4);
+            for f in &mut fours {
+                let nodes = [f[0], f[1], f[2], f[3]];
+                for (nb, d) in nodes.into_iter().zip(space.distance4(q, nodes)) {
+                    step(nb, d);
+                }
+            }
+            for &nb in fours.remainder() {
+                step(nb, space.distance(q, nb));
             }
             if !moved {
                 return cur;
