@@ -142,8 +142,14 @@ fn show(
 }
 
 /// Runs the demo. `dir`: where to put the database (default: a fresh temporary directory,
-/// removed afterwards).
-pub fn run(native: bool, dir: Option<PathBuf>, json_out: bool) -> Result<()> {
+/// removed afterwards); every open takes `options` (the CLI's global `--deadline`,
+/// `--memory-limit` and `--vector-memory`).
+pub fn run(
+    native: bool,
+    dir: Option<PathBuf>,
+    options: &crate::OpenOptions,
+    json_out: bool,
+) -> Result<()> {
     let data = load()?;
     let (dir, temporary) = match dir {
         Some(d) => (d, false),
@@ -158,7 +164,7 @@ pub fn run(native: bool, dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     let mut report = Report {
         json: json_out.then(serde_json::Map::new),
     };
-    let result = run_in(&data, native, &dir, &mut report);
+    let result = run_in(&data, native, &dir, options, &mut report);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -184,7 +190,13 @@ fn loaded(origin: &Origin, secs: f64) -> String {
     }
 }
 
-fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Report) -> Result<()> {
+fn run_in(
+    data: &DemoData,
+    native: bool,
+    dir: &std::path::Path,
+    options: &crate::OpenOptions,
+    report: &mut Report,
+) -> Result<()> {
     let how = if native {
         "natively (linked library)"
     } else {
@@ -202,7 +214,10 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
     report.set("points", json!(data.base.len()));
 
     let started = Instant::now();
-    let runtime = if native { None } else { Some(Runtime::new()?) };
+    let runtime = match native {
+        true => None,
+        false => Some(Runtime::for_limits(&options.limits)?),
+    };
     if let Some(r) = &runtime {
         let secs = started.elapsed().as_secs_f64();
         report.line(format!("  {}", loaded(r.origin(), secs)))?;
@@ -212,7 +227,7 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
             json!({"seconds": secs, "from_cache": cached}),
         );
     }
-    let mut db = backend::open(dir, native, runtime.as_ref())?;
+    let mut db = backend::open_with(dir, native, runtime.as_ref(), options)?;
     if db.list()?.iter().any(|n| n == "packages") {
         anyhow::bail!(
             "{} already has a collection named 'packages'; the demo builds its own and never \
@@ -281,7 +296,7 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
     };
     let before = top(db.as_mut())?;
     drop(db);
-    let mut db = backend::open(dir, native, runtime.as_ref())?;
+    let mut db = backend::open_with(dir, native, runtime.as_ref(), options)?;
     let after = top(db.as_mut())?;
     let stats = db.stats("packages")?;
     report.line("")?;
@@ -301,12 +316,12 @@ fn run_in(data: &DemoData, native: bool, dir: &std::path::Path, report: &mut Rep
     let queries: Vec<Vec<f32>> = data.queries.iter().map(|q| q.vector.clone()).collect();
     let rt = match &runtime {
         Some(r) => r,
-        None => &Runtime::new()?,
+        None => &Runtime::for_limits(&options.limits)?,
     };
     drop(db);
     let read_only = crate::OpenOptions {
         read_only: true,
-        ..Default::default()
+        ..options.clone()
     };
     let mut native_db = backend::NativeBackend::open_with(dir, &read_only)?;
     let mut comp_db = backend::ComponentBackend::open_with(rt, dir, &read_only)?;

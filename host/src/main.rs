@@ -297,7 +297,7 @@ fn run(cli: Cli) -> Result<()> {
             snapshot: from,
             dir,
         } => maintenance_cli::snapshot(&from, &dir, true, cli.native, json_out)?,
-        Command::Demo { dir } => demo::run(cli.native, dir, json_out)?,
+        Command::Demo { dir } => demo::run(cli.native, dir, &options(), json_out)?,
         Command::Bench {
             dir,
             base,

@@ -456,6 +456,22 @@ fn the_demo_runs_to_the_end_with_identical_results() {
     assert!(v["component_load"]["from_cache"].is_boolean());
 }
 
+/// The demo opens with the global options like every other command: a passed deadline
+/// stops it (exit 3), a memory limit too small for its vectors is refused with the typed
+/// error (exit 1), and `--deadline none` runs it to the end.
+#[test]
+fn the_demo_takes_the_global_deadline_and_memory_limit() {
+    let o = veles(&["--deadline", "0.000001", "demo"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("deadline"), "{}", text(&o));
+    let o = veles(&["--memory-limit", "8", "demo"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("exceeds the limit"), "{}", text(&o));
+    let o = veles(&["--deadline", "none", "demo"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("results identical: yes").count(), 2);
+}
+
 #[test]
 fn payloads_keep_their_key_order_and_fields_print_in_full() {
     let (dir, db) = temp_db();
