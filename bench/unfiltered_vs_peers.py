@@ -13,11 +13,12 @@ efConstruction 200 where the engine has them. Prints build seconds, and the best
 reaches at recall@10 >= 0.95 and >= 0.99 over its search-effort sweep, and the QPS where its
 recall curve crosses 0.95 and 0.99 (linear between effort points), with Veles' ratios; every
 engine's curve goes to stderr.
-Each search is timed ROUNDS times and the fastest kept (for Veles: ROUNDS runs of `bench`,
-the fastest search per ef and the median build), so other load on a shared machine does not
-decide a ratio. Then memory against Qdrant Edge int8: a fresh process of each opens the built
-collection and answers the queries at ef 64; its peak resident set less its own before it
-opens anything.
+Every engine is built first; then ROUNDS rounds go through all of them in turn (each peer's
+whole sweep, then one Veles `bench` run, which builds anew), and each search keeps its fastest
+round (Veles: the fastest search per ef and the median build), so load on a shared machine,
+which comes and goes over minutes, does not decide a ratio. Then memory against Qdrant Edge
+int8: a fresh process of each opens the built collection and answers the queries at ef 64;
+its peak resident set less its own before it opens anything.
 """
 import json, os, subprocess, sys, tempfile, time, venv
 
@@ -119,19 +120,14 @@ def main():
         return sum(len(set(map(int, r[:k])) & set(map(int, t))) for r, t in zip(ids, gt)) / gt.size
 
     results = {}  # name -> (build seconds, [(effort, recall, qps)])
+    built = []  # (name, index, search, efforts), searched once all are built
 
     def sweep(name, build, search, efforts):
         if name in skip:
             return
         index, secs = timed(build)
-        rows = []
-        for e in efforts:
-            search(index, e)  # warm
-            # The fastest of ROUNDS: this machine is shared, and a slow round is other load.
-            ids, t = min((timed(lambda: search(index, e)) for _ in range(ROUNDS)),
-                         key=lambda r: r[1])
-            rows.append((e, recall(ids), len(queries) / t))
-        results[name] = (secs, rows)
+        results[name] = (secs, [])
+        built.append((name, index, search, efforts))
         print(f"  {name}: built in {secs:.1f} s", file=sys.stderr)
 
     import hnswlib
@@ -216,17 +212,44 @@ def main():
 
     subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "veles-host"], cwd=ROOT)
     env = dict(os.environ, VELES_THREADS="1")
-    runs = []
-    for _ in range(ROUNDS):  # each run builds anew: the median build, the fastest search
+
+    def veles_run():  # builds anew: the median build, the fastest search per ef
         vdir = tempfile.mkdtemp(prefix="veles-bench-")
-        runs.append(json.loads(subprocess.check_output(
+        out = json.loads(subprocess.check_output(
             [os.path.join(ROOT, "target", "release", "veles"), "--native", "--json", "bench",
              vdir, "--base", f"{data}/base.fvecs", "--queries", f"{data}/query.fvecs",
-             "--gt", f"{data}/groundtruth.ivecs", "--ef", ",".join(map(str, efs))], env=env)))
+             "--gt", f"{data}/groundtruth.ivecs", "--ef", ",".join(map(str, efs))], env=env))
+        return vdir, out
+
+    # Rounds go through every engine in turn (each peer's whole sweep, then one Veles run),
+    # and each search keeps its fastest round: load on this shared machine that lasts
+    # minutes then slows every engine in some round, instead of one engine in all of its own.
+    fastest = {name: {} for name, *_ in built}  # name -> effort -> (recall, seconds)
+    runs = []
+    for r in range(ROUNDS):
+        for name, index, search, efforts in built:
+            for e in efforts:
+                if r == 0:
+                    search(index, e)  # warm
+                ids, t = timed(lambda: search(index, e))
+                if e not in fastest[name] or t < fastest[name][e][1]:
+                    fastest[name][e] = (recall(ids), t)
+        vdir, out = veles_run()
+        runs.append(out)
+        print(f"  round {r + 1} of {ROUNDS} done", file=sys.stderr)
+    for name, _, _, efforts in built:
+        rows = [(e, fastest[name][e][0], len(queries) / fastest[name][e][1]) for e in efforts]
+        results[name] = (results[name][0], rows)
     rows = [(r["ef"], r["recall"], max(run["runs"][0]["search"][i]["batch_qps"] for run in runs))
             for i, r in enumerate(runs[0]["runs"][0]["search"])]
     builds = sorted(run["build_seconds"] for run in runs)
     results["veles"] = (builds[len(builds) // 2], rows)
+    # Close every peer's index (Qdrant's shard holds its directory's lock, which the memory
+    # child below must take).
+    built.clear()
+    index = search = None
+    import gc
+    gc.collect()
 
     def best(rows, target):
         return max((qps for _, r, qps in rows if r >= target), default=None)
