@@ -13,10 +13,11 @@ efConstruction 200 where the engine has them. Prints build seconds, and the best
 reaches at recall@10 >= 0.95 and >= 0.99 over its search-effort sweep, and the QPS where its
 recall curve crosses 0.95 and 0.99 (linear between effort points), with Veles' ratios; every
 engine's curve goes to stderr.
-Every engine is built first; then ROUNDS rounds go through all of them in turn (each peer's
-whole sweep, then one Veles `bench` run, which builds anew), and each search keeps its fastest
-round (Veles: the fastest search per ef and the median build), so load on a shared machine,
-which comes and goes over minutes, does not decide a ratio. Then memory against Qdrant Edge
+Every engine is built first; then ROUNDS (environment variable, default 3) rounds go through
+all of them in turn (each peer's whole sweep, then one Veles `bench` run, which builds anew),
+and each search keeps its fastest round (Veles: the fastest search per ef and the median
+build), so load on a shared machine, which comes and goes over minutes, does not decide a
+ratio. Then memory against Qdrant Edge
 int8: a fresh process of each opens the built collection and answers the queries at ef 64;
 its peak resident set less its own before it opens anything.
 """
@@ -49,7 +50,7 @@ def ivecs(np, p):
     return raw.reshape(-1, raw[0] + 1)[:, 1:]
 
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 
 def timed(f):
