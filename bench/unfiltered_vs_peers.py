@@ -17,9 +17,9 @@ Every engine is built first; then ROUNDS (environment variable, default 3) round
 all of them in turn (each peer's whole sweep, then one Veles `bench` run, which builds anew),
 and each search keeps its fastest round (Veles: the fastest search per ef and the median
 build), so load on a shared machine, which comes and goes over minutes, does not decide a
-ratio. Then memory against Qdrant Edge
-int8: a fresh process of each opens the built collection and answers the queries at ef 64;
-its peak resident set less its own before it opens anything.
+ratio. Then memory against Qdrant Edge int8: a fresh process of each opens the built
+collection and answers the queries at ef 64; its peak resident set less its own before it
+opens anything.
 """
 import json, os, subprocess, sys, tempfile, time, venv
 
