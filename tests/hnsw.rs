@@ -358,8 +358,8 @@ fn duplicate_vectors_stay_reachable_through_build_checkpoint_and_compaction() {
 }
 
 /// With few dimensions the SQ8 copy's error is as large as the gaps between neighbours: the
-/// rerank has to go deeper than its usual `2k`, or recall stops rising with `ef` (it stayed
-/// at 0.69 from ef 64 to 256 on this data when the rerank depth was fixed).
+/// rerank has to go deeper than its usual `k` (at least 10), or recall stops rising with `ef`
+/// (it stayed at 0.69 from ef 64 to 256 on this data when the rerank depth was fixed).
 #[test]
 fn recall_keeps_rising_with_ef_on_dense_low_dimensional_data() {
     let db = Database::in_memory();
