@@ -26,7 +26,7 @@ pub(crate) fn dot_i8_127_x4_avx2(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
         i += 32;
     }
     std::array::from_fn(|r| {
-        let mut sum = super::hsum_epi32(acc[r]);
+        let mut sum = super::avx2::hsum_epi32(acc[r]);
         for j in body..n {
             sum += q[j] as i32 * rows[r][j] as i32;
         }
