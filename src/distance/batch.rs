@@ -25,13 +25,22 @@ pub(crate) fn dot_i8_127_x4_avx2(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
         }
         i += 32;
     }
-    std::array::from_fn(|r| {
-        let mut sum = super::avx2::hsum_epi32(acc[r]);
+    // The four sums at once: pairwise adds within each 128-bit half give [a, b, c, d] per
+    // half, then the halves are added. In this function's body, not in a closure: a closure
+    // does not inherit the AVX2 feature, so what it calls here could not be inlined.
+    let t0 = _mm256_hadd_epi32(acc[0], acc[1]);
+    let t1 = _mm256_hadd_epi32(acc[2], acc[3]);
+    let t = _mm256_hadd_epi32(t0, t1);
+    let half = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    let mut sums = [0i32; 4];
+    // SAFETY: a 16-byte unaligned store into four i32.
+    unsafe { _mm_storeu_si128(sums.as_mut_ptr().cast(), half) };
+    for (sum, r) in sums.iter_mut().zip(rows) {
         for j in body..n {
-            sum += q[j] as i32 * rows[r][j] as i32;
+            *sum += q[j] as i32 * r[j] as i32;
         }
-        sum
-    })
+    }
+    sums
 }
 
 /// `dot_i8(q, row)` for each of the four rows. The accumulators are four named values: held
