@@ -4,7 +4,7 @@
 //! links are chosen in.
 
 use super::codec::{Codec, Query};
-use super::sq8::{Row, Sq8, Sq8Query};
+use super::sq8::{Row, Rows, Sq8Query};
 use crate::distance::Kernels;
 use crate::index::hnsw::Space;
 use std::collections::HashMap;
@@ -64,7 +64,7 @@ pub(crate) enum LinkSpace<'a> {
 /// target computes the same value (an exact integer, then the same float operations in the
 /// same order), so walks agree bit for bit.
 pub(crate) struct Sq8Space<'a> {
-    pub(crate) sq8: &'a Sq8,
+    pub(crate) rows: Rows<'a>,
     pub(crate) kernels: Kernels,
 }
 
@@ -73,7 +73,7 @@ impl Sq8Space<'_> {
     #[inline(always)]
     fn distance_of(&self, dot: i32, (scale_a, norm_a): (f32, f32), b: Row<'_>) -> f32 {
         let product = dot as f32 * (scale_a * b.scale);
-        match self.sq8.euclidean {
+        match self.rows.euclidean {
             true => (norm_a + b.norm2) - 2.0 * product,
             false => -product,
         }
@@ -83,9 +83,18 @@ impl Sq8Space<'_> {
     /// four products computed together.
     #[inline(always)]
     fn distances4(&self, a: &[i8], head: (f32, f32), nodes: [u32; 4]) -> [f32; 4] {
-        let rows = nodes.map(|n| self.sq8.row_at(n));
-        let dots = self.kernels.dot_i8_127_x4(a, rows.map(|r| r.codes));
-        std::array::from_fn(|i| self.distance_of(dots[i], head, rows[i]))
+        // Written out: `array::map` here left an out-of-line call per row.
+        let [n0, n1, n2, n3] = nodes;
+        let r = self.rows;
+        let rows = [r.row_at(n0), r.row_at(n1), r.row_at(n2), r.row_at(n3)];
+        let codes = [rows[0].codes, rows[1].codes, rows[2].codes, rows[3].codes];
+        let [d0, d1, d2, d3] = self.kernels.dot_i8_127_x4(a, codes);
+        [
+            self.distance_of(d0, head, rows[0]),
+            self.distance_of(d1, head, rows[1]),
+            self.distance_of(d2, head, rows[2]),
+            self.distance_of(d3, head, rows[3]),
+        ]
     }
 }
 
@@ -94,7 +103,7 @@ impl Space for Sq8Space<'_> {
 
     #[inline(always)]
     fn distance(&self, q: &Sq8Query, n: u32) -> f32 {
-        let row = self.sq8.row_at(n);
+        let row = self.rows.row_at(n);
         let dot = self.kernels.dot_i8_127(&q.codes, row.codes);
         self.distance_of(dot, (q.scale, q.norm2), row)
     }
@@ -105,19 +114,19 @@ impl Space for Sq8Space<'_> {
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
-        let (ra, rb) = (self.sq8.row_at(a), self.sq8.row_at(b));
+        let (ra, rb) = (self.rows.row_at(a), self.rows.row_at(b));
         let dot = self.kernels.dot_i8_127(ra.codes, rb.codes);
         self.distance_of(dot, (ra.scale, ra.norm2), rb)
     }
 
     #[inline(always)]
     fn between4(&self, a: u32, nodes: [u32; 4]) -> [f32; 4] {
-        let ra = self.sq8.row_at(a);
+        let ra = self.rows.row_at(a);
         self.distances4(ra.codes, (ra.scale, ra.norm2), nodes)
     }
 
     fn query_of(&self, n: u32) -> Sq8Query {
-        let row = self.sq8.row_at(n);
+        let row = self.rows.row_at(n);
         Sq8Query {
             codes: row.codes.to_vec(),
             scale: row.scale,
@@ -130,7 +139,7 @@ impl Space for Sq8Space<'_> {
     /// line as well was no faster (it spends a load slot per line).
     #[inline(always)]
     fn prefetch(&self, n: u32) {
-        let row: &[u8] = bytemuck::cast_slice(self.sq8.row_bytes(n));
+        let row = self.rows.row_bytes(n);
         crate::sys::prefetch(row, 0);
     }
 }

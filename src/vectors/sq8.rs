@@ -96,6 +96,54 @@ pub(crate) struct Sq8 {
     rows: usize,
 }
 
+/// Where the rows are, by value: a walk holds this in its (immutable) space, so the compiler
+/// can keep it in registers for the whole walk, where fields read through a reference to the
+/// copy are read again after every store the walk makes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    segments: &'a [Box<[i8]>],
+    shift: u32,
+    stride: usize,
+    /// Bytes before the codes: the scale, and the squared norm when `euclidean`.
+    head: usize,
+    rows: usize,
+    pub(crate) euclidean: bool,
+}
+
+impl<'a> Rows<'a> {
+    /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
+    #[inline(always)]
+    pub(crate) fn row_at(self, slot: u32) -> Row<'a> {
+        let slot = slot as usize;
+        let at = (slot & ((1 << self.shift) - 1)) * self.stride;
+        let row: &[u8] =
+            bytemuck::cast_slice(&self.segments[slot >> self.shift][at..at + self.stride]);
+        let (head, codes) = row.split_at(self.head);
+        // One bounds check a float, none per byte.
+        let f32_at = |i: usize| match head.get(i..i + 4) {
+            Some(&[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+            _ => 0.0,
+        };
+        Row {
+            codes: bytemuck::cast_slice(codes),
+            scale: f32_at(0),
+            norm2: if self.euclidean { f32_at(4) } else { 0.0 },
+        }
+    }
+
+    /// `slot`'s whole row (head and codes), for a prefetch; empty past the covered rows.
+    #[inline(always)]
+    pub(crate) fn row_bytes(self, slot: u32) -> &'a [u8] {
+        let at = (slot as usize & ((1 << self.shift) - 1)) * self.stride;
+        match self.segments.get(slot as usize >> self.shift) {
+            Some(s) if (slot as usize) < self.rows => {
+                bytemuck::cast_slice(&s[at..at + self.stride])
+            }
+            _ => &[],
+        }
+    }
+}
+
 impl Sq8 {
     /// Zeroed rows for `slots` slots (with squared norms when `euclidean`); memory that cannot
     /// be had is an error, not an abort.
@@ -115,19 +163,6 @@ impl Sq8 {
         Ok(sq8)
     }
 
-    /// `slot`'s whole row (codes and scale bytes), for a prefetch; empty past the covered rows.
-    #[inline(always)]
-    pub(crate) fn row_bytes(&self, slot: u32) -> &[i8] {
-        let (seg, at) = (
-            slot as usize >> self.shift,
-            (slot as usize & (self.per_segment() - 1)) * self.stride,
-        );
-        match self.segments.get(seg) {
-            Some(s) if (slot as usize) < self.rows => &s[at..at + self.stride],
-            _ => &[],
-        }
-    }
-
     #[inline(always)]
     fn per_segment(&self) -> usize {
         1 << self.shift
@@ -143,23 +178,22 @@ impl Sq8 {
         (self.segments.len() * self.per_segment() * self.stride) as u64
     }
 
-    /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
+    /// What a reader needs to find rows, by value (see [`Rows`]).
     #[inline(always)]
-    pub(crate) fn row_at(&self, slot: u32) -> Row<'_> {
-        let (seg, at) = (
-            slot as usize >> self.shift,
-            (slot as usize & (self.per_segment() - 1)) * self.stride,
-        );
-        let row = &self.segments[seg][at..at + self.stride];
-        let (head, codes) = row.split_at(self.stride - self.dim);
-        let rest: &[u8] = bytemuck::cast_slice(head);
-        let f32_at =
-            |i: usize| f32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
-        Row {
-            codes,
-            scale: f32_at(0),
-            norm2: if self.euclidean { f32_at(4) } else { 0.0 },
+    pub(crate) fn rows(&self) -> Rows<'_> {
+        Rows {
+            segments: &self.segments,
+            shift: self.shift,
+            stride: self.stride,
+            head: self.stride - self.dim,
+            rows: self.rows,
+            euclidean: self.euclidean,
         }
+    }
+
+    /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
+    pub(crate) fn row_at(&self, slot: u32) -> Row<'_> {
+        self.rows().row_at(slot)
     }
 
     fn row_mut(&mut self, slot: usize) -> &mut [i8] {

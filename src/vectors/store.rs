@@ -239,7 +239,7 @@ impl Store {
     /// The space over the SQ8 copy, when there is one.
     pub(crate) fn sq8_space(&self) -> Option<Sq8Space<'_>> {
         self.sq8.as_ref().map(|s| Sq8Space {
-            sq8: s,
+            rows: s.rows(),
             kernels: self.codec.kernels(),
         })
     }
