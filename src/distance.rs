@@ -74,7 +74,7 @@ impl Kernels {
         #[cfg(target_arch = "x86_64")]
         if self.avx2() {
             // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::dot(a, b) };
+            return unsafe { avx2::f32::<false>(a, b) };
         }
         #[cfg(target_arch = "aarch64")]
         if self == Kernels::Best {
@@ -93,7 +93,7 @@ impl Kernels {
         #[cfg(target_arch = "x86_64")]
         if self.avx2() {
             // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::l2_squared(a, b) };
+            return unsafe { avx2::f32::<true>(a, b) };
         }
         #[cfg(target_arch = "aarch64")]
         if self == Kernels::Best {

@@ -13,8 +13,10 @@ fn reduce(lo: __m256, hi: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
 }
 
+/// The portable `dot` (`L2`: `l2_squared`): its 16 accumulators as two 256-bit registers, a
+/// multiply then an add (no fused multiply-add), reduced in the portable order.
 #[target_feature(enable = "avx2")]
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn f32<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let body = n / super::LANES * super::LANES;
     let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -23,42 +25,26 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: i + 16 <= body <= len of both slices.
         unsafe {
             let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
-            lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(pa), _mm256_loadu_ps(pb)));
-            hi = _mm256_add_ps(
-                hi,
-                _mm256_mul_ps(_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8))),
-            );
+            let (x0, y0) = (_mm256_loadu_ps(pa), _mm256_loadu_ps(pb));
+            let (x1, y1) = (_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8)));
+            let (p0, p1) = match L2 {
+                true => {
+                    let (d0, d1) = (_mm256_sub_ps(x0, y0), _mm256_sub_ps(x1, y1));
+                    (_mm256_mul_ps(d0, d0), _mm256_mul_ps(d1, d1))
+                }
+                false => (_mm256_mul_ps(x0, y0), _mm256_mul_ps(x1, y1)),
+            };
+            lo = _mm256_add_ps(lo, p0);
+            hi = _mm256_add_ps(hi, p1);
         }
         i += super::LANES;
     }
     let mut sum = reduce(lo, hi);
     for j in body..n {
-        sum += a[j] * b[j];
-    }
-    sum
-}
-
-#[target_feature(enable = "avx2")]
-pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let body = n / super::LANES * super::LANES;
-    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 16 <= body <= len of both slices.
-        unsafe {
-            let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
-            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa), _mm256_loadu_ps(pb));
-            let d1 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8)));
-            lo = _mm256_add_ps(lo, _mm256_mul_ps(d0, d0));
-            hi = _mm256_add_ps(hi, _mm256_mul_ps(d1, d1));
-        }
-        i += super::LANES;
-    }
-    let mut sum = reduce(lo, hi);
-    for j in body..n {
-        let d = a[j] - b[j];
-        sum += d * d;
+        sum += match L2 {
+            true => (a[j] - b[j]) * (a[j] - b[j]),
+            false => a[j] * b[j],
+        };
     }
     sum
 }
