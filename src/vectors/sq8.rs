@@ -119,7 +119,8 @@ impl<'a> Rows<'a> {
         let row: &[u8] =
             bytemuck::cast_slice(&self.segments[slot >> self.shift][at..at + self.stride]);
         let (head, codes) = row.split_at(self.head);
-        // One bounds check a float, none per byte.
+        // One bounds check a float, none per byte. The head always holds the floats asked
+        // for (`stride` is `dim + 4`, `+ 4` more when euclidean): the `0.0` arm is never taken.
         let f32_at = |i: usize| match head.get(i..i + 4) {
             Some(&[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
             _ => 0.0,
