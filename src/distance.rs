@@ -31,7 +31,7 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     Kernels::Best.dot_i8(a, b)
 }
 
-#[inline(always)]
+#[inline]
 fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
@@ -126,7 +126,7 @@ impl Kernels {
 
     /// [`Kernels::dot_i8`] for components in `-127..=127` (what SQ8 quantisation yields),
     /// with faster AVX2 and NEON kernels; the same value.
-    #[inline]
+    #[inline(always)]
     pub fn dot_i8_127(self, a: &[i8], b: &[i8]) -> i32 {
         debug_assert!(!a.contains(&i8::MIN) && !b.contains(&i8::MIN));
         #[cfg(target_arch = "x86_64")]

@@ -6,6 +6,7 @@
 
 /// True when the CPU runs AVX2 (x86-64; probed once, a fact of the hardware).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 pub(crate) fn has_avx2() -> bool {
     use std::sync::atomic::{AtomicU8, Ordering};
     // 0 = not probed yet, 1 = no, 2 = yes.
