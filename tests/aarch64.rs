@@ -72,6 +72,9 @@ fn the_core_passes_its_unit_tests_on_aarch64() {
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", QEMU)
         .env("QEMU_LD_PREFIX", SYSROOT)
+        // Flags meant for this machine's CPU (`-C target-cpu=native`) do not apply to aarch64.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
         .expect("cargo runs");
     let (stdout, stderr) = (

@@ -50,7 +50,7 @@ pub(super) fn f32<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// 32 components per iteration: sign-extend to i16, `pmaddwd` (pairs of products summed
-/// into i32: |sum| <= 2 * 127^2, exact), accumulate in two registers.
+/// into i32: |sum| <= 2 * 128^2, exact), accumulate in two registers.
 #[target_feature(enable = "avx2")]
 pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
