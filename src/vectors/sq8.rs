@@ -111,13 +111,20 @@ pub(crate) struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// The segment holding `slot`'s row and the row's byte offset in it.
+    #[inline(always)]
+    fn locate(self, slot: usize) -> (usize, usize) {
+        (
+            slot >> self.shift,
+            (slot & ((1 << self.shift) - 1)) * self.stride,
+        )
+    }
+
     /// `slot`'s row. Panics past the covered rows, as indexing a slice does.
     #[inline(always)]
     pub(crate) fn row_at(self, slot: u32) -> Row<'a> {
-        let slot = slot as usize;
-        let at = (slot & ((1 << self.shift) - 1)) * self.stride;
-        let row: &[u8] =
-            bytemuck::cast_slice(&self.segments[slot >> self.shift][at..at + self.stride]);
+        let (seg, at) = self.locate(slot as usize);
+        let row: &[u8] = bytemuck::cast_slice(&self.segments[seg][at..at + self.stride]);
         let (head, codes) = row.split_at(self.head);
         // One bounds check a float, none per byte. The head always holds the floats asked
         // for (`stride` is `dim + 4`, `+ 4` more when euclidean): the `0.0` arm is never taken.
@@ -135,8 +142,8 @@ impl<'a> Rows<'a> {
     /// `slot`'s whole row (head and codes), for a prefetch; empty past the covered rows.
     #[inline(always)]
     pub(crate) fn row_bytes(self, slot: u32) -> &'a [u8] {
-        let at = (slot as usize & ((1 << self.shift) - 1)) * self.stride;
-        match self.segments.get(slot as usize >> self.shift) {
+        let (seg, at) = self.locate(slot as usize);
+        match self.segments.get(seg) {
             Some(s) if (slot as usize) < self.rows => {
                 bytemuck::cast_slice(&s[at..at + self.stride])
             }
@@ -198,10 +205,7 @@ impl Sq8 {
     }
 
     fn row_mut(&mut self, slot: usize) -> &mut [i8] {
-        let (seg, at) = (
-            slot >> self.shift,
-            (slot & (self.per_segment() - 1)) * self.stride,
-        );
+        let (seg, at) = self.rows().locate(slot);
         &mut self.segments[seg][at..at + self.stride]
     }
 
