@@ -13,8 +13,9 @@ use crate::index::{Scored, TopK};
 use crate::vectors::{Query, Sq8Space, quantize};
 use std::cell::{Cell, RefCell};
 
-/// `(distance, id)`, ascending.
-type Found = Vec<(f32, u64)>;
+/// `(distance, id, slot)`, ascending by distance then id. The slot is the one the point was
+/// scored in, under the same read lock, so no step after the ranking looks the id up again.
+type Found = Vec<(f32, u64, u32)>;
 
 /// Candidates ranked on the SQ8 copy that are scored again exactly, per hit asked for, and
 /// at least, before the rerank decides from the errors it saw whether to go deeper: the
@@ -190,15 +191,12 @@ impl State {
         };
         let mut hits = Vec::with_capacity(found.len());
         let mut buf = vec![0u8; codec.slot_size()];
-        for (d, id) in found {
+        for (d, id, slot) in found {
             let score = codec.score(d);
             if params.score_threshold.is_some_and(|t| !better(score, t)) {
                 continue;
             }
-            let slot = self.ids.slot(id);
-            let text = slot
-                .and_then(|s| self.payloads.text(s))
-                .map_or(0, <[u8]>::len);
+            let text = self.payloads.text(slot).map_or(0, <[u8]>::len);
             let vector = if params.with_vector {
                 4 * codec.dimension() as usize
             } else {
@@ -206,14 +204,12 @@ impl State {
             };
             budget.spend(16 + vector + if params.with_payload { text } else { 0 })?;
             let payload = match params.with_payload {
-                true => slot.and_then(|s| self.payload(s)),
+                true => self.payload(slot),
                 false => None,
             };
             let mut hit = Hit::new(id, score, payload);
-            if params.with_vector
-                && let Some(s) = slot
-            {
-                hit.vector = Some(codec.decode(self.vectors.bytes(s, &mut buf, false)?));
+            if params.with_vector {
+                hit.vector = Some(codec.decode(self.vectors.bytes(slot, &mut buf, false)?));
             }
             hits.push(hit);
         }
@@ -253,7 +249,7 @@ impl State {
         self.give_scratch(scratch);
         let mut hits: Found = walked?
             .into_iter()
-            .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id)))
+            .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id, n)))
             .collect();
         if !self.unindexed.is_empty() {
             hits.extend(self.score_waiting(q, k, ef, ctx.acc)?);
@@ -340,7 +336,7 @@ impl State {
             if let Some(id) = self.ids.owner(slot) {
                 let d = distance(slot);
                 if top.accepts(d, id) && accept(slot) {
-                    top.push(d, id);
+                    top.push(d, id, slot);
                 }
             }
         }
@@ -350,15 +346,13 @@ impl State {
     /// `rough` hits (ascending on the SQ8 copy) scored again exactly, in place or read by
     /// position, as deep as [`Self::rerank_adaptive`] goes: the `k` best.
     fn rerank(&self, q: &Query, rough: Found, k: usize, depth: usize) -> Result<Found> {
-        let slots = rough
-            .into_iter()
-            .filter_map(|(d, id)| self.ids.slot(id).map(|s| (d, s)));
+        let slots = rough.into_iter().map(|(d, _, slot)| (d, slot));
         let mut top = TopK::new(k);
         for Scored(d, slot) in self.rerank_adaptive(q, slots, k, depth)? {
             if let Some(id) = self.ids.owner(slot)
                 && top.accepts(d, id)
             {
-                top.push(d, id);
+                top.push(d, id, slot);
             }
         }
         Ok(top.into_sorted())
@@ -390,10 +384,8 @@ impl State {
     /// that damage changed (a NaN would otherwise win every query), it reports the damage.
     fn verify_hits(&self, found: &Found) -> Result<()> {
         let mut buf = vec![0u8; self.codec.slot_size()];
-        for &(_, id) in found {
-            if let Some(slot) = self.ids.slot(id) {
-                self.vectors.bytes(slot, &mut buf, true)?;
-            }
+        for &(_, _, slot) in found {
+            self.vectors.bytes(slot, &mut buf, true)?;
         }
         Ok(())
     }
@@ -407,7 +399,7 @@ impl State {
         let mut top = TopK::new(k);
         self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
             if top.accepts(d, id) && acc.accepts(self, slot) {
-                top.push(d, id);
+                top.push(d, id, slot);
             }
         })?;
         Ok(top.into_sorted())
@@ -429,7 +421,7 @@ impl State {
                 && top.accepts(d, id)
                 && accept(slot)
             {
-                top.push(d, id);
+                top.push(d, id, slot);
             }
         })?;
         Ok(top.into_sorted())

@@ -3,14 +3,15 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// The `k` smallest `(distance, id)` pairs seen.
+/// The `k` smallest `(distance, id)` pairs seen, each with the slot it was scored in (carried
+/// along, never compared: an id names one slot at a time).
 pub(crate) struct TopK {
     k: usize,
     heap: BinaryHeap<Candidate>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Candidate(f32, u64);
+struct Candidate(f32, u64, u32);
 
 impl PartialEq for Candidate {
     fn eq(&self, other: &Self) -> bool {
@@ -39,21 +40,22 @@ impl TopK {
 
     /// Would `(d, id)` enter the top k? (Cheap: lets the caller skip the filter.)
     pub(crate) fn accepts(&self, d: f32, id: u64) -> bool {
-        self.heap.len() < self.k || self.heap.peek().is_some_and(|w| Candidate(d, id) < *w)
+        self.heap.len() < self.k || self.heap.peek().is_some_and(|w| Candidate(d, id, 0) < *w)
     }
 
-    pub(crate) fn push(&mut self, d: f32, id: u64) {
-        self.heap.push(Candidate(d, id));
+    pub(crate) fn push(&mut self, d: f32, id: u64, slot: u32) {
+        self.heap.push(Candidate(d, id, slot));
         if self.heap.len() > self.k {
             self.heap.pop();
         }
     }
 
-    pub(crate) fn into_sorted(self) -> Vec<(f32, u64)> {
+    /// `(distance, id, slot)`, ascending by distance then id.
+    pub(crate) fn into_sorted(self) -> Vec<(f32, u64, u32)> {
         self.heap
             .into_sorted_vec()
             .into_iter()
-            .map(|c| (c.0, c.1))
+            .map(|c| (c.0, c.1, c.2))
             .collect()
     }
 }

@@ -114,8 +114,9 @@ impl Store {
         Ok(())
     }
 
-    /// A live slot's current bytes: its staged bytes, else read from the vector file into
-    /// `buf` (and checked against the slot's checksum when `verify`).
+    /// A live slot's current bytes: its staged bytes, else the vector file's (in place where
+    /// the file lends them, else read into `buf`), checked against the slot's checksum when
+    /// `verify`.
     pub(crate) fn bytes<'a>(
         &'a self,
         slot: u32,
@@ -125,11 +126,23 @@ impl Store {
         if let Some(b) = self.staged.get(&slot) {
             return Ok(b);
         }
-        self.file.read(slot, buf)?;
+        let size = self.codec.slot_size();
+        let start = slot as usize * size;
+        let lent = self
+            .file
+            .slots_slice()
+            .and_then(|s| s.get(start..start + size));
+        let bytes = match lent {
+            Some(bytes) => bytes,
+            None => {
+                self.file.read(slot, buf)?;
+                buf
+            }
+        };
         if verify {
-            self.file.verify(slot, buf)?;
+            self.file.verify(slot, bytes)?;
         }
-        Ok(buf)
+        Ok(bytes)
     }
 
     /// True when the vector file lends its bytes (a memory map or an in-memory copy): exact
