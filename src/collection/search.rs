@@ -240,8 +240,7 @@ impl State {
             // Walk with the i8 copy keeping `ef`, rerank the best of them exactly.
             (Some(sq8), Query::F32(qf), _) => {
                 let rough = graph.search(&sq8, &quantize(qf), ef, ef, check, &mut scratch);
-                let rough = rough.iter().map(|s| (s.0, s.1));
-                self.rerank_adaptive(q, rough, k, rerank_depth(k, ef))
+                self.rerank_adaptive(q, &rough, k, rerank_depth(k, ef))
             }
             (_, _, Some(space)) => Ok(graph.search(&space, q, k, ef, check, &mut scratch)),
             _ => Ok(Vec::new()),
@@ -261,7 +260,7 @@ impl State {
         Ok((hits.len() == k).then_some(hits))
     }
 
-    /// Exact scores for candidates ranked on the SQ8 copy (`rough`: `(SQ8 distance, slot)`,
+    /// Exact scores for candidates ranked on the SQ8 copy (`rough`: SQ8 distance and slot,
     /// ascending): the first `depth`, then on while the next could still enter the exact top
     /// `k`, that is while its SQ8 distance, corrected by the most favourable error (exact less
     /// SQ8) seen so far less the spread of those errors, is below the exact `k`-th. Where the
@@ -271,10 +270,13 @@ impl State {
     fn rerank_adaptive(
         &self,
         q: &Query,
-        rough: impl Iterator<Item = (f32, u32)>,
+        rough: &[Scored],
         k: usize,
         depth: usize,
     ) -> std::result::Result<Vec<Scored>, StorageError> {
+        /// Candidates whose exact vectors (every line) are in flight while the one before is
+        /// scored.
+        const AHEAD: usize = 1;
         let (low, high) = (Cell::new(f32::INFINITY), Cell::new(f32::NEG_INFINITY));
         let sq8 = Cell::new(0f32);
         // The `k` lowest exact distances so far, ascending.
@@ -284,12 +286,19 @@ impl State {
             let best = best.borrow();
             best.len() < k || d + low.get() - (high.get() - low.get()) < best[k - 1]
         };
+        for s in rough.iter().take(AHEAD) {
+            self.vectors.prefetch(s.1);
+        }
         let slots = rough
+            .iter()
             .enumerate()
-            .take_while(|&(i, (d, _))| i < depth || could_enter(d))
-            .map(|(_, (d, slot))| {
-                sq8.set(d);
-                slot
+            .take_while(|&(i, s)| i < depth || could_enter(s.0))
+            .map(|(i, s)| {
+                if let Some(ahead) = rough.get(i + AHEAD) {
+                    self.vectors.prefetch(ahead.1);
+                }
+                sq8.set(s.0);
+                s.1
             });
         self.vectors.scan_slots(slots, q, |n, d| {
             exact.push(Scored(d, n));
@@ -346,9 +355,9 @@ impl State {
     /// `rough` hits (ascending on the SQ8 copy) scored again exactly, in place or read by
     /// position, as deep as [`Self::rerank_adaptive`] goes: the `k` best.
     fn rerank(&self, q: &Query, rough: Found, k: usize, depth: usize) -> Result<Found> {
-        let slots = rough.into_iter().map(|(d, _, slot)| (d, slot));
+        let rough: Vec<Scored> = rough.into_iter().map(|(d, _, s)| Scored(d, s)).collect();
         let mut top = TopK::new(k);
-        for Scored(d, slot) in self.rerank_adaptive(q, slots, k, depth)? {
+        for Scored(d, slot) in self.rerank_adaptive(q, &rough, k, depth)? {
             if let Some(id) = self.ids.owner(slot)
                 && top.accepts(d, id)
             {

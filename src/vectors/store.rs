@@ -145,6 +145,15 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Asks for every line of `slot`'s bytes ahead of a read, where the vector file lends them
+    /// (a hint: nothing happens otherwise).
+    pub(crate) fn prefetch(&self, slot: u32) {
+        if let Some(slots) = self.file.slots_slice() {
+            let start = slot as usize * self.codec.slot_size();
+            crate::sys::prefetch_range(slots, start..start + self.codec.slot_size());
+        }
+    }
+
     /// True when the vector file lends its bytes (a memory map or an in-memory copy): exact
     /// distances are computed in place. Otherwise exact vectors are read by position.
     pub(crate) fn lends_bytes(&self) -> bool {
