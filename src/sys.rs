@@ -62,6 +62,16 @@ pub(crate) fn prefetch_range(bytes: &[u8], range: std::ops::Range<usize>) {
     }
 }
 
+/// A hint that all of `bytes[range]` will be read soon, where a prefetch does not wait: every
+/// line it touches natively, nothing in WebAssembly (whose only prefetch is a load).
+#[inline(always)]
+pub(crate) fn prefetch_range_native(bytes: &[u8], range: std::ops::Range<usize>) {
+    #[cfg(not(target_family = "wasm"))]
+    prefetch_range(bytes, range);
+    #[cfg(target_family = "wasm")]
+    let _ = (bytes, range);
+}
+
 /// The threads a parallel step may use when the caller did not choose: every core natively,
 /// one in WebAssembly (the component has no threads).
 pub(crate) fn cores() -> usize {

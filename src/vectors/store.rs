@@ -146,11 +146,11 @@ impl Store {
     }
 
     /// Asks for every line of `slot`'s bytes ahead of a read, where the vector file lends them
-    /// (a hint: nothing happens otherwise).
+    /// and the target can prefetch without waiting (a hint: nothing happens otherwise).
     pub(crate) fn prefetch(&self, slot: u32) {
         if let Some(slots) = self.file.slots_slice() {
             let start = slot as usize * self.codec.slot_size();
-            crate::sys::prefetch_range(slots, start..start + self.codec.slot_size());
+            crate::sys::prefetch_range_native(slots, start..start + self.codec.slot_size());
         }
     }
 
