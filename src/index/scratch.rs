@@ -37,7 +37,7 @@ pub struct Scratch {
     pub(crate) pool: Pool,
     /// What the last SEARCH-LAYER found, ascending.
     pub(crate) found: Vec<Scored>,
-    /// The unvisited neighbours of the node being expanded.
+    /// Room for the unvisited neighbours of the node being expanded (it only grows).
     pub(crate) fresh: Vec<u32>,
 }
 

@@ -195,10 +195,12 @@ impl Graph {
         /// Neighbours whose vectors are in flight while the four before them are scored.
         const AHEAD: usize = 4;
         // Every link is written and the length advances past the unvisited ones: no branch
-        // on "visited", which the predictor cannot guess.
+        // on "visited", which the predictor cannot guess. `fresh` only grows (no zero fill
+        // per call: in WebAssembly that is a call into the host); its first `n` are the ones.
         let links = self.links(node, layer);
-        fresh.clear();
-        fresh.resize(links.len(), 0);
+        if fresh.len() < links.len() {
+            fresh.resize(links.len(), 0);
+        }
         let mut n = 0;
         let mut keep = |nb: u32| {
             fresh[n] = nb;
@@ -212,7 +214,7 @@ impl Graph {
             e.iter().for_each(|&nb| keep(nb));
         }
         eights.remainder().iter().for_each(|&nb| keep(nb));
-        fresh.truncate(n);
+        let fresh = &fresh[..n];
         for &nb in fresh.iter().take(AHEAD) {
             space.prefetch(nb);
         }
