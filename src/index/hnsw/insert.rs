@@ -153,14 +153,7 @@ impl Graph {
                         .filter(|&(_, &l)| l >= layer)
                         .map(|(&m, _)| m);
                     let peers: Vec<u32> = peers.collect();
-                    let mut fours = peers.chunks_exact(4);
-                    for f in &mut fours {
-                        let ds = space.between4(n, [f[0], f[1], f[2], f[3]]);
-                        cands.extend(ds.iter().zip(f).map(|(&d, &m)| Scored(d, m)));
-                    }
-                    for &m in fours.remainder() {
-                        cands.push(Scored(space.between(n, m), m));
-                    }
+                    cands.extend(scored(space, n, &peers));
                     cands.sort_unstable();
                     graph
                         .select(space, n, &cands, graph.params.m)
@@ -203,13 +196,10 @@ impl Graph {
             if all.len() <= max {
                 return all;
             }
-            let mut scored: Vec<Scored> = all
-                .iter()
-                .map(|&x| Scored(space.between(*e, x), x))
-                .collect();
-            scored.sort_unstable();
+            let mut all = scored(space, *e, &all);
+            all.sort_unstable();
             graph
-                .select(space, *e, &scored, max)
+                .select(space, *e, &all, max)
                 .iter()
                 .map(|s| s.1)
                 .collect()
@@ -240,10 +230,7 @@ impl Graph {
             self.set_links(e, layer, &next);
             return;
         }
-        let mut all: Vec<Scored> = current
-            .iter()
-            .map(|&x| Scored(space.between(e, x), x))
-            .collect();
+        let mut all = scored(space, e, current);
         all.push(Scored(space.between(e, n), n));
         all.sort_unstable();
         let kept: Vec<u32> = self
@@ -293,6 +280,18 @@ impl Graph {
         }
         kept
     }
+}
+
+/// `nodes` with their distances from node `base`, in order, measured four at a time.
+fn scored<S: Space>(space: &S, base: u32, nodes: &[u32]) -> Vec<Scored> {
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut fours = nodes.chunks_exact(4);
+    for f in &mut fours {
+        let f = [f[0], f[1], f[2], f[3]];
+        out.extend(f.into_iter().zip(space.between4(base, f)).map(|(m, d)| Scored(d, m)));
+    }
+    out.extend(fours.remainder().iter().map(|&m| Scored(space.between(base, m), m)));
+    out
 }
 
 /// A deterministic pseudo-random order of `node` among equally distant candidates of `base`
