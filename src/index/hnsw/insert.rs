@@ -144,17 +144,18 @@ impl Graph {
             let n = nodes[i];
             (0..=levels[i])
                 .map(|layer| {
-                    let mut cands: Vec<Scored> =
-                        found[i].get(layer as usize).cloned().unwrap_or_default();
-                    // The batch's earlier nodes on this layer, measured four at a time.
+                    let walked = found[i].get(layer as usize).map_or(&[][..], Vec::as_slice);
+                    // The batch's earlier nodes on this layer, measured four at a time, sorted
+                    // and merged with what the walk found (ascending already).
                     let peers = nodes[..i]
                         .iter()
                         .zip(&levels)
                         .filter(|&(_, &l)| l >= layer)
                         .map(|(&m, _)| m);
                     let peers: Vec<u32> = peers.collect();
-                    cands.extend(scored(space, n, &peers));
-                    cands.sort_unstable();
+                    let mut peers = scored(space, n, &peers);
+                    peers.sort_unstable();
+                    let cands = merged(walked, &peers);
                     graph
                         .select(space, n, &cands, graph.params.m)
                         .iter()
@@ -288,9 +289,37 @@ fn scored<S: Space>(space: &S, base: u32, nodes: &[u32]) -> Vec<Scored> {
     let mut fours = nodes.chunks_exact(4);
     for f in &mut fours {
         let f = [f[0], f[1], f[2], f[3]];
-        out.extend(f.into_iter().zip(space.between4(base, f)).map(|(m, d)| Scored(d, m)));
+        out.extend(
+            f.into_iter()
+                .zip(space.between4(base, f))
+                .map(|(m, d)| Scored(d, m)),
+        );
     }
-    out.extend(fours.remainder().iter().map(|&m| Scored(space.between(base, m), m)));
+    out.extend(
+        fours
+            .remainder()
+            .iter()
+            .map(|&m| Scored(space.between(base, m), m)),
+    );
+    out
+}
+
+/// Two ascending lists as one, ascending (a node in both would appear twice: the callers'
+/// lists are disjoint).
+fn merged(a: &[Scored], b: &[Scored]) -> Vec<Scored> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        if x <= y {
+            out.push(*x);
+            i += 1;
+        } else {
+            out.push(*y);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
     out
 }
 
