@@ -307,6 +307,7 @@ fn scored<S: Space>(space: &S, base: u32, nodes: &[u32]) -> Vec<Scored> {
 /// Two ascending lists as one, ascending (a node in both would appear twice: the callers'
 /// lists are disjoint).
 fn merged(a: &[Scored], b: &[Scored]) -> Vec<Scored> {
+    debug_assert!(a.is_sorted() && b.is_sorted());
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
