@@ -126,13 +126,7 @@ impl Store {
         if let Some(b) = self.staged.get(&slot) {
             return Ok(b);
         }
-        let size = self.codec.slot_size();
-        let start = slot as usize * size;
-        let lent = self
-            .file
-            .slots_slice()
-            .and_then(|s| s.get(start..start + size));
-        let bytes = match lent {
+        let bytes = match self.lent(slot) {
             Some(bytes) => bytes,
             None => {
                 self.file.read(slot, buf)?;
@@ -148,10 +142,16 @@ impl Store {
     /// Asks for every line of `slot`'s bytes ahead of a read, where the vector file lends them
     /// and the target can prefetch without waiting (a hint: nothing happens otherwise).
     pub(crate) fn prefetch(&self, slot: u32) {
-        if let Some(slots) = self.file.slots_slice() {
-            let start = slot as usize * self.codec.slot_size();
-            crate::sys::prefetch_range_native(slots, start..start + self.codec.slot_size());
+        if let Some(bytes) = self.lent(slot) {
+            crate::sys::prefetch_range_native(bytes, 0..bytes.len());
         }
+    }
+
+    /// `slot`'s bytes in the vector file, where the file lends them (and covers the slot).
+    fn lent(&self, slot: u32) -> Option<&[u8]> {
+        let (size, slots) = (self.codec.slot_size(), self.file.slots_slice()?);
+        let start = slot as usize * size;
+        slots.get(start..start + size)
     }
 
     /// True when the vector file lends its bytes (a memory map or an in-memory copy): exact
