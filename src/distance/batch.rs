@@ -55,6 +55,8 @@ pub(crate) fn dot_i8_127_x4_avx2(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
 ///   places a block's loads in program order but its arithmetic where the value is first
 ///   needed by something with an effect; without a store per step, all of a turn's 80 loads
 ///   would be held at once (and spilled) until the sums were needed at the turn's end.
+/// - Every load is a turn's row address plus a constant ([`turn`], [`bases`]), so the
+///   constant is the load's `offset` immediate and the host adds nothing before a load.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     use core::arch::wasm32::*;
@@ -64,28 +66,32 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     let turns = n / TURN * TURN;
     let body = n / 16 * 16;
     let [r0, r1, r2, r3] = rows.map(|r| r.as_ptr());
-    // 16 bytes of each row at `i`, added to the sums.
-    // SAFETY: callers pass `i + 16 <= body <= n`, the length of every slice; the loads read
-    // 8 bytes each and take no alignment.
-    let step = |i: usize, (a0, a1, a2, a3): Sums| unsafe {
-        let q0 = i16x8_load_extend_i8x8(q.as_ptr().add(i));
-        let q1 = i16x8_load_extend_i8x8(q.as_ptr().add(i + 8));
+    // 16 bytes of the query and of each row at `o` past `at`, added to the sums.
+    // SAFETY: callers pass `at` and `o` with 16 bytes at `o` past each address within its
+    // slice (`i + o + 16 <= body <= n`); the loads read 8 bytes each and take no alignment.
+    let step = |at: [*const i8; 5], o: usize, (a0, a1, a2, a3): Sums| unsafe {
+        let [qp, p0, p1, p2, p3] = at;
+        let qp = qp.add(o);
+        let q0 = i16x8_load_extend_i8x8(qp);
+        let q1 = i16x8_load_extend_i8x8(qp.add(8));
         let dot = |p: *const i8| {
+            let p = p.add(o);
             i32x4_add(
-                i32x4_dot_i16x8(q0, i16x8_load_extend_i8x8(p.add(i))),
-                i32x4_dot_i16x8(q1, i16x8_load_extend_i8x8(p.add(i + 8))),
+                i32x4_dot_i16x8(q0, i16x8_load_extend_i8x8(p)),
+                i32x4_dot_i16x8(q1, i16x8_load_extend_i8x8(p.add(8))),
             )
         };
         (
-            i32x4_add(a0, dot(r0)),
-            i32x4_add(a1, dot(r1)),
-            i32x4_add(a2, dot(r2)),
-            i32x4_add(a3, dot(r3)),
+            i32x4_add(a0, dot(p0)),
+            i32x4_add(a1, dot(p1)),
+            i32x4_add(a2, dot(p2)),
+            i32x4_add(a3, dot(p3)),
         )
     };
+    let starts = [q.as_ptr(), r0, r1, r2, r3];
     let mut sink = [i32x4_splat(0); 4];
-    let mut stored_step = |i: usize, acc: Sums| {
-        let acc = step(i, acc);
+    let mut stored_step = |at: [*const i8; 5], o: usize, acc: Sums| {
+        let acc = step(at, o, acc);
         keep(&mut sink, [acc.0, acc.1, acc.2, acc.3]);
         acc
     };
@@ -93,11 +99,12 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     let mut acc = (zero, zero, zero, zero);
     let mut i = 0;
     while i < turns {
-        acc = turn(i, acc, &mut stored_step);
+        acc = turn(bases(starts, i), acc, &mut stored_step);
         i += TURN;
     }
     while i < body {
-        acc = step(i, acc);
+        // SAFETY: i < body <= n, within every slice.
+        acc = step(starts.map(|p| unsafe { p.add(i) }), 0, acc);
         i += 16;
     }
     let acc = [acc.0, acc.1, acc.2, acc.3];
@@ -114,19 +121,34 @@ pub(crate) fn dot_i8_x4_simd128(q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
     })
 }
 
-/// `step` at the eight 16-byte offsets of the 128-byte turn at `i`, in order. Written out: a
-/// loop here would be one more back-edge for the host's deadline check.
+/// `step` at the eight 16-byte offsets of the 128-byte turn whose rows start at `at`, in
+/// order. Written out: a loop here would be one more back-edge for the host's deadline check.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-pub(super) fn turn<A>(i: usize, acc: A, step: &mut impl FnMut(usize, A) -> A) -> A {
-    let acc = step(i, acc);
-    let acc = step(i + 16, acc);
-    let acc = step(i + 32, acc);
-    let acc = step(i + 48, acc);
-    let acc = step(i + 64, acc);
-    let acc = step(i + 80, acc);
-    let acc = step(i + 96, acc);
-    step(i + 112, acc)
+pub(super) fn turn<P: Copy, A>(at: P, acc: A, step: &mut impl FnMut(P, usize, A) -> A) -> A {
+    let acc = step(at, 0, acc);
+    let acc = step(at, 16, acc);
+    let acc = step(at, 32, acc);
+    let acc = step(at, 48, acc);
+    let acc = step(at, 64, acc);
+    let acc = step(at, 80, acc);
+    let acc = step(at, 96, acc);
+    step(at, 112, acc)
+}
+
+/// The addresses `i` elements past each of `starts`, opaque to the optimizer.
+///
+/// WebAssembly can add a constant to a load's address for free (the load's `offset`), but
+/// only where LLVM knows the addition does not wrap. Its loop strength reduction rewrites
+/// addresses that follow the loop counter without that knowledge, and every load then had
+/// an addition of its own (in the host's code, an `lea` per load). Behind `black_box` the
+/// turn's addresses are plain values: each is computed once per turn, and the loads within
+/// it are that address plus a constant.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(super) fn bases<T, const N: usize>(starts: [*const T; N], i: usize) -> [*const T; N] {
+    // `wrapping_add`: only an address; the caller's loads are what must be within bounds.
+    core::hint::black_box(starts.map(|p| p.wrapping_add(i)))
 }
 
 /// Stores `sums` into `sink` with volatile writes, which the compiler must keep: the host's

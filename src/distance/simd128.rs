@@ -9,11 +9,11 @@ use core::arch::wasm32::*;
 pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     let body = n / 16 * 16;
-    // 16 components at `i`, added to the two sums.
-    // SAFETY: callers pass i + 16 <= body <= the length of both slices; the loads read 8
-    // bytes each and take no alignment.
-    let step = |i: usize, (acc0, acc1): (v128, v128)| unsafe {
-        let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+    // 16 components at `o` past `[pa, pb]`, added to the two sums.
+    // SAFETY: callers pass 16 components at `o` past each address within its slice
+    // (`i + o + 16 <= body`); the loads read 8 bytes each and take no alignment.
+    let step = |[pa, pb]: [*const i8; 2], o: usize, (acc0, acc1): (v128, v128)| unsafe {
+        let (pa, pb) = (pa.add(o), pb.add(o));
         (
             i32x4_add(
                 acc0,
@@ -31,20 +31,22 @@ pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     // Turns of 128 components, each step's sums stored (volatile), as the four-row kernel
     // does (`batch.rs` says why).
     let turns = n / 128 * 128;
+    let starts = [a.as_ptr(), b.as_ptr()];
     let mut sink = [i32x4_splat(0); 2];
-    let mut stored_step = |i: usize, acc: (v128, v128)| {
-        let acc = step(i, acc);
+    let mut stored_step = |at: [*const i8; 2], o: usize, acc: (v128, v128)| {
+        let acc = step(at, o, acc);
         batch::keep(&mut sink, [acc.0, acc.1]);
         acc
     };
     let mut acc = (i32x4_splat(0), i32x4_splat(0));
     let mut i = 0;
     while i < turns {
-        acc = batch::turn(i, acc, &mut stored_step);
+        acc = batch::turn(batch::bases(starts, i), acc, &mut stored_step);
         i += 128;
     }
     while i < body {
-        acc = step(i, acc);
+        // SAFETY: i < body <= n, within both slices.
+        acc = step(starts.map(|p| unsafe { p.add(i) }), 0, acc);
         i += 16;
     }
     let (acc0, acc1) = acc;
@@ -67,14 +69,15 @@ pub(super) fn f32(a: &[f32], b: &[f32], l2: bool) -> f32 {
     let n = a.len().min(b.len());
     let body = n / LANES * LANES;
     let mut acc = [f32x4_splat(0.0); 4];
-    // The 16 products at `i`, added to the accumulators.
-    let step = |i: usize, acc: &mut [v128; 4]| {
+    // The 16 products at `o` past `[pa, pb]`, added to the accumulators.
+    let step = |[pa, pb]: [*const f32; 2], o: usize, acc: &mut [v128; 4]| {
         for (j, v) in acc.iter_mut().enumerate() {
-            // SAFETY: i + 16 <= body <= the length of both slices; loads take no alignment.
+            // SAFETY: callers pass 16 components at `o` past each address within its slice
+            // (`i + o + 16 <= body`); loads take no alignment.
             let (x, y) = unsafe {
                 (
-                    v128_load(a.as_ptr().add(i + 4 * j).cast()),
-                    v128_load(b.as_ptr().add(i + 4 * j).cast()),
+                    v128_load(pa.add(o + 4 * j).cast()),
+                    v128_load(pb.add(o + 4 * j).cast()),
                 )
             };
             let p = if l2 {
@@ -88,19 +91,28 @@ pub(super) fn f32(a: &[f32], b: &[f32], l2: bool) -> f32 {
     };
     // As in the four-row SQ8 kernel (`batch.rs`): turns of four steps, each ending in
     // volatile stores of the sums, so the deadline check's spill happens once per turn and
-    // each step is computed before the next one's loads.
+    // each step is computed before the next one's loads; the loads within a turn are its
+    // addresses plus constants (`batch::bases`). The steps are written out: a loop would be
+    // one more back-edge for the host's deadline check.
     let turns = n / (4 * LANES) * (4 * LANES);
+    let starts = [a.as_ptr(), b.as_ptr()];
     let mut sink = [f32x4_splat(0.0); 4];
     let mut i = 0;
     while i < turns {
-        for s in [0, LANES, 2 * LANES, 3 * LANES] {
-            step(i + s, &mut acc);
-            batch::keep(&mut sink, acc);
-        }
+        let at = batch::bases(starts, i);
+        step(at, 0, &mut acc);
+        batch::keep(&mut sink, acc);
+        step(at, LANES, &mut acc);
+        batch::keep(&mut sink, acc);
+        step(at, 2 * LANES, &mut acc);
+        batch::keep(&mut sink, acc);
+        step(at, 3 * LANES, &mut acc);
+        batch::keep(&mut sink, acc);
         i += 4 * LANES;
     }
     while i < body {
-        step(i, &mut acc);
+        // SAFETY: i < body <= n, within both slices.
+        step(starts.map(|p| unsafe { p.add(i) }), 0, &mut acc);
         i += LANES;
     }
     // reduce(): half = acc[i] + acc[i + 8], quarter = half[i] + half[i + 4].
