@@ -43,6 +43,52 @@ fn order_key(s: Scored) -> u64 {
     u64::from(mono) << 32 | u64::from(s.1)
 }
 
+/// How many of `items` order before `key`: where an entry with that key goes.
+///
+/// A branchless binary search (each step selects the lower or the upper half with a
+/// conditional move, as `partition_point` does), its steps written out for the pools a search
+/// uses (up to 256 entries): in WebAssembly every loop back-edge is also a check of the
+/// host's deadline, and this runs for every node a walk admits. A larger pool halves in a
+/// loop first. The guards `size > 1` depend on the length alone, so they predict perfectly.
+#[inline(always)]
+fn place(items: &[Entry], key: u64) -> usize {
+    if items.is_empty() {
+        return 0;
+    }
+    // Invariant: every entry before `base` is below `key`, none from `base + size` on is, and
+    // `size >= 1`, with `base + size <= items.len()`. A step keeps it and leaves
+    // `ceil(size / 2)`; it reads at `base + size / 2 - 1`, below `base + size`.
+    let below = |i: usize| {
+        debug_assert!(i < items.len());
+        // SAFETY: `i < base + size <= items.len()` by the invariant (as in `partition_point`,
+        // whose bounds checks this search also leaves out).
+        order_key(unsafe { items.get_unchecked(i) }.node) < key
+    };
+    let (mut base, mut size) = (0, items.len());
+    let halve = |base: &mut usize, size: &mut usize| {
+        if *size > 1 {
+            let half = *size / 2;
+            if below(*base + half - 1) {
+                *base += half;
+            }
+            *size -= half;
+        }
+    };
+    while size > 256 {
+        halve(&mut base, &mut size);
+    }
+    // Eight steps take 256 to 1.
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    halve(&mut base, &mut size);
+    base + below(base) as usize
+}
+
 impl Pool {
     /// Empties the pool for a walk keeping the `cap` nearest (`cap >= 1`).
     pub(crate) fn reset(&mut self, cap: usize) {
@@ -63,10 +109,14 @@ impl Pool {
     }
 
     /// Adds `s` in order, dropping the worst entry past `cap`.
-    #[inline]
+    ///
+    /// Natively part of the walk's loop. In WebAssembly a function of its own: the host's
+    /// compiler saves every register around any call, and the walk's body with this inside
+    /// it held more values across the kernel's calls than the one call here costs.
+    #[cfg_attr(not(target_family = "wasm"), inline(always))]
+    #[cfg_attr(target_family = "wasm", inline(never))]
     pub(crate) fn insert(&mut self, s: Scored) {
-        let key = order_key(s);
-        let at = self.items.partition_point(|e| order_key(e.node) < key);
+        let at = place(&self.items, order_key(s));
         if at >= self.cap {
             return;
         }
@@ -87,11 +137,11 @@ impl Pool {
     #[inline]
     pub(crate) fn expand_next(&mut self) -> Option<Scored> {
         while let Some(e) = self.items.get_mut(self.next) {
+            self.next += 1;
             if !e.expanded {
                 e.expanded = true;
                 return Some(e.node);
             }
-            self.next += 1;
         }
         None
     }
@@ -136,6 +186,37 @@ mod tests {
         for a in &all {
             for b in &all {
                 assert_eq!(order_key(*a).cmp(&order_key(*b)), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn place_finds_where_partition_point_does() {
+        // Sizes around every step count of the written-out search and past its 256, keys
+        // below, between, equal to and above the entries (distances repeat: ties by node).
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for len in (0..=20).chain([127, 128, 129, 255, 256, 257, 600]) {
+            let mut nodes: Vec<Scored> = (0..len)
+                .map(|_| Scored((next() % 16) as f32 - 4.0, (next() % 8) as u32))
+                .collect();
+            nodes.sort();
+            let items: Vec<Entry> = nodes
+                .iter()
+                .map(|&node| Entry {
+                    node,
+                    expanded: false,
+                })
+                .collect();
+            for _ in 0..64 {
+                let key = order_key(Scored((next() % 20) as f32 - 6.0, (next() % 8) as u32));
+                let want = items.partition_point(|e| order_key(e.node) < key);
+                assert_eq!(place(&items, key), want, "len {len}");
             }
         }
     }
