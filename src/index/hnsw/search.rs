@@ -97,6 +97,9 @@ impl Graph {
                 layer,
                 &mut fresh,
                 &mut scratch.marks,
+                // Inline: `expand` calls it at five places, and a call per neighbour costs
+                // more than the copies (in WebAssembly every register is saved around one).
+                #[inline(always)]
                 |nb, d| {
                     if pool.admits(d) {
                         pool.insert(Scored(d, nb));
@@ -208,26 +211,34 @@ impl Graph {
         };
         // Eight links a turn, written out: the host's compiler checks its deadline at every
         // loop back-edge (WebAssembly), and this loop runs for every link of every expansion.
+        // The remainder (under eight) the same way: a four, then one at a time, written out.
         let mut eights = links.chunks_exact(8);
         for e in &mut eights {
             let e: &[u32; 8] = e.try_into().expect("chunks of eight");
             e.iter().for_each(|&nb| keep(nb));
         }
-        eights.remainder().iter().for_each(|&nb| keep(nb));
-        let fresh = &fresh[..n];
-        for &nb in fresh.iter().take(AHEAD) {
-            space.prefetch(nb);
+        let mut rest = eights.remainder();
+        if let Some((four, after)) = rest.split_first_chunk::<4>() {
+            four.iter().for_each(|&nb| keep(nb));
+            rest = after;
         }
+        match *rest {
+            [a, b, c] => [a, b, c].into_iter().for_each(&mut keep),
+            [a, b] => [a, b].into_iter().for_each(&mut keep),
+            [a] => keep(a),
+            _ => {}
+        }
+        let fresh = &fresh[..n];
+        prefetch4(space, fresh, 0);
         let mut i = 0;
         while i + 4 <= fresh.len() {
-            for &ahead in fresh.iter().skip(i + AHEAD).take(4) {
-                space.prefetch(ahead);
-            }
+            prefetch4(space, fresh, i + AHEAD);
             let nodes = [fresh[i], fresh[i + 1], fresh[i + 2], fresh[i + 3]];
-            let ds = space.distance4(q, nodes);
-            for (nb, d) in nodes.into_iter().zip(ds) {
-                each(nb, d);
-            }
+            let [d0, d1, d2, d3] = space.distance4(q, nodes);
+            each(nodes[0], d0);
+            each(nodes[1], d1);
+            each(nodes[2], d2);
+            each(nodes[3], d3);
             i += 4;
         }
         for (j, &nb) in fresh.iter().enumerate().skip(i) {
@@ -259,4 +270,19 @@ impl Graph {
         self.search_layer(space, q, &[cur], ef.max(k), 0, accept, scratch);
         scratch.found.iter().take(k).copied().collect()
     }
+}
+
+/// Prefetches the vectors of the (up to) four nodes at `fresh[from..]`, written out: in
+/// WebAssembly a loop's back-edge is also a check of the host's deadline.
+#[inline(always)]
+fn prefetch4<S: Space>(space: &S, fresh: &[u32], from: usize) {
+    let at = |j: usize| {
+        if let Some(&nb) = fresh.get(j) {
+            space.prefetch(nb);
+        }
+    };
+    at(from);
+    at(from + 1);
+    at(from + 2);
+    at(from + 3);
 }
