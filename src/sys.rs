@@ -95,15 +95,22 @@ pub(crate) fn par_map<T: Send, S: Default>(
     if threads <= 1 || n < 2 || cfg!(target_family = "wasm") {
         return (0..n).map(|i| f(i, scratch)).collect();
     }
+    // Items are handed out in runs of `run`: one at a time when there are few (each is then
+    // a large piece of work, and a thread left holding a long run would finish late), more
+    // when there are many small ones, where one shared counter per item would bounce its
+    // cache line between the cores at every item.
+    let run = (n / (threads * 256)).max(1);
     let next = AtomicUsize::new(0);
     let work = |s: &mut S| {
         let mut done = Vec::new();
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
+            let start = next.fetch_add(run, Ordering::Relaxed);
+            if start >= n {
                 return done;
             }
-            done.push((i, f(i, s)));
+            for i in start..(start + run).min(n) {
+                done.push((i, f(i, s)));
+            }
         }
     };
     let work = &work;
