@@ -174,39 +174,44 @@ impl Graph {
             self.count += 1;
         }
 
-        // Phase 3: reverse links, grouped by the node that receives them (in batch order).
-        let mut incoming: std::collections::BTreeMap<(u32, u8), Vec<u32>> = Default::default();
+        // Phase 3: reverse links, grouped by the node that receives them: (receiver, layer,
+        // new node) sorted stably by receiver and layer, so each group is in batch order.
+        let mut incoming: Vec<(u32, u8, u32)> = Vec::new();
         for (i, &n) in nodes.iter().enumerate() {
             for (layer, links) in own[i].iter().enumerate() {
-                for &e in links {
-                    incoming.entry((e, layer as u8)).or_default().push(n);
-                }
+                incoming.extend(links.iter().map(|&e| (e, layer as u8, n)));
             }
         }
-        let incoming: Vec<((u32, u8), Vec<u32>)> = incoming.into_iter().collect();
+        incoming.sort_by_key(|&(e, layer, _)| (e, layer));
+        let incoming: Vec<&[(u32, u8, u32)]> =
+            incoming.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).collect();
         let graph = &*self;
         let relinked: Vec<Vec<u32>> = par_map(incoming.len(), threads, scratch, |i, _| {
-            let ((e, layer), adds) = &incoming[i];
-            let max = if *layer == 0 {
+            // A group is never empty (`chunk_by`).
+            let group = incoming[i];
+            let (e, layer) = (group[0].0, group[0].1);
+            let adds = group.iter().map(|&(_, _, n)| n);
+            let max = if layer == 0 {
                 graph.m0()
             } else {
                 graph.params.m
             };
-            let mut all: Vec<u32> = graph.links(*e, *layer).to_vec();
-            all.extend(adds.iter().filter(|n| !all.contains(n)).collect::<Vec<_>>());
+            let old = graph.links(e, layer);
+            let mut all: Vec<u32> = old.to_vec();
+            all.extend(adds.filter(|n| !old.contains(n)));
             if all.len() <= max {
                 return all;
             }
-            let mut all = scored(space, *e, &all);
+            let mut all = scored(space, e, &all);
             all.sort_unstable();
             graph
-                .select(space, *e, &all, max)
+                .select(space, e, &all, max)
                 .iter()
                 .map(|s| s.1)
                 .collect()
         });
-        for (((e, layer), _), links) in incoming.iter().zip(relinked) {
-            self.set_links(*e, *layer, &links);
+        for (group, links) in incoming.iter().zip(relinked) {
+            self.set_links(group[0].0, group[0].1, &links);
         }
         for (i, &n) in nodes.iter().enumerate() {
             if self.entry.is_none() || levels[i] > self.max_level {
