@@ -72,6 +72,31 @@ pub(crate) fn prefetch_range_native(bytes: &[u8], range: std::ops::Range<usize>)
     let _ = (bytes, range);
 }
 
+/// `f` for each of `items` (fewer than eight), in order, shaped for the target. In
+/// WebAssembly without a loop (a four, then a match on what is left): the host's compiler
+/// checks its deadline at every loop back-edge, which costs more than a short loop's work.
+/// Natively a loop, whose one exit branch predicts better than that match on a length that
+/// varies call to call.
+#[inline(always)]
+pub(crate) fn for_each_few<T: Copy>(items: &[T], mut f: impl FnMut(T)) {
+    debug_assert!(items.len() < 8);
+    if cfg!(target_family = "wasm") {
+        let mut rest = items;
+        if let Some((four, after)) = rest.split_first_chunk::<4>() {
+            four.iter().for_each(|&x| f(x));
+            rest = after;
+        }
+        match *rest {
+            [a, b, c] => [a, b, c].into_iter().for_each(f),
+            [a, b] => [a, b].into_iter().for_each(f),
+            [a] => f(a),
+            _ => {}
+        }
+    } else {
+        items.iter().for_each(|&x| f(x));
+    }
+}
+
 /// The threads a parallel step may use when the caller did not choose: every core natively,
 /// one in WebAssembly (the component has no threads).
 pub(crate) fn cores() -> usize {

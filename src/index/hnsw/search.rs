@@ -211,23 +211,12 @@ impl Graph {
         };
         // Eight links a turn, written out: the host's compiler checks its deadline at every
         // loop back-edge (WebAssembly), and this loop runs for every link of every expansion.
-        // The remainder (under eight) the same way: a four, then one at a time, written out.
         let mut eights = links.chunks_exact(8);
         for e in &mut eights {
             let e: &[u32; 8] = e.try_into().expect("chunks of eight");
             e.iter().for_each(|&nb| keep(nb));
         }
-        let mut rest = eights.remainder();
-        if let Some((four, after)) = rest.split_first_chunk::<4>() {
-            four.iter().for_each(|&nb| keep(nb));
-            rest = after;
-        }
-        match *rest {
-            [a, b, c] => [a, b, c].into_iter().for_each(&mut keep),
-            [a, b] => [a, b].into_iter().for_each(&mut keep),
-            [a] => keep(a),
-            _ => {}
-        }
+        crate::sys::for_each_few(eights.remainder(), keep);
         let fresh = &fresh[..n];
         prefetch4(space, fresh, 0);
         let mut i = 0;
