@@ -106,8 +106,8 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `f(i)` for `i` in `0..n`, in order, on up to `threads` threads. Items are handed out one
-/// at a time from a shared counter (their costs differ: a node's level, a busy core), so no
+/// `f(i)` for `i` in `0..n`, in order, on up to `threads` threads. Items are handed out from
+/// a shared counter as they are done (their costs differ: a node's level, a busy core), so no
 /// thread idles while another has a backlog; each thread has its own `S`, the calling thread
 /// uses `scratch`. The result depends only on `f`, never on the threads.
 pub(crate) fn par_map<T: Send, S: Default>(
@@ -163,9 +163,10 @@ mod tests {
 
     #[test]
     fn par_map_returns_every_result_in_order_on_any_number_of_threads() {
-        let serial: Vec<u64> = (0..1000u64).map(|i| i * i).collect();
+        let serial: Vec<u64> = (0..10_000u64).map(|i| i * i).collect();
         for threads in [1, 2, 3, 8] {
-            for n in [0usize, 1, 2, 7, 1000] {
+            // 10,000: items handed out in runs of more than one.
+            for n in [0usize, 1, 2, 7, 1000, 10_000] {
                 let mut scratch = 0u32;
                 let got = par_map(n, threads, &mut scratch, |i, s: &mut u32| {
                     *s += 1;

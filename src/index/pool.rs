@@ -49,7 +49,8 @@ fn order_key(s: Scored) -> u64 {
 /// conditional move, as `partition_point` does), its steps written out for the pools a search
 /// uses (up to 256 entries): in WebAssembly every loop back-edge is also a check of the
 /// host's deadline, and this runs for every node a walk admits. A larger pool halves in a
-/// loop first. The guards `size > 1` depend on the length alone, so they predict perfectly.
+/// loop first. The guards `size > 1` depend on the length alone, which stays the same once
+/// the pool is full, so they predict well.
 #[inline(always)]
 fn place(items: &[Entry], key: u64) -> usize {
     if items.is_empty() {
