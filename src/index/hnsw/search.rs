@@ -231,9 +231,7 @@ impl Graph {
             i += 4;
         }
         for (j, &nb) in fresh.iter().enumerate().skip(i) {
-            if let Some(&ahead) = fresh.get(j + AHEAD) {
-                space.prefetch(ahead);
-            }
+            prefetch_at(space, fresh, j + AHEAD);
             each(nb, space.distance(q, nb));
         }
     }
@@ -265,13 +263,16 @@ impl Graph {
 /// WebAssembly a loop's back-edge is also a check of the host's deadline.
 #[inline(always)]
 fn prefetch4<S: Space>(space: &S, fresh: &[u32], from: usize) {
-    let at = |j: usize| {
-        if let Some(&nb) = fresh.get(j) {
-            space.prefetch(nb);
-        }
-    };
-    at(from);
-    at(from + 1);
-    at(from + 2);
-    at(from + 3);
+    prefetch_at(space, fresh, from);
+    prefetch_at(space, fresh, from + 1);
+    prefetch_at(space, fresh, from + 2);
+    prefetch_at(space, fresh, from + 3);
+}
+
+/// Prefetches the vector of the node at `fresh[j]`, if there is one.
+#[inline(always)]
+fn prefetch_at<S: Space>(space: &S, fresh: &[u32], j: usize) {
+    if let Some(&nb) = fresh.get(j) {
+        space.prefetch(nb);
+    }
 }
