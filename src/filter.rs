@@ -4,7 +4,8 @@
 //! part names an object member, or indexes an array when it is a number (`tags.0`).
 //!
 //! Semantics, for a point whose payload has value `x` at the key (or nothing):
-//! - `eq v`: `x == v` (numbers compare by value: `1 == 1.0`); when `x` is an array and `v` is
+//! - `eq v`: `x == v` (numbers compare by value: `1 == 1.0 == 1e0`, `-0.0 == 0 == 0.0`, and
+//!   so do numbers inside arrays and objects compared whole); when `x` is an array and `v` is
 //!   not, any element equal to `v` matches.
 //! - `ne v`: exactly `not (eq v)`, so a missing key matches.
 //! - `lt`/`lte`/`gt`/`gte v`: `v` is a number or a string; `x` of the same kind compares
@@ -379,14 +380,29 @@ pub(crate) fn lookup<'a>(payload: &'a Value, key: &str) -> Option<&'a Value> {
     Some(at)
 }
 
+/// Equality by value: numbers as [`Num`], arrays and objects member by member.
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Ordering::Equal,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
         _ => a == b,
     }
 }
 
 /// A JSON number as an exact value: an integer (any `i64` or `u64`), or a float.
+///
+/// Invariant: a `Float` is finite and never `-0.0` (zero has one form, `+0.0`), so the order
+/// below is the order of the values: floats among themselves by `total_cmp` (which would put
+/// `-0.0` before `0.0` while `0 == -0.0` and `0 == 0.0`), integers against floats exactly.
+/// Everything that orders or hashes numbers (evaluation, index keys, index columns) goes
+/// through [`Num::of`], so they all agree.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Num {
     Int(i128),
@@ -398,8 +414,9 @@ impl Num {
         match (n.as_i64(), n.as_u64()) {
             (Some(i), _) => Num::Int(i128::from(i)),
             (None, Some(u)) => Num::Int(i128::from(u)),
-            // serde_json numbers are finite.
-            _ => Num::Float(n.as_f64().unwrap_or(0.0)),
+            // serde_json numbers are finite; `-0.0 == 0.0` holds, so zero becomes `+0.0`.
+            // (`f + 0.0` is `f` for every other float, and `+0.0` for `-0.0`.)
+            _ => Num::Float(n.as_f64().unwrap_or(0.0) + 0.0),
         }
     }
 }

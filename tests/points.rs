@@ -362,3 +362,68 @@ fn reads_past_the_result_limit_are_refused_and_scroll_pages_stop_short_of_it() {
     assert!(n > 1000 && n < 10_000, "{n}");
     assert_eq!(page.next, Some(n as u64));
 }
+
+/// Points 1: `{"n": -0.0}`, 2: `{"n": 0}`, 3: `{"n": 0.0}` are all zero: every condition
+/// treats them alike, with or without an index, in counts, scrolls and every search plan.
+#[test]
+fn negative_zero_is_zero_in_every_filter_with_or_without_an_index() {
+    let db = Database::in_memory();
+    for indexed in [false, true] {
+        let name = if indexed { "indexed" } else { "plain" };
+        let c = db
+            .create_collection(name, CollectionConfig::new(2, Metric::Euclidean))
+            .unwrap();
+        let zeros = [json!(-0.0), json!(0), json!(0.0)];
+        let pts: Vec<Point> = zeros
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                Point::new(i as u64 + 1, vec![1.0, i as f32]).with_payload(json!({ "n": z }))
+            })
+            .collect();
+        c.upsert(&pts).unwrap();
+        if indexed {
+            assert!(c.create_index("n", IndexKind::Float).unwrap());
+        }
+        let all = vec![1, 2, 3];
+        for (f, want) in [
+            (Filter::eq("n", 0), all.clone()),
+            (Filter::eq("n", 0.0), all.clone()),
+            (Filter::eq("n", -0.0), all.clone()),
+            (Filter::gte("n", 0), all.clone()),
+            (Filter::gte("n", 0.0), all.clone()),
+            (Filter::lte("n", -0.0), all.clone()),
+            (Filter::is_in("n", vec![json!(-0.0)]), all.clone()),
+            (Filter::lt("n", 0), vec![]),
+            (Filter::gt("n", -0.0), vec![]),
+            (Filter::ne("n", 0.0), vec![]),
+        ] {
+            assert_eq!(
+                c.count(Some(&f)).unwrap(),
+                want.len() as u64,
+                "{name} {f:?}"
+            );
+            let page = c
+                .scroll(0, 10, Some(&f), Include::default())
+                .unwrap()
+                .points
+                .iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>();
+            assert_eq!(page, want, "{name} {f:?}: scroll");
+            for exact in [false, true] {
+                let params = SearchParams::default()
+                    .with_filter(Some(&f))
+                    .with_exact(exact);
+                let mut ids: Vec<u64> = c
+                    .search_with(&[1.0, 0.0], 10, &params)
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.id)
+                    .collect();
+                ids.sort_unstable();
+                assert_eq!(ids, want, "{name} {f:?}: search (exact {exact})");
+            }
+        }
+    }
+}

@@ -5,6 +5,8 @@ mod file;
 mod index;
 mod indexes;
 pub(crate) mod json;
+#[cfg(test)]
+mod property_tests;
 mod store;
 
 pub(crate) use file::{HEAD as FILE_HEAD, PayloadFile};
