@@ -57,6 +57,37 @@ fn a_zeroed_first_sector_of_the_log_is_damage_not_an_empty_log() {
     assert_eq!(std::fs::read(&wal).unwrap(), bytes);
 }
 
+/// The short-log twin: a checkpoint, then one durable delete whose frame shares the header's
+/// sector. Zeroing that sector leaves no intact frame behind the header to prove anything, but
+/// no crash damages a header, so it is damage: the delete must not come undone.
+#[test]
+fn a_zeroed_header_sector_of_a_short_log_does_not_undo_a_durable_delete() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(d.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
+            .unwrap();
+        c.upsert(&[point(1), point(2)]).unwrap();
+        c.checkpoint().unwrap();
+        assert_eq!(c.delete(&[1]).unwrap(), 1);
+        c.flush().unwrap();
+    }
+    let wal = d.path().join("collections/c/wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    assert!(bytes.len() <= 512, "the whole log is in its first sector");
+    bytes.fill(0);
+    std::fs::write(&wal, &bytes).unwrap();
+    let e = open_c(d.path()).unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/wal"), "{e}");
+    let reports = Database::open_read_only(d.path()).unwrap().check().unwrap();
+    assert!(
+        reports.iter().any(|r| !r.is_ok()),
+        "check reports the damage: {reports:?}"
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), bytes, "nothing was cut");
+}
+
 #[test]
 fn a_missing_or_truncated_log_is_damage() {
     for cut in [None, Some(0), Some(10)] {
@@ -164,6 +195,71 @@ fn a_search_never_returns_a_vector_that_fails_its_checksum() {
     assert!(!c.check().unwrap().is_ok());
 }
 
+/// A zeroed page of the vector file makes its points score as far away: an exact search
+/// that needs them must report the damage, not silently answer without them. Every search
+/// that has to score a damaged slot does (exact scans, walks, filtered scans); a filter
+/// that leaves the damaged points out, `get` of other points, and a rewrite of the damaged
+/// points go on working; compaction refuses to copy damage under a fresh checksum.
+#[test]
+fn a_zeroed_page_of_vectors_is_reported_by_every_search_that_must_score_it() {
+    const N: u64 = 3000;
+    let dim = 16u32;
+    let d = tempfile::tempdir().unwrap();
+    let mut rng = veles::testing::Rng::new(5);
+    let pts: Vec<Point> = (0..N)
+        .map(|i| {
+            Point::new(i, rng.clustered(dim as usize)).with_payload(serde_json::json!({ "i": i }))
+        })
+        .collect();
+    {
+        let db = Database::open(d.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(dim, Metric::Euclidean))
+            .unwrap();
+        c.upsert(&pts).unwrap();
+        c.checkpoint().unwrap();
+    }
+    // The page after the header: slots 0..64 (64 bytes each).
+    let vectors = d.path().join("collections/c/vectors-1");
+    patch(&vectors, 4096, &[0u8; 4096]);
+    let damaged = 0..64u64;
+    let c = open_c(d.path()).unwrap();
+    let exact = veles::SearchParams::default().with_exact(true);
+    for q in [&pts[5].vector, &pts[2000].vector] {
+        let e = c.search_with(q, 10, &exact).unwrap_err();
+        assert_eq!(corrupted_file(&e), Some("collections/c/vectors-1"), "{e}");
+        assert!(e.to_string().contains("offset"), "{e}");
+    }
+    // The walk starts wherever the graph's entry is; a query next to a damaged point
+    // reaches it.
+    let e = c.search(&pts[5].vector, 10, None).unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/vectors-1"), "{e}");
+    // Filters that pass a damaged point need it scored; those that do not, do not.
+    let some_damaged = veles::Filter::lt("i", 100);
+    assert!(
+        c.search_with(&pts[5].vector, 10, &exact.with_filter(Some(&some_damaged)))
+            .is_err()
+    );
+    let none_damaged = veles::Filter::gte("i", damaged.end);
+    let hits = c
+        .search_with(
+            &pts[2000].vector,
+            10,
+            &exact.with_filter(Some(&none_damaged)),
+        )
+        .unwrap();
+    assert_eq!(hits[0].id, 2000);
+    assert_eq!(c.get(&[2000]).unwrap().len(), 1);
+    // Compaction would launder the damage under new checksums: refused, nothing written.
+    let e = c.compact().unwrap_err();
+    assert_eq!(corrupted_file(&e), Some("collections/c/vectors-1"), "{e}");
+    // Rewriting the damaged points repairs them.
+    c.upsert(&pts[..damaged.end as usize]).unwrap();
+    let hits = c.search_with(&pts[5].vector, 10, &exact).unwrap();
+    assert_eq!(hits[0].id, 5);
+    c.compact().unwrap();
+}
+
 #[test]
 fn deleted_points_keep_their_bytes_while_the_graph_still_routes_through_them() {
     let d = tempfile::tempdir().unwrap();
@@ -237,6 +333,51 @@ fn a_graph_file_of_another_collection_is_rebuilt_not_trusted() {
     let r = c.check().unwrap();
     assert!(!r.is_ok(), "check names the foreign graph file");
     assert!(r.problems.iter().any(|p| p.file == "collections/a/graph-2"));
+}
+
+/// A vector or payload file copied in from another collection of the same shape (same
+/// dimension, metric, slot count and payload sizes) carries the other collection's stamp: it
+/// is refused with its file and offset, never served as this collection's data.
+#[test]
+fn vector_and_payload_files_of_another_collection_are_refused_not_served() {
+    for (file, extra) in [("vectors-1", Some("vectors-1.crc")), ("payloads-1", None)] {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(d.path()).unwrap();
+            for (name, tag) in [("a", "x"), ("b", "y")] {
+                let c = db
+                    .create_collection(name, CollectionConfig::new(DIM as u32, Metric::Euclidean))
+                    .unwrap();
+                let pts: Vec<Point> = (0..50)
+                    .map(|i| {
+                        let seed = if name == "a" { i } else { i + 1000 };
+                        Point::new(i, point(seed).vector)
+                            .with_payload(serde_json::json!({ "t": tag }))
+                    })
+                    .collect();
+                c.upsert(&pts).unwrap();
+                c.checkpoint().unwrap();
+            }
+        }
+        let (a, b) = (
+            d.path().join("collections/a"),
+            d.path().join("collections/b"),
+        );
+        for f in std::iter::once(file).chain(extra) {
+            std::fs::copy(b.join(f), a.join(f)).unwrap();
+        }
+        let e = Database::open(d.path())
+            .unwrap()
+            .collection("a")
+            .unwrap_err();
+        let want = format!("collections/a/{file}");
+        assert_eq!(corrupted_file(&e), Some(want.as_str()), "{e}");
+        let reports = Database::open_read_only(d.path()).unwrap().check().unwrap();
+        assert!(
+            reports.iter().any(|r| r.collection == "a" && !r.is_ok()),
+            "{reports:?}"
+        );
+    }
 }
 
 #[test]

@@ -107,6 +107,14 @@ impl Wal {
         Ok(())
     }
 
+    /// Makes room for appending a record of `payload_len` bytes without allocating (so a
+    /// write that is logged is not then stopped by memory).
+    pub fn reserve(&mut self, payload_len: usize) -> Result<(), std::collections::TryReserveError> {
+        let frame = frame::frame_len(payload_len) as usize;
+        self.scratch.clear();
+        self.scratch.try_reserve_exact(frame)
+    }
+
     /// Appends one record and returns its lsn. Not durable until [`Wal::sync`].
     pub fn append(&mut self, kind: u8, payload: &[u8]) -> Result<u64, StorageError> {
         if payload.len() > MAX_RECORD as usize {

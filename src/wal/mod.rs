@@ -4,7 +4,8 @@
 //! Appends go to the OS at once (a killed process loses nothing it appended); [`Wal::sync`] is
 //! the durability barrier. Recovery ([`Wal::open`]) keeps the longest run of intact frames,
 //! truncates a torn tail, and refuses (with [`StorageError::Corrupted`]) a damaged frame that
-//! a later intact frame proves was durable.
+//! a later intact frame or the header proves was durable, and a damaged header with anything
+//! behind it (no crash damages a header).
 //!
 //! - `frame.rs`: the byte layout of the log header and of a frame.
 //! - `log.rs`: [`Wal`], the open log.

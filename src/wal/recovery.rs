@@ -94,20 +94,26 @@ pub fn recover(
     }
 
     if header == LogHeader::Invalid {
-        // A reset writes the header and syncs it before any frame is appended, so a torn
-        // header can only sit in front of frames of older generations: one intact frame of
-        // this generation anywhere behind it proves the header was durable, and is damage.
-        let witness = (HEADER_LEN as usize..bytes.len())
-            .step_by(FRAME_ALIGN as usize)
-            .find(|&at| frame::decode_frame(&bytes[at..], generation).is_some());
-        if let Some(at) = witness {
-            return Err(StorageError::corrupted(
-                path,
-                0,
-                format!(
+        // No crash leaves a header invalid: a reset writes it and syncs it before any frame
+        // is appended (and before the log is trusted by a checkpoint), and a sync rewrites it
+        // whole within one sector. So a bad header is damage; it loses nothing only when the
+        // log holds nothing behind it. One intact frame of this generation behind it names
+        // where the records are; without one (the damage took them too) they may still have
+        // been durable, as in a short log whose every frame shared the header's sector.
+        if bytes.len() as u64 > HEADER_LEN {
+            let witness = (HEADER_LEN as usize..bytes.len())
+                .step_by(FRAME_ALIGN as usize)
+                .find(|&at| frame::decode_frame(&bytes[at..], generation).is_some());
+            let why = match witness {
+                Some(at) => format!(
                     "the log header is damaged, but an intact frame of generation {generation} at offset {at} follows it"
                 ),
-            ));
+                None => format!(
+                    "the log header is damaged and {} bytes follow it: records behind it may have been durable",
+                    bytes.len() as u64 - HEADER_LEN
+                ),
+            };
+            return Err(StorageError::corrupted(path, 0, why));
         }
         return Ok(Recovery {
             records,
