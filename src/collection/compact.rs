@@ -31,6 +31,12 @@ impl State {
     /// finds the new state (the old log is of an older generation and is discarded; its
     /// records are all in the new checkpoint). Old files go last.
     fn compact(&mut self) -> Result<CompactReport> {
+        // A damaged vector copied into the new file would get a fresh checksum: refused
+        // (before anything is written, so nothing latches).
+        if let Some(slot) = self.vectors.damaged().min() {
+            return Err(self.vectors.damage(slot).into());
+        }
+        self.next_generation()?;
         self.flush()?;
         // Slots are renumbered below: the graph must cover them all first.
         self.catch_up(usize::MAX);
@@ -41,7 +47,7 @@ impl State {
             .as_ref()
             .map_or(0, |g| g.nodes() - self.ids.len());
         let (map, live) = self.ids.dense_map();
-        let next = self.generation + 1;
+        let next = self.next_generation()?;
         let payloads = self.guard(|st| st.write_payloads(next, true))?;
         let extent = PayloadExtent {
             generation: next,
@@ -120,6 +126,9 @@ impl State {
         for (slot, to) in map.iter().enumerate() {
             if let Some(to) = to {
                 self.vectors.file.read(slot as u32, &mut buf)?;
+                if !self.vectors.is_staged(slot as u32) {
+                    self.vectors.file.verify(slot as u32, &buf)?;
+                }
                 vectors.write(*to, &buf)?;
             }
         }

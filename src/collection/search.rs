@@ -4,7 +4,8 @@ use super::handle::Collection;
 use super::plan::Acceptor;
 use super::state::State;
 use super::types::{
-    DEFAULT_EF, Hit, MAX_EF, MAX_K, MAX_RESULT_BYTES, Plan, PlanKind, SearchParams,
+    DEFAULT_EF, Hit, MAX_EF, MAX_K, MAX_RESULT_BYTES, Plan, PlanKind, RESULT_ITEM_BYTES,
+    RESULT_LIST_BYTES, SearchParams,
 };
 use crate::error::{Error, Limit, Result, StorageError};
 use crate::filter::Filter;
@@ -168,6 +169,7 @@ impl State {
         budget: &mut Budget,
     ) -> Result<Vec<Hit>> {
         let (k, ef, kind) = (ctx.k, ctx.ef, ctx.kind);
+        budget.spend(RESULT_LIST_BYTES)?;
         let walked = match kind {
             PlanKind::Graph => self.walk(q, k, ef, ctx)?,
             PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc)?,
@@ -202,7 +204,8 @@ impl State {
             } else {
                 0
             };
-            budget.spend(16 + vector + if params.with_payload { text } else { 0 })?;
+            budget
+                .spend(RESULT_ITEM_BYTES + vector + if params.with_payload { text } else { 0 })?;
             let payload = match params.with_payload {
                 true => self.payload(slot),
                 false => None,
@@ -245,7 +248,10 @@ impl State {
             (_, _, Some(space)) => Ok(graph.search(&space, q, k, ef, check, &mut scratch)),
             _ => Ok(Vec::new()),
         };
+        // A damaged node the walk scored (and would have kept) ranked a wrong vector.
+        let damage = self.refuse_damaged(|s| scratch.marks.seen(s) && accept(s));
         self.give_scratch(scratch);
+        damage?;
         let mut hits: Found = walked?
             .into_iter()
             .filter_map(|Scored(d, n)| self.ids.owner(n).map(|id| (d, id, n)))
@@ -319,6 +325,7 @@ impl State {
     /// reranked exactly (as the walk itself ranks).
     fn score_waiting(&self, q: &Query, k: usize, ef: usize, acc: &Acceptor<'_>) -> Result<Found> {
         let (waiting, accept) = (self.unindexed.iter(), |s| acc.accepts(self, s));
+        self.refuse_damaged(|s| self.unindexed.contains(s) && accept(s))?;
         let many = self.unindexed.len() > 4 * ef || !self.vectors.lends_bytes();
         match (self.sq8_walk(), q) {
             (Some(sq8), Query::F32(qf)) if many => {
@@ -382,11 +389,21 @@ impl State {
         };
         let qq = quantize(qf);
         let accept = |s| acc.accepts_candidate(self, s);
+        self.refuse_damaged(|s| cands.contains(s) && accept(s))?;
         let depth = rerank_depth(k, ef);
         let pool = ef.max(depth);
         let rough = self.best_of(cands.iter(), pool, |s| sq8.distance(&qq, s), accept);
         let hits = self.rerank(q, rough, k, depth)?;
         Ok((hits.len() == k).then_some(hits))
+    }
+
+    /// The damage of a slot that a search scored (`scored` says which), as an error: an
+    /// exact answer never silently leaves out a point whose vector is damaged.
+    fn refuse_damaged(&self, scored: impl Fn(u32) -> bool) -> Result<()> {
+        if self.vectors.damaged().is_empty() {
+            return Ok(());
+        }
+        Ok(self.vectors.refuse_damaged(scored)?)
     }
 
     /// Checks every hit's vector against its checksum: a search never answers with a vector
@@ -405,6 +422,7 @@ impl State {
         if let Some(c) = acc.candidates() {
             return self.read_best(c.iter(), q, k, |s| acc.accepts_candidate(self, s));
         }
+        self.refuse_damaged(|s| self.ids.owner(s).is_some() && acc.accepts(self, s))?;
         let mut top = TopK::new(k);
         self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
             if top.accepts(d, id) && acc.accepts(self, slot) {
@@ -424,7 +442,11 @@ impl State {
         accept: impl Fn(u32) -> bool,
     ) -> Result<Found> {
         let mut top = TopK::new(k);
-        let live = slots.filter(|&s| self.ids.owner(s).is_some());
+        let damaged = self.vectors.damaged();
+        // A damaged slot is scored (and refused) only when it would count.
+        let live = slots.filter(|&s| {
+            self.ids.owner(s).is_some() && (damaged.is_empty() || !damaged.contains(s) || accept(s))
+        });
         self.vectors.scan_slots(live, q, |slot, d| {
             if let Some(id) = self.ids.owner(slot)
                 && top.accepts(d, id)

@@ -87,7 +87,8 @@ pub(super) fn threads(cores: usize, items: usize) -> usize {
 }
 
 impl State {
-    /// The state of these parts, with the SQ8 copy built and no graph yet.
+    /// The state of these parts, with the SQ8 copy built, damaged slots found, and no graph
+    /// yet.
     pub(super) fn new(p: Parts) -> Result<State, StorageError> {
         let codec = Codec::new(&p.config, p.options.kernels);
         let mut st = State {
@@ -113,7 +114,7 @@ impl State {
             scratch: Scratch::default(),
             search_scratch: Mutex::new(Vec::new()),
         };
-        st.vectors.rebuild_sq8(st.ids.owners())?;
+        st.vectors.load(st.ids.owners())?;
         Ok(st)
     }
 

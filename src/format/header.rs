@@ -59,6 +59,13 @@ impl Header {
     }
 }
 
+/// The stamp of the file at `path` (a collection's file, named with its generation): a
+/// file copied in from another collection or generation carries another one. Never 0, which
+/// marks a file written before stamps.
+pub(crate) fn file_stamp(path: &str) -> u32 {
+    crc32fast::hash(path.as_bytes()).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 mod header;
 mod le;
 
-pub(crate) use header::{Header, HeaderProblem};
+pub(crate) use header::{Header, HeaderProblem, file_stamp};
 pub(crate) use le::{Reader, u32_at, u64_at};
 
 /// CRC32 of `bytes[..at]` equals the u32 stored at `at`.

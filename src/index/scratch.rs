@@ -65,6 +65,11 @@ impl Marks {
         }
     }
 
+    /// True when `n` was visited in the current (or last) search.
+    pub(crate) fn seen(&self, n: u32) -> bool {
+        self.marks.get(n as usize).is_some_and(|&m| m == self.stamp)
+    }
+
     /// Marks `n` visited; true if it was not visited yet in this search.
     #[inline(always)]
     pub(crate) fn visit(&mut self, n: u32) -> bool {

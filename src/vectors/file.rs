@@ -9,7 +9,10 @@
 //!  17   3  reserved, zero
 //!  20   4  slot size in bytes (u32 LE)
 //!  24   4  crc32 of bytes 0..24
-//!  28 4068 zero
+//!  28   4  stamp: crc32 of the file's path in the database (`collections/<name>/vectors-<g>`),
+//!          never 0; a file copied in from another collection or generation carries another
+//!          (0: written before stamps, accepted)
+//!  32 4064 zero
 //! slots
 //!   4096 + s * slot_size: the encoded vector of slot s
 //! ```
@@ -24,7 +27,7 @@
 
 use crate::config::CollectionConfig;
 use crate::error::StorageError;
-use crate::format::{Header, HeaderProblem, append_crc};
+use crate::format::{Header, HeaderProblem, append_crc, file_stamp, u32_at};
 use crate::region::{CheckedRegion, Region};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -81,6 +84,7 @@ impl VectorFile {
         let mut region = CheckedRegion::new(region);
         region.set_len(0)?;
         region.write(0, &header(config, slot_size as u32))?;
+        region.write(HEADER_USED as u64, &file_stamp(path).to_le_bytes())?;
         region.set_len(PAGE)?;
         region.sync()?;
         let mut sums = CheckedRegion::new(sums);
@@ -142,8 +146,10 @@ impl VectorFile {
         if self.region.len() < PAGE {
             return Err(bad(0, "vector file is shorter than its header"));
         }
-        let mut h = [0u8; HEADER_USED];
+        let mut h = [0u8; HEADER_USED + 4];
         self.region.read(0, &mut h)?;
+        let stamp = u32_at(&h, HEADER_USED).unwrap_or_default();
+        let h: [u8; HEADER_USED] = h[..HEADER_USED].try_into().expect("HEADER_USED bytes");
         match HEADER.verify(&h, 24) {
             Ok(()) => {}
             Err(HeaderProblem::Short | HeaderProblem::Magic) => {
@@ -164,6 +170,12 @@ impl VectorFile {
             return Err(bad(
                 12,
                 "vector file header does not match the checkpoint's config",
+            ));
+        }
+        if stamp != 0 && stamp != file_stamp(path) {
+            return Err(bad(
+                HEADER_USED as u64,
+                "the vector file belongs to another collection or generation (its stamp)",
             ));
         }
         Ok(())

@@ -7,6 +7,7 @@ use super::space::{LinkSpace, SlotSpace, Sq8Space};
 use super::sq8::Sq8;
 use crate::config::Metric;
 use crate::error::StorageError;
+use roaring::RoaringBitmap;
 use std::collections::{BTreeSet, HashMap};
 
 /// Invariants:
@@ -18,6 +19,9 @@ use std::collections::{BTreeSet, HashMap};
 ///   bytes in `file` until it leaves the graph (a rebuild releases it then). So a search never
 ///   reads a released slot: on a full tmpfs, reading a punched page through the map is a
 ///   SIGBUS, and a tombstone's vector keeps routing searches as well as it did.
+/// - `damaged` holds the live slots whose bytes in `file` failed their checksum when the open
+///   read them all (a write or a release takes a slot out): a search that would score one
+///   reports it instead of ranking a wrong vector.
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) file: VectorFile,
@@ -25,6 +29,7 @@ pub(crate) struct Store {
     staged: HashMap<u32, Vec<u8>>,
     released: BTreeSet<u32>,
     sq8: Option<Sq8>,
+    damaged: RoaringBitmap,
 }
 
 impl Store {
@@ -35,6 +40,29 @@ impl Store {
             staged: HashMap::new(),
             released: BTreeSet::new(),
             sq8: None,
+            damaged: RoaringBitmap::new(),
+        }
+    }
+
+    /// The live slots whose bytes failed their checksum when the open read them.
+    pub(crate) fn damaged(&self) -> &RoaringBitmap {
+        &self.damaged
+    }
+
+    /// The error that names `slot`'s damage (its file and offset).
+    pub(crate) fn damage(&self, slot: u32) -> StorageError {
+        StorageError::corrupted(
+            self.file.path(),
+            self.file.offset(slot),
+            format!("slot {slot} does not match its checksum"),
+        )
+    }
+
+    /// The first damaged slot among `slots` that `scored` says a search scored, as an error.
+    pub(crate) fn refuse_damaged(&self, scored: impl Fn(u32) -> bool) -> Result<(), StorageError> {
+        match self.damaged.iter().find(|&s| scored(s)) {
+            Some(slot) => Err(self.damage(slot)),
+            None => Ok(()),
         }
     }
 
@@ -57,6 +85,7 @@ impl Store {
         slots: u32,
     ) -> Result<(), StorageError> {
         self.released.remove(&slot);
+        self.damaged.remove(slot);
         if let Some(sq8) = self.sq8.as_mut() {
             sq8.set(slot, &bytes, slots as usize);
         }
@@ -72,6 +101,7 @@ impl Store {
     /// Forgets `slot`'s bytes; the slot is released at the next [`Store::apply`].
     pub(crate) fn release(&mut self, slot: u32) {
         self.staged.remove(&slot);
+        self.damaged.remove(slot);
         self.released.insert(slot);
     }
 
@@ -160,45 +190,66 @@ impl Store {
         self.file.slots_slice().is_some()
     }
 
-    /// Builds the SQ8 copy from the live slots (float metrics; bit vectors have none): in
-    /// place where the file lends its bytes, else read in runs.
-    pub(crate) fn rebuild_sq8(&mut self, owners: &[Option<u64>]) -> Result<(), StorageError> {
+    /// Reads every live slot once: builds the SQ8 copy from them (float metrics; bit vectors
+    /// have none) and checks each one in the file against its checksum, keeping those that
+    /// fail in `damaged`. In place where the file lends its bytes, else read in runs.
+    pub(crate) fn load(&mut self, owners: &[Option<u64>]) -> Result<(), StorageError> {
         self.sq8 = None;
+        self.damaged.clear();
         let metric = self.codec.metric();
-        if metric.is_binary() {
-            return Ok(());
-        }
         let dim = self.codec.dimension() as usize;
-        let mut sq8 = Sq8::new(dim, metric == Metric::Euclidean, owners.len())?;
-        let mut quantize = |slot: usize, bytes: &[u8]| {
-            if owners[slot].is_some() {
+        let mut sq8 = match metric.is_binary() {
+            true => None,
+            false => Some(Sq8::new(dim, metric == Metric::Euclidean, owners.len())?),
+        };
+        let (file, staged) = (&self.file, &self.staged);
+        let mut damaged = Vec::new();
+        let mut visit = |slot: usize, in_file: Option<&[u8]>| -> Result<(), StorageError> {
+            if owners[slot].is_none() {
+                return Ok(());
+            }
+            let bytes = match (staged.get(&(slot as u32)), in_file) {
+                (Some(b), _) => b.as_slice(),
+                (None, Some(b)) => {
+                    match file.verify(slot as u32, b) {
+                        Ok(()) => {}
+                        Err(StorageError::Corrupted { .. }) => damaged.push(slot as u32),
+                        Err(e) => return Err(e),
+                    }
+                    b
+                }
+                // Slots past the end of the file can only be staged ones; a scan reports one
+                // that is not.
+                (None, None) => return Ok(()),
+            };
+            if let Some(sq8) = sq8.as_mut() {
                 with_f32(bytes, |v| sq8.quantize_row(slot, v));
             }
+            Ok(())
         };
-        match self.exact_space() {
-            Some(space) => {
-                for slot in 0..owners.len() {
-                    quantize(slot, space.bytes(slot as u32));
+        let in_file = self.slots_in_file().min(owners.len());
+        match file.slots_slice() {
+            Some(all) => {
+                let size = self.codec.slot_size();
+                for (slot, bytes) in all.chunks_exact(size).take(in_file).enumerate() {
+                    visit(slot, Some(bytes))?;
                 }
             }
             None => {
-                let in_file = self.slots_in_file().min(owners.len());
-                let staged = &self.staged;
+                let mut failed = Ok(());
                 self.read_runs(in_file, |slot, bytes| {
-                    quantize(
-                        slot,
-                        staged.get(&(slot as u32)).map_or(bytes, Vec::as_slice),
-                    )
-                })?;
-                // Slots past the end of the file can only be staged ones.
-                for slot in in_file..owners.len() {
-                    if let Some(bytes) = staged.get(&(slot as u32)) {
-                        quantize(slot, bytes);
+                    if failed.is_ok() {
+                        failed = visit(slot, Some(bytes));
                     }
-                }
+                })?;
+                failed?;
             }
         }
-        self.sq8 = Some(sq8);
+        for slot in in_file..owners.len() {
+            visit(slot, None)?;
+        }
+        self.damaged = damaged.into_iter().collect();
+        self.sq8 = sq8;
         Ok(())
     }
 
@@ -266,16 +317,22 @@ impl Store {
         })
     }
 
-    /// Calls `f(id, distance)` for every live point (`owners[slot]` names a slot's point).
-    /// The distance from `q` to each of `slots` (live ones, ascending), as `f(slot, d)`.
+    /// The distance from `q` to each of `slots` (live ones, ascending), as `f(slot, d)`; a
+    /// damaged slot among them is an error (it would be scored wrong).
     pub(crate) fn scan_slots(
         &self,
         slots: impl Iterator<Item = u32>,
         q: &Query,
         mut f: impl FnMut(u32, f32),
     ) -> Result<(), StorageError> {
+        let damaged = &self.damaged;
+        let check = |slot: u32| match damaged.is_empty() || !damaged.contains(slot) {
+            true => Ok(()),
+            false => Err(self.damage(slot)),
+        };
         if let Some(space) = self.exact_space() {
             for slot in slots {
+                check(slot)?;
                 f(slot, self.codec.distance(q, space.bytes(slot)));
             }
             return Ok(());
@@ -285,12 +342,15 @@ impl Store {
         let mut words = vec![0u64; size.div_ceil(8)];
         let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size];
         for slot in slots {
+            check(slot)?;
             let bytes = self.bytes(slot, buf, false)?;
             f(slot, self.codec.distance(q, bytes));
         }
         Ok(())
     }
 
+    /// Calls `f(slot, id, distance)` for every live point (`owners[slot]` names a slot's
+    /// point); the caller refuses damaged slots it would count (see `damaged`).
     pub(crate) fn scan(
         &self,
         owners: &[Option<u64>],
