@@ -193,28 +193,39 @@ impl State {
         };
         report.bytes_checked += end;
         let dirty = self.payloads.dirty();
+        let mut differs = None;
+        let mut not_json = None;
+        let wanted: Vec<_> = latest.iter().map(|(&id, &at)| (at, id)).collect();
+        let on_disk = |id: u64| latest.get(&id).copied().flatten();
         for (id, slot) in self.ids.iter() {
-            if dirty.contains(&id) {
-                continue;
-            }
-            let on_disk = latest.get(&id).and_then(|t| t.as_deref());
-            if on_disk != self.payloads.text(slot) {
-                report.problem(
-                    &path,
-                    None,
-                    format!("the payload of id {id} differs from the one in memory"),
-                );
-                break;
+            if !dirty.contains(&id) && on_disk(id).is_none() && self.payloads.text(slot).is_some() {
+                differs.get_or_insert(id);
             }
         }
-        if let Some(id) = latest
-            .iter()
-            .find(|(_, t)| {
-                t.as_deref()
-                    .is_some_and(|t| serde_json::from_slice::<serde_json::Value>(t).is_err())
-            })
-            .map(|(id, _)| id)
-        {
+        let present: Vec<_> = wanted
+            .into_iter()
+            .filter_map(|(at, id)| Some((at?, id)))
+            .collect();
+        let read = self.payload_file.read_texts(present, |id, text| {
+            if serde_json::from_slice::<serde_json::Value>(text).is_err() {
+                not_json.get_or_insert(id);
+            }
+            let held = self.ids.slot(id).and_then(|s| self.payloads.text(s));
+            if self.ids.contains(id) && !dirty.contains(&id) && held != Some(text) {
+                differs.get_or_insert(id);
+            }
+        });
+        if let Err(e) = read {
+            return report.error(&path, &e.into());
+        }
+        if let Some(id) = differs {
+            report.problem(
+                &path,
+                None,
+                format!("the payload of id {id} differs from the one in memory"),
+            );
+        }
+        if let Some(id) = not_json {
             report.problem(&path, None, format!("the payload of id {id} is not JSON"));
         }
         let mut rebuilt = PayloadIndexes::default();

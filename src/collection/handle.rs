@@ -169,7 +169,8 @@ impl Collection {
                 free_slots: st.ids.free_slots(),
                 wal_bytes: st.wal.len(),
                 vector_file_bytes: st.vectors.file.len(),
-                unflushed: !st.wal.is_synced() || st.vectors.has_pending(),
+                unflushed: !st.options.read_only
+                    && (!st.wal.is_synced() || st.vectors.has_pending()),
                 generation: st.generation,
                 recovery: st.recovery.clone(),
                 graph_nodes: st.graph.as_ref().map_or(0, Graph::nodes),

@@ -32,5 +32,6 @@ pub use points::IndexInfo;
 pub use types::{
     CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW, EXACT_MATCHES_PER_EF,
     EXACT_SELECTIVITY, Hit, Include, MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page,
-    Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RecoveryStats, SearchParams, Stats, VectorMemory,
+    Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
+    RecoveryStats, SearchParams, Stats, VectorMemory,
 };

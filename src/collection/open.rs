@@ -138,15 +138,20 @@ impl Collection {
             cp.payloads_end,
             !options.read_only,
         )?;
+        let wanted: Vec<_> = cp
+            .entries
+            .iter()
+            .filter_map(|e| Some((latest.remove(&e.id)??, (e.id, e.slot))))
+            .collect();
+        drop(latest);
         let mut payloads = PayloadStore::default();
-        for e in &cp.entries {
-            if let Some(Some(text)) = latest.remove(&e.id) {
-                payloads.set(e.id, e.slot, Some(&text));
-            }
-        }
+        let bytes = wanted.iter().map(|(at, _)| at.len as usize).sum();
+        payloads.reserve(bytes, cp.slot_count as usize)?;
+        payload_file.read_texts(wanted, |(id, slot), text| {
+            payloads.set(id, slot, Some(text));
+        })?;
         // What the file holds is what it already has.
         payloads.take_dirty();
-        drop(latest);
         let mut indexes = PayloadIndexes::default();
         for (key, code) in &cp.indexes {
             // Validated by the checkpoint decoder.
@@ -201,6 +206,14 @@ impl Collection {
             match r.kind {
                 KIND_UPSERT => {
                     let points = record::decode_upsert(rec.payload(r), slot_size).map_err(bad)?;
+                    // A record is checked as the write that logged it was: its checksum
+                    // only says the bytes are the ones written, not that they are valid.
+                    for p in &points {
+                        if let Some(why) = state.codec.stored_problem(p.vector) {
+                            return Err(bad(format!("the vector of id {}: {why}", p.id)).into());
+                        }
+                        valid_payload(p.id, p.payload).map_err(bad)?;
+                    }
                     let decoded = points.into_iter().map(|p| Put {
                         id: p.id,
                         vector: p.vector.to_vec(),
@@ -214,7 +227,11 @@ impl Collection {
                     }
                 }
                 KIND_PAYLOAD => {
-                    for (id, text) in record::decode_payloads(rec.payload(r)).map_err(bad)? {
+                    let texts = record::decode_payloads(rec.payload(r)).map_err(bad)?;
+                    for &(id, text) in &texts {
+                        valid_payload(id, text).map_err(bad)?;
+                    }
+                    for (id, text) in texts {
                         state.apply_payload(id, text);
                     }
                 }
@@ -233,6 +250,14 @@ impl Collection {
             state.remove_leftovers()?;
         }
         Ok(Collection::from_state(name, config, state))
+    }
+}
+
+/// A logged payload text is what a write accepts: a JSON object within the limits.
+fn valid_payload(id: u64, text: Option<&str>) -> std::result::Result<(), String> {
+    match text.map(|t| crate::payloads::parse(Some(id), t)) {
+        Some(Err(e)) => Err(format!("the payload of id {id}: {e}")),
+        _ => Ok(()),
     }
 }
 

@@ -4,7 +4,7 @@
 use super::handle::Collection;
 use super::search::Budget;
 use super::state::State;
-use super::types::{Include, MAX_SCROLL, Page, Point};
+use super::types::{Include, MAX_SCROLL, Page, Point, RESULT_ITEM_BYTES};
 use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::payloads::{IndexKind, json as payload};
@@ -210,7 +210,7 @@ impl State {
         } else {
             0
         };
-        16 + vector + if include.payload { text } else { 0 }
+        RESULT_ITEM_BYTES + vector + if include.payload { text } else { 0 }
     }
 
     /// A point as the read APIs return it.

@@ -24,10 +24,19 @@ pub const EXACT_MATCHES_PER_EF: usize = 16;
 /// exactly) when `c² <= QUANTIZED_SCAN_FACTOR * ef * n`: a walk that only returns matches
 /// visits about `1/selectivity` times the nodes of an unfiltered one, a scan costs `c`.
 pub const QUANTIZED_SCAN_FACTOR: usize = 32;
-/// The most bytes of payload text and vectors one read may return (a search batch, a
-/// `get`); a scroll page stops short of it instead. Bounds the memory a call needs, which a
-/// component's memory cap would otherwise turn into a trap.
+/// The most bytes one read may return (a search batch, a `get`), counting every hit or point
+/// ([`RESULT_ITEM_BYTES`]), every list of hits ([`RESULT_LIST_BYTES`]), payload text and
+/// vectors; a scroll page stops short of it instead. Bounds the memory a call needs, which a
+/// component's memory cap would otherwise turn into a trap, and stays under what a component
+/// host lets one call return (wasmtime charges the host-side size of what it copies out
+/// against 128 MiB a call by default).
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
+/// What one hit or point costs a read besides its payload text and vector: the size a
+/// 64-bit host holds it in across the component boundary (an id, a score, two optional
+/// lists), which is what a host's per-call allowance is charged.
+pub const RESULT_ITEM_BYTES: usize = 64;
+/// What one list of hits (one query of a batch) costs a read: a list's size on a 64-bit host.
+pub const RESULT_LIST_BYTES: usize = 24;
 /// The default of [`Options::max_unindexed`]: the points a search may score exactly beside
 /// the graph walk while the graph catches up.
 pub const DEFAULT_MAX_UNINDEXED: usize = 20_000;
@@ -380,7 +389,8 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// Length of the vector file (holes included).
     pub vector_file_bytes: u64,
-    /// True when some write is not yet durable (call `flush`).
+    /// True when some write is not yet durable (call `flush`); never on a read-only open,
+    /// which writes nothing (what it replayed from the log was durable already).
     pub unflushed: bool,
     /// The current log generation (one more per checkpoint).
     pub generation: u32,

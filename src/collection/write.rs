@@ -75,7 +75,7 @@ impl Collection {
             if puts.is_empty() {
                 return Ok(());
             }
-            st.reserve_for(&puts)?;
+            st.reserve_for(&puts, rec.len())?;
             st.guard(|st| {
                 st.wal.append(KIND_UPSERT, &rec)?;
                 st.put_all(puts)
@@ -107,26 +107,84 @@ impl Collection {
 }
 
 impl State {
-    /// Room in the vector file and the SQ8 copy for the new points of `puts`, made before
-    /// anything is logged (a file may be longer than its slots). Where what is held in memory
-    /// (the component's copy of the file, the SQ8 copy) cannot grow, the batch is refused with
-    /// `LimitExceeded { limit: MemoryBytes }` and nothing changes; any other failure latches.
-    fn reserve_for(&mut self, puts: &[Put]) -> Result<()> {
+    /// Room for the new points of `puts` (logged as `rec_len` bytes), made before anything is
+    /// logged: in the vector file and the SQ8 copy (a file may be longer than its slots), the
+    /// payload arena, and the log's frame buffer; and, where memory is capped, room left for
+    /// what a checkpoint and a reopen of the grown collection need ([`State::headroom`]).
+    /// Where that memory cannot be had, the batch is refused with `LimitExceeded { limit:
+    /// MemoryBytes }` and nothing changes; any other failure latches.
+    fn reserve_for(&mut self, puts: &[Put], rec_len: usize) -> Result<()> {
         let new = puts.iter().filter(|p| !self.ids.contains(p.id)).count() as u32;
         let free = u32::try_from(self.ids.free_slots()).unwrap_or(u32::MAX);
         let slots = self.ids.slots().saturating_add(new.saturating_sub(free));
+        let text: usize = puts
+            .iter()
+            .filter_map(|p| p.payload.as_ref())
+            .map(String::len)
+            .sum();
+        let refused = |st: &State| Error::LimitExceeded {
+            limit: Limit::MemoryBytes,
+            max: st.memory_bytes(None),
+            actual: st.memory_bytes(Some(slots)) + text as u64,
+        };
         match self.vectors.reserve(slots) {
-            Ok(()) => Ok(()),
-            Err(e) if crate::region::is_out_of_memory(&e) => Err(Error::LimitExceeded {
-                limit: Limit::MemoryBytes,
-                max: self.vectors.memory_bytes(None),
-                actual: self.vectors.memory_bytes(Some(slots)),
-            }),
+            Ok(()) => {}
+            Err(e) if crate::region::is_out_of_memory(&e) => return Err(refused(self)),
             Err(e) => {
                 self.failed = true;
-                Err(e.into())
+                return Err(e.into());
             }
         }
+        if self.payloads.reserve(text, slots as usize).is_err()
+            || self.wal.reserve(rec_len).is_err()
+            || !self.headroom(slots, rec_len)
+        {
+            return Err(refused(self));
+        }
+        Ok(())
+    }
+
+    /// Room in the payload arena and the log's frame buffer for a payload record of
+    /// `rec_len` bytes holding `text` bytes of payloads, and headroom as for an upsert.
+    fn reserve_payloads(&mut self, text: usize, rec_len: usize) -> Result<()> {
+        let slots = self.ids.slots();
+        if self.payloads.reserve(text, slots as usize).is_err()
+            || self.wal.reserve(rec_len).is_err()
+            || !self.headroom(slots, rec_len)
+        {
+            return Err(Error::LimitExceeded {
+                limit: Limit::MemoryBytes,
+                max: self.memory_bytes(None),
+                actual: self.memory_bytes(None) + text as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes of memory the collection holds now (vectors, SQ8 copy, payloads), and with
+    /// `slots` slots.
+    fn memory_bytes(&self, slots: Option<u32>) -> u64 {
+        self.vectors.memory_bytes(slots) + self.payloads.memory() as u64
+    }
+
+    /// True when a write that leaves `slots` slots and appends `rec_len` bytes to the log
+    /// still leaves the memory that the maintenance of the grown collection needs at once
+    /// besides what it holds: the graph over those slots growing as it catches up and encoded
+    /// whole at a checkpoint (or read whole beside its decoded form at a reopen), the
+    /// checkpoint's own bytes, and the log, which a reopen reads whole. Only where memory is
+    /// capped (the component: a failed allocation there is a trap); natively there is no cap
+    /// and nothing to probe.
+    fn headroom(&self, slots: u32, rec_len: usize) -> bool {
+        if !cfg!(target_family = "wasm") {
+            return true;
+        }
+        let m = self.config.m as usize;
+        // The level-0 block of a node and its level, with an eighth for the upper layers.
+        let graph = slots as usize * (1 + (2 * m + 1) * 4) * 9 / 8;
+        let checkpoint = self.ids.len() * 16 + (1 << 20);
+        let log = self.wal.len() as usize + rec_len;
+        let need = 2 * graph + checkpoint + log;
+        Vec::<u8>::new().try_reserve_exact(need).is_ok()
     }
 
     /// Deletes the points that exist among `ids` (one log record); returns how many.
@@ -172,6 +230,12 @@ impl State {
             record::push_point(&mut rec, *id, t.as_deref(), &[]);
         }
         check_record_size(&rec)?;
+        let text = texts
+            .iter()
+            .filter_map(|(_, t)| t.as_ref())
+            .map(String::len)
+            .sum();
+        self.reserve_payloads(text, rec.len())?;
         self.guard(|st| st.wal.append(KIND_PAYLOAD, &rec).map(drop))?;
         for (id, t) in &texts {
             self.apply_payload(*id, t.as_deref());

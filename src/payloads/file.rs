@@ -4,24 +4,36 @@
 //! committed, and the next append writes over them.
 //!
 //! ```text
+//! version 2 (written since stamps):
 //!   0   8  magic "VELESPLD"
-//!   8   4  format version (u32 LE)
-//!  12   4  crc32 of bytes 0..12
-//!  16      records: id u64, length u32 (0xFFFF_FFFF: the id has no payload),
+//!   8   4  format version (u32 LE) = 2
+//!  12   4  stamp: crc32 of the file's path in the database (`collections/<name>/payloads-<g>`),
+//!          never 0; a file copied in from another collection or generation carries another
+//!  16  12  zero
+//!  28   4  crc32 of bytes 0..28
+//!  32      records
+//! version 1 (still read): magic, version = 1, crc32 of bytes 0..12, records from 16.
+//! records: id u64, length u32 (0xFFFF_FFFF: the id has no payload),
 //!          crc32 u32 of (id, length, text), then `length` bytes of compact JSON text
 //! ```
 
 use crate::error::StorageError;
-use crate::format::{Header, HeaderProblem, append_crc, u32_at, u64_at};
+use crate::format::{Header, HeaderProblem, append_crc, file_stamp, u32_at, u64_at};
 use crate::region::Region;
 use std::collections::HashMap;
 
 const HEADER: Header = Header {
     magic: *b"VELESPLD",
-    version: 1,
+    version: 2,
 };
-/// Where the first record starts.
-pub(crate) const HEAD: u64 = 16;
+const HEADER_V1: Header = Header {
+    version: 1,
+    ..HEADER
+};
+/// Where the first record starts in a new file.
+pub(crate) const HEAD: u64 = 32;
+/// Where it starts in a file of version 1.
+const HEAD_V1: u64 = 16;
 const RECORD_HEAD: usize = 16;
 const REMOVED: u32 = u32::MAX;
 
@@ -33,8 +45,55 @@ pub(crate) struct PayloadFile {
     end: u64,
 }
 
-/// The records of a payload file: each id's last text (`None`: removed), by id.
-pub(crate) type Latest = HashMap<u64, Option<Vec<u8>>>;
+/// Where a record's text lies in the payload file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TextAt {
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+}
+
+/// The records of a payload file: where each id's last text lies (`None`: removed), by id.
+/// Locations, not texts: an open holds the payloads once, in the store's arena.
+pub(crate) type Latest = HashMap<u64, Option<TextAt>>;
+
+/// Bytes a reader of the file holds at once (a payload is at most 1 MiB, so one record's
+/// text fits in a window of its own when it is larger).
+const WINDOW: usize = 4 << 20;
+
+/// A window over `0..end` of a region, read in runs of [`WINDOW`] bytes.
+struct Window<'a> {
+    region: &'a dyn Region,
+    end: u64,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Window<'a> {
+    fn new(region: &'a dyn Region, end: u64) -> Window<'a> {
+        Window {
+            region,
+            end,
+            start: 0,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// `at..at + n`, or `None` when it runs past `end`.
+    fn get(&mut self, at: u64, n: usize) -> Result<Option<&[u8]>, StorageError> {
+        if at.saturating_add(n as u64) > self.end {
+            return Ok(None);
+        }
+        let held = self.start..self.start + self.bytes.len() as u64;
+        if at < held.start || at + n as u64 > held.end {
+            let len = (WINDOW.max(n) as u64).min(self.end - at) as usize;
+            self.bytes.resize(len, 0);
+            self.region.read(at, &mut self.bytes)?;
+            self.start = at;
+        }
+        let from = (at - self.start) as usize;
+        Ok(Some(&self.bytes[from..from + n]))
+    }
+}
 
 fn record_crc(id: u64, len: u32, text: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -52,6 +111,8 @@ impl PayloadFile {
     ) -> Result<PayloadFile, StorageError> {
         let mut head = Vec::with_capacity(HEAD as usize);
         HEADER.write(&mut head);
+        head.extend_from_slice(&file_stamp(path).to_le_bytes());
+        head.resize(28, 0);
         append_crc(&mut head);
         region.set_len(0)?;
         region.write(0, &head)?;
@@ -120,15 +181,39 @@ impl PayloadFile {
         read_records(self.region.as_ref(), &self.path, self.end)
     }
 
+    /// Reads the texts at `wanted` (locations from [`Latest`], each with what the caller
+    /// needs to place it), in file order, calling `f(item, text)` for each.
+    pub(crate) fn read_texts<T>(
+        &self,
+        mut wanted: Vec<(TextAt, T)>,
+        mut f: impl FnMut(T, &[u8]),
+    ) -> Result<(), StorageError> {
+        wanted.sort_unstable_by_key(|(at, _)| at.offset);
+        let mut window = Window::new(self.region.as_ref(), self.end);
+        for (at, item) in wanted {
+            match window.get(at.offset, at.len as usize)? {
+                Some(text) => f(item, text),
+                None => {
+                    return Err(StorageError::corrupted(
+                        &self.path,
+                        at.offset,
+                        "payload text runs past the end",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn path(&self) -> &str {
         &self.path
     }
 }
 
-/// Reads and checks the records of `0..end` (see [`PayloadFile::open`]).
+/// Reads and checks the records of `0..end` (see [`PayloadFile::open`]), a window at a time.
 fn read_records(region: &dyn Region, path: &str, end: u64) -> Result<Latest, StorageError> {
     let bad = |at: u64, why: &str| StorageError::corrupted(path, at, why);
-    if end < HEAD || region.len() < end {
+    if end < HEAD_V1 || region.len() < end {
         return Err(bad(
             region.len().min(end),
             &format!(
@@ -137,9 +222,13 @@ fn read_records(region: &dyn Region, path: &str, end: u64) -> Result<Latest, Sto
             ),
         ));
     }
-    let mut bytes = vec![0u8; end as usize];
-    region.read(0, &mut bytes)?;
-    match HEADER.verify(&bytes, 12) {
+    let mut window = Window::new(region, end);
+    let head = window.get(0, end.min(HEAD) as usize)?.unwrap_or_default();
+    let (verdict, first) = match u32_at(head, 8) {
+        Some(1) => (HEADER_V1.verify(head, 12), HEAD_V1),
+        _ => (HEADER.verify(head, 28), HEAD),
+    };
+    match verdict {
         Ok(()) => {}
         Err(HeaderProblem::Version(found)) => {
             return Err(StorageError::UnsupportedVersion {
@@ -150,25 +239,36 @@ fn read_records(region: &dyn Region, path: &str, end: u64) -> Result<Latest, Sto
         }
         Err(_) => return Err(bad(0, "not a payload file, or its header is damaged")),
     }
+    if first == HEAD && u32_at(head, 12) != Some(file_stamp(path)) {
+        return Err(bad(
+            12,
+            "the payload file belongs to another collection or generation (its stamp)",
+        ));
+    }
     let mut latest = Latest::new();
-    let mut at = HEAD as usize;
-    while at < bytes.len() {
-        let (Some(id), Some(len), Some(crc)) = (
-            u64_at(&bytes, at),
-            u32_at(&bytes, at + 8),
-            u32_at(&bytes, at + 12),
-        ) else {
-            return Err(bad(at as u64, "truncated payload record"));
+    let mut at = first;
+    while at < end {
+        let Some(rec) = window.get(at, RECORD_HEAD)? else {
+            return Err(bad(at, "truncated payload record"));
+        };
+        let (Some(id), Some(len), Some(crc)) = (u64_at(rec, 0), u32_at(rec, 8), u32_at(rec, 12))
+        else {
+            return Err(bad(at, "truncated payload record"));
         };
         let n = if len == REMOVED { 0 } else { len as usize };
-        let Some(text) = bytes.get(at + RECORD_HEAD..at + RECORD_HEAD + n) else {
-            return Err(bad(at as u64, "payload record runs past the end"));
+        let text_at = at + RECORD_HEAD as u64;
+        let Some(text) = window.get(text_at, n)? else {
+            return Err(bad(at, "payload record runs past the end"));
         };
         if record_crc(id, len, text) != crc {
-            return Err(bad(at as u64, "payload record checksum mismatch"));
+            return Err(bad(at, "payload record checksum mismatch"));
         }
-        latest.insert(id, (len != REMOVED).then(|| text.to_vec()));
-        at += RECORD_HEAD + n;
+        let place = TextAt {
+            offset: text_at,
+            len,
+        };
+        latest.insert(id, (len != REMOVED).then_some(place));
+        at = text_at + n as u64;
     }
     Ok(latest)
 }
@@ -195,7 +295,11 @@ mod tests {
         assert_eq!(g.end(), end);
         assert_eq!(latest.len(), 3);
         assert_eq!(latest[&1], None);
-        assert_eq!(latest[&2].as_deref(), Some(&b"{}"[..]));
+        let mut texts = Vec::new();
+        let wanted = vec![(latest[&3].unwrap(), 3), (latest[&2].unwrap(), 2)];
+        g.read_texts(wanted, |id, t| texts.push((id, t.to_vec())))
+            .unwrap();
+        assert_eq!(texts, [(2, b"{}".to_vec()), (3, b"{\"b\":2}".to_vec())]);
         drop(g);
         assert_eq!(open().len(), end, "the tail is dropped");
         open().write(HEAD + 20, b"X").unwrap();

@@ -1,6 +1,8 @@
 //! The payloads of an open collection, in memory: compact JSON text in one arena, found by
 //! slot, with the ids changed since the payload file last took them.
 
+use crate::error::StorageError;
+use crate::region::out_of_memory;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -40,6 +42,17 @@ impl PayloadStore {
         serde_json::from_slice(self.text(slot)?).ok()
     }
 
+    /// Makes room for `bytes` more of text and for slots up to `slots`, so that the
+    /// [`PayloadStore::set`] calls that follow allocate nothing: memory that cannot be had is
+    /// an error here ([`crate::region::out_of_memory`]), before anything is logged or changed,
+    /// rather than an abort (a trap in the component) after.
+    pub(crate) fn reserve(&mut self, bytes: usize, slots: usize) -> Result<(), StorageError> {
+        let refs = slots.saturating_sub(self.refs.len());
+        let total = self.arena.len().saturating_add(bytes);
+        try_grow(&mut self.arena, bytes).map_err(|_| out_of_memory(total as u64))?;
+        try_grow(&mut self.refs, refs).map_err(|_| out_of_memory(total as u64))
+    }
+
     /// Sets `slot`'s payload (the point `id`'s) to `text`, or clears it.
     pub(crate) fn set(&mut self, id: u64, slot: u32, text: Option<&[u8]>) {
         let had = self.text(slot).is_some();
@@ -61,8 +74,23 @@ impl PayloadStore {
             self.live += t.len();
         }
         if self.arena.len() - self.live > self.live.max(1 << 16) {
-            self.rewrite(Some);
+            self.compact();
         }
+    }
+
+    /// Drops the garbage when the memory for a dense copy can be had (it is only a saving:
+    /// without the memory, the garbage stays until a later write or a reopen).
+    fn compact(&mut self) {
+        let mut arena = Vec::new();
+        if arena.try_reserve_exact(self.live).is_err() {
+            return;
+        }
+        for r in self.refs.iter_mut().filter(|r| **r != 0) {
+            let (at, len) = ((*r >> LEN_BITS) as usize, (*r & LEN_MASK) as usize);
+            *r = ((arena.len() as u64) << LEN_BITS) | len as u64;
+            arena.extend_from_slice(&self.arena[at..at + len]);
+        }
+        self.arena = arena;
     }
 
     fn clear_slot(&mut self, slot: u32) {
@@ -124,6 +152,14 @@ fn grow<T>(v: &mut Vec<T>, more: usize) {
     if v.capacity() - v.len() < more {
         v.reserve_exact(more.max(v.len() / 8 + 64));
     }
+}
+
+/// [`grow`], refusing (with nothing changed) where the memory cannot be had.
+fn try_grow<T>(v: &mut Vec<T>, more: usize) -> Result<(), std::collections::TryReserveError> {
+    if v.capacity() - v.len() < more {
+        v.try_reserve_exact(more.max(v.len() / 8 + 64))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
