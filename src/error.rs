@@ -165,9 +165,12 @@ pub enum Limit {
     FilterDepth,
     /// The payloads and vectors one read returns (a search batch, a get).
     ResultBytes,
-    /// The memory that holds a collection's vectors: the component's copy of the vector
-    /// file, and the SQ8 copy.
+    /// The memory that holds a collection: the component's copy of the vector file, the
+    /// SQ8 copy, the payloads, and the room a checkpoint and a reopen need besides.
     MemoryBytes,
+    /// Checkpoint generations (a u32): a collection checkpointed or compacted 4 billion
+    /// times has no next one.
+    Generation,
 }
 
 impl fmt::Display for Limit {
@@ -181,7 +184,8 @@ impl fmt::Display for Limit {
             Limit::PayloadDepth => "payload nesting depth",
             Limit::FilterDepth => "filter nesting depth",
             Limit::ResultBytes => "result size in bytes",
-            Limit::MemoryBytes => "vector bytes held in memory",
+            Limit::MemoryBytes => "bytes held in memory",
+            Limit::Generation => "checkpoint generation",
         })
     }
 }

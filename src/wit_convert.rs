@@ -201,6 +201,7 @@ macro_rules! wit_convert {
                 L::FilterDepth => t::Limit::FilterDepth,
                 L::ResultBytes => t::Limit::ResultBytes,
                 L::MemoryBytes => t::Limit::MemoryBytes,
+                L::Generation => t::Limit::Generation,
                 _ => return None,
             })
         }
@@ -216,6 +217,7 @@ macro_rules! wit_convert {
                 t::Limit::FilterDepth => L::FilterDepth,
                 t::Limit::ResultBytes => L::ResultBytes,
                 t::Limit::MemoryBytes => L::MemoryBytes,
+                t::Limit::Generation => L::Generation,
             }
         }
 

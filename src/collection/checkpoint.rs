@@ -25,6 +25,18 @@ impl Collection {
 }
 
 impl State {
+    /// The generation after this one; refused (before anything is written) where it would
+    /// wrap to 0, which every later open would refuse.
+    pub(super) fn next_generation(&self) -> Result<u32> {
+        self.generation
+            .checked_add(1)
+            .ok_or(crate::error::Error::LimitExceeded {
+                limit: crate::error::Limit::Generation,
+                max: u64::from(u32::MAX),
+                actual: u64::from(u32::MAX) + 1,
+            })
+    }
+
     /// The checkpoint protocol (docs/format.md):
     /// 1. sync the log and apply staged slots; 2. append the payloads changed since the last
     ///    checkpoint to the payload file past the length that checkpoint names (or write a
@@ -37,7 +49,7 @@ impl State {
         self.flush()?;
         // The saved graph covers every live point.
         self.catch_up(usize::MAX);
-        let next = self.generation + 1;
+        let next = self.next_generation()?;
         let fresh_payloads = self.payloads_superseded();
         let fresh = self.guard(|st| st.write_payloads(next, fresh_payloads))?;
         let extent = match &fresh {
@@ -182,5 +194,40 @@ impl State {
             payloads_end: payloads.end,
             indexes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{CollectionConfig, Database, Error, Limit, Metric, Point};
+
+    /// A generation that would wrap to 0 (which every later open refuses) is refused before
+    /// anything is written: the collection stays as it was, and usable.
+    #[test]
+    fn the_last_generation_refuses_a_checkpoint_or_compaction_instead_of_wrapping() {
+        let db = Database::in_memory();
+        let c = db
+            .create_collection("c", CollectionConfig::new(2, Metric::Euclidean))
+            .unwrap();
+        c.upsert(&[Point::new(1, vec![1.0, 0.0])]).unwrap();
+        c.with_write(|st| {
+            st.generation = u32::MAX;
+            Ok(())
+        })
+        .unwrap();
+        let refused = |e: Error| {
+            matches!(
+                e,
+                Error::LimitExceeded {
+                    limit: Limit::Generation,
+                    ..
+                }
+            )
+        };
+        assert!(refused(c.checkpoint().unwrap_err()));
+        assert!(refused(c.compact().unwrap_err()));
+        c.upsert(&[Point::new(2, vec![0.0, 1.0])]).unwrap();
+        c.flush().unwrap();
+        assert_eq!(c.len().unwrap(), 2);
     }
 }
