@@ -286,7 +286,6 @@ fn parse_jsonl(text: &str) -> Result<Point> {
     Ok(Point::new(id, vector).with_payload_opt(payload))
 }
 
-/// Parses a .npy header: (columns, rows, is_f64, header bytes).
 /// `(columns, rows, bytes per value, header length)` of a 2-d little-endian float array.
 fn npy_header(r: &mut impl Read) -> Result<(usize, u64, usize, u64)> {
     let mut magic = [0u8; 8];
@@ -309,30 +308,13 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, usize, u64)> {
     let mut h = vec![0u8; len];
     r.read_exact(&mut h)?;
     let h = String::from_utf8(h).context("header not UTF-8")?;
-    let width = if h.contains("'<f4'") || h.contains("'float32'") {
-        4
-    } else if h.contains("'<f8'") || h.contains("'float64'") {
-        8
-    } else if h.contains("'<f2'") || h.contains("'float16'") {
-        2
-    } else {
-        bail!("only little-endian float16, float32 or float64 arrays are supported ({h})");
-    };
-    if h.contains("'fortran_order': True") {
-        bail!("Fortran-ordered arrays are not supported");
+    let header = crate::npy::NpyHeader::parse(&h)?;
+    let width = header.float_width()?;
+    if header.fortran_order {
+        bail!("Fortran-ordered arrays are not supported: save with np.ascontiguousarray");
     }
-    let shape = h
-        .split("'shape':")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .map(|s| s.trim().trim_start_matches('('))
-        .ok_or_else(|| anyhow!("no shape in header"))?;
-    let dims: Vec<u64> = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u64>().context("bad shape"))
-        .collect::<Result<_>>()?;
+    let dims = header.shape;
+    let shape = format!("{dims:?}");
     match dims[..] {
         [_, cols] if cols > u64::from(veles::MAX_DIMENSION) => {
             bail!(

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod bench;
 pub mod data;
 pub mod demo;
+pub mod npy;
 pub mod plot;
 pub mod progress;
 pub mod runtime;
