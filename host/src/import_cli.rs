@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 use veles_host::data::{Format, PointReader};
-use veles_host::progress;
+use veles_host::{HostError, progress};
 
 /// Waiting points at which `import` links them (below the engine's default limit).
 pub(crate) const CATCH_UP_AT: u64 = 8192;
@@ -78,7 +78,17 @@ pub(crate) fn import(
         if points.is_empty() {
             break;
         }
-        if db.upsert(name, &points).is_err() {
+        if let Err(e) = db.upsert(name, &points) {
+            // A storage failure (a full disk, an I/O error) latches the collection: it is the
+            // error to report, not a record to look for.
+            if !matches!(e, HostError::Engine(ref inner) if !matches!(inner, veles::Error::Storage(_)))
+            {
+                bar.finish_and_clear();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "the import stopped after {} points (those flushed before are durable)",
+                    skipped + total
+                )));
+            }
             // The batch is atomic: find the record it refused, keeping the ones before it.
             let mut failure = None;
             for p in &points {

@@ -316,5 +316,6 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    ::veles::region::create_dir_all_durable(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }

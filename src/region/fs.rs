@@ -81,7 +81,7 @@ impl FsDirectory {
     ) -> Result<Self, StorageError> {
         let root = root.as_ref().to_path_buf();
         let shown = root.display().to_string();
-        fs::create_dir_all(&root).map_err(io_err(&shown, "create directory"))?;
+        create_dir_all_durable(&root).map_err(io_err(&shown, "create directory"))?;
         let lock = DirectoryLock::exclusive(&root)?;
         Ok(FsDirectory {
             root,
@@ -152,25 +152,52 @@ impl FsDirectory {
     /// exist after a power failure" without this).
     fn sync_dir(&self, path: &str) -> Result<(), StorageError> {
         let full = self.full(path)?;
-        let dir = File::open(&full).map_err(io_err(path, "open directory"))?;
-        match dir.sync_all() {
-            Ok(()) => Ok(()),
-            // Some WASI hosts cannot sync a directory descriptor; their file systems are
-            // expected to keep metadata ordered (see docs/format.md, media assumptions).
-            Err(e)
-                if cfg!(target_os = "wasi")
-                    && matches!(
-                        e.kind(),
-                        io::ErrorKind::Unsupported
-                            | io::ErrorKind::PermissionDenied
-                            | io::ErrorKind::InvalidInput
-                    ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StorageError::io(path, "sync directory", e)),
-        }
+        sync_directory(&full).map_err(io_err(path, "sync directory"))
     }
+}
+
+/// Makes the entries of the directory at `path` durable.
+fn sync_directory(path: &Path) -> io::Result<()> {
+    match File::open(path)?.sync_all() {
+        Ok(()) => Ok(()),
+        // Some WASI hosts cannot sync a directory descriptor; their file systems are
+        // expected to keep metadata ordered (see docs/format.md, media assumptions).
+        Err(e)
+            if cfg!(target_os = "wasi")
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::Unsupported
+                        | io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::InvalidInput
+                ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` and each missing parent, syncing the directory that holds each new entry
+/// (a new directory's entry is durable only once its parent is synced), so a database created
+/// on a new path, or a snapshot's destination, does not vanish in a power loss after the call
+/// that made it returned.
+pub fn create_dir_all_durable(path: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        missing.push(p);
+        at = p.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        sync_directory(parent.unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
 }
 
 impl Directory for FsDirectory {

@@ -22,6 +22,18 @@ pub struct DirectoryLock {
     _file: Option<File>,
 }
 
+/// `LOCK` is never a symbolic link: following one would create or lock a file outside the
+/// database (the open fails instead, naming `LOCK`).
+fn no_follow(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
 impl DirectoryLock {
     /// The writer's lock on the existing directory `root`: exclusive, creating `LOCK` if
     /// needed. [`StorageError::Locked`] when anyone else holds it.
@@ -31,11 +43,10 @@ impl DirectoryLock {
         if cfg!(target_os = "wasi") {
             return Ok(DirectoryLock { _file: None });
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        no_follow(&mut options);
+        let file = options
             .open(root.join(LOCK_FILE))
             .map_err(|e| StorageError::io(LOCK_FILE, "open", e))?;
         let held = file.try_lock();
@@ -49,7 +60,10 @@ impl DirectoryLock {
         if cfg!(target_os = "wasi") {
             return Ok(DirectoryLock { _file: None });
         }
-        let file = match File::open(root.join(LOCK_FILE)) {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        no_follow(&mut options);
+        let file = match options.open(root.join(LOCK_FILE)) {
             Ok(file) => file,
             Err(e)
                 if matches!(
@@ -127,5 +141,22 @@ mod tests {
         assert!(nested(&db.join("x/.."), &db));
         assert!(!nested(&db, &d.path().join("other")));
         assert!(!nested(&db, &d.path().join("db2")));
+    }
+
+    /// A `LOCK` that is a symbolic link (dangling or not) is refused: following it would
+    /// create or lock a file outside the database.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_that_is_a_symlink_is_refused_and_nothing_is_created_outside() {
+        let d = tempfile::tempdir().unwrap();
+        let (db, outside) = (d.path().join("db"), d.path().join("outside"));
+        std::fs::create_dir(&db).unwrap();
+        std::os::unix::fs::symlink(&outside, db.join(LOCK_FILE)).unwrap();
+        assert!(DirectoryLock::exclusive(&db).is_err());
+        assert!(DirectoryLock::shared(&db).is_err());
+        assert!(
+            !outside.exists(),
+            "nothing was created outside the database"
+        );
     }
 }

@@ -35,7 +35,7 @@ pub use cached::CachedRegion;
 pub(crate) use cached::{is_out_of_memory, out_of_memory};
 pub use checked::CheckedRegion;
 pub use file::FileRegion;
-pub use fs::{FsDirectory, RegionBackend};
+pub use fs::{FsDirectory, RegionBackend, create_dir_all_durable};
 pub use lock::{DirectoryLock, LOCK_FILE, nested};
 pub use memory::{MemoryDirectory, MemoryRegion};
 #[cfg(not(target_family = "wasm"))]

@@ -103,7 +103,15 @@ fn error(code: ErrorCode) -> io::Error {
         ErrorCode::FileTooLarge => K::FileTooLarge,
         _ => K::Other,
     };
-    io::Error::new(kind, format!("{code:?}"))
+    // The interface's own words ("No space left on device, similar to `ENOSPC` in POSIX."),
+    // without the POSIX aside: what a native build's error would say.
+    let words = code
+        .message()
+        .split(", similar to")
+        .next()
+        .unwrap_or_default();
+    let words = words.trim_end_matches('.');
+    io::Error::new(kind, if words.is_empty() { code.name() } else { words })
 }
 
 impl File {
