@@ -8,10 +8,34 @@
 // database written elsewhere. Both print one JSON object on stdout that the Rust side checks.
 // The points are the same deterministic set on both sides (see host/tests/node.rs).
 import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+/**
+ * Holds the directory lock the way every Veles host does: an advisory flock on `<dir>/LOCK`,
+ * exclusive for a writer, shared for a reader. Node has no flock of its own, so util-linux's
+ * flock(1) takes it and holds it while its stdin stays open (until `release()`, or until this
+ * process exits). Resolves to `release`; rejects with 'locked' when another process holds it.
+ */
+function lockDirectory(dir, exclusive) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('flock', [exclusive ? '-xn' : '-sn', '-E', '75', join(dir, 'LOCK'),
+      'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.on('error', reject);
+    child.stdout.once('data', () => resolve(() => child.stdin.end()));
+    child.once('exit', (code) => reject(new Error(code === 75 ? 'locked' : `flock exited with ${code}`)));
+  });
+}
+
 const [generated, db, mode] = process.argv.slice(2);
+let release;
+try {
+  release = await lockDirectory(db, mode === 'write');
+} catch (e) {
+  process.stderr.write(`veles error: ${e.message}\n`);
+  process.exit(1);
+}
 _setPreopens({ '/': db });
 const { engine } = await import(pathToFileURL(join(generated, 'veles.js')).href);
 const { Database } = engine;
@@ -119,6 +143,7 @@ function read() {
 
 try {
   const out = mode === 'write' ? write() : read();
+  release();
   process.stdout.write(JSON.stringify(out) + '\n');
 } catch (e) {
   process.stderr.write(`veles error: ${describe(e)}\n`);

@@ -214,3 +214,44 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
         .collect();
     assert_eq!(native, through_jco);
 }
+
+/// The jco host takes the same directory lock as every other host: a Node writer is refused
+/// while another process writes, and a Node reader while a writer is in (and writes nothing).
+#[test]
+fn a_node_writer_or_reader_takes_the_directory_lock() {
+    let gen_dir = tempfile::Builder::new()
+        .prefix("gen-")
+        .tempdir_in(node_dir())
+        .unwrap();
+    let Some(generated) = transpiled(gen_dir.path()) else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    Database::open(d.path()).unwrap(); // the directory, its marker and its LOCK
+    let writer = veles::region::DirectoryLock::exclusive(d.path()).unwrap();
+    for mode in ["write", "read"] {
+        let o = Command::new("node")
+            .arg(node_dir().join("roundtrip.mjs"))
+            .arg(&generated)
+            .arg(d.path())
+            .arg(mode)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "node {mode} ran beside a writer");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("locked"), "node {mode}: {err}");
+    }
+    assert!(
+        Database::open_read_only(d.path()).is_err(),
+        "still locked by the test"
+    );
+    drop(writer);
+    assert!(
+        Database::open_read_only(d.path())
+            .unwrap()
+            .list()
+            .unwrap()
+            .is_empty(),
+        "Node wrote nothing"
+    );
+}
