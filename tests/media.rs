@@ -1,7 +1,9 @@
-//! Media damage after a clean flush: a zeroed or a bit-flipped 512-byte sector, at every sector
-//! of every file of a database. The property: the open either gives back every acknowledged
-//! point exactly (vector and payload), or fails with a typed error naming a file. It never
-//! silently returns less, and never returns a damaged vector.
+//! Media damage after a clean flush: a zeroed or a bit-flipped 512-byte sector, and a zeroed
+//! 4 KiB page, at every sector (page) of every file of a database; and the same for a short
+//! database whose every durable log frame lies in the log's first sector (a delete after a
+//! checkpoint). The property: the open either gives back every acknowledged point exactly
+//! (vector and payload), or fails with a typed error naming a file. It never silently returns
+//! less, never undoes a delete, and never returns a damaged vector.
 //!
 //! `VELES_MEDIA_STRIDE=N` damages every N-th sector only (default 1: all of them).
 
@@ -49,6 +51,30 @@ fn build(root: &Path) -> Model {
     for id in gone {
         model.remove(&id);
     }
+    model
+}
+
+/// A short database: two points checkpointed, then one deleted and flushed, so the whole
+/// durable log (the delete) lies in its first sector with the header.
+fn build_short(root: &Path) -> Model {
+    let db = Database::open(root).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
+        .unwrap();
+    let mut rng = Rng::new(12);
+    let mut model = Model::new();
+    let pts: Vec<Point> = (1..=2)
+        .map(|i| {
+            let v = rng.vector(Metric::Euclidean, DIM, 2);
+            model.insert(i, (v.clone(), Some(json!({"i": i}))));
+            Point::new(i, v).with_payload(json!({"i": i}))
+        })
+        .collect();
+    c.upsert(&pts).unwrap();
+    c.checkpoint().unwrap();
+    c.delete(&[1]).unwrap();
+    c.flush().unwrap();
+    model.remove(&1);
     model
 }
 
@@ -105,28 +131,30 @@ fn verdict(root: &Path, model: &Model, damaged: &str) -> Result<&'static str, St
     Ok("intact")
 }
 
-#[test]
-fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss() {
-    let stride: usize = std::env::var("VELES_MEDIA_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+/// Damages every `unit`-byte piece (every `stride`-th) of every file of the database `build`
+/// makes, zeroed and (for sectors) bit-flipped, and checks each copy's verdict. Returns the
+/// copies made and how many were refused.
+fn damage_every(build: fn(&Path) -> Model, unit: usize, stride: usize) -> (usize, usize) {
     let work = tempfile::tempdir().unwrap();
     let clean = work.path().join("clean");
     let model = build(&clean);
     let mut rng = Rng::new(5);
     let (mut cases, mut refused) = (0usize, 0usize);
+    let flips: &[bool] = if unit == SECTOR {
+        &[true, false]
+    } else {
+        &[true]
+    };
     for (rel, bytes) in veles::testing::directory_image(&clean) {
-        for (n, at) in (0..bytes.len()).step_by(SECTOR).enumerate() {
+        for (n, at) in (0..bytes.len()).step_by(unit).enumerate() {
             if n % stride != 0 {
                 continue;
             }
-            for zero in [true, false] {
+            for &zero in flips {
                 let case = work.path().join(format!("case-{cases}"));
                 copy_tree(&clean, &case);
                 let mut bad = bytes.clone();
-                let end = (at + SECTOR).min(bad.len());
+                let end = (at + unit).min(bad.len());
                 if zero {
                     bad[at..end].fill(0);
                 } else {
@@ -137,7 +165,7 @@ fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss()
                 match verdict(&case, &model, &rel) {
                     Ok(outcome) => refused += (outcome == "refused") as usize,
                     Err(why) => panic!(
-                        "{} sector at {at} of {rel}: {why}",
+                        "{} {unit}-byte piece at {at} of {rel}: {why}",
                         if zero { "zeroed" } else { "bit-flipped" }
                     ),
                 }
@@ -146,6 +174,34 @@ fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss()
             }
         }
     }
+    (cases, refused)
+}
+
+fn stride() -> usize {
+    std::env::var("VELES_MEDIA_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+#[test]
+fn damage_to_any_sector_of_any_file_is_refused_or_harmless_never_a_silent_loss() {
+    let (cases, refused) = damage_every(build, SECTOR, stride());
     eprintln!("{cases} damaged copies: {refused} refused with a typed error, the rest intact");
     assert!(cases > 100 && refused > 0);
+}
+
+#[test]
+fn a_zeroed_page_of_any_file_is_refused_or_harmless_never_a_silent_loss() {
+    let (cases, refused) = damage_every(build, 4096, stride());
+    eprintln!("{cases} copies with a zeroed page: {refused} refused, the rest intact");
+    assert!(cases > 10 && refused > 0);
+}
+
+#[test]
+fn damage_to_a_short_log_never_undoes_its_durable_delete() {
+    let (cases, refused) = damage_every(build_short, SECTOR, 1);
+    eprintln!("{cases} damaged copies of a short database: {refused} refused, the rest intact");
+    assert!(cases > 10 && refused > 0);
 }
