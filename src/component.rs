@@ -134,13 +134,9 @@ impl GuestCollection for Collection {
     }
 
     fn delete_by_filter(&self, filter: t::PointFilter) -> R<u64> {
-        let n = point_filter_from_wit(filter).and_then(|f| match f {
-            Some(f) => self.0.delete_by_filter(&f),
-            None => Err(crate::Error::InvalidFilter(
-                "delete-by-filter needs a filter (to delete everything, drop the collection)"
-                    .into(),
-            )),
-        });
+        let n = point_filter_from_wit(filter)
+            .and_then(|f| crate::Filter::required(f, "delete-by-filter"))
+            .and_then(|f| self.0.delete_by_filter(&f));
         wit(n, |n| n as u64)
     }
 
@@ -164,12 +160,7 @@ impl GuestCollection for Collection {
     }
 
     fn set_payload(&self, ids: Vec<u64>, fields: String) -> R<u64> {
-        let n = crate::parse_payload(None, &fields).and_then(|v| match v.as_object() {
-            Some(m) => self.0.set_payload(&ids, m),
-            None => Err(crate::Error::InvalidArgument(
-                "fields must be a JSON object".into(),
-            )),
-        });
+        let n = crate::parse_payload_fields(&fields).and_then(|m| self.0.set_payload(&ids, &m));
         wit(n, |n| n as u64)
     }
 

@@ -173,6 +173,38 @@ pub enum Limit {
     Generation,
 }
 
+impl Limit {
+    /// Every limit (see [`crate::PlanKind::ALL`]).
+    pub const ALL: [Limit; 10] = [
+        Limit::Dimension,
+        Limit::K,
+        Limit::Ef,
+        Limit::BatchBytes,
+        Limit::PayloadBytes,
+        Limit::PayloadDepth,
+        Limit::FilterDepth,
+        Limit::ResultBytes,
+        Limit::MemoryBytes,
+        Limit::Generation,
+    ];
+
+    /// The limit's place in [`Limit::ALL`] (see [`crate::PlanKind::position`]).
+    pub const fn position(self) -> usize {
+        match self {
+            Limit::Dimension => 0,
+            Limit::K => 1,
+            Limit::Ef => 2,
+            Limit::BatchBytes => 3,
+            Limit::PayloadBytes => 4,
+            Limit::PayloadDepth => 5,
+            Limit::FilterDepth => 6,
+            Limit::ResultBytes => 7,
+            Limit::MemoryBytes => 8,
+            Limit::Generation => 9,
+        }
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -332,6 +364,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each `ALL` list names every variant once, in the order of its exhaustive match, so a
+    /// conversion that walks `ALL` (the WIT table's round-trip test) covers every variant.
+    #[test]
+    fn every_all_list_is_complete_and_in_order() {
+        assert!(
+            Limit::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, l)| l.position() == i)
+        );
+        let plans = crate::PlanKind::ALL;
+        assert!(plans.iter().enumerate().all(|(i, k)| k.position() == i));
+        let modes = crate::VectorMemory::ALL;
+        assert!(modes.iter().enumerate().all(|(i, m)| m.position() == i));
+        let kinds = crate::IndexKind::ALL;
+        assert!(
+            kinds
+                .iter()
+                .enumerate()
+                .all(|(i, k)| k.code() as usize == i + 1)
+        );
+    }
 
     #[test]
     fn os_errors_keep_their_kind_and_text_but_not_the_platform_errno() {

@@ -155,6 +155,17 @@ impl Filter {
         }
     }
 
+    /// The filter of an operation that needs one (`what` names it), for boundaries where a
+    /// filter is optional: deleting "everything that matches no filter" is refused (drop
+    /// the collection instead), never taken for every point.
+    pub fn required(filter: Option<Filter>, what: &str) -> Result<Filter> {
+        filter.ok_or_else(|| {
+            Error::InvalidFilter(format!(
+                "{what} needs a filter (to delete everything, drop the collection)"
+            ))
+        })
+    }
+
     /// Parses the JSON form (see the module docs).
     pub fn from_json(v: &Value) -> Result<Filter> {
         let f = parse(v, 1)?;

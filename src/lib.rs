@@ -63,4 +63,7 @@ pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_na
 pub use distance::Kernels;
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
 pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
-pub use payloads::{IndexKind, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload};
+pub use payloads::{
+    IndexKind, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload,
+    parse_fields as parse_payload_fields,
+};

@@ -122,21 +122,6 @@ impl Collection {
         self.update_payloads(ids, |_| payload.cloned())
     }
 
-    /// The points passing `filter`, by id (for [`Collection::delete`] and the payload
-    /// updates by filter).
-    pub fn ids_matching(&self, filter: &Filter) -> Result<Vec<u64>> {
-        filter.validate()?;
-        self.with_read(|st| {
-            let mut ids: Vec<u64> = st
-                .matching(Some(filter))
-                .into_iter()
-                .filter_map(|s| st.ids.owner(s))
-                .collect();
-            ids.sort_unstable();
-            Ok(ids)
-        })
-    }
-
     /// Deletes every point passing `filter`, atomically (one log record); returns how many.
     pub fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
         filter.validate()?;

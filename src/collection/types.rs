@@ -61,6 +61,28 @@ pub enum PlanKind {
     Graph,
 }
 
+impl PlanKind {
+    /// Every kind, for conversions that must cover them all (`wit_convert!`, whose host-side
+    /// expansion needs a wildcard arm: a test round-trips each of these through it).
+    pub const ALL: [PlanKind; 4] = [
+        PlanKind::FullScan,
+        PlanKind::IndexedScan,
+        PlanKind::QuantizedScan,
+        PlanKind::Graph,
+    ];
+
+    /// The kind's place in [`PlanKind::ALL`]: no wildcard, so a new kind does not compile
+    /// until it is listed (a unit test checks the two agree).
+    pub const fn position(self) -> usize {
+        match self {
+            PlanKind::FullScan => 0,
+            PlanKind::IndexedScan => 1,
+            PlanKind::QuantizedScan => 2,
+            PlanKind::Graph => 3,
+        }
+    }
+}
+
 /// A search's plan: how it runs, and what it knew of the filter.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[non_exhaustive]
@@ -286,6 +308,19 @@ pub enum VectorMemory {
     /// Files are the same format either way, and so is the graph (both modes choose links on
     /// the SQ8 copy).
     Quantized,
+}
+
+impl VectorMemory {
+    /// Every mode (see [`PlanKind::ALL`]).
+    pub const ALL: [VectorMemory; 2] = [VectorMemory::Full, VectorMemory::Quantized];
+
+    /// The mode's place in [`VectorMemory::ALL`] (see [`PlanKind::position`]).
+    pub const fn position(self) -> usize {
+        match self {
+            VectorMemory::Full => 0,
+            VectorMemory::Quantized => 1,
+        }
+    }
 }
 
 impl Options {

@@ -19,7 +19,6 @@ use crate::payloads::json as payload;
 use crate::record::{self, KIND_DELETE, KIND_PAYLOAD, KIND_UPSERT};
 use crate::vectors::Codec;
 use crate::wal::frame::MAX_RECORD;
-use serde_json::Value;
 
 /// One point as the state applies it: its vector already encoded as slot bytes.
 pub(super) struct Put {
@@ -87,22 +86,6 @@ impl Collection {
     /// Deletes points; returns how many existed. Durable after [`Collection::flush`].
     pub fn delete(&self, ids: &[u64]) -> Result<usize> {
         self.with_write(|st| st.delete(ids))
-    }
-
-    /// Replaces the payloads of existing points (`None`: removes it) without rewriting their
-    /// vectors, atomically as a batch; ids that do not exist are skipped. Returns how many
-    /// points changed. Durable after [`Collection::flush`].
-    pub fn overwrite_payloads(&self, payloads: &[(u64, Option<Value>)]) -> Result<usize> {
-        let mut texts = Vec::with_capacity(payloads.len());
-        for (id, v) in payloads {
-            texts.push((
-                *id,
-                v.as_ref()
-                    .map(|v| payload::encode(Some(*id), v))
-                    .transpose()?,
-            ));
-        }
-        self.with_write(|st| st.overwrite_payloads(texts))
     }
 }
 

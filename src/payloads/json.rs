@@ -58,6 +58,18 @@ pub(crate) fn encode(id: Option<u64>, payload: &Value) -> Result<String> {
     Ok(text)
 }
 
+/// The fields a `set_payload` merges, from a caller's JSON text: a JSON object within the
+/// payload limits (for APIs where they cross as text).
+pub fn parse_fields(text: &str) -> Result<serde_json::Map<String, Value>> {
+    match parse(None, text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::InvalidArgument(
+            "fields must be a JSON object".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Parses a caller's JSON text into a payload (for APIs where payloads cross as text).
 pub fn parse(id: Option<u64>, text: &str) -> Result<Value> {
     if text.len() > MAX_PAYLOAD_BYTES {

@@ -12,5 +12,5 @@ mod store;
 pub(crate) use file::{HEAD as FILE_HEAD, PayloadFile};
 pub use index::IndexKind;
 pub(crate) use indexes::{Candidates, PayloadIndexes};
-pub use json::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse};
+pub use json::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse, parse_fields};
 pub(crate) use store::PayloadStore;
