@@ -127,13 +127,6 @@ impl CollectionConfig {
         self
     }
 
-    pub(crate) fn hnsw_params(&self) -> crate::index::hnsw::Params {
-        crate::index::hnsw::Params {
-            m: self.m as usize,
-            ef_construction: self.ef_construction as usize,
-        }
-    }
-
     pub fn validate(&self) -> Result<()> {
         if self.dimension == 0 {
             return Err(Error::InvalidConfig("dimension must be at least 1".into()));

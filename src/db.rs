@@ -8,11 +8,13 @@
 //! ```
 
 use crate::check::CheckReport;
-use crate::collection::{Collection, Options, VectorMemory, copy_collection_files};
+use crate::collection::{
+    Collection, Options, VectorMemory, copy_collection_files, has_checkpoint, orphaned,
+};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::format::{Header, HeaderProblem, append_crc};
-use crate::region::{Access, Directory, MemoryDirectory};
+use crate::region::{Directory, MemoryDirectory};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -204,43 +206,13 @@ impl Database {
     }
 
     fn exists_on_disk(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .dir
-            .list(&Self::path(name))?
-            .iter()
-            .any(|e| !e.is_dir && e.name == "checkpoint"))
+        Ok(has_checkpoint(self.dir.as_ref(), &Self::path(name))?)
     }
 
     /// Why the directory of collection `name`, which has no checkpoint, is not simply a
-    /// create that a crash interrupted: `None` when it is (or when there is no directory).
-    /// An interrupted create leaves at most an empty log, an empty vector file, an empty
-    /// checksum file and a payload file of no records; anything more is a collection that
-    /// lost its checkpoint.
+    /// create that a crash interrupted (see [`orphaned`]).
     fn orphaned(&self, name: &str) -> Result<Option<String>> {
-        let path = Self::path(name);
-        for e in self.dir.list(&path)? {
-            let len = || -> Result<u64> {
-                let file = format!("{path}/{}", e.name);
-                Ok(self.dir.open_region(&file, Access::Sequential)?.len())
-            };
-            let leftover = !e.is_dir
-                && match e.name.as_str() {
-                    n if n.ends_with(".tmp") => true,
-                    "wal" => len()? <= crate::wal::frame::HEADER_LEN,
-                    "vectors-1" => len()? <= crate::vectors::PAGE,
-                    "vectors-1.crc" => len()? == 0,
-                    "payloads-1" => len()? <= crate::payloads::FILE_HEAD,
-                    _ => false,
-                };
-            if !leftover {
-                return Ok(Some(format!(
-                    "the checkpoint is missing, but the collection's files remain ({} and others): \
-                     drop the collection to discard them",
-                    e.name
-                )));
-            }
-        }
-        Ok(None)
+        Ok(orphaned(self.dir.as_ref(), &Self::path(name))?)
     }
 
     fn orphan_error(name: &str, why: String) -> Error {

@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn kernels_match_the_naive_definitions_on_odd_dimensions() {
-        let mut rng = crate::region::crash::Rng::new(3);
+        let mut rng = crate::testing::Rng::new(3);
         for dim in [1usize, 3, 7, 8, 9, 15, 16, 17, 33, 384, 1023] {
             let a: Vec<f32> = (0..dim).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
             let b: Vec<f32> = (0..dim).map(|_| rng.unit_f32() * 2.0 - 1.0).collect();
@@ -277,7 +277,7 @@ mod tests {
     /// definition, on every length from 0 to 70 and a few large ones.
     #[test]
     fn simd_kernels_are_bit_identical_to_the_portable_definition() {
-        let mut rng = crate::region::crash::Rng::new(9);
+        let mut rng = crate::testing::Rng::new(9);
         for dim in (0..=70).chain([127, 128, 129, 384, 385, 1536]) {
             for _ in 0..5 {
                 let a: Vec<f32> = (0..dim).map(|_| (rng.unit_f32() - 0.5) * 100.0).collect();
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_four_row_kernel_equals_the_one_row_kernel_per_row() {
-        let mut rng = crate::region::crash::Rng::new(11);
+        let mut rng = crate::testing::Rng::new(11);
         let mut code = || (rng.below(255) as i32 - 127) as i8;
         for dim in (0..=100).chain([384, 1025]) {
             let q: Vec<i8> = (0..dim).map(|_| code()).collect();
@@ -328,7 +328,7 @@ mod tests {
             assert_eq!(Kernels::Best.dot_i8_127(&a, &b), want);
             assert_eq!(dot_i8(&a, &b), want);
         }
-        let mut rng = crate::region::crash::Rng::new(5);
+        let mut rng = crate::testing::Rng::new(5);
         // Every tail length of the 32- and 64-byte steps, and common sizes.
         for dim in (0..=200).chain([384, 1025]) {
             let a: Vec<i8> = (0..dim)
@@ -349,7 +349,7 @@ mod tests {
     /// The general i8 kernel takes the whole i8 range, -128 included (products up to 2^14).
     #[test]
     fn the_i8_kernel_is_exact_over_the_whole_i8_range() {
-        let mut rng = crate::region::crash::Rng::new(6);
+        let mut rng = crate::testing::Rng::new(6);
         for dim in (0..=70).chain([127, 384, 1025]) {
             let mut a: Vec<i8> = (0..dim).map(|_| rng.below(256) as u8 as i8).collect();
             let b: Vec<i8> = (0..dim).map(|_| rng.below(256) as u8 as i8).collect();

@@ -39,6 +39,7 @@ pub mod index;
 mod payloads;
 mod record;
 pub mod region;
+mod splitmix;
 mod sys;
 #[doc(hidden)]
 pub mod testing;

@@ -12,7 +12,8 @@
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use veles::region::crash::{CrashDirectory, CrashMode, Rng};
+use veles::region::crash::{CrashDirectory, CrashMode};
+use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Error, Filter, IndexKind, Metric, Options, Point};
 
 const IDS: u64 = 40;

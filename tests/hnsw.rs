@@ -2,7 +2,7 @@
 //! graph, deletes, updates, filters.
 
 use serde_json::json;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Filter, Metric, Point, SearchParams};
 
 fn random_unit(rng: &mut Rng, dim: usize) -> Vec<f32> {

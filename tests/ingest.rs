@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use veles::region::MemoryDirectory;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::testing::recall_vs_exact;
 use veles::{CollectionConfig, Database, Metric, Options, Point, SearchParams};
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Error, Metric, Point, SearchParams, StorageError};
 
 fn vector(rng: &mut Rng, dim: usize) -> Vec<f32> {

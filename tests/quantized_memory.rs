@@ -3,7 +3,7 @@
 //! searches rerank by reading the file; recall stays within 0.01 of the full-memory mode, and
 //! both modes open each other's files. Every float metric has the copy; bit vectors have none.
 
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::testing::recall_vs_exact;
 use veles::{
     CollectionConfig, Database, Metric, Options, PlanKind, Point, SearchParams, VectorMemory,

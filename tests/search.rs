@@ -1,7 +1,7 @@
 //! Exact search against a naive reference, for every metric, with and without filters.
 
 use serde_json::{Value, json};
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Filter, Metric, Point};
 
 /// The reference score of `a` against stored vector `b`, in f64, as documented per metric.

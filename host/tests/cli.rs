@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 
 fn veles(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_veles"))

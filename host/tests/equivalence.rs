@@ -3,7 +3,7 @@
 use serde_json::json;
 use std::path::Path;
 use std::sync::OnceLock;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::{CollectionConfig, Error, Filter, Metric, Point, SearchParams};
 use veles_host::{Backend, ComponentBackend, HostError, Limits, NativeBackend, Runtime};
 

@@ -302,7 +302,7 @@ impl State {
         match self.dir.read_file(&gpath) {
             Ok(Some(bytes)) => {
                 report.bytes_checked += bytes.len() as u64;
-                let params = self.config.hnsw_params();
+                let params = crate::index::hnsw::Params::of(&self.config);
                 let slots = self.ids.slots() as usize;
                 let mut live: Vec<(u32, u64)> = checkpoint.iter().map(|e| (e.slot, e.id)).collect();
                 live.sort_unstable();

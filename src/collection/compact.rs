@@ -172,7 +172,7 @@ impl State {
             (None, None) => return None,
         };
         let (params, seed, scratch) = (
-            self.config.hnsw_params(),
+            crate::index::hnsw::Params::of(&self.config),
             u64::from(generation),
             &mut self.scratch,
         );

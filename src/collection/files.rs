@@ -8,9 +8,50 @@
 
 use crate::error::StorageError;
 use crate::region::{Access, Directory};
-use crate::vectors::PAGE;
+use crate::vectors::{PAGE, sums_path};
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
+
+/// True when the collection directory `path` has its checkpoint (the collection exists).
+pub(crate) fn has_checkpoint(dir: &dyn Directory, path: &str) -> Result<bool, StorageError> {
+    Ok(dir
+        .list(path)?
+        .iter()
+        .any(|e| !e.is_dir && e.name == CHECKPOINT))
+}
+
+/// Why the collection directory `path`, which has no checkpoint, is not simply a create that
+/// a crash interrupted: `None` when it is (or when there is no directory). An interrupted
+/// create leaves at most an empty log, an empty vector file, an empty checksum file and a
+/// payload file of no records; anything more is a collection that lost its checkpoint.
+pub(crate) fn orphaned(dir: &dyn Directory, path: &str) -> Result<Option<String>, StorageError> {
+    for e in dir.list(path)? {
+        let len = || -> Result<u64, StorageError> {
+            Ok(dir
+                .open_region(&file(path, &e.name), Access::Sequential)?
+                .len())
+        };
+        let (vectors, payloads) = (vectors_name(1), payloads_name(1));
+        let leftover = !e.is_dir
+            && match e.name.as_str() {
+                n if n.ends_with(".tmp") => true,
+                WAL => len()? <= crate::wal::frame::HEADER_LEN,
+                n if n == vectors => len()? <= PAGE,
+                n if n == sums_path(&vectors) => len()? == 0,
+                n if n == payloads => len()? <= crate::payloads::FILE_HEAD,
+                _ => false,
+            };
+        if !leftover {
+            return Ok(Some(format!(
+                "the checkpoint is missing, but the collection's files remain ({} and others): \
+                 drop the collection to discard them",
+                e.name
+            )));
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) const WAL: &str = "wal";
 
 pub(crate) fn file(path: &str, name: &str) -> String {
@@ -18,11 +59,19 @@ pub(crate) fn file(path: &str, name: &str) -> String {
 }
 
 pub(crate) fn vectors_file(path: &str, generation: u32) -> String {
-    format!("{path}/vectors-{generation}")
+    file(path, &vectors_name(generation))
+}
+
+fn vectors_name(generation: u32) -> String {
+    format!("vectors-{generation}")
 }
 
 pub(crate) fn payloads_file(path: &str, generation: u32) -> String {
-    format!("{path}/payloads-{generation}")
+    file(path, &payloads_name(generation))
+}
+
+fn payloads_name(generation: u32) -> String {
+    format!("payloads-{generation}")
 }
 
 pub(crate) fn graph_file(path: &str, generation: u32) -> String {

@@ -115,7 +115,7 @@ impl Collection {
         include: super::Include,
     ) -> Result<Vec<Option<super::Point>>> {
         self.with_read(|st| {
-            let mut budget = super::search::Budget::default();
+            let mut budget = super::budget::Budget::default();
             ids.iter()
                 .map(|&id| match st.ids.slot(id) {
                     Some(slot) => {

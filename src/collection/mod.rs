@@ -8,10 +8,15 @@
 //! - `files.rs`: the collection's files and how they are copied.
 //! - `open.rs`: create, open and recovery (log replay).
 //! - `write.rs`: upsert and delete, under the write-ahead rule.
-//! - `search.rs`: request checks, the plan (graph walk or exact scan), running it.
-//! - `graph.rs`: keeping the HNSW graph over the slots.
+//! - `plan.rs`: which points a filter passes, and the plan a search takes.
+//! - `search.rs`: request checks, running the plan, single queries and batches.
+//! - `budget.rs`: what a read has returned so far, against the result limit.
+//! - `points.rs`: scroll, count, payload updates, deletes by filter, index declarations.
+//! - `unindexed.rs`: the points waiting for the graph.
+//! - `graph.rs`: keeping the HNSW graph over the slots (loading, catching up, rebuilding).
 //! - `checkpoint.rs`, `compact.rs`, `check.rs`: the maintenance protocols.
 
+mod budget;
 mod check;
 mod checkpoint;
 mod compact;
@@ -24,9 +29,10 @@ mod points;
 mod search;
 mod state;
 mod types;
+mod unindexed;
 mod write;
 
-pub(crate) use files::copy_collection_files;
+pub(crate) use files::{copy_collection_files, has_checkpoint, orphaned};
 pub use handle::Collection;
 pub use points::IndexInfo;
 pub use types::{

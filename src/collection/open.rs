@@ -89,7 +89,7 @@ impl Collection {
         state.graph = state
             .vectors
             .link_space()
-            .map(|_| Graph::new(config.hnsw_params(), 1));
+            .map(|_| Graph::new(crate::index::hnsw::Params::of(&config), 1));
         Ok(Collection::from_state(name, config, state))
     }
 

@@ -18,6 +18,7 @@ use super::types::{
 };
 use crate::filter::Filter;
 use crate::payloads::Candidates;
+use crate::vectors::Sq8Space;
 use roaring::RoaringBitmap;
 
 /// Decides, slot by slot, whether a point passes a filter.
@@ -139,6 +140,14 @@ impl State {
         };
         let plan = Plan::new(kind, matches, selectivity);
         (plan, acc)
+    }
+
+    /// The SQ8 copy's space, when walks and scans should use it: when asked to
+    /// ([`Options::sq8_search`](super::Options)), and always where exact vectors are read by
+    /// position (`VectorMemory::Quantized`).
+    pub(super) fn sq8_walk(&self) -> Option<Sq8Space<'_>> {
+        let wanted = self.options.sq8_search || !self.vectors.lends_bytes();
+        self.vectors.sq8_space().filter(|_| wanted)
     }
 
     /// The fraction of live points that pass: from the indexes' bound when they have one

@@ -1,8 +1,8 @@
 //! The points API beyond upsert and search: listing by id (scroll), counting, payload
 //! updates without vector rewrites, deletes by filter, and the payload indexes.
 
+use super::budget::Budget;
 use super::handle::Collection;
-use super::search::Budget;
 use super::state::State;
 use super::types::{Include, MAX_SCROLL, Page, Point, RESULT_ITEM_BYTES};
 use crate::error::{Error, Limit, Result};

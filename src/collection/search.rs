@@ -1,17 +1,18 @@
 //! Search: checking the request, choosing a plan (see `plan.rs`), and running it.
 
+use super::budget::Budget;
 use super::handle::Collection;
 use super::plan::Acceptor;
 use super::state::State;
 use super::types::{
-    DEFAULT_EF, Hit, MAX_EF, MAX_K, MAX_RESULT_BYTES, Plan, PlanKind, RESULT_ITEM_BYTES,
-    RESULT_LIST_BYTES, SearchParams,
+    DEFAULT_EF, Hit, MAX_EF, MAX_K, Plan, PlanKind, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
+    SearchParams,
 };
 use crate::error::{Error, Limit, Result, StorageError};
 use crate::filter::Filter;
 use crate::index::hnsw::Space;
 use crate::index::{Scored, TopK};
-use crate::vectors::{Query, Sq8Space, quantize};
+use crate::vectors::{Query, quantize};
 use std::cell::{Cell, RefCell};
 
 /// `(distance, id, slot)`, ascending by distance then id. The slot is the one the point was
@@ -125,29 +126,6 @@ impl Collection {
     }
 }
 
-/// The bytes a read has returned so far, against [`MAX_RESULT_BYTES`].
-#[derive(Default)]
-pub(super) struct Budget(usize);
-
-impl Budget {
-    pub(super) fn spend(&mut self, bytes: usize) -> Result<()> {
-        self.0 += bytes;
-        if self.0 > MAX_RESULT_BYTES {
-            return Err(Error::LimitExceeded {
-                limit: Limit::ResultBytes,
-                max: MAX_RESULT_BYTES as u64,
-                actual: self.0 as u64,
-            });
-        }
-        Ok(())
-    }
-
-    /// True when `bytes` more would pass the limit.
-    pub(super) fn would_pass(&self, bytes: usize) -> bool {
-        self.0 + bytes > MAX_RESULT_BYTES
-    }
-}
-
 /// What the queries of one batch share.
 struct Ctx<'a> {
     k: usize,
@@ -217,14 +195,6 @@ impl State {
             hits.push(hit);
         }
         Ok(hits)
-    }
-
-    /// The SQ8 copy's space, when walks and scans should use it: when asked to
-    /// ([`Options::sq8_search`](super::Options)), and always where exact vectors are read by
-    /// position (`VectorMemory::Quantized`).
-    pub(super) fn sq8_walk(&self) -> Option<Sq8Space<'_>> {
-        let wanted = self.options.sq8_search || !self.vectors.lends_bytes();
-        self.vectors.sq8_space().filter(|_| wanted)
     }
 
     /// The graph walk, with the points waiting for the graph scanned beside it: the

@@ -1,8 +1,8 @@
 //! The in-memory state of an open collection, composed of its parts.
 
 use super::files;
-use super::graph::Unindexed;
 use super::types::{Options, RecoveryStats};
+use super::unindexed::Unindexed;
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::idmap::IdMap;

@@ -26,8 +26,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use crate::testing::Rng;
-
 /// The granularity at which an unsynced write can tear.
 pub const SECTOR: u64 = 512;
 
@@ -243,17 +241,18 @@ impl CrashDirectory {
     pub fn crash(&self, mode: CrashMode) -> CrashDirectory {
         let mut s = lock(&self.state);
         s.powered_off = true;
-        let mut rng = Rng::new(match mode {
+        let mut seed = match mode {
             CrashMode::PowerLoss { seed } => seed,
             CrashMode::ProcessKill => 0,
-        });
+        };
+        let mut below = |n: u64| crate::splitmix::below(&mut seed, n);
         let keep_all = matches!(mode, CrashMode::ProcessKill);
 
         let mut names = s.durable.clone();
         let kept_dir_ops = if keep_all {
             s.dir_log.len()
         } else {
-            rng.below(s.dir_log.len() as u64 + 1) as usize
+            below(s.dir_log.len() as u64 + 1) as usize
         };
         for op in &s.dir_log[..kept_dir_ops] {
             apply_dir_op(&mut names, op);
@@ -267,7 +266,7 @@ impl CrashDirectory {
                     apply(&mut image, op);
                     continue;
                 }
-                match (op, rng.below(3)) {
+                match (op, below(3)) {
                     (_, 0) => apply(&mut image, op),
                     (_, 1) => {}
                     (Pending::SetLen(_), _) => {}
@@ -277,7 +276,7 @@ impl CrashDirectory {
                         let mut at = *offset;
                         while at < end {
                             let next = ((at / SECTOR + 1) * SECTOR).min(end);
-                            if rng.chance(1, 2) {
+                            if below(2) < 1 {
                                 let piece = &data[(at - offset) as usize..(next - offset) as usize];
                                 apply(
                                     &mut image,

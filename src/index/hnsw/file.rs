@@ -182,7 +182,7 @@ mod tests {
                 self.0[n as usize]
             }
         }
-        let mut rng = crate::region::crash::Rng::new(3);
+        let mut rng = crate::testing::Rng::new(3);
         let p = P((0..300)
             .map(|_| std::array::from_fn(|_| rng.unit_f32()))
             .collect());

@@ -30,6 +30,16 @@ pub struct Params {
     pub ef_construction: usize,
 }
 
+impl Params {
+    /// A collection's graph parameters.
+    pub(crate) fn of(config: &crate::config::CollectionConfig) -> Params {
+        Params {
+            m: config.m as usize,
+            ef_construction: config.ef_construction as usize,
+        }
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -135,11 +145,7 @@ impl Graph {
     }
 
     pub(super) fn random_level(&mut self) -> u8 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        let z = crate::splitmix::next(&mut self.rng);
         // U in (0, 1]; level = floor(-ln(U) * mL), mL = 1 / ln(M).
         let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let ml = 1.0 / (self.params.m.max(2) as f64).ln();

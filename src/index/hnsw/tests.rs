@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::index::{Scored, Scratch};
-use crate::region::crash::Rng;
+use crate::testing::Rng;
 
 /// Points in the plane (or any dimension), squared euclidean.
 struct Points(Vec<Vec<f32>>);
