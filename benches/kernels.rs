@@ -4,7 +4,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use veles::distance;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 
 fn kernels(c: &mut Criterion) {
     let mut rng = Rng::new(1);

@@ -3,7 +3,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use veles::region::crash::Rng;
+use veles::testing::Rng;
 use veles::{CollectionConfig, Database, Metric, Point, SearchParams};
 
 fn vector(rng: &mut Rng, dim: usize) -> Vec<f32> {

@@ -61,6 +61,32 @@ pub enum Kernels {
     Portable,
 }
 
+/// The one kernel dispatch: the target's SIMD kernel when the choice is [`Kernels::Best`]
+/// (on x86_64, when the CPU has AVX2, which the AVX2 kernels need), else the portable one.
+/// Each target's expression is only compiled on that target.
+macro_rules! dispatch {
+    ($kernels:expr,
+     avx2: $avx2:expr,
+     neon: $neon:expr,
+     simd128: $simd128:expr,
+     portable: $portable:expr $(,)?) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $kernels.avx2() {
+            // SAFETY: AVX2 is present (checked at run time).
+            return unsafe { $avx2 };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if $kernels == Kernels::Best {
+            return $neon;
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if $kernels == Kernels::Best {
+            return $simd128;
+        }
+        $portable
+    }};
+}
+
 impl Kernels {
     #[cfg(target_arch = "x86_64")]
     #[inline]
@@ -71,57 +97,31 @@ impl Kernels {
     /// Inner product.
     #[inline]
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2() {
-            // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::f32::<false>(a, b) };
-        }
-        #[cfg(target_arch = "aarch64")]
-        if self == Kernels::Best {
-            return neon::f32(a, b, false);
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if self == Kernels::Best {
-            return simd128::f32(a, b, false);
-        }
-        dot_portable(a, b)
+        dispatch!(self,
+            avx2: avx2::f32::<false>(a, b),
+            neon: neon::f32(a, b, false),
+            simd128: simd128::f32(a, b, false),
+            portable: dot_portable(a, b))
     }
 
     /// Squared euclidean distance.
     #[inline]
     pub fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2() {
-            // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::f32::<true>(a, b) };
-        }
-        #[cfg(target_arch = "aarch64")]
-        if self == Kernels::Best {
-            return neon::f32(a, b, true);
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if self == Kernels::Best {
-            return simd128::f32(a, b, true);
-        }
-        l2_squared_portable(a, b)
+        dispatch!(self,
+            avx2: avx2::f32::<true>(a, b),
+            neon: neon::f32(a, b, true),
+            simd128: simd128::f32(a, b, true),
+            portable: l2_squared_portable(a, b))
     }
 
     /// Inner product of i8 vectors (see [`dot_i8`]).
     #[inline]
     pub fn dot_i8(self, a: &[i8], b: &[i8]) -> i32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2() {
-            // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::dot_i8(a, b) };
-        }
-        #[cfg(target_arch = "aarch64")]
-        if self == Kernels::Best {
-            return neon::dot_i8(a, b);
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return simd128::dot_i8(a, b);
-        #[allow(unreachable_code)]
-        dot_i8_portable(a, b)
+        dispatch!(self,
+            avx2: avx2::dot_i8(a, b),
+            neon: neon::dot_i8(a, b),
+            simd128: simd128::dot_i8(a, b),
+            portable: dot_i8_portable(a, b))
     }
 
     /// [`Kernels::dot_i8`] for components in `-127..=127` (what SQ8 quantisation yields),
@@ -129,35 +129,22 @@ impl Kernels {
     #[inline(always)]
     pub fn dot_i8_127(self, a: &[i8], b: &[i8]) -> i32 {
         debug_assert!(!a.contains(&i8::MIN) && !b.contains(&i8::MIN));
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2() {
-            // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { avx2::dot_i8_127(a, b) };
-        }
-        #[cfg(target_arch = "aarch64")]
-        if self == Kernels::Best {
-            return neon::dot_i8_127(a, b);
-        }
-        self.dot_i8(a, b)
+        dispatch!(self,
+            avx2: avx2::dot_i8_127(a, b),
+            neon: neon::dot_i8_127(a, b),
+            simd128: simd128::dot_i8(a, b),
+            portable: dot_i8_portable(a, b))
     }
 
     /// [`Kernels::dot_i8_127`] of `q` with each of four rows, computed together.
     #[inline]
     pub fn dot_i8_127_x4(self, q: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
         debug_assert!(!q.contains(&i8::MIN) && rows.iter().all(|r| !r.contains(&i8::MIN)));
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2() {
-            // SAFETY: AVX2 is present (checked at run time).
-            return unsafe { batch::dot_i8_127_x4_avx2(q, rows) };
-        }
-        #[cfg(target_arch = "aarch64")]
-        if self == Kernels::Best {
-            return neon::dot_i8_127_x4(q, rows);
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return batch::dot_i8_x4_simd128(q, rows);
-        #[allow(unreachable_code)]
-        rows.map(|r| self.dot_i8(q, r))
+        dispatch!(self,
+            avx2: batch::dot_i8_127_x4_avx2(q, rows),
+            neon: neon::dot_i8_127_x4(q, rows),
+            simd128: batch::dot_i8_x4_simd128(q, rows),
+            portable: rows.map(|r| dot_i8_portable(q, r)))
     }
 }
 

@@ -6,7 +6,8 @@
 //! - `state.rs`: the open collection's state, composed of the id map, the vectors, the
 //!   payloads, the graph and the log.
 //! - `files.rs`: the collection's files and how they are copied.
-//! - `open.rs`: create, open and recovery (log replay).
+//! - `open.rs`: create, and open: the checkpoint's state.
+//! - `replay.rs`: recovery's second half, the log replayed on it.
 //! - `write.rs`: upsert and delete, under the write-ahead rule.
 //! - `plan.rs`: which points a filter passes, and the plan a search takes.
 //! - `search.rs`: request checks, running the plan, single queries and batches.
@@ -26,6 +27,7 @@ mod handle;
 mod open;
 mod plan;
 mod points;
+mod replay;
 mod search;
 mod state;
 mod types;

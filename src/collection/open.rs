@@ -5,14 +5,12 @@ use super::files::{self, CHECKPOINT, Generations, WAL, graph_file, payloads_file
 use super::handle::Collection;
 use super::state::{Parts, State};
 use super::types::{Options, RecoveryStats};
-use super::write::Put;
 use crate::checkpoint::Checkpoint;
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
 use crate::idmap::IdMap;
 use crate::index::hnsw::Graph;
 use crate::payloads::{FILE_HEAD, IndexKind, PayloadFile, PayloadIndexes, PayloadStore};
-use crate::record::{self, KIND_DELETE, KIND_INDEX, KIND_PAYLOAD, KIND_UPSERT};
 use crate::region::{Access, Directory};
 use crate::vectors::{Codec, VectorFile, sums_path};
 use crate::wal::Wal;
@@ -100,30 +98,8 @@ impl Collection {
         name: &str,
         options: Options,
     ) -> Result<Collection> {
-        let cpath = files::file(path, CHECKPOINT);
-        let bytes = dir
-            .read_file(&cpath)?
-            .ok_or_else(|| Error::CollectionNotFound(name.to_string()))?;
-        let cp = Checkpoint::decode(&bytes, &cpath)?;
-        let config = cp
-            .config()
-            .ok_or_else(|| StorageError::corrupted(&cpath, 0, "unknown metric"))?;
-        // Every file a checkpoint names was durable before it: a missing one lost data
-        // (and opening it would create it empty).
-        let present = dir.list(path)?;
-        let vpath = vectors_file(path, cp.vectors_generation);
-        let ppath = payloads_file(path, cp.payloads_generation);
-        for needed in [
-            files::file(path, WAL),
-            vpath.clone(),
-            sums_path(&vpath),
-            ppath.clone(),
-        ] {
-            let name = needed.rsplit('/').next().unwrap_or_default();
-            if !present.iter().any(|e| !e.is_dir && e.name == name) {
-                return Err(StorageError::corrupted(needed, 0, "the file is missing").into());
-            }
-        }
+        let (cp, config) = read_checkpoint(dir.as_ref(), path, name)?;
+        check_files_present(dir.as_ref(), path, &cp)?;
         let vectors = open_vectors(
             dir.as_ref(),
             path,
@@ -132,39 +108,8 @@ impl Collection {
             Some(cp.slot_count),
         )?;
         let ids = IdMap::from_entries(cp.slot_count, cp.entries.iter().map(|e| (e.id, e.slot)));
-        let (payload_file, mut latest) = PayloadFile::open(
-            dir.open_region(&ppath, Access::Sequential)?,
-            &ppath,
-            cp.payloads_end,
-            !options.read_only,
-        )?;
-        let wanted: Vec<_> = cp
-            .entries
-            .iter()
-            .filter_map(|e| Some((latest.remove(&e.id)??, (e.id, e.slot))))
-            .collect();
-        drop(latest);
-        let mut payloads = PayloadStore::default();
-        let bytes = wanted.iter().map(|(at, _)| at.len as usize).sum();
-        payloads.reserve(bytes, cp.slot_count as usize)?;
-        payload_file.read_texts(wanted, |(id, slot), text| {
-            payloads.set(id, slot, Some(text));
-        })?;
-        // What the file holds is what it already has.
-        payloads.take_dirty();
-        let mut indexes = PayloadIndexes::default();
-        for (key, code) in &cp.indexes {
-            // Validated by the checkpoint decoder.
-            if let Some(kind) = IndexKind::from_code(*code) {
-                let live = cp.entries.iter().map(|e| e.slot);
-                let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
-                indexes.create(key, kind, filled);
-            }
-        }
-        for e in &cp.entries {
-            indexes.update(e.slot, None, None, true);
-        }
-
+        let (payload_file, payloads) = load_payloads(dir.as_ref(), path, &cp, options.read_only)?;
+        let indexes = fill_indexes(&cp, &payloads);
         let wpath = files::file(path, WAL);
         let (wal, rec) = Wal::open(
             dir.open_region(&wpath, Access::Sequential)?,
@@ -198,52 +143,7 @@ impl Collection {
             },
         })?;
         state.load_graph(&graph_file(path, cp.generation))?;
-        let slot_size = state.codec.slot_size();
-        for r in &rec.records {
-            let bad = |reason: String| {
-                StorageError::corrupted(&wpath, r.offset, format!("record {}: {reason}", r.lsn))
-            };
-            match r.kind {
-                KIND_UPSERT => {
-                    let points = record::decode_upsert(rec.payload(r), slot_size).map_err(bad)?;
-                    // A record is checked as the write that logged it was: its checksum
-                    // only says the bytes are the ones written, not that they are valid.
-                    for p in &points {
-                        if let Some(why) = state.codec.stored_problem(p.vector) {
-                            return Err(bad(format!("the vector of id {}: {why}", p.id)).into());
-                        }
-                        valid_payload(p.id, p.payload).map_err(bad)?;
-                    }
-                    let decoded = points.into_iter().map(|p| Put {
-                        id: p.id,
-                        vector: p.vector.to_vec(),
-                        payload: p.payload.map(str::to_string),
-                    });
-                    state.put_all(decoded)?;
-                }
-                KIND_DELETE => {
-                    for id in record::decode_delete(rec.payload(r)).map_err(bad)? {
-                        state.remove(id);
-                    }
-                }
-                KIND_PAYLOAD => {
-                    let texts = record::decode_payloads(rec.payload(r)).map_err(bad)?;
-                    for &(id, text) in &texts {
-                        valid_payload(id, text).map_err(bad)?;
-                    }
-                    for (id, text) in texts {
-                        state.apply_payload(id, text);
-                    }
-                }
-                KIND_INDEX => {
-                    let (create, code, key) = record::decode_index(rec.payload(r)).map_err(bad)?;
-                    let kind = IndexKind::from_code(code)
-                        .ok_or_else(|| bad(format!("unknown index kind {code}")))?;
-                    state.apply_index(create, key, kind);
-                }
-                k => return Err(bad(format!("unknown record kind {k}")).into()),
-            }
-        }
+        state.replay(&rec, &wpath)?;
         if !state.options.read_only {
             // Replayed records are durable: their slot bytes may go to the file now.
             state.apply_staged()?;
@@ -253,12 +153,90 @@ impl Collection {
     }
 }
 
-/// A logged payload text is what a write accepts: a JSON object within the limits.
-fn valid_payload(id: u64, text: Option<&str>) -> std::result::Result<(), String> {
-    match text.map(|t| crate::payloads::parse(Some(id), t)) {
-        Some(Err(e)) => Err(format!("the payload of id {id}: {e}")),
-        _ => Ok(()),
+/// The checkpoint of the collection in `path` (`name` for the error when there is none), and
+/// the configuration it holds.
+fn read_checkpoint(
+    dir: &dyn Directory,
+    path: &str,
+    name: &str,
+) -> Result<(Checkpoint, CollectionConfig)> {
+    let cpath = files::file(path, CHECKPOINT);
+    let bytes = dir
+        .read_file(&cpath)?
+        .ok_or_else(|| Error::CollectionNotFound(name.to_string()))?;
+    let cp = Checkpoint::decode(&bytes, &cpath)?;
+    let config = cp
+        .config()
+        .ok_or_else(|| StorageError::corrupted(&cpath, 0, "unknown metric"))?;
+    Ok((cp, config))
+}
+
+/// Every file a checkpoint names was durable before it: a missing one lost data (and
+/// opening it would create it empty).
+fn check_files_present(dir: &dyn Directory, path: &str, cp: &Checkpoint) -> Result<()> {
+    let present = dir.list(path)?;
+    let vpath = vectors_file(path, cp.vectors_generation);
+    for needed in [
+        files::file(path, WAL),
+        sums_path(&vpath),
+        vpath,
+        payloads_file(path, cp.payloads_generation),
+    ] {
+        let name = needed.rsplit('/').next().unwrap_or_default();
+        if !present.iter().any(|e| !e.is_dir && e.name == name) {
+            return Err(StorageError::corrupted(needed, 0, "the file is missing").into());
+        }
     }
+    Ok(())
+}
+
+/// The payload file the checkpoint names, and the payloads of its live points, read into one
+/// arena reserved up front (an open that cannot hold them is a typed error).
+fn load_payloads(
+    dir: &dyn Directory,
+    path: &str,
+    cp: &Checkpoint,
+    read_only: bool,
+) -> Result<(PayloadFile, PayloadStore)> {
+    let ppath = payloads_file(path, cp.payloads_generation);
+    let (payload_file, mut latest) = PayloadFile::open(
+        dir.open_region(&ppath, Access::Sequential)?,
+        &ppath,
+        cp.payloads_end,
+        !read_only,
+    )?;
+    let wanted: Vec<_> = cp
+        .entries
+        .iter()
+        .filter_map(|e| Some((latest.remove(&e.id)??, (e.id, e.slot))))
+        .collect();
+    drop(latest);
+    let mut payloads = PayloadStore::default();
+    let bytes = wanted.iter().map(|(at, _)| at.len as usize).sum();
+    payloads.reserve(bytes, cp.slot_count as usize)?;
+    payload_file.read_texts(wanted, |(id, slot), text| {
+        payloads.set(id, slot, Some(text));
+    })?;
+    // What the file holds is what it already has.
+    payloads.take_dirty();
+    Ok((payload_file, payloads))
+}
+
+/// The payload indexes the checkpoint declares, filled from the payloads of its live points.
+fn fill_indexes(cp: &Checkpoint, payloads: &PayloadStore) -> PayloadIndexes {
+    let mut indexes = PayloadIndexes::default();
+    for (key, code) in &cp.indexes {
+        // Validated by the checkpoint decoder.
+        if let Some(kind) = IndexKind::from_code(*code) {
+            let live = cp.entries.iter().map(|e| e.slot);
+            let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
+            indexes.create(key, kind, filled);
+        }
+    }
+    for e in &cp.entries {
+        indexes.update(e.slot, None, None, true);
+    }
+    indexes
 }
 
 impl State {

@@ -308,7 +308,7 @@ fn npy_header(r: &mut impl Read) -> Result<(usize, u64, usize, u64)> {
     let mut h = vec![0u8; len];
     r.read_exact(&mut h)?;
     let h = String::from_utf8(h).context("header not UTF-8")?;
-    let header = crate::npy::NpyHeader::parse(&h)?;
+    let header = super::npy::NpyHeader::parse(&h)?;
     let width = header.float_width()?;
     if header.fortran_order {
         bail!("Fortran-ordered arrays are not supported: save with np.ascontiguousarray");

@@ -1,9 +1,9 @@
 //! The command line: every command, argument and option, with its help text.
 
+use super::data::Format;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use veles_host::data::Format;
 
 #[derive(Parser)]
 #[command(
@@ -153,7 +153,7 @@ pub(crate) enum Command {
         #[arg(long)]
         with_vector: bool,
         #[command(flatten)]
-        fields: crate::points_cli::Fields,
+        fields: super::points::Fields,
     },
     /// Print points by id, as JSON lines (`import`'s format).
     Get {
@@ -171,7 +171,7 @@ pub(crate) enum Command {
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
-        fields: crate::points_cli::Fields,
+        fields: super::points::Fields,
     },
     /// Delete points by id or by --filter; durable when it returns.
     Delete {
@@ -218,7 +218,7 @@ pub(crate) enum Command {
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
-        fields: crate::points_cli::Fields,
+        fields: super::points::Fields,
     },
     /// Print every point (passing --filter) by id, as JSON lines: `veles import` reads them
     /// back.
@@ -234,7 +234,7 @@ pub(crate) enum Command {
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
-        fields: crate::points_cli::Fields,
+        fields: super::points::Fields,
     },
     /// Create, drop or list payload indexes (which make filters on their keys fast).
     Index {
@@ -243,7 +243,7 @@ pub(crate) enum Command {
         /// The collection.
         name: String,
         #[command(subcommand)]
-        action: crate::points_cli::IndexAction,
+        action: super::points::IndexAction,
     },
     /// Fold the log into a new checkpoint (all collections, or NAME): the next open loads the
     /// saved graph and replays nothing.

@@ -2,6 +2,10 @@
 //! printed as the JSON lines `import` reads (`{"id", "vector", "payload"}`), so
 //! `veles export … | veles import … -` copies a collection.
 
+use super::data::PointReader;
+use super::output::out;
+use super::progress;
+use super::run::open_existing;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -39,7 +43,7 @@ fn parse_kind(s: &str) -> Result<IndexKind, String> {
 
 /// Parses `--filter`.
 pub fn filter(text: Option<&str>) -> Result<Option<Filter>> {
-    crate::usage("--filter", text.map(Filter::from_json_str).transpose())
+    super::args::usage("--filter", text.map(Filter::from_json_str).transpose())
 }
 
 /// Which payload keys to print: all, or only these (dotted paths, `tags.0` for an array
@@ -173,12 +177,12 @@ pub fn delete(
     let n = match (ids.is_empty(), filter) {
         (false, None) => db.delete(name, ids)?,
         (true, Some(f)) => db.delete_by_filter(name, f)?,
-        _ => return Err(crate::Usage("give ids or --filter (one of the two)".into()).into()),
+        _ => return Err(super::args::Usage("give ids or --filter (one of the two)".into()).into()),
     };
     db.flush(name)?;
     match json_out {
-        true => veles_host::out!("{}", json!({ "deleted": n })),
-        false => veles_host::out!("deleted {n} point(s) from '{name}'"),
+        true => out!("{}", json!({ "deleted": n })),
+        false => out!("deleted {n} point(s) from '{name}'"),
     }
     Ok(())
 }
@@ -192,8 +196,8 @@ pub fn count(
 ) -> Result<()> {
     let n = db.count(name, filter)?;
     match json_out {
-        true => veles_host::out!("{}", json!({ "count": n })),
-        false => veles_host::out!("{n}"),
+        true => out!("{}", json!({ "count": n })),
+        false => out!("{n}"),
     }
     Ok(())
 }
@@ -204,12 +208,12 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
         IndexAction::List => {
             let all = db.indexes(name)?;
             if json_out {
-                veles_host::out!("{}", json!({ "indexes": all }));
+                out!("{}", json!({ "indexes": all }));
             } else if all.is_empty() {
-                veles_host::out!("no payload indexes on '{name}'");
+                out!("no payload indexes on '{name}'");
             } else {
                 for i in all {
-                    veles_host::out!(
+                    out!(
                         "{} ({}): {} values, {} points",
                         i.key,
                         i.kind,
@@ -231,11 +235,11 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
     };
     db.flush(name)?;
     match json_out {
-        true => veles_host::out!(
+        true => out!(
             "{}",
             json!({ "index": key, "kind": kind, "outcome": outcome })
         ),
-        false => veles_host::out!("{kind} index on '{key}' of '{name}': {outcome}"),
+        false => out!("{kind} index on '{key}' of '{name}': {outcome}"),
     }
     Ok(())
 }
@@ -256,15 +260,15 @@ pub(crate) fn print_hits(
             .enumerate()
             .map(|(i, hits)| json!({"query": i, "hits": hits}))
             .collect();
-        veles_host::out!("{}", serde_json::Value::Array(all));
+        out!("{}", serde_json::Value::Array(all));
         return Ok(());
     }
     for (qi, hits) in results.iter().enumerate() {
         if results.len() > 1 {
-            veles_host::out!("query {qi}:");
+            out!("query {qi}:");
         }
         if hits.is_empty() {
-            veles_host::out!("  (no matches)");
+            out!("  (no matches)");
         }
         for (rank, h) in hits.iter().enumerate() {
             let payload = h
@@ -287,8 +291,76 @@ pub(crate) fn print_hits(
                 rank + 1,
                 h.id
             );
-            veles_host::out!("{}", line.trim_end());
+            out!("{}", line.trim_end());
         }
     }
+    Ok(())
+}
+
+/// What `veles search` asks.
+pub(crate) struct Query {
+    pub(crate) vector: Option<String>,
+    pub(crate) query_file: Option<std::path::PathBuf>,
+    pub(crate) k: usize,
+    pub(crate) filter: Option<String>,
+    pub(crate) ef: Option<usize>,
+    pub(crate) exact: bool,
+    pub(crate) score_threshold: Option<f32>,
+    pub(crate) no_payload: bool,
+    pub(crate) with_vector: bool,
+}
+
+/// `veles search`: one query (`--vector`) or a file of them, in batches, printed as hits.
+pub(crate) fn search(
+    dir: &std::path::Path,
+    name: &str,
+    q: Query,
+    fields: &Fields,
+    native: bool,
+    json_out: bool,
+) -> Result<()> {
+    let filter = super::args::usage(
+        "--filter",
+        q.filter.map(|f| Filter::from_json_str(&f)).transpose(),
+    )?;
+    // Read-only: a search changes nothing on disk and shares the directory with other
+    // readers. Opened before the queries are read, so a missing database fails fast.
+    let mut db = open_existing(dir, native)?;
+    let queries: Vec<Vec<f32>> = match (q.vector, q.query_file) {
+        (Some(v), _) => vec![super::args::usage(
+            "--vector must be a JSON array of numbers",
+            serde_json::from_str(&v),
+        )?],
+        (None, Some(f)) => PointReader::open(&f, None, 0)?
+            .next_batch(usize::MAX)?
+            .into_iter()
+            .map(|p| p.vector)
+            .collect(),
+        (None, None) => {
+            return Err(super::args::Usage("give --vector or --query-file".into()).into());
+        }
+    };
+    let params = veles::SearchParams::default()
+        .with_filter(filter.as_ref())
+        .with_ef(q.ef)
+        .with_exact(q.exact)
+        .with_score_threshold(q.score_threshold)
+        .with_include(veles::Include::new(q.with_vector, !q.no_payload));
+    // In batches: a long query file shows progress, and each call stays small.
+    let bar = progress::counter(queries.len() as u64, "searching", json_out);
+    if queries.len() < 1000 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut results = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(256) {
+        results.extend(db.search_batch(name, chunk, q.k, &params)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    for h in results.iter_mut().flatten() {
+        h.payload = fields.project(h.payload.take());
+    }
+    let metric = db.config(name)?.metric;
+    print_hits(&results, metric, fields.chosen(), json_out)?;
     Ok(())
 }

@@ -1,16 +1,17 @@
 //! `veles import`: points from a file into a collection, with progress, durable flushes and
 //! a resumable stop at a bad record.
 
-use crate::args::Usage;
-use crate::open;
+use super::args::Usage;
+use super::data::{Format, PointReader};
+use super::progress;
+use super::run::open;
 use anyhow::{Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
-use veles_host::data::{Format, PointReader};
-use veles_host::{HostError, progress};
+use veles_host::HostError;
 
 /// Waiting points at which `import` links them (below the engine's default limit).
 pub(crate) const CATCH_UP_AT: u64 = 8192;

@@ -201,6 +201,24 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
     Ok(s)
 }
 
+/// `veles plot`: the curves of `bench --json` runs (files, or `-` for stdin) into `out`.
+pub(crate) fn command(out: &std::path::Path, runs: &[std::path::PathBuf]) -> Result<()> {
+    let mut series = Vec::new();
+    for path in runs {
+        let text = match path.to_str() {
+            Some("-") => std::io::read_to_string(std::io::stdin())?,
+            _ => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        };
+        let run: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+        series.extend(series_of_run(&run)?);
+    }
+    let doc = svg("veles bench: recall@k against QPS", &series)?;
+    std::fs::write(out, doc).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

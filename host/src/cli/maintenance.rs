@@ -1,10 +1,12 @@
 //! The maintenance commands: `info`, `check`, `compact`, `checkpoint`, `snapshot`, `restore`.
 
-use crate::{open, open_existing};
+use super::output::out;
+use super::progress;
+use super::run::{open, open_existing};
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
 use std::path::Path;
-use veles_host::{OpenOptions, backend, progress};
+use veles_host::{OpenOptions, backend};
 
 /// An existing database opened for writing (never created here), and the collections a
 /// maintenance command acts on: `only`, or all of them.
@@ -41,11 +43,11 @@ pub(crate) fn checkpoint(
         bar.finish_and_clear();
         let s = db.stats(n)?;
         match json_out {
-            true => veles_host::out!(
+            true => out!(
                 "{}",
                 json!({"collection": n, "generation": s.generation, "points": s.len})
             ),
-            false => veles_host::out!(
+            false => out!(
                 "checkpointed {n}: {} points, generation {}",
                 s.len,
                 s.generation
@@ -75,14 +77,14 @@ pub(crate) fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool
             .iter()
             .map(|r| object(r, json!({"ok": r.is_ok()})))
             .collect();
-        veles_host::out!(
+        out!(
             "{}",
             json!({"database": dir.display().to_string(), "ok": bad == 0, "collections": v})
         );
     } else {
         for r in &reports {
             let verdict = if r.is_ok() { "ok" } else { "DAMAGED" };
-            veles_host::out!(
+            out!(
                 "{verdict:>7}  {}: {} points, {} slots, {} graph nodes, {} log records, {} bytes checked",
                 r.collection,
                 r.points,
@@ -92,15 +94,15 @@ pub(crate) fn check(dir: &Path, only: Option<&str>, native: bool, json_out: bool
                 r.bytes_checked
             );
             for p in &r.problems {
-                veles_host::out!("         problem: {p}");
+                out!("         problem: {p}");
             }
             for n in &r.notes {
-                veles_host::out!("         note: {n}");
+                out!("         note: {n}");
             }
         }
         match bad {
-            0 => veles_host::out!("{} collection(s) checked: no problems", reports.len()),
-            n => veles_host::out!("{} collection(s) checked: {n} with problems", reports.len()),
+            0 => out!("{} collection(s) checked: no problems", reports.len()),
+            n => out!("{} collection(s) checked: {n} with problems", reports.len()),
         }
     }
     if bad > 0 {
@@ -134,9 +136,9 @@ pub(crate) fn compact(
         if json_out {
             let extra =
                 json!({"collection": n, "disk_before": disk_before, "disk_after": disk_after});
-            veles_host::out!("{}", object(&r, extra));
+            out!("{}", object(&r, extra));
         } else {
-            veles_host::out!(
+            out!(
                 "compacted {n}: {} points; slots {} -> {}; {} deleted points dropped from the graph; disk use {} -> {} bytes ({} given back; files span {} -> {} bytes)",
                 r.points,
                 r.slots_before,
@@ -209,7 +211,7 @@ pub(crate) fn snapshot(
     let options = OpenOptions {
         read_only: restore,
         snapshot_dest: Some(dest.to_path_buf()),
-        ..crate::options()
+        ..super::run::options()
     };
     let mut db = backend::open_with(from, native, None, &options)?;
     if restore {
@@ -236,7 +238,7 @@ pub(crate) fn snapshot(
     bar.finish_and_clear();
     let r = r?;
     if json_out {
-        veles_host::out!(
+        out!(
             "{}",
             object(
                 &r,
@@ -244,7 +246,7 @@ pub(crate) fn snapshot(
             )
         );
     } else {
-        veles_host::out!(
+        out!(
             "{} {} into {}: {} collection(s) [{}], {} bytes",
             if restore { "restored" } else { "snapshot of" },
             from.display(),
@@ -277,13 +279,13 @@ pub(crate) fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
                 )
             })
             .collect();
-        veles_host::out!(
+        out!(
             "{}",
             json!({"database": dir.display().to_string(), "collections": v})
         );
         return Ok(());
     }
-    veles_host::out!(
+    out!(
         "database {} ({} collection{})",
         dir.display(),
         names.len(),
@@ -291,7 +293,7 @@ pub(crate) fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
     );
     for (n, s, c) in rows {
         let disk = disk_use(&dir.join("collections").join(&n));
-        veles_host::out!(
+        out!(
             "  {n}: {} points, {} dimensions, {}; HNSW M {} ef_construction {}, {} graph nodes{}; \
              {} payload indexes; log {} (generation {}{}); disk {}",
             s.len,
@@ -315,7 +317,7 @@ pub(crate) fn info(dir: &Path, native: bool, json_out: bool) -> Result<()> {
             human(disk)
         );
         if s.recovery.replayed_records > 0 || s.recovery.dropped_bytes > 0 {
-            veles_host::out!(
+            out!(
                 "     recovery on open: replayed {} records, dropped {} bytes of torn log",
                 s.recovery.replayed_records,
                 s.recovery.dropped_bytes
@@ -333,4 +335,29 @@ pub(crate) fn object(value: &impl serde::Serialize, extra: serde_json::Value) ->
         obj.extend(more);
     }
     v
+}
+
+/// `veles create`: a collection in `dir` (created, durably, when it is new).
+pub(crate) fn create(
+    dir: &Path,
+    name: &str,
+    config: veles::CollectionConfig,
+    native: bool,
+    json_out: bool,
+) -> Result<()> {
+    let mut db = open(dir, native)?;
+    let (dim, metric) = (config.dimension, config.metric);
+    db.create_collection(name, config)?;
+    if json_out {
+        out!(
+            "{}",
+            json!({"created": name, "dimension": dim, "metric": metric.name()})
+        );
+    } else {
+        out!(
+            "created collection '{name}' ({dim} dimensions, {metric}) in {}",
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -5,16 +5,17 @@
 //! one-line Python package summaries and 200 query sentences embedded with all-MiniLM-L6-v2
 //! (384-d, unit length), stored as int8 with a scale per vector.
 
-use crate::backend::{self, Backend};
-use crate::progress;
-use crate::runtime::{Origin, Runtime};
+use super::output::out;
+use super::progress;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Instant;
 use veles::{CollectionConfig, Filter, Metric, Point, SearchParams};
+use veles_host::backend::{self, Backend};
+use veles_host::runtime::{Origin, Runtime};
 
-static DATA: &[u8] = include_bytes!("../demo/minilm-demo.bin");
+static DATA: &[u8] = include_bytes!("../../demo/minilm-demo.bin");
 
 /// A sentence and its embedding.
 pub struct Sentence {
@@ -77,7 +78,7 @@ struct Report {
 impl Report {
     fn line(&self, text: impl std::fmt::Display) -> Result<()> {
         if self.json.is_none() {
-            crate::out!("{text}");
+            out!("{text}");
         }
         Ok(())
     }
@@ -99,7 +100,7 @@ impl Report {
 
     fn finish(self) -> Result<()> {
         if let Some(m) = self.json {
-            crate::out!("{}", Value::Object(m));
+            out!("{}", Value::Object(m));
         }
         Ok(())
     }
@@ -147,7 +148,7 @@ fn show(
 pub fn run(
     native: bool,
     dir: Option<PathBuf>,
-    options: &crate::OpenOptions,
+    options: &veles_host::OpenOptions,
     json_out: bool,
 ) -> Result<()> {
     let data = load()?;
@@ -194,7 +195,7 @@ fn run_in(
     data: &DemoData,
     native: bool,
     dir: &std::path::Path,
-    options: &crate::OpenOptions,
+    options: &veles_host::OpenOptions,
     report: &mut Report,
 ) -> Result<()> {
     let how = if native {
@@ -319,7 +320,7 @@ fn run_in(
         None => &Runtime::for_limits(&options.limits)?,
     };
     drop(db);
-    let read_only = crate::OpenOptions {
+    let read_only = veles_host::OpenOptions {
         read_only: true,
         ..options.clone()
     };

@@ -3,16 +3,17 @@
 //! (`--buckets N` or `--payloads FILE`) and `--filter`, each filter gets its own ground truth
 //! by exact scan, so filtered recall, QPS and the plan come out of one run.
 
-use crate::backend::{self, Backend};
-use crate::data::{read_ivecs, read_vectors};
-use crate::progress;
-use crate::runtime::Runtime;
+use super::data::{read_ivecs, read_vectors};
+use super::output::out;
+use super::progress;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veles::{CollectionConfig, Filter, IndexKind, Metric, Point, SearchParams};
+use veles_host::backend::{self, Backend};
+use veles_host::runtime::Runtime;
 
 const NAME: &str = "bench";
 
@@ -30,7 +31,7 @@ pub struct BenchArgs {
     pub metric: Metric,
     pub native: bool,
     /// How the database opens (what of the vectors is in memory, the component's cap).
-    pub options: crate::OpenOptions,
+    pub options: veles_host::OpenOptions,
     pub json: bool,
     /// Payload `{"bucket": i % n}` for point `i`.
     pub buckets: Option<u64>,
@@ -312,15 +313,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 a.metric,
                 a.k
             );
-            let doc = crate::plot::svg(&title, &crate::plot::series_of_run(&v)?)?;
+            let doc = super::plot::svg(&title, &super::plot::series_of_run(&v)?)?;
             std::fs::write(path, doc).with_context(|| format!("{}", path.display()))?;
         }
         if a.json {
-            crate::out!("{v}");
+            out!("{v}");
             return Ok(());
         }
     }
-    crate::out!(
+    out!(
         "veles bench ({mode}): {} x {dim}-d {}, M {}, ef_construction {}, {} queries, k {}",
         base.len(),
         a.metric,
@@ -329,14 +330,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         queries.len(),
         a.k
     );
-    crate::out!(
+    out!(
         "  ingest {ingest:.2} s ({:.0} points/s, durable; {waiting} left waiting for the graph, \
          searched at ef {first_ef}: recall {:.4}, {:.0} QPS)",
         base.len() as f64 / ingest,
         lagging.1,
         lagging.2,
     );
-    crate::out!(
+    out!(
         "  index  {index:.2} s   build {build:.2} s in all ({:.0} vectors/s)   reopen {:.3} s \
          ({:.3} s per 100k, graph loaded)",
         base.len() as f64 / build,
@@ -344,10 +345,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         reopen * 1e5 / base.len() as f64,
     );
     if let Some(r) = rss {
-        crate::out!("  memory {:.1} MiB resident", r as f64 / (1 << 20) as f64);
+        out!("  memory {:.1} MiB resident", r as f64 / (1 << 20) as f64);
     }
     if stats.payload_bytes > 0 {
-        crate::out!(
+        out!(
             "  payloads {} bytes of JSON held in {} bytes",
             stats.payload_bytes,
             stats.payload_memory
@@ -355,13 +356,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     for (filter, rows, matches) in runs {
         if let Some(f) = filter {
-            crate::out!(
+            out!(
                 "  filter {} : {matches} matches ({:.2} %)",
                 f.to_json(),
                 100.0 * matches as f64 / base.len() as f64,
             );
         }
-        crate::out!(
+        out!(
             "  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  plan",
             "ef",
             "recall@k",
@@ -373,9 +374,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         for ((ef, r, qps, p50, p99, batch), plan) in rows {
             let plan = serde_json::to_value(plan.kind).unwrap_or_default();
             let plan = plan.as_str().unwrap_or_default().to_string();
-            crate::out!(
-                "  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}  {batch:>9.0}  {plan}"
-            );
+            out!("  {ef:>6}  {r:>9.4}  {qps:>9.0}  {p50:>9.1}  {p99:>9.1}  {batch:>9.0}  {plan}");
         }
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! Progress on stderr for long work: one bar style, hidden under `--json` or when stderr is
 //! not a terminal (indicatif's default), and the graph's catch-up shown in steps.
 
-use crate::backend::{Backend, HostResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use veles_host::backend::{Backend, HostResult};
 
 /// Points linked per `optimize` call while a bar is shown: each call is short, so the bar
 /// keeps moving (and a component call stays far from its deadline).
