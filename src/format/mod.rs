@@ -4,6 +4,13 @@
 //! version) and carries a CRC32 over what it protects; `le.rs` reads little-endian integers
 //! with bounds checks, so no decoder indexes past the bytes it was given.
 
+// A wrong cast here corrupts data on disk: every narrowing cast is checked or justified.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod crc;
 mod header;
 mod le;

@@ -279,7 +279,15 @@ impl FieldIndex {
             Condition::IsNull => (self.null.len(), true),
             Condition::Eq(v) => (eq_len(v), true),
             Condition::Ne(v) => (live.saturating_sub(eq_len(v)), true),
-            Condition::In(vs) => (vs.iter().map(eq_len).sum::<u64>().min(live), single),
+            // Each distinct value once: `in [0, 0.0]` names one posting list.
+            Condition::In(vs) => {
+                let mut keyed: Vec<(Key<'_>, &Value)> =
+                    vs.iter().filter_map(|v| Some((Key::of(v)?, v))).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                keyed.dedup_by(|a, b| a.0 == b.0);
+                let total: u64 = keyed.iter().map(|(_, v)| eq_len(v)).sum();
+                (total.min(live), single)
+            }
             Condition::Lt(v) => range(v, Side::Lt).map_or((present, false), |n| (n, single)),
             Condition::Lte(v) => range(v, Side::Lte).map_or((present, false), |n| (n, single)),
             Condition::Gt(v) => range(v, Side::Gt).map_or((present, false), |n| (n, single)),
@@ -384,6 +392,26 @@ impl FieldIndex {
     /// Slots with a value at the key.
     pub(crate) fn present(&self) -> u64 {
         self.present.len()
+    }
+}
+
+/// A scalar operand as the indexes key it (numbers by exact value, one zero), so that
+/// operands that name the same posting list compare equal.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key<'a> {
+    Bool(bool),
+    Num(Num),
+    Str(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn of(v: &'a Value) -> Option<Key<'a>> {
+        match v {
+            Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Number(n) => Some(Key::Num(Num::of(n))),
+            Value::String(s) => Some(Key::Str(s)),
+            _ => None,
+        }
     }
 }
 

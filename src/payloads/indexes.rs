@@ -288,6 +288,9 @@ mod tests {
             Filter::gte("b", 4.5),
             Filter::gt("b", -100),
             Filter::is_in("b", vec![json!(1), json!(2)]),
+            // One value named twice is one posting list, not two (an exact estimate).
+            Filter::is_in("b", vec![json!(3), json!(3.0), json!(-0.0), json!(0)]),
+            !Filter::is_in("b", vec![json!(3), json!(3)]),
             Filter::eq("b", "7"),
             Filter::exists("b"),
             Filter::is_null("b"),
@@ -331,7 +334,7 @@ mod tests {
             }
         }
         assert!(ix.candidates(&Filter::eq("s", "k1")).unwrap().exact);
-        assert!(!ix.candidates(&filters[17]).unwrap().exact);
+        assert!(!ix.candidates(&filters[19]).unwrap().exact);
         assert!(ix.candidates(&Filter::eq("other", 1)).is_none());
         // Removing a slot's payload removes it everywhere.
         ix.update(0, Some(&payloads[0]), None, false);

@@ -3,7 +3,7 @@
 //! scans and graph walks zero-copy access to the vectors, at the cost of holding them in the
 //! guest's memory.
 
-use super::Region;
+use super::{Region, at};
 use crate::error::StorageError;
 
 /// Invariant: `mirror` equals the inner region's content as of the last successful call; a
@@ -54,10 +54,10 @@ impl CachedRegion {
         };
         let len = r.inner.len();
         r.grow_mirror(len)?;
-        let mut chunk = vec![0u8; FILL_CHUNK.min(len as usize)];
+        let mut chunk = vec![0u8; FILL_CHUNK.min(super::at(len))];
         let mut at = 0u64;
         while at < len {
-            let n = ((len - at) as usize).min(chunk.len());
+            let n = super::at(len - at).min(chunk.len());
             r.inner.read(at, &mut chunk[..n])?;
             r.mirror.extend_from_slice(&chunk[..n]);
             at += n as u64;
@@ -73,7 +73,7 @@ impl CachedRegion {
         if len > self.max {
             return Err(out_of_memory(len));
         }
-        let more = (len as usize).saturating_sub(self.mirror.len());
+        let more = super::at(len).saturating_sub(self.mirror.len());
         self.mirror
             .try_reserve_exact(more)
             .map_err(|_| out_of_memory(len))
@@ -88,7 +88,7 @@ impl Region for CachedRegion {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         match offset.checked_add(buf.len() as u64) {
             Some(end) if end <= self.len() => {
-                buf.copy_from_slice(&self.mirror[offset as usize..end as usize]);
+                buf.copy_from_slice(&self.mirror[at(offset)..at(end)]);
                 Ok(())
             }
             _ => self.inner.read(offset, buf),
@@ -99,18 +99,18 @@ impl Region for CachedRegion {
         let end = offset.saturating_add(data.len() as u64);
         self.grow_mirror(end)?;
         self.inner.write(offset, data)?;
-        let end = end as usize;
+        let end = at(end);
         if end > self.mirror.len() {
             self.mirror.resize(end, 0);
         }
-        self.mirror[offset as usize..end].copy_from_slice(data);
+        self.mirror[at(offset)..end].copy_from_slice(data);
         Ok(())
     }
 
     fn set_len(&mut self, len: u64) -> Result<(), StorageError> {
         self.grow_mirror(len)?;
         self.inner.set_len(len)?;
-        self.mirror.resize(len as usize, 0);
+        self.mirror.resize(super::at(len), 0);
         Ok(())
     }
 
@@ -122,8 +122,8 @@ impl Region for CachedRegion {
         self.inner.punch_hole(offset, len)?;
         let size = self.len();
         let (start, end) = (
-            offset.min(size) as usize,
-            offset.saturating_add(len).min(size) as usize,
+            at(offset.min(size)),
+            at(offset.saturating_add(len).min(size)),
         );
         self.mirror[start..end].fill(0);
         Ok(())
@@ -177,7 +177,7 @@ mod tests {
         // Filling in chunks gives the same bytes as the file.
         let mut r = dir.open_region("big", Access::Random).unwrap();
         let data: Vec<u8> = (0..(FILL_CHUNK * 2 + 77))
-            .map(|i| (i % 251) as u8)
+            .map(|i| u8::try_from(i % 251).unwrap_or_default())
             .collect();
         r.write(0, &data).unwrap();
         drop(r);

@@ -1,6 +1,9 @@
 //! The one conformance suite every region and directory backend passes (tantivy's
 //! `directory/tests.rs`). Each backend's test module calls these with its own constructor.
 
+// Tests over small images: their offsets and byte values fit.
+#![allow(clippy::cast_possible_truncation)]
+
 use super::{Access, Directory, Entry, Region};
 
 /// Runs every region check; `new` returns a fresh, empty region each call.

@@ -20,6 +20,10 @@
 //! not only those of that directory; a `sync` of a file does not make its directory entry
 //! durable.
 
+// The power-loss simulator serves tests only; its images are a few MiB, so its offsets fit
+// every usize.
+#![allow(clippy::cast_possible_truncation)]
+
 use super::{Access, Directory, Entry, Region, check_path, parent_of, short_read};
 use crate::error::StorageError;
 use std::collections::BTreeMap;

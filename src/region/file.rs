@@ -81,6 +81,12 @@ pub(crate) fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io:
 /// Releases `offset..offset+len` of `file`: `fallocate(PUNCH_HOLE | KEEP_SIZE)` on Linux
 /// (partial blocks are zeroed, whole blocks given back), zeros written elsewhere (WASI has no
 /// fallocate).
+/// A file offset or length as the C type, refused past `off_t`'s range (no file grows that far).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn off_t(x: u64) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(x).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
 pub(crate) fn punch(file: &File, offset: u64, len: u64) -> io::Result<()> {
     if len == 0 {
         return Ok(());
@@ -93,8 +99,8 @@ pub(crate) fn punch(file: &File, offset: u64, len: u64) -> io::Result<()> {
             libc::fallocate(
                 file.as_raw_fd(),
                 libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                offset as libc::off_t,
-                len as libc::off_t,
+                off_t(offset)?,
+                off_t(len)?,
             )
         };
         if rc == 0 {
@@ -118,7 +124,7 @@ fn write_zeros(file: &File, mut offset: u64, len: u64) -> io::Result<()> {
     let zeros = [0u8; CHUNK];
     let end = offset + len;
     while offset < end {
-        let n = (end - offset).min(CHUNK as u64) as usize;
+        let n = super::at((end - offset).min(CHUNK as u64));
         write_all_at(file, &zeros[..n], offset)?;
         offset += n as u64;
     }

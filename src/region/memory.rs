@@ -1,6 +1,6 @@
 //! In-memory regions and directory: ephemeral databases and tests.
 
-use super::{Access, Directory, Entry, Region, check_path, parent_of, short_read};
+use super::{Access, Directory, Entry, Region, at, check_path, parent_of, short_read};
 use crate::error::StorageError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -50,7 +50,7 @@ impl Region for MemoryRegion {
         let len = self.len();
         match offset.checked_add(buf.len() as u64) {
             Some(end) if end <= len => {
-                buf.copy_from_slice(&self.data[offset as usize..end as usize]);
+                buf.copy_from_slice(&self.data[at(offset)..at(end)]);
                 Ok(())
             }
             _ => Err(short_read("<memory>", offset, buf.len(), len)),
@@ -62,7 +62,7 @@ impl Region for MemoryRegion {
         if end > self.data.len() {
             self.data.resize(end, 0);
         }
-        self.data[offset as usize..end].copy_from_slice(data);
+        self.data[at(offset)..end].copy_from_slice(data);
         Ok(())
     }
 
@@ -78,8 +78,8 @@ impl Region for MemoryRegion {
 
     fn punch_hole(&mut self, offset: u64, len: u64) -> Result<(), StorageError> {
         let size = self.len();
-        let start = offset.min(size) as usize;
-        let end = offset.saturating_add(len).min(size) as usize;
+        let start = at(offset.min(size));
+        let end = at(offset.saturating_add(len).min(size));
         self.data[start..end].fill(0);
         Ok(())
     }

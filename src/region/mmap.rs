@@ -5,7 +5,7 @@
 //! so the map sees every completed `pwrite` at once. This is the LMDB arrangement.
 
 use super::file::{punch, write_all_at};
-use super::{Region, short_read};
+use super::{Region, at, short_read};
 use crate::error::StorageError;
 use memmap2::{Mmap, MmapOptions};
 use std::fs::File;
@@ -72,7 +72,7 @@ impl Region for MmapRegion {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         match (offset.checked_add(buf.len() as u64), &self.map) {
             (Some(end), Some(map)) if end <= self.len => {
-                buf.copy_from_slice(&map[offset as usize..end as usize]);
+                buf.copy_from_slice(&map[at(offset)..at(end)]);
                 Ok(())
             }
             (Some(_), None) if buf.is_empty() => Ok(()),

@@ -13,6 +13,13 @@
 //! All platform code of the crate lives below this module. Every backend passes the one
 //! conformance suite in `conformance.rs`.
 
+// A wrong cast here corrupts data on disk: every narrowing cast is checked or justified.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod cached;
 mod checked;
 #[doc(hidden)]
@@ -41,5 +48,5 @@ pub use memory::{MemoryDirectory, MemoryRegion};
 #[cfg(not(target_family = "wasm"))]
 pub use mmap::MmapRegion;
 
-pub(crate) use paths::{check_path, parent_of, short_read};
+pub(crate) use paths::{at, check_path, parent_of, short_read};
 pub use traits::{Access, Directory, Entry, Region};

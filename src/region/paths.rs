@@ -29,6 +29,13 @@ pub(crate) fn check_path(path: &str) -> Result<(), StorageError> {
 }
 
 /// The parent directory of a relative path (`""` for a top-level entry).
+/// `x` as an index into bytes held in memory. Every caller has checked `x` against the length
+/// of those bytes (a `usize`), so it fits; were a check missing, `usize::MAX` fails the slice
+/// loudly where a truncating cast would have read the wrong bytes.
+pub(crate) fn at(x: u64) -> usize {
+    usize::try_from(x).unwrap_or(usize::MAX)
+}
+
 pub(crate) fn parent_of(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }

@@ -162,7 +162,8 @@ impl File {
     pub fn write_at(&self, data: &[u8], offset: u64) -> io::Result<usize> {
         self.fd
             .write(data, offset)
-            .map(|n| n as usize)
+            // At most `data.len()` were written, which is a usize.
+            .map(|n| super::at(n).min(data.len()))
             .map_err(error)
     }
 }

@@ -28,20 +28,28 @@ pub const MAGIC: [u8; 8] = *b"VELESWAL";
 /// The log format version this build writes and reads.
 pub const VERSION: u32 = 1;
 /// Size of the log header.
-pub const HEADER_LEN: u64 = 32;
+pub const HEADER_LEN: u64 = HEADER_BYTES as u64;
+/// [`HEADER_LEN`] as a `usize`, for the header's bytes in memory.
+pub const HEADER_BYTES: usize = 32;
 /// Bytes of a frame before its payload.
 pub const FRAME_HEAD: usize = 25;
 /// Bytes of the checksum after the payload.
 pub const FRAME_CRC: usize = 4;
 /// Frames start at multiples of this.
-pub const FRAME_ALIGN: u64 = 8;
+pub const FRAME_ALIGN: u64 = ALIGN_BYTES as u64;
+/// [`FRAME_ALIGN`] as a `usize`.
+pub const ALIGN_BYTES: usize = 8;
 /// The largest payload a frame may carry. A length above it is never trusted.
 pub const MAX_RECORD: u32 = 64 << 20;
 
 /// Total size of a frame with a payload of `payload_len` bytes, padding included.
 pub const fn frame_len(payload_len: usize) -> u64 {
-    let raw = (FRAME_HEAD + payload_len + FRAME_CRC) as u64;
-    raw.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
+    frame_bytes(payload_len) as u64
+}
+
+/// [`frame_len`] as a `usize`, for a frame's bytes in memory.
+pub const fn frame_bytes(payload_len: usize) -> usize {
+    (FRAME_HEAD + payload_len + FRAME_CRC).div_ceil(ALIGN_BYTES) * ALIGN_BYTES
 }
 
 const HEADER: Header = Header {
@@ -50,8 +58,8 @@ const HEADER: Header = Header {
 };
 
 /// The header of a log of `generation` that was synced up to `durable_end`.
-pub fn encode_header(generation: u32, durable_end: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = Vec::with_capacity(HEADER_LEN as usize);
+pub fn encode_header(generation: u32, durable_end: u64) -> [u8; HEADER_BYTES] {
+    let mut h = Vec::with_capacity(HEADER_BYTES);
     HEADER.write(&mut h);
     h.extend_from_slice(&generation.to_le_bytes());
     h.extend_from_slice(&durable_end.to_le_bytes());
@@ -101,13 +109,15 @@ pub fn encode_frame(
 ) {
     debug_assert!(payload.len() <= MAX_RECORD as usize);
     let start = out.len();
+    // `Wal::append` refuses payloads past MAX_RECORD (< u32::MAX) before it encodes one.
+    #[allow(clippy::cast_possible_truncation)]
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&durable_lsn.to_le_bytes());
     out.push(kind);
     out.extend_from_slice(payload);
-    let end = start + frame_len(payload.len()) as usize;
+    let end = start + frame_bytes(payload.len());
     out.resize(end - FRAME_CRC, 0);
     let crc = crc32fast::hash(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -135,11 +145,11 @@ pub fn decode_frame(bytes: &[u8], generation: u32) -> Option<Frame<'_>> {
     if len > MAX_RECORD || u32_at(bytes, 4)? != generation {
         return None;
     }
-    let size = frame_len(len as usize);
-    if size > bytes.len() as u64 {
+    let size = frame_bytes(len as usize);
+    if size > bytes.len() {
         return None;
     }
-    let crc_at = size as usize - FRAME_CRC;
+    let crc_at = size - FRAME_CRC;
     if !crc_matches(bytes, crc_at) {
         return None;
     }
@@ -153,7 +163,7 @@ pub fn decode_frame(bytes: &[u8], generation: u32) -> Option<Frame<'_>> {
         durable_lsn,
         kind: bytes[24],
         payload: &bytes[FRAME_HEAD..body_end],
-        size,
+        size: size as u64,
     })
 }
 
@@ -164,7 +174,7 @@ mod tests {
     #[test]
     fn frames_are_aligned_and_round_trip() {
         for len in [0usize, 1, 2, 3, 4, 7, 100, 1000] {
-            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let payload: Vec<u8> = (0..len).map(|i| i.to_le_bytes()[0]).collect();
             let mut buf = Vec::new();
             encode_frame(&mut buf, 7, 42, 40, 3, &payload);
             assert_eq!(buf.len() as u64 % FRAME_ALIGN, 0);

@@ -110,7 +110,7 @@ impl Wal {
     /// Makes room for appending a record of `payload_len` bytes without allocating (so a
     /// write that is logged is not then stopped by memory).
     pub fn reserve(&mut self, payload_len: usize) -> Result<(), std::collections::TryReserveError> {
-        let frame = frame::frame_len(payload_len) as usize;
+        let frame = frame::frame_bytes(payload_len);
         self.scratch.clear();
         self.scratch.try_reserve_exact(frame)
     }

@@ -11,6 +11,13 @@
 //! - `log.rs`: [`Wal`], the open log.
 //! - `recovery.rs`: [`recover`], what an image of the log holds.
 
+// A wrong cast here corrupts data on disk: every narrowing cast is checked or justified.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 pub mod frame;
 mod log;
 mod recovery;

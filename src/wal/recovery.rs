@@ -1,6 +1,6 @@
 //! Recovery: the intact prefix of a log image.
 
-use super::frame::{self, FRAME_ALIGN, FRAME_HEAD, HEADER_LEN, LogHeader};
+use super::frame::{self, ALIGN_BYTES, FRAME_HEAD, HEADER_BYTES, HEADER_LEN, LogHeader};
 use crate::error::StorageError;
 
 /// A record read back by recovery.
@@ -75,7 +75,7 @@ pub fn recover(
     }
 
     let mut records = Vec::new();
-    let mut pos = HEADER_LEN as usize;
+    let mut pos = HEADER_BYTES;
     let mut expected = next_lsn;
     while pos < bytes.len() {
         match frame::decode_frame(&bytes[pos..], generation) {
@@ -86,7 +86,7 @@ pub fn recover(
                     kind: f.kind,
                     payload: pos + FRAME_HEAD..pos + FRAME_HEAD + f.payload.len(),
                 });
-                pos += f.size as usize;
+                pos += crate::region::at(f.size);
                 expected += 1;
             }
             _ => break,
@@ -101,8 +101,8 @@ pub fn recover(
         // where the records are; without one (the damage took them too) they may still have
         // been durable, as in a short log whose every frame shared the header's sector.
         if bytes.len() as u64 > HEADER_LEN {
-            let witness = (HEADER_LEN as usize..bytes.len())
-                .step_by(FRAME_ALIGN as usize)
+            let witness = (HEADER_BYTES..bytes.len())
+                .step_by(ALIGN_BYTES)
                 .find(|&at| frame::decode_frame(&bytes[at..], generation).is_some());
             let why = match witness {
                 Some(at) => format!(
@@ -153,7 +153,7 @@ pub fn recover(
     // The frame at `pos` (lsn `expected`) is damaged. If a later intact frame records that it
     // was durable, this is not a torn tail but corruption, and truncating would lose data that
     // was acknowledged.
-    let mut probe = pos + FRAME_ALIGN as usize;
+    let mut probe = pos + ALIGN_BYTES;
     while probe + frame::FRAME_HEAD < bytes.len() {
         if let Some(f) = frame::decode_frame(&bytes[probe..], generation)
             && f.lsn > expected
@@ -168,7 +168,7 @@ pub fn recover(
                 ),
             ));
         }
-        probe += FRAME_ALIGN as usize;
+        probe += ALIGN_BYTES;
     }
     Ok(Recovery {
         records,

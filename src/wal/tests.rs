@@ -1,3 +1,5 @@
+// Tests over small images: their offsets and byte values fit.
+#![allow(clippy::cast_possible_truncation)]
 use super::frame::{FRAME_HEAD, HEADER_LEN, frame_len};
 use super::*;
 use crate::error::StorageError;
