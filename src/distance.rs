@@ -97,21 +97,23 @@ impl Kernels {
     /// Inner product.
     #[inline]
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        dispatch!(self,
-            avx2: avx2::f32::<false>(a, b),
-            neon: neon::f32(a, b, false),
-            simd128: simd128::f32(a, b, false),
-            portable: dot_portable(a, b))
+        self.f32::<false>(a, b)
     }
 
     /// Squared euclidean distance.
     #[inline]
     pub fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
+        self.f32::<true>(a, b)
+    }
+
+    /// The f32 kernels: the squared euclidean distance when `L2`, else the inner product.
+    #[inline(always)]
+    fn f32<const L2: bool>(self, a: &[f32], b: &[f32]) -> f32 {
         dispatch!(self,
-            avx2: avx2::f32::<true>(a, b),
-            neon: neon::f32(a, b, true),
-            simd128: simd128::f32(a, b, true),
-            portable: l2_squared_portable(a, b))
+            avx2: avx2::f32::<L2>(a, b),
+            neon: neon::f32(a, b, L2),
+            simd128: simd128::f32(a, b, L2),
+            portable: if L2 { l2_squared_portable(a, b) } else { dot_portable(a, b) })
     }
 
     /// Inner product of i8 vectors (see [`dot_i8`]).

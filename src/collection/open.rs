@@ -68,22 +68,8 @@ impl Collection {
         // The checkpoint is the collection's existence marker: it goes last, atomically, and
         // its directory sync also makes the entries of `vectors` and `wal` durable.
         dir.write_atomic(&files::file(path, CHECKPOINT), &cp.encode())?;
-        let mut state = State::new(Parts {
-            dir,
-            path: path.to_string(),
-            options,
-            config: config.clone(),
-            wal,
-            vectors,
-            ids: IdMap::default(),
-            payloads: PayloadStore::default(),
-            payload_file,
-            indexes: PayloadIndexes::default(),
-            generation: 1,
-            vectors_generation: 1,
-            payloads_generation: 1,
-            recovery: RecoveryStats::default(),
-        })?;
+        let files = (wal, vectors, payload_file);
+        let mut state = State::new(Parts::empty(dir, path, options, config.clone(), files))?;
         state.graph = state
             .vectors
             .link_space()
@@ -120,16 +106,10 @@ impl Collection {
         )?;
         // The SQ8 copy is built first (by `State::new`): a graph rebuilt on open walks with
         // it, and replay keeps it current.
+        let files = (wal, vectors, payload_file);
         let mut state = State::new(Parts {
-            dir,
-            path: path.to_string(),
-            options,
-            config: config.clone(),
-            wal,
-            vectors,
             ids,
             payloads,
-            payload_file,
             indexes,
             generation: cp.generation,
             vectors_generation: cp.vectors_generation,
@@ -141,6 +121,7 @@ impl Collection {
                 graph_loaded: false,
                 graph_problem: None,
             },
+            ..Parts::empty(dir, path, options, config.clone(), files)
         })?;
         state.load_graph(&graph_file(path, cp.generation))?;
         state.replay(&rec, &wpath)?;

@@ -80,6 +80,36 @@ pub(super) struct Parts {
     pub(super) recovery: RecoveryStats,
 }
 
+impl Parts {
+    /// The parts of a new, empty collection (generation 1) over these files; an open replaces
+    /// what it loaded.
+    pub(super) fn empty(
+        dir: Arc<dyn Directory>,
+        path: &str,
+        options: Options,
+        config: CollectionConfig,
+        files: (Wal, VectorFile, PayloadFile),
+    ) -> Parts {
+        let (wal, vectors, payload_file) = files;
+        Parts {
+            dir,
+            path: path.to_string(),
+            options,
+            config,
+            wal,
+            vectors,
+            ids: IdMap::default(),
+            payloads: PayloadStore::default(),
+            payload_file,
+            indexes: PayloadIndexes::default(),
+            generation: 1,
+            vectors_generation: 1,
+            payloads_generation: 1,
+            recovery: RecoveryStats::default(),
+        }
+    }
+}
+
 /// Threads for a parallel step over `items` items out of `cores` (at least 32 items each, or
 /// threads cost more than they give).
 pub(super) fn threads(cores: usize, items: usize) -> usize {
