@@ -1,0 +1,296 @@
+//! `veles.Collection`: a collection's points, searches and maintenance. Every call that does
+//! real work runs with the GIL released, so other Python threads go on meanwhile (a search
+//! while another thread upserts, optimizes or compacts); a collection is safe to share.
+
+use crate::convert::{self, filter_of};
+use crate::errors::OrRaise;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use veles::{Include, IndexKind, SearchParams};
+
+#[pyclass(module = "veles", frozen)]
+pub(crate) struct Collection {
+    pub(crate) inner: veles::Collection,
+    pub(crate) name: String,
+}
+
+/// The hits of a batch search: `ids` (uint64) and `scores` (float32) of shape `[n, k]`
+/// (unfilled places: id `2**64 - 1`, score NaN), and `payloads` (a list of lists) when asked.
+#[pyclass(module = "veles", frozen, get_all)]
+pub(crate) struct BatchHits {
+    ids: Py<PyAny>,
+    scores: Py<PyAny>,
+    payloads: Py<PyAny>,
+}
+
+fn params<'a>(
+    filter: Option<&'a veles::Filter>,
+    ef: Option<usize>,
+    exact: bool,
+    with_payload: bool,
+) -> SearchParams<'a> {
+    SearchParams::default()
+        .with_filter(filter)
+        .with_ef(ef)
+        .with_exact(exact)
+        .with_include(Include::new(false, with_payload))
+}
+
+#[pymethods]
+impl Collection {
+    /// The collection's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| self.inner.len()).or_raise()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<veles.Collection {:?}>", self.name)
+    }
+
+    /// Inserts or replaces points, atomically: `ids` (integers), `vectors` (a 2-d array of
+    /// numbers, one row per id; float32 is used as is, other dtypes converted) and optional
+    /// `payloads` (one dict or None per id). Durable at the next `flush()`.
+    #[pyo3(signature = (ids, vectors, payloads=None))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        vectors: &Bound<'_, PyAny>,
+        payloads: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let ids = convert::ids_of(ids)?;
+        let (rows, n, dim) = convert::matrix(vectors, "vectors")?;
+        if ids.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "{} ids for {n} vectors",
+                ids.len()
+            )));
+        }
+        let payloads = convert::payloads_of(payloads, n)?;
+        let points = convert::points(ids, &rows, dim, payloads);
+        py.detach(|| self.inner.upsert(&points)).or_raise()
+    }
+
+    /// The points with these ids: a dict `{"id", "vector", "payload"}` each, or None where
+    /// there is none.
+    #[pyo3(signature = (ids, with_vector=true, with_payload=true))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        with_vector: bool,
+        with_payload: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let ids = convert::ids_of(ids)?;
+        let include = Include::new(with_vector, with_payload);
+        let got = py
+            .detach(|| self.inner.get_with(&ids, include))
+            .or_raise()?;
+        let items = got
+            .iter()
+            .map(|p| match p {
+                Some(p) => convert::point(py, p).map(Bound::into_any),
+                None => Ok(py.None().into_bound(py)),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Deletes the points with these ids, or every point passing `filter` (one of the two);
+    /// returns how many existed. Durable at the next `flush()`.
+    #[pyo3(signature = (ids=None, filter=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let filter = filter_of(filter)?;
+        match (ids.filter(|i| !i.is_none()), filter) {
+            (Some(ids), None) => {
+                let ids = convert::ids_of(ids)?;
+                py.detach(|| self.inner.delete(&ids)).or_raise()
+            }
+            (None, f) => {
+                let f = veles::Filter::required(f, "delete").or_raise()?;
+                py.detach(|| self.inner.delete_by_filter(&f)).or_raise()
+            }
+            (Some(_), Some(_)) => Err(PyValueError::new_err("give ids or a filter, not both")),
+        }
+    }
+
+    /// The `k` nearest points to `query` (a 1-d array of numbers) that pass `filter`, best
+    /// first: a list of dicts `{"id", "score", "payload"}`.
+    #[pyo3(signature = (query, k=10, filter=None, ef=None, exact=false, with_payload=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+        k: usize,
+        filter: Option<&Bound<'py, PyAny>>,
+        ef: Option<usize>,
+        exact: bool,
+        with_payload: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let q = convert::vector(query, "the query")?;
+        let filter = filter_of(filter)?;
+        let p = params(filter.as_ref(), ef, exact, with_payload);
+        let hits = py.detach(|| self.inner.search_with(&q, k, &p)).or_raise()?;
+        let items = hits
+            .iter()
+            .map(|h| convert::hit(py, h))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// [`search`] for every row of `queries` (a 2-d array) in one call: a `BatchHits` with
+    /// `ids` and `scores` arrays of shape `[n, k]`, and `payloads` when `with_payload`.
+    #[pyo3(signature = (queries, k=10, filter=None, ef=None, exact=false, with_payload=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn search_batch(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        ef: Option<usize>,
+        exact: bool,
+        with_payload: bool,
+    ) -> PyResult<BatchHits> {
+        let (rows, n, dim) = convert::matrix(queries, "queries")?;
+        let filter = filter_of(filter)?;
+        let p = params(filter.as_ref(), ef, exact, with_payload);
+        let hits = py
+            .detach(|| {
+                let qs: Vec<&[f32]> = rows.chunks_exact(dim.max(1)).take(n).collect();
+                self.inner.search_batch(&qs, k, &p)
+            })
+            .or_raise()?;
+        let (ids, scores) = convert::batch_arrays(py, &hits, k)?;
+        let payloads = match with_payload {
+            false => py.None(),
+            true => {
+                let rows = hits
+                    .iter()
+                    .map(|row| {
+                        let items = row
+                            .iter()
+                            .map(|h| match &h.payload {
+                                Some(v) => convert::py_of_json(py, v),
+                                None => Ok(py.None().into_bound(py)),
+                            })
+                            .collect::<PyResult<Vec<_>>>()?;
+                        PyList::new(py, items)
+                    })
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, rows)?.into_any().unbind()
+            }
+        };
+        Ok(BatchHits {
+            ids: ids.into_any().unbind(),
+            scores: scores.into_any().unbind(),
+            payloads,
+        })
+    }
+
+    /// A page of points by id from `start` (at most `limit`) that pass `filter`:
+    /// `(points, next)`, where `next` is the start of the next page or None.
+    #[pyo3(signature = (start=0, limit=100, filter=None, with_vector=false, with_payload=true))]
+    fn scroll<'py>(
+        &self,
+        py: Python<'py>,
+        start: u64,
+        limit: usize,
+        filter: Option<&Bound<'py, PyAny>>,
+        with_vector: bool,
+        with_payload: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Option<u64>)> {
+        let filter = filter_of(filter)?;
+        let include = Include::new(with_vector, with_payload);
+        let page = py
+            .detach(|| self.inner.scroll(start, limit, filter.as_ref(), include))
+            .or_raise()?;
+        let items = page
+            .points
+            .iter()
+            .map(|p| convert::point(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((PyList::new(py, items)?, page.next))
+    }
+
+    /// How many points pass `filter` (all of them without one), exactly.
+    #[pyo3(signature = (filter=None))]
+    fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let filter = filter_of(filter)?;
+        py.detach(|| self.inner.count(filter.as_ref())).or_raise()
+    }
+
+    /// Merges `fields` (a dict) into the payloads of these points; returns how many changed.
+    fn set_payload(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        fields: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let ids = convert::ids_of(ids)?;
+        let fields = match convert::json_of(fields, "fields")? {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(PyValueError::new_err("fields must be a dict")),
+        };
+        py.detach(|| self.inner.set_payload(&ids, &fields))
+            .or_raise()
+    }
+
+    /// Declares a payload index on `key` (a dotted path) of `kind` (keyword, integer, float,
+    /// bool, exists); False when it existed.
+    fn create_index(&self, py: Python<'_>, key: &str, kind: &str) -> PyResult<bool> {
+        let kind = IndexKind::parse(kind).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown index kind {kind:?} (keyword, integer, float, bool, exists)"
+            ))
+        })?;
+        py.detach(|| self.inner.create_index(key, kind)).or_raise()
+    }
+
+    /// Makes every write acknowledged before it durable.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.flush()).or_raise()
+    }
+
+    /// Links the points waiting for the graph and folds the log into the checkpoint.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.checkpoint()).or_raise()
+    }
+
+    /// Links up to `max_points` of the points waiting for the graph (all of them with None);
+    /// returns how many still wait.
+    #[pyo3(signature = (max_points=None))]
+    fn optimize(&self, py: Python<'_>, max_points: Option<usize>) -> PyResult<usize> {
+        py.detach(|| self.inner.optimize(max_points)).or_raise()
+    }
+
+    /// Rewrites the collection densely (deleted points dropped, disk given back): a dict.
+    fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = py.detach(|| self.inner.compact()).or_raise()?;
+        convert::report(py, &r)
+    }
+
+    /// Checks every checksum and cross-reference (read-only): a dict with `problems`.
+    fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = py.detach(|| self.inner.check()).or_raise()?;
+        convert::report(py, &r)
+    }
+
+    /// The collection's counters: a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = py.detach(|| self.inner.stats()).or_raise()?;
+        convert::report(py, &s)
+    }
+}
