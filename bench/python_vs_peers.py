@@ -10,7 +10,8 @@ the whole query batch in one call. Prints one JSON object with every figure:
 
 - batch QPS from Python against `veles --native bench`'s batch QPS (same ef) from Rust;
 - one query per call: the time each call adds over Rust's one-query-per-call latency;
-- QPS at recall@10 >= 0.95 (best grid point) against qdrant-edge-py's batch call, and
+- QPS at recall@10 >= 0.95 (the best grid point, and where each curve crosses 0.95) against
+  qdrant-edge-py's batch call, and
   durable ingest from numpy (upserts of 1,000 + flush) against its rate;
 - two Python threads searching against one, and searches done during `compact()` and
   `optimize()` on another thread (zero would mean the GIL was held).
@@ -54,6 +55,17 @@ def recall(ids, gt):
 def at_target(rows, target=0.95):
     ok = [r for r in rows if r["recall"] >= target]
     return max(ok, key=lambda r: r["qps"]) if ok else None
+
+
+def crossing(rows, target=0.95):
+    """QPS where the recall curve crosses `target`, linear between the grid points around it."""
+    rows = sorted(rows, key=lambda r: r["ef"])
+    for a, b in zip(rows, rows[1:]):
+        if a["recall"] < target <= b["recall"]:
+            f = (target - a["recall"]) / (b["recall"] - a["recall"])
+            return a["qps"] + f * (b["qps"] - a["qps"])
+    first = rows[0]
+    return first["qps"] if first["recall"] >= target else None
 
 
 def main():
@@ -156,6 +168,8 @@ def main():
     out["qdrant_batch"] = qrows
     v95, q95 = at_target(rows), at_target(qrows)
     out["at_0.95"] = {"veles": v95, "qdrant": q95, "ratio": v95["qps"] / q95["qps"] if v95 and q95 else None}
+    vc, qc = crossing(rows), crossing(qrows)
+    out["crossing_0.95"] = {"veles": vc, "qdrant": qc, "ratio": vc / qc if vc and qc else None}
     out["ingest_ratio"] = out["veles_ingest_per_s"] / out["qdrant_ingest_per_s"]
     print(json.dumps(out, indent=1))
 

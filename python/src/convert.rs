@@ -3,8 +3,11 @@
 //! would give it), and results back to Python objects.
 
 use crate::errors::OrRaise;
-use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
@@ -75,6 +78,13 @@ pub(crate) fn ids_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
 /// The rows of a 2-d array of numbers as float32 (any C-contiguous buffer; other dtypes are
 /// converted), with its shape.
 pub(crate) fn matrix(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f32>, usize, usize)> {
+    // A C-contiguous float32 array is read as it is, without a call into numpy.
+    if let Ok(a) = obj.cast::<PyArray2<f32>>() {
+        let a = a.readonly();
+        if let Ok(rows) = a.as_slice() {
+            return Ok((rows.to_vec(), a.shape()[0], a.shape()[1]));
+        }
+    }
     let arr = as_float32(obj, what)?;
     let ndim: usize = arr.getattr("ndim")?.extract()?;
     if ndim != 2 {
@@ -89,6 +99,11 @@ pub(crate) fn matrix(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f32>, 
 
 /// One vector (a 1-d array of numbers) as float32.
 pub(crate) fn vector(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f32>> {
+    if let Ok(a) = obj.cast::<PyArray1<f32>>()
+        && let Ok(v) = a.readonly().as_slice()
+    {
+        return Ok(v.to_vec());
+    }
     let arr = as_float32(obj, what)?;
     let ndim: usize = arr.getattr("ndim")?.extract()?;
     if ndim != 1 {
@@ -148,18 +163,19 @@ pub(crate) fn points(
         .collect()
 }
 
-/// A hit as a dict: `{"id", "score", "payload"}` (and `"vector"` when it has one).
+/// A hit as a dict: `{"id", "score", "payload"}` (and `"vector"` when it has one). The keys are
+/// interned: a search builds `k` of these while it holds the GIL.
 pub(crate) fn hit<'py>(py: Python<'py>, h: &Hit) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("id", h.id)?;
-    d.set_item("score", h.score)?;
+    d.set_item(intern!(py, "id"), h.id)?;
+    d.set_item(intern!(py, "score"), h.score)?;
     let payload = match &h.payload {
         Some(p) => py_of_json(py, p)?,
         None => py.None().into_bound(py),
     };
-    d.set_item("payload", payload)?;
+    d.set_item(intern!(py, "payload"), payload)?;
     if let Some(v) = &h.vector {
-        d.set_item("vector", numpy::PyArray1::from_slice(py, v))?;
+        d.set_item(intern!(py, "vector"), numpy::PyArray1::from_slice(py, v))?;
     }
     Ok(d)
 }

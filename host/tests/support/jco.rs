@@ -1,0 +1,93 @@
+//! What the tests that run the component under jco + Node share (`node.rs`, `python.rs`): the
+//! deterministic points both sides write (`vectorOf` / `payloadOf` in roundtrip.mjs), the
+//! transpiled component, and one run of roundtrip.mjs.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const N: u64 = 300;
+
+/// The points both sides write: the same as `vectorOf` / `payloadOf` in roundtrip.mjs.
+pub fn vector_of(i: u64) -> Vec<f32> {
+    vec![
+        (i % 7) as f32 + 1.0,
+        (i % 5) as f32 + 1.0,
+        (i % 3) as f32 + 1.0,
+        1.0 + i as f32 / N as f32,
+    ]
+}
+
+pub fn payload_of(i: u64) -> Value {
+    serde_json::json!({"i": i, "even": i.is_multiple_of(2)})
+}
+
+/// Cosine vectors come back normalised.
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+pub fn close(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
+}
+
+pub fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// The transpiled component, or `None` (with a message) where Node or the packages are absent.
+pub fn transpiled(out: &Path) -> Option<PathBuf> {
+    let jco = node_dir().join("node_modules/@bytecodealliance/jco/dist/jco.js");
+    let have_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_node || !jco.exists() {
+        let why = format!(
+            "node ({have_node}) or {} is missing: run `npm ci --prefix host/node`",
+            jco.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let o = Command::new("node")
+        .arg(&jco)
+        .args([
+            "transpile",
+            env!("VELES_COMPONENT_PATH"),
+            "--name",
+            "veles",
+            "--quiet",
+            "-o",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "jco transpile: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(out.to_path_buf())
+}
+
+pub fn run_node(generated: &Path, db: &Path, mode: &str) -> Value {
+    let o = Command::new("node")
+        .arg(node_dir().join("roundtrip.mjs"))
+        .arg(generated)
+        .arg(db)
+        .arg(mode)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "node {mode}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
