@@ -503,3 +503,25 @@ fn deleted_vectors_give_disk_blocks_back_once_they_leave_the_graph() {
     assert_eq!(hits[0].id, n - 1);
     assert_eq!(c.len().unwrap(), (n / 2) as usize);
 }
+
+/// A read-only open replays the log into memory and writes nothing: there is nothing for it to
+/// flush, so `stats` never calls it unflushed (it once did, for the replayed points).
+#[test]
+fn a_read_only_open_of_a_replayed_log_is_not_unflushed() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(d.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(2, Metric::Euclidean))
+            .unwrap();
+        c.upsert(&[Point::new(1, vec![1.0, 0.0])]).unwrap();
+        c.checkpoint().unwrap();
+        c.upsert(&[Point::new(1, vec![0.0, 1.0]), Point::new(2, vec![1.0, 1.0])])
+            .unwrap();
+        c.flush().unwrap();
+    }
+    let db = Database::open_read_only(d.path()).unwrap();
+    let stats = db.collection("c").unwrap().stats().unwrap();
+    assert_eq!(stats.recovery.replayed_records, 1);
+    assert!(!stats.unflushed, "{stats:?}");
+}
