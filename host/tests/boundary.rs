@@ -74,16 +74,8 @@ fn every_error() -> Vec<Error> {
             problem,
         });
     }
-    for limit in [
-        Limit::Dimension,
-        Limit::K,
-        Limit::Ef,
-        Limit::BatchBytes,
-        Limit::PayloadBytes,
-        Limit::PayloadDepth,
-        Limit::FilterDepth,
-        Limit::MemoryBytes,
-    ] {
+    // Every limit, from the engine's complete list.
+    for limit in Limit::ALL {
         all.push(Error::LimitExceeded {
             limit,
             max: 10,

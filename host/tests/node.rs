@@ -5,7 +5,6 @@
 //! Needs `node` and `host/node/node_modules`: skipped with a message where they are absent,
 //! a failure when `CI` is set.
 
-use serde_json::Value;
 use std::process::Command;
 use veles::{CollectionConfig, Database, Metric, Point};
 use veles_host::{Backend, ComponentBackend, Limits, Runtime};
@@ -17,11 +16,7 @@ use jco::*;
 #[test]
 fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_through_jco() {
     // Generated code must sit below host/node so that Node finds the shim's package.
-    let gen_dir = tempfile::Builder::new()
-        .prefix("gen-")
-        .tempdir_in(node_dir())
-        .unwrap();
-    let Some(generated) = transpiled(gen_dir.path()) else {
+    let Some((_dir, generated)) = generated() else {
         return;
     };
 
@@ -98,22 +93,7 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
     assert_eq!(out["readOnly"], "read-only", "{out}");
     assert_eq!(out["evens"], N.div_ceil(2), "{out}");
     assert_eq!(out["stats"]["len"], N, "{out}");
-    let points = out["points"].as_array().unwrap();
-    assert_eq!(points.len() as u64, N);
-    for (i, p) in points.iter().enumerate() {
-        let v: Vec<f32> = p["vector"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        assert!(
-            close(&v, &unit(&vector_of(i as u64))),
-            "point {i} through jco"
-        );
-        let payload: Value = serde_json::from_str(p["payload"].as_str().unwrap()).unwrap();
-        assert_eq!(payload, payload_of(i as u64), "point {i} through jco");
-    }
+    assert_the_points(&out);
     // The same filtered search natively.
     let db = Database::open_read_only(b.path()).unwrap();
     let filter = veles::Filter::eq("even", true);
@@ -138,11 +118,7 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
 /// while another process writes, and a Node reader while a writer is in (and writes nothing).
 #[test]
 fn a_node_writer_or_reader_takes_the_directory_lock() {
-    let gen_dir = tempfile::Builder::new()
-        .prefix("gen-")
-        .tempdir_in(node_dir())
-        .unwrap();
-    let Some(generated) = transpiled(gen_dir.path()) else {
+    let Some((_dir, generated)) = generated() else {
         return;
     };
     let d = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@
 #[path = "support/jco.rs"]
 mod jco;
 
-use jco::{N, close, payload_of, run_node, transpiled, unit, vector_of};
+use jco::{N, assert_the_points, payload_of, run_node};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -34,11 +34,7 @@ fn python(venv: &Path, code: &str, args: &[&Path]) -> String {
 
 /// Python writes the points roundtrip.mjs knows; jco reads them. jco writes; Python reads.
 fn crosses_with_jco(venv: &Path) {
-    let gen_dir = tempfile::Builder::new()
-        .prefix("gen-")
-        .tempdir_in(jco::node_dir())
-        .unwrap();
-    let Some(generated) = transpiled(gen_dir.path()) else {
+    let Some((_dir, generated)) = jco::generated() else {
         return;
     };
     let a = tempfile::tempdir().unwrap();
@@ -53,21 +49,7 @@ with veles.open(sys.argv[1]) as db:
     python(venv, write, &[a.path()]);
     let out = run_node(&generated, a.path(), "read");
     assert_eq!(out["stats"]["len"], N, "{out}");
-    let points = out["points"].as_array().unwrap();
-    for (i, p) in points.iter().enumerate() {
-        let v: Vec<f32> = p["vector"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        assert!(
-            close(&v, &unit(&vector_of(i as u64))),
-            "point {i} through jco"
-        );
-        let payload: Value = serde_json::from_str(p["payload"].as_str().unwrap()).unwrap();
-        assert_eq!(payload, payload_of(i as u64), "point {i} through jco");
-    }
+    assert_the_points(&out);
     let b = tempfile::tempdir().unwrap();
     let wrote = run_node(&generated, b.path(), "write");
     let read = r#"

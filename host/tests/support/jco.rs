@@ -91,3 +91,35 @@ pub fn run_node(generated: &Path, db: &Path, mode: &str) -> Value {
     );
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// The transpiled component in a temporary directory below `host/node` (where Node finds the
+/// shim's package), kept while the first value lives; `None` (with a message) where Node or
+/// the packages are absent.
+pub fn generated() -> Option<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::Builder::new()
+        .prefix("gen-")
+        .tempdir_in(node_dir())
+        .unwrap();
+    let generated = transpiled(dir.path())?;
+    Some((dir, generated))
+}
+
+/// What roundtrip.mjs's `read` printed holds the `N` points both sides write, exactly.
+pub fn assert_the_points(out: &Value) {
+    let points = out["points"].as_array().unwrap();
+    assert_eq!(points.len() as u64, N, "{out}");
+    for (i, p) in points.iter().enumerate() {
+        let v: Vec<f32> = p["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert!(
+            close(&v, &unit(&vector_of(i as u64))),
+            "point {i} through jco"
+        );
+        let payload: Value = serde_json::from_str(p["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload, payload_of(i as u64), "point {i} through jco");
+    }
+}
