@@ -253,6 +253,19 @@ impl VectorFile {
         Ok(())
     }
 
+    /// The checksums of the first `slots` slots, in one read (an open checks every live slot
+    /// against them: one read, not one per slot, where the file is read by position).
+    pub fn read_sums(&self, slots: usize) -> Result<Vec<u8>, StorageError> {
+        let mut sums = vec![0u8; 4 * slots];
+        self.sums.read(0, &mut sums)?;
+        Ok(sums)
+    }
+
+    /// True when `bytes` match `sum`, a slot's checksum as [`VectorFile::read_sums`] gives it.
+    pub fn matches(bytes: &[u8], sum: &[u8]) -> bool {
+        crc32fast::hash(bytes).to_le_bytes() == sum
+    }
+
     pub fn read(&self, slot: u32, buf: &mut [u8]) -> Result<(), StorageError> {
         self.region.read(self.offset(slot), buf)
     }
