@@ -739,3 +739,86 @@ fn deadline_takes_seconds_or_none_and_a_passed_deadline_exits_3() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("deadline"), "{}", text(&o));
 }
+
+/// `--json` errors name a WIT error variant (or `usage`) for what the CLI itself refuses too:
+/// a database or point that is not there is `not-found`, an unreadable query file `io`; a
+/// missing directory is said to be missing, not "not a veles database".
+#[test]
+fn refusals_of_the_cli_itself_have_a_kind_and_say_what_is_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("db");
+    let db_s = db.to_str().unwrap();
+    ok(veles(&["--native", "create", db_s, "c", "--dim", "2"]));
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = d.path().join("missing");
+    let query_file = d.path().join("nope.fvecs");
+    for mode in ["--native", "--deadline=none"] {
+        let cases: [(Vec<&str>, &str, &str); 4] = [
+            (
+                vec!["count", missing.to_str().unwrap(), "c"],
+                "not-found",
+                "does not exist",
+            ),
+            (
+                vec!["count", empty.to_str().unwrap(), "c"],
+                "not-found",
+                "is not a veles database",
+            ),
+            (
+                vec!["get", db_s, "c", "5"],
+                "not-found",
+                "no point with id 5",
+            ),
+            (
+                vec![
+                    "search",
+                    db_s,
+                    "c",
+                    "--query-file",
+                    query_file.to_str().unwrap(),
+                ],
+                "io",
+                "nope.fvecs",
+            ),
+        ];
+        for (args, kind, words) in cases {
+            let mut all = vec![mode, "--json"];
+            all.extend(&args);
+            let o = veles(&all);
+            assert_eq!(o.status.code(), Some(1), "{mode} {args:?}: {}", text(&o));
+            let e: Value = serde_json::from_slice(&o.stderr).unwrap();
+            assert_eq!(e["error"]["kind"], kind, "{mode} {args:?}: {e}");
+            let message = e["error"]["message"].as_str().unwrap();
+            assert!(message.contains(words), "{mode} {args:?}: {message}");
+        }
+    }
+}
+
+/// A command that only changes what is there refuses a missing database instead of leaving an
+/// empty one behind (a failed import into a mistyped directory used to create it).
+#[test]
+fn commands_that_change_a_database_do_not_create_one() {
+    let d = tempfile::tempdir().unwrap();
+    let points = d.path().join("p.jsonl");
+    jsonl(&points, 3, None);
+    let missing = d.path().join("typo");
+    let m = missing.to_str().unwrap();
+    for mode in ["--native", "--deadline=none"] {
+        for args in [
+            vec!["import", m, "c", points.to_str().unwrap()],
+            vec!["delete", m, "c", "1"],
+            vec!["index", m, "c", "create", "k", "keyword"],
+            vec!["checkpoint", m],
+            vec!["compact", m],
+        ] {
+            let mut all = vec![mode, "--json"];
+            all.extend(&args);
+            let o = veles(&all);
+            assert_eq!(o.status.code(), Some(1), "{mode} {args:?}: {}", text(&o));
+            let e: Value = serde_json::from_slice(&o.stderr).unwrap();
+            assert_eq!(e["error"]["kind"], "not-found", "{mode} {args:?}: {e}");
+            assert!(!missing.exists(), "{mode} {args:?} created {m}");
+        }
+    }
+}

@@ -3,8 +3,9 @@
 
 use super::args::Usage;
 use super::data::{Format, PointReader};
+use super::output::Refusal;
 use super::progress;
-use super::run::open;
+use super::run::open_to_change;
 use anyhow::{Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -18,6 +19,10 @@ pub(crate) const CATCH_UP_AT: u64 = 8192;
 
 /// `veles import`. Output is best effort: a reader that goes away does not stop the import
 /// (it completes and checkpoints, then the command ends as SIGPIPE would). A bad record stops
+/// The import bar: the file's bytes read, at what rate (with its unit), and the time left.
+const BAR: &str =
+    "{spinner} importing {bar:30} {bytes}/{total_bytes} {msg} ({bytes_per_sec}, {eta} left)";
+
 /// it after making the points before it durable, and says where and how to resume.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn import(
@@ -30,21 +35,18 @@ pub(crate) fn import(
     native: bool,
     json_out: bool,
 ) -> Result<()> {
-    let mut reader = PointReader::open(file, format, start_id.unwrap_or(0))?;
+    let mut reader = PointReader::open(file, format, start_id.unwrap_or(0))
+        .map_err(|e| Refusal::new("io", format!("{e:#}")))?;
     if start_id.is_some() && !reader.positional() {
         return Err(Usage(
             "--start-id applies to fvecs and npy files: jsonl lines carry their ids".into(),
         )
         .into());
     }
-    let mut db = open(dir, native)?;
+    let mut db = open_to_change(dir, native)?;
     db.config(name)?; // fail early on an unknown collection
-    let bar = ProgressBar::new(reader.size).with_style(
-        ProgressStyle::with_template(
-            "{spinner} importing {bar:30} {bytes}/{total_bytes} {msg} ({per_sec}, {eta} left)",
-        )
-        .expect("valid template"),
-    );
+    let bar = ProgressBar::new(reader.size)
+        .with_style(ProgressStyle::with_template(BAR).expect("valid template"));
     if json_out {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -172,5 +174,16 @@ impl Output {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rate is the file's bytes per second, printed with its unit (`{per_sec}` printed a
+    /// bare count such as `101,334,841.6367/s`).
+    #[test]
+    fn the_import_bar_prints_its_rate_with_a_unit() {
+        assert!(super::BAR.contains("{bytes_per_sec}") && !super::BAR.contains("{per_sec}"));
+        indicatif::ProgressStyle::with_template(super::BAR).unwrap();
     }
 }

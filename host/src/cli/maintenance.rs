@@ -2,7 +2,7 @@
 
 use super::output::out;
 use super::progress;
-use super::run::{open, open_existing};
+use super::run::{open, open_existing, open_to_change};
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
 use std::path::Path;
@@ -15,10 +15,7 @@ fn open_to_write(
     only: Option<String>,
     native: bool,
 ) -> Result<(Box<dyn veles_host::Backend>, Vec<String>)> {
-    if !veles::Database::exists(dir) {
-        return Err(anyhow!("{} is not a veles database", dir.display()));
-    }
-    let mut db = open(dir, native)?;
+    let mut db = open_to_change(dir, native)?;
     let names = match only {
         Some(n) => vec![n],
         None => db.list()?,

@@ -3,10 +3,11 @@
 //! `veles export … | veles import … -` copies a collection.
 
 use super::data::PointReader;
+use super::output::Refusal;
 use super::output::out;
 use super::progress;
 use super::run::open_existing;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -123,7 +124,8 @@ pub fn get(
     }
     out.flush()?;
     if !missing.is_empty() {
-        bail!("no point with id {}", missing.join(", "));
+        let message = format!("no point with id {}", missing.join(", "));
+        return Err(Refusal::new("not-found", message).into());
     }
     Ok(())
 }
@@ -331,7 +333,8 @@ pub(crate) fn search(
             "--vector must be a JSON array of numbers",
             serde_json::from_str(&v),
         )?],
-        (None, Some(f)) => PointReader::open(&f, None, 0)?
+        (None, Some(f)) => PointReader::open(&f, None, 0)
+            .map_err(|e| Refusal::new("io", format!("{e:#}")))?
             .next_batch(usize::MAX)?
             .into_iter()
             .map(|p| p.vector)

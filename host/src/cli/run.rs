@@ -5,7 +5,7 @@
 //! found a problem), 2 bad usage, 3 the component was stopped (deadline, memory limit).
 
 use super::{demo, import, maintenance, plot, points};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Parser;
 use serde_json::json;
 use std::path::Path;
@@ -13,11 +13,15 @@ use veles::{CollectionConfig, Filter, Metric};
 use veles_host::{Backend, HostError, Limits, OpenOptions, backend};
 
 use super::args::{Cli, Command, Deadline, Usage, usage};
+use super::output::{Refusal, no_database};
 
 /// The error's kind for `--json` reports.
 fn kind(e: &anyhow::Error) -> &'static str {
     if e.downcast_ref::<Usage>().is_some() {
         return "usage";
+    }
+    if let Some(r) = e.downcast_ref::<Refusal>() {
+        return r.kind;
     }
     match e.downcast_ref::<HostError>() {
         Some(HostError::Engine(e)) => e.kind(),
@@ -77,8 +81,19 @@ pub(crate) fn options() -> OpenOptions {
     OPTIONS.get().cloned().unwrap_or_default()
 }
 
+/// Opens the database in `dir` for writing, creating it when it is new (`create`, `bench`,
+/// `demo`).
 pub(crate) fn open(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
     backend::open_with(dir, native, None, &options())
+}
+
+/// Opens the existing database in `dir` for writing; a missing one is refused, never made
+/// empty as a side effect of a command that only changes what is there.
+pub(crate) fn open_to_change(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
+    if !veles::Database::exists(dir) {
+        return Err(no_database(dir).into());
+    }
+    open(dir, native)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -180,7 +195,7 @@ fn run(cli: Cli) -> Result<()> {
             filter,
         } => {
             let filter = points::filter(filter.as_deref())?;
-            let mut db = open(&dir, cli.native)?;
+            let mut db = open_to_change(&dir, cli.native)?;
             points::delete(db.as_mut(), &name, &ids, filter.as_ref(), json_out)?;
         }
         Command::Count { dir, name, filter } => {
@@ -228,7 +243,7 @@ fn run(cli: Cli) -> Result<()> {
             let read_only = matches!(action, points::IndexAction::List);
             let mut db = match read_only {
                 true => open_existing(&dir, cli.native)?,
-                false => open(&dir, cli.native)?,
+                false => open_to_change(&dir, cli.native)?,
             };
             points::index(db.as_mut(), &name, action, json_out)?;
         }
@@ -299,7 +314,7 @@ fn run(cli: Cli) -> Result<()> {
 /// Opens an existing database read-only.
 pub(crate) fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>> {
     if !veles::Database::exists(dir) {
-        return Err(anyhow!("{} is not a veles database", dir.display()));
+        return Err(no_database(dir).into());
     }
     let options = OpenOptions {
         read_only: true,
