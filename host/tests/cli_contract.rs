@@ -822,3 +822,133 @@ fn commands_that_change_a_database_do_not_create_one() {
         }
     }
 }
+
+/// `drop` removes a collection (and refuses one that is not there); `export --no-vector`
+/// leaves the vectors out; `search --format` reads a query file whose name says nothing
+/// (stdin), and a search with neither `--vector` nor `--query-file` names both.
+#[test]
+fn drop_export_without_vectors_and_search_from_stdin() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("db");
+    let db_s = db.to_str().unwrap();
+    let points = d.path().join("p.jsonl");
+    jsonl(&points, 5, None);
+    ok(veles(&["--native", "create", db_s, "c", "--dim", "3"]));
+    ok(veles(&[
+        "--native",
+        "import",
+        db_s,
+        "c",
+        points.to_str().unwrap(),
+    ]));
+    let lines = ok(veles(&["--native", "export", db_s, "c", "--no-vector"]));
+    assert_eq!(lines.lines().count(), 5);
+    assert!(lines.lines().all(|l| !l.contains("\"vector\"")), "{lines}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
+        .args([
+            "--native",
+            "--json",
+            "search",
+            db_s,
+            "c",
+            "--query-file",
+            "-",
+        ])
+        .args(["--format", "jsonl", "-k", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"id\": 0, \"vector\": [1, 2, 3]}\n")
+        .unwrap();
+    let hits: Value = serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap();
+    assert_eq!(hits[0]["hits"].as_array().unwrap().len(), 1, "{hits}");
+    let neither = veles(&["--native", "search", db_s, "c"]);
+    assert_eq!(neither.status.code(), Some(2));
+    let why = text(&neither);
+    assert!(
+        why.contains("--vector") && why.contains("--query-file"),
+        "{why}"
+    );
+    for mode in ["--native", "--deadline=none"] {
+        ok(veles(&[mode, "create", db_s, "gone", "--dim", "2"]));
+        let dropped: Value =
+            serde_json::from_str(&ok(veles(&[mode, "--json", "drop", db_s, "gone"]))).unwrap();
+        assert_eq!(dropped["dropped"], "gone");
+        assert!(!ok(veles(&[mode, "info", db_s])).contains("gone"));
+        let again = veles(&[mode, "--json", "drop", db_s, "gone"]);
+        assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+        let e: Value = serde_json::from_slice(&again.stderr).unwrap();
+        assert_eq!(e["error"]["kind"], "not-found", "{e}");
+    }
+}
+
+/// What would otherwise pass in silence is noted on stderr (results unchanged): `--ef` below
+/// `k`, and a filter that matches nothing because no point has the key, or because the values
+/// at the key are of another kind than the operand.
+#[test]
+fn ef_below_k_and_filters_that_cannot_match_are_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("db");
+    let db_s = db.to_str().unwrap();
+    let points = d.path().join("p.jsonl");
+    let lines: Vec<String> = (0..20)
+        .map(|i| {
+            serde_json::json!({"id": i, "vector": [i, 1], "payload": {"year": 2000 + i}})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&points, lines.join("\n")).unwrap();
+    ok(veles(&["--native", "create", db_s, "c", "--dim", "2"]));
+    ok(veles(&[
+        "--native",
+        "import",
+        db_s,
+        "c",
+        points.to_str().unwrap(),
+    ]));
+    let ef = veles(&[
+        "--native", "search", db_s, "c", "--vector", "[1, 1]", "-k", "5", "--ef", "2",
+    ]);
+    assert!(ef.status.success());
+    assert!(
+        String::from_utf8_lossy(&ef.stderr).contains("--ef 2 is below -k 5"),
+        "{}",
+        text(&ef)
+    );
+    let string_year = r#"{"key": "year", "gte": "2010"}"#;
+    let o = veles(&["--native", "count", db_s, "c", "--filter", string_year]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("strings"),
+        "{}",
+        text(&o)
+    );
+    let typo = r#"{"key": "yaer", "eq": 2010}"#;
+    let o = veles(&[
+        "--native", "--json", "search", db_s, "c", "--vector", "[1, 1]", "--filter", typo,
+    ]);
+    assert!(o.status.success());
+    let note: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stderr).lines().next().unwrap()).unwrap();
+    assert!(
+        note["note"].as_str().unwrap().contains("\"yaer\""),
+        "{note}"
+    );
+    // A filter that matches says nothing.
+    let o = veles(&[
+        "--native",
+        "count",
+        db_s,
+        "c",
+        "--filter",
+        r#"{"key": "year", "gte": 2010}"#,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "10");
+    assert!(o.stderr.is_empty(), "{}", text(&o));
+}

@@ -115,21 +115,21 @@ pub(crate) enum Command {
         skip: u64,
     },
     /// Search a collection: one --vector, or every vector of --query-file.
+    #[command(group(clap::ArgGroup::new("query").required(true).multiple(false)))]
     Search {
         /// The database directory.
         dir: PathBuf,
         /// The collection.
         name: String,
         /// A query vector as a JSON array.
-        #[arg(
-            long,
-            conflicts_with = "query_file",
-            required_unless_present = "query_file"
-        )]
+        #[arg(long, group = "query")]
         vector: Option<String>,
-        /// A file of query vectors (fvecs, npy or jsonl).
-        #[arg(long)]
+        /// A file of query vectors (fvecs, npy or jsonl; `-` or /dev/stdin with --format).
+        #[arg(long, group = "query")]
         query_file: Option<PathBuf>,
+        /// The query file's format (else its extension says).
+        #[arg(long, value_enum, requires = "query_file")]
+        format: Option<Format>,
         /// Hits per query.
         #[arg(short, default_value_t = 10)]
         k: usize,
@@ -230,11 +230,21 @@ pub(crate) enum Command {
         /// Only points passing this filter (JSON), e.g. '{"key": "year", "gte": 2020}'.
         #[arg(long)]
         filter: Option<String>,
+        /// Leave out the vectors.
+        #[arg(long)]
+        no_vector: bool,
         /// Leave out the payloads.
         #[arg(long)]
         no_payload: bool,
         #[command(flatten)]
         fields: super::points::Fields,
+    },
+    /// Drop a collection and its files; durable when it returns.
+    Drop {
+        /// The database directory.
+        dir: PathBuf,
+        /// The collection.
+        name: String,
     },
     /// Create, drop or list payload indexes (which make filters on their keys fast).
     Index {

@@ -166,6 +166,11 @@ fn exact_truth(
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    for ef in a.efs.iter().filter(|&&ef| ef < a.k) {
+        let k = a.k;
+        let text = format!("--ef {ef} is below -k {k}: it searches as ef {k} would");
+        super::points::note(a.json, &text);
+    }
     let base = read_vectors(&a.base)?;
     let queries = read_vectors(&a.queries)?;
     if base.is_empty() || queries.is_empty() {
@@ -214,7 +219,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if db.list()?.iter().any(|n| n == NAME) {
         bail!(
             "{} already has a collection named '{NAME}'; bench builds its own: give another \
-             directory (or drop that collection yourself)",
+             directory (or `veles drop DIR bench`)",
             a.dir.display()
         );
     }

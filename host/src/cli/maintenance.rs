@@ -358,3 +358,14 @@ pub(crate) fn create(
     }
     Ok(())
 }
+
+/// `veles drop`: a collection and its files (durable when it returns).
+pub(crate) fn drop(dir: &Path, name: &str, native: bool, json_out: bool) -> Result<()> {
+    let mut db = open_to_change(dir, native)?;
+    db.drop_collection(name)?;
+    match json_out {
+        true => out!("{}", json!({ "dropped": name })),
+        false => out!("dropped collection '{name}' from {}", dir.display()),
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::io::Write;
-use veles::{Filter, Hit, Include, IndexKind, Metric, Point};
+use veles::{Condition, Filter, Hit, Include, IndexKind, Metric, Point};
 use veles_host::Backend;
 
 /// `veles index` actions.
@@ -201,6 +201,9 @@ pub fn count(
         true => out!("{}", json!({ "count": n })),
         false => out!("{n}"),
     }
+    if n == 0 {
+        explain_no_match(db, name, filter, json_out)?;
+    }
     Ok(())
 }
 
@@ -303,6 +306,7 @@ pub(crate) fn print_hits(
 pub(crate) struct Query {
     pub(crate) vector: Option<String>,
     pub(crate) query_file: Option<std::path::PathBuf>,
+    pub(crate) format: Option<super::data::Format>,
     pub(crate) k: usize,
     pub(crate) filter: Option<String>,
     pub(crate) ef: Option<usize>,
@@ -333,7 +337,7 @@ pub(crate) fn search(
             "--vector must be a JSON array of numbers",
             serde_json::from_str(&v),
         )?],
-        (None, Some(f)) => PointReader::open(&f, None, 0)
+        (None, Some(f)) => PointReader::open(&f, q.format, 0)
             .map_err(|e| Refusal::new("io", format!("{e:#}")))?
             .next_batch(usize::MAX)?
             .into_iter()
@@ -343,6 +347,13 @@ pub(crate) fn search(
             return Err(super::args::Usage("give --vector or --query-file".into()).into());
         }
     };
+    if let Some(ef) = q.ef.filter(|&ef| ef < q.k) {
+        let k = q.k;
+        note(
+            json_out,
+            &format!("--ef {ef} is below -k {k}: the search keeps {k} candidates"),
+        );
+    }
     let params = veles::SearchParams::default()
         .with_filter(filter.as_ref())
         .with_ef(q.ef)
@@ -365,5 +376,66 @@ pub(crate) fn search(
     }
     let metric = db.config(name)?.metric;
     print_hits(&results, metric, fields.chosen(), json_out)?;
+    if results.iter().all(Vec::is_empty) {
+        explain_no_match(db.as_mut(), name, filter.as_ref(), json_out)?;
+    }
     Ok(())
+}
+
+/// When a filter matched nothing, says why where it can tell: a key no point has a value at,
+/// or an operand of a kind (number, string) that no value at the key is.
+pub(crate) fn explain_no_match(
+    db: &mut dyn Backend,
+    name: &str,
+    filter: Option<&Filter>,
+    json_out: bool,
+) -> Result<()> {
+    let mut leaves = Vec::new();
+    let mut stack: Vec<&Filter> = filter.into_iter().collect();
+    while let Some(f) = stack.pop() {
+        match f {
+            Filter::Field { key, condition } => leaves.push((key, condition)),
+            Filter::And(fs) | Filter::Or(fs) => stack.extend(fs),
+            Filter::Not(f) => stack.push(f),
+        }
+    }
+    for (key, condition) in leaves {
+        let operand = match condition {
+            Condition::Eq(v)
+            | Condition::Lt(v)
+            | Condition::Lte(v)
+            | Condition::Gt(v)
+            | Condition::Gte(v) => Some(v),
+            _ => None,
+        };
+        if db.count(name, Some(&Filter::exists(key.as_str())))? == 0 {
+            note(json_out, &format!("no point has a value at key {key:?}"));
+            continue;
+        }
+        let kind = match operand {
+            Some(serde_json::Value::Number(_)) => {
+                Some(("numbers", Filter::gte(key.as_str(), f64::MIN)))
+            }
+            Some(serde_json::Value::String(_)) => Some(("strings", Filter::gte(key.as_str(), ""))),
+            _ => None,
+        };
+        if let Some((kind, any)) = kind
+            && db.count(name, Some(&any))? == 0
+        {
+            let v = operand.map(|v| v.to_string()).unwrap_or_default();
+            note(
+                json_out,
+                &format!("no value at key {key:?} is one of the {kind} it is compared with ({v})"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A note on stderr that changes no result: plain text, or `{"note": …}` under `--json`.
+pub(crate) fn note(json_out: bool, text: &str) {
+    match json_out {
+        true => eprintln!("{}", json!({ "note": text })),
+        false => eprintln!("note: {text}"),
+    }
 }

@@ -154,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
             name,
             vector,
             query_file,
+            format,
             k,
             filter,
             ef,
@@ -166,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
             let query = points::Query {
                 vector,
                 query_file,
+                format,
                 k,
                 filter,
                 ef,
@@ -223,12 +225,13 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             name,
             filter,
+            no_vector,
             no_payload,
             fields,
         } => {
             let filter = points::filter(filter.as_deref())?;
             let mut db = open_existing(&dir, cli.native)?;
-            let include = veles::Include::new(true, !no_payload);
+            let include = veles::Include::new(!no_vector, !no_payload);
             points::scroll(
                 db.as_mut(),
                 &name,
@@ -239,6 +242,7 @@ fn run(cli: Cli) -> Result<()> {
                 json_out,
             )?;
         }
+        Command::Drop { dir, name } => maintenance::drop(&dir, &name, cli.native, json_out)?,
         Command::Index { dir, name, action } => {
             let read_only = matches!(action, points::IndexAction::List);
             let mut db = match read_only {
