@@ -49,7 +49,8 @@ fn main() {
     cmd.current_dir(&root)
         .args([
             "build",
-            "--release",
+            "--profile",
+            "component",
             "--lib",
             "-p",
             "veles",
@@ -89,17 +90,13 @@ fn main() {
             cmd.env_remove(&key);
         }
     }
-    // The component is shipped: optimise it fully and keep it small.
-    cmd.env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
-
+    // The component is shipped: the `component` profile (Cargo.toml) optimises it fully and
+    // leaves out debug info, the same build the README documents.
     let status = cmd.status().expect("failed to run cargo for the component");
     if !status.success() {
         panic!("building the Veles component for wasm32-wasip2 failed ({status})");
     }
-    let wasm = target_dir.join("wasm32-wasip2/release/veles.wasm");
+    let wasm = target_dir.join("wasm32-wasip2/component/veles.wasm");
     assert!(wasm.exists(), "component not found at {}", wasm.display());
     println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", wasm.display());
 }

@@ -94,6 +94,23 @@ impl Filter {
         Filter::field(key, Condition::IsNull)
     }
 
+    /// Every one of `filters` (`and` of nothing: every point).
+    pub fn and(filters: impl IntoIterator<Item = Filter>) -> Filter {
+        Filter::And(filters.into_iter().collect())
+    }
+
+    /// Any of `filters` (`or` of nothing: no point).
+    pub fn or(filters: impl IntoIterator<Item = Filter>) -> Filter {
+        Filter::Or(filters.into_iter().collect())
+    }
+
+    /// Exactly the points `filter` does not pass: `!filter`, callable without importing
+    /// `std::ops::Not` (whose impl below is the same).
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(filter: Filter) -> Filter {
+        Filter::Not(Box::new(filter))
+    }
+
     /// Checks the filter can be evaluated: depth, keys, comparable operands.
     pub fn validate(&self) -> Result<()> {
         let mut stack = vec![(self, 1usize)];
@@ -287,6 +304,21 @@ fn unflatten(nodes: &[FlatNode], at: usize, depth: usize, used: &mut [bool]) -> 
         FlatNode::Or(cs) => Filter::Or(cs.iter().map(|&c| child(c)).collect::<Result<_>>()?),
         FlatNode::Not(c) => Filter::Not(Box::new(child(*c)?)),
     })
+}
+
+/// A filter serialises as its JSON form (what the CLI and the component take), and
+/// deserialises from it with the same checks as [`Filter::from_json`].
+impl serde::Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Filter, D::Error> {
+        let v = Value::deserialize(d)?;
+        Filter::from_json(&v).map_err(serde::de::Error::custom)
+    }
 }
 
 impl std::ops::Not for Filter {
@@ -570,6 +602,26 @@ mod tests {
         assert!(m(Filter::lt("i", -9.2e18)) && m(Filter::gt("i", -9.3e18)));
         assert_eq!(Num::Int(3), Num::Float(3.0));
         assert!(Num::Int(9_007_199_254_740_993) > Num::Float(9_007_199_254_740_992.0));
+    }
+
+    #[test]
+    fn helpers_build_the_variants_and_serde_uses_the_json_form() {
+        let f = Filter::and([
+            Filter::eq("a", 1),
+            Filter::or([Filter::not(Filter::exists("b")), Filter::gte("c", 2)]),
+        ]);
+        assert_eq!(
+            f,
+            Filter::And(vec![
+                Filter::eq("a", 1),
+                Filter::Or(vec![!Filter::exists("b"), Filter::gte("c", 2)]),
+            ])
+        );
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), f.to_json());
+        assert_eq!(serde_json::from_str::<Filter>(&text).unwrap(), f);
+        let bad = serde_json::from_str::<Filter>(r#"{"key": "a", "like": 1}"#);
+        assert!(bad.unwrap_err().to_string().contains("unknown operator"));
     }
 
     #[test]

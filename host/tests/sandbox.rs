@@ -361,3 +361,17 @@ fn a_collection_larger_than_the_guest_memory_imports_reopens_and_searches_on_its
     );
     assert!(comp.check().unwrap().iter().all(|r| r.is_ok()));
 }
+
+/// The component the CLI embeds, which the README's documented command builds too (the
+/// `component` profile), carries no debug info: it stays about a megabyte, not ten.
+#[test]
+fn the_shipped_component_has_no_debug_info() {
+    let wasm = std::fs::read(env!("VELES_COMPONENT_PATH")).unwrap();
+    assert!(
+        !wasm
+            .windows(b".debug_info".len())
+            .any(|w| w == b".debug_info"),
+        "the component carries DWARF"
+    );
+    assert!(wasm.len() < 4 << 20, "{} bytes", wasm.len());
+}
