@@ -56,8 +56,9 @@ pub use check::{CheckReport, Problem};
 pub use collection::{
     Collection, CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW,
     EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include, IndexInfo, MAX_EF, MAX_K,
-    MAX_RESULT_BYTES, MAX_SCROLL, Options, Page, Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR,
-    RESULT_ITEM_BYTES, RESULT_LIST_BYTES, RecoveryStats, SearchParams, Stats, VectorMemory,
+    MAX_RESULT_BYTES, MAX_SCROLL, Options, Page, Plan, PlanKind, Point, Points,
+    QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES, RecoveryStats, SearchParams,
+    Stats, VectorMemory,
 };
 pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};

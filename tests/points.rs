@@ -427,3 +427,33 @@ fn negative_zero_is_zero_in_every_filter_with_or_without_an_index() {
         }
     }
 }
+
+/// `Collection::points` yields every point passing the filter once, by id, over many pages,
+/// and a write between pages shows in the pages after it.
+#[test]
+fn the_points_iterator_lists_every_point_once_across_pages() {
+    let db = Database::in_memory();
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
+        .unwrap();
+    let mut rng = Rng::new(3);
+    c.upsert(&points(&mut rng)).unwrap();
+    let all: Vec<u64> = c
+        .points(None, Include::new(false, false))
+        .map(|p| p.unwrap().id)
+        .collect();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+    let tagged = c.points(Some(Filter::eq("tag", "t3")), Include::default());
+    let got: Vec<u64> = tagged.map(|p| p.unwrap().id).collect();
+    let want: Vec<u64> = (0..N).filter(|i| i % 7 == 3).collect();
+    assert_eq!(got, want);
+    // A point written past the first page while iterating shows up.
+    let mut it = c.points(None, Include::new(false, false));
+    assert_eq!(it.next().unwrap().unwrap().id, 0);
+    c.upsert(&[Point::new(N + 5, rng.clustered(DIM))]).unwrap();
+    assert_eq!(it.last().unwrap().unwrap().id, N + 5);
+    // A bad filter is an error, then the end.
+    let mut bad = c.points(Some(Filter::lt("a", json!([1]))), Include::default());
+    assert!(bad.next().unwrap().is_err());
+    assert!(bad.next().is_none());
+}

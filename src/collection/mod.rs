@@ -13,6 +13,7 @@
 //! - `search.rs`: request checks, running the plan, single queries and batches.
 //! - `budget.rs`: what a read has returned so far, against the result limit.
 //! - `points.rs`: scroll, count, payload updates, deletes by filter, index declarations.
+//! - `scroll.rs`: every point, page by page, as an iterator.
 //! - `unindexed.rs`: the points waiting for the graph.
 //! - `graph.rs`: keeping the HNSW graph over the slots (loading, catching up, rebuilding).
 //! - `checkpoint.rs`, `compact.rs`, `check.rs`: the maintenance protocols.
@@ -28,6 +29,7 @@ mod open;
 mod plan;
 mod points;
 mod replay;
+mod scroll;
 mod search;
 mod state;
 mod types;
@@ -37,6 +39,7 @@ mod write;
 pub(crate) use files::{copy_collection_files, has_checkpoint, orphaned};
 pub use handle::Collection;
 pub use points::IndexInfo;
+pub use scroll::Points;
 pub use types::{
     CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW, EXACT_MATCHES_PER_EF,
     EXACT_SELECTIVITY, Hit, Include, MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page,
