@@ -34,7 +34,7 @@ impl State {
         // A damaged vector copied into the new file would get a fresh checksum: refused
         // (before anything is written, so nothing latches).
         if let Some(slot) = self.vectors.damaged().min() {
-            return Err(self.vectors.damage(slot).into());
+            return Err(self.vectors.file.mismatch(slot).into());
         }
         self.next_generation()?;
         self.flush()?;

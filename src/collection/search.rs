@@ -370,9 +370,6 @@ impl State {
     /// The damage of a slot that a search scored (`scored` says which), as an error: an
     /// exact answer never silently leaves out a point whose vector is damaged.
     fn refuse_damaged(&self, scored: impl Fn(u32) -> bool) -> Result<()> {
-        if self.vectors.damaged().is_empty() {
-            return Ok(());
-        }
         Ok(self.vectors.refuse_damaged(scored)?)
     }
 

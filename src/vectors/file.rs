@@ -240,12 +240,8 @@ impl VectorFile {
         }
         let mut sum = [0u8; 4];
         self.sums.read(4 * slot as u64, &mut sum)?;
-        if crc32fast::hash(bytes).to_le_bytes() != sum {
-            return Err(StorageError::corrupted(
-                &self.path,
-                self.offset(slot),
-                format!("slot {slot} does not match its checksum"),
-            ));
+        if !Self::matches(bytes, &sum) {
+            return Err(self.mismatch(slot));
         }
         if let Some(w) = word {
             w.fetch_or(bit, Ordering::Relaxed);
@@ -264,6 +260,15 @@ impl VectorFile {
     /// True when `bytes` match `sum`, a slot's checksum as [`VectorFile::read_sums`] gives it.
     pub fn matches(bytes: &[u8], sum: &[u8]) -> bool {
         crc32fast::hash(bytes).to_le_bytes() == sum
+    }
+
+    /// The error for slot `slot`, whose bytes do not match its checksum (file and offset).
+    pub fn mismatch(&self, slot: u32) -> StorageError {
+        StorageError::corrupted(
+            &self.path,
+            self.offset(slot),
+            format!("slot {slot} does not match its checksum"),
+        )
     }
 
     pub fn read(&self, slot: u32, buf: &mut [u8]) -> Result<(), StorageError> {

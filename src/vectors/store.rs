@@ -49,19 +49,10 @@ impl Store {
         &self.damaged
     }
 
-    /// The error that names `slot`'s damage (its file and offset).
-    pub(crate) fn damage(&self, slot: u32) -> StorageError {
-        StorageError::corrupted(
-            self.file.path(),
-            self.file.offset(slot),
-            format!("slot {slot} does not match its checksum"),
-        )
-    }
-
     /// The first damaged slot among `slots` that `scored` says a search scored, as an error.
     pub(crate) fn refuse_damaged(&self, scored: impl Fn(u32) -> bool) -> Result<(), StorageError> {
         match self.damaged.iter().find(|&s| scored(s)) {
-            Some(slot) => Err(self.damage(slot)),
+            Some(slot) => Err(self.file.mismatch(slot)),
             None => Ok(()),
         }
     }
@@ -327,7 +318,7 @@ impl Store {
         let damaged = &self.damaged;
         let check = |slot: u32| match damaged.is_empty() || !damaged.contains(slot) {
             true => Ok(()),
-            false => Err(self.damage(slot)),
+            false => Err(self.file.mismatch(slot)),
         };
         if let Some(space) = self.exact_space() {
             for slot in slots {
