@@ -4,6 +4,7 @@ use super::files::{CHECKPOINT, graph_file, payloads_file};
 use super::graph::too_many_tombstones;
 use super::handle::Collection;
 use super::state::State;
+use super::writer::Writer;
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Result, StorageError};
 use crate::index::hnsw;
@@ -20,7 +21,122 @@ pub(super) struct PayloadExtent {
 impl Collection {
     /// Flushes, then folds the log into a new checkpoint and starts an empty log.
     pub fn checkpoint(&self) -> Result<()> {
-        self.with_write(State::checkpoint)
+        self.write_hold()?.checkpoint()
+    }
+}
+
+impl Writer<'_> {
+    /// The checkpoint protocol (docs/format.md):
+    /// 1. sync the log and apply staged slots; 2. append the payloads changed since the last
+    ///    checkpoint to the payload file past the length that checkpoint names (or write a
+    ///    fresh `payloads-<g+1>` when most of the file is superseded records), and sync it;
+    ///    sync the vector file; 3. write the graph of generation + 1, then the new checkpoint,
+    ///    atomically; 4. reset the log to the new generation. A crash before 3 completes
+    ///    recovers from the old checkpoint and log (the appended records lie past the length it
+    ///    names); a crash after it finds a log of the old generation and discards it.
+    ///
+    /// Readers go on throughout: the graph's catch-up and a rebuild are worked out beside
+    /// them, the files are encoded, written and synced beside them, and the switches (the
+    /// staged slots, the rebuilt graph, the appended payload records, the new generation)
+    /// are short.
+    pub(super) fn checkpoint(&mut self) -> Result<()> {
+        self.flush()?;
+        // The saved graph covers every live point.
+        self.catch_up(usize::MAX)?;
+        let next = self.read(|st, _| st.next_generation())?;
+        self.rebuild_if_tombstoned()?;
+        // Inserts can leave a node no search reaches (its reverse links shrunk away): the
+        // saved graph has none.
+        self.reconnect()?;
+        let fresh = self.read(|st, _| Ok(st.payloads_superseded()))?;
+        // A fresh payload file is written beside readers; records appended to the current one
+        // change the state's file, in a switch (they are few: the changes since the last
+        // checkpoint).
+        let fresh = match fresh {
+            true => self.read(|st, _| st.guard_shared(|st| st.fresh_payloads(next)))?,
+            false => {
+                self.write(|st, _| st.guard(|st| st.append_payloads()))?;
+                None
+            }
+        };
+        let old_graph = self.read(|st, _| {
+            let extent = match &fresh {
+                Some(f) => PayloadExtent {
+                    generation: next,
+                    end: f.end(),
+                },
+                None => PayloadExtent {
+                    generation: st.payloads_generation,
+                    end: st.payload_file.end(),
+                },
+            };
+            let bytes = st
+                .checkpoint_body(next, st.vectors_generation, extent, |s| s)
+                .encode();
+            let stamp = st.graph_stamp(next, &st.ids);
+            let graph = st.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
+            let gpath = graph_file(&st.path, next);
+            st.guard_shared(|st| {
+                st.payload_file.sync()?;
+                st.vectors.file.sync()?;
+                // The graph first: a checkpoint that exists always has its graph, and the old
+                // checkpoint keeps its own until the new one is durable.
+                if let Some(g) = &graph {
+                    st.dir.write_atomic(&gpath, g)?;
+                }
+                st.dir.write_atomic(&st.file(CHECKPOINT), &bytes)
+            })?;
+            Ok(graph_file(&st.path, st.generation))
+        })?;
+        let old = self.write(|st, _| {
+            st.guard(|st| {
+                st.ids.pin_live();
+                let old = st.commit_payloads(fresh, next);
+                st.wal.restart(next, st.wal.next_lsn())?;
+                st.generation = next;
+                Ok(old)
+            })
+        })?;
+        self.read(|st, _| {
+            st.guard_shared(|st| {
+                st.wal.sync_restart()?;
+                if let Some(old) = old {
+                    st.dir.remove_file(old.path())?;
+                }
+                st.dir.remove_file(&old_graph)
+            })
+        })
+    }
+
+    /// At a checkpoint, replaces a graph whose tombstones are past a quarter of its nodes
+    /// with a fresh one, built beside readers; the tombstones' slots give their bytes back.
+    fn rebuild_if_tombstoned(&mut self) -> Result<()> {
+        let fresh = self.read(|st, scratch| {
+            Ok(match &st.graph {
+                Some(g) if too_many_tombstones(g, st.ids.len()) => st.fresh_graph(scratch),
+                _ => None,
+            })
+        })?;
+        let Some(fresh) = fresh else {
+            return Ok(());
+        };
+        let old = self.write(|st, _| {
+            let old = st.graph.replace(fresh);
+            // The tombstones left the graph, so their slots may give their bytes back now.
+            let dropped: Vec<u32> = old.as_ref().map_or(Vec::new(), |g| {
+                (0..st.ids.slots())
+                    .filter(|&s| st.ids.is_free(s) && g.contains(s))
+                    .collect()
+            });
+            st.unindexed.clear();
+            st.guard(|st| {
+                let ids = &st.ids;
+                st.vectors.release_now(&dropped, |s| ids.is_free(s))
+            })?;
+            Ok(old)
+        })?;
+        drop(old);
+        Ok(())
     }
 }
 
@@ -37,123 +153,52 @@ impl State {
             })
     }
 
-    /// The checkpoint protocol (docs/format.md):
-    /// 1. sync the log and apply staged slots; 2. append the payloads changed since the last
-    ///    checkpoint to the payload file past the length that checkpoint names (or write a
-    ///    fresh `payloads-<g+1>` when most of the file is superseded records), and sync it;
-    ///    sync the vector file; 3. write the graph of generation + 1, then the new checkpoint,
-    ///    atomically; 4. reset the log to the new generation. A crash before 3 completes
-    ///    recovers from the old checkpoint and log (the appended records lie past the length it
-    ///    names); a crash after it finds a log of the old generation and discards it.
-    pub(super) fn checkpoint(&mut self) -> Result<()> {
-        self.flush()?;
-        // The saved graph covers every live point.
-        self.catch_up(usize::MAX);
-        let next = self.next_generation()?;
-        let fresh_payloads = self.payloads_superseded();
-        let fresh = self.guard(|st| st.write_payloads(next, fresh_payloads))?;
-        let extent = match &fresh {
-            Some(f) => PayloadExtent {
-                generation: next,
-                end: f.end(),
-            },
-            None => PayloadExtent {
-                generation: self.payloads_generation,
-                end: self.payload_file.end(),
-            },
-        };
-        let bytes = self
-            .checkpoint_body(next, self.vectors_generation, extent, |s| s)
-            .encode();
-        let cpath = self.file(CHECKPOINT);
-        if let Some(g) = &self.graph
-            && too_many_tombstones(g, self.ids.len())
-        {
-            // The tombstones leave the graph, so their slots may give their bytes back now.
-            let dropped: Vec<u32> = (0..self.ids.slots())
-                .filter(|&s| self.ids.is_free(s) && g.contains(s))
-                .collect();
-            self.rebuild_graph();
-            self.guard(|st| {
-                let ids = &st.ids;
-                st.vectors.release_now(&dropped, |s| ids.is_free(s))
-            })?;
-        }
-        // Inserts can leave a node no search reaches (its reverse links shrunk away): the
-        // saved graph has none.
-        if let (Some(g), Some(space)) = (self.graph.as_mut(), self.vectors.link_space()) {
-            super::graph::reconnect(g, &space, &mut self.scratch);
-        }
-        let stamp = self.graph_stamp(next, &self.ids);
-        let graph = self.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
-        let gpath = graph_file(&self.path, next);
-        let old_graph = graph_file(&self.path, self.generation);
-        self.guard(|st| {
-            st.vectors.file.sync()?;
-            // The graph first: a checkpoint that exists always has its graph, and the old
-            // checkpoint keeps its own until the new one is durable.
-            if let Some(g) = &graph {
-                st.dir.write_atomic(&gpath, g)?;
-            }
-            st.dir.write_atomic(&cpath, &bytes)?;
-            st.ids.pin_live();
-            st.commit_payloads(fresh, next)?;
-            let lsn = st.wal.next_lsn();
-            st.wal.reset(next, lsn)?;
-            st.generation = next;
-            st.dir.remove_file(&old_graph)
-        })
-    }
-
     /// True when most of the payload file is records that later ones superseded.
     fn payloads_superseded(&self) -> bool {
         let live = self.payloads.live_bytes() as u64 + 16 * self.ids.len() as u64;
         self.payload_file.end() > 2 * live + (1 << 20)
     }
 
-    /// Step 2 for the payloads: the dirty ids' records appended and synced, or (`fresh`) a new
-    /// file `payloads-<generation>` with every live payload by id, synced and returned.
-    pub(super) fn write_payloads(
-        &mut self,
+    /// Step 2 for the payloads, fresh: a new file `payloads-<generation>` with every live
+    /// payload by id, synced.
+    pub(super) fn fresh_payloads(
+        &self,
         generation: u32,
-        fresh: bool,
     ) -> Result<Option<PayloadFile>, StorageError> {
-        if fresh {
-            let path = payloads_file(&self.path, generation);
-            let region = self.dir.open_region(&path, Access::Sequential)?;
-            let mut f = PayloadFile::create(region, &path)?;
-            let (ids, store) = (&self.ids, &self.payloads);
-            f.append(
-                ids.iter()
-                    .filter_map(|(id, s)| store.text(s).map(|t| (id, Some(t)))),
-            )?;
-            f.sync()?;
-            return Ok(Some(f));
-        }
+        let path = payloads_file(&self.path, generation);
+        let region = self.dir.open_region(&path, Access::Sequential)?;
+        let mut f = PayloadFile::create(region, &path)?;
+        let (ids, store) = (&self.ids, &self.payloads);
+        f.append(
+            ids.iter()
+                .filter_map(|(id, s)| store.text(s).map(|t| (id, Some(t)))),
+        )?;
+        f.sync()?;
+        Ok(Some(f))
+    }
+
+    /// Step 2 for the payloads, appended: the dirty ids' records, past the length the last
+    /// checkpoint names (synced with the vector file after).
+    pub(super) fn append_payloads(&mut self) -> Result<(), StorageError> {
         let (ids, store) = (&self.ids, &self.payloads);
         let records = store.dirty().iter().map(|&id| {
             let text = ids.slot(id).and_then(|s| store.text(s));
             (id, text)
         });
-        self.payload_file.append(records)?;
-        self.payload_file.sync()?;
-        Ok(None)
+        self.payload_file.append(records)
     }
 
     /// After the checkpoint that names them committed: the payload file has every change, and
-    /// a fresh one replaces the old (which is removed).
+    /// a fresh one replaces the old, which is returned for removal.
     pub(super) fn commit_payloads(
         &mut self,
         fresh: Option<PayloadFile>,
         generation: u32,
-    ) -> Result<(), StorageError> {
+    ) -> Option<PayloadFile> {
         self.payloads.take_dirty();
-        if let Some(f) = fresh {
-            let old = std::mem::replace(&mut self.payload_file, f);
-            self.payloads_generation = generation;
-            self.dir.remove_file(old.path())?;
-        }
-        Ok(())
+        let f = fresh?;
+        self.payloads_generation = generation;
+        Some(std::mem::replace(&mut self.payload_file, f))
     }
 
     /// The checkpoint of the current state as generation `generation`, with each slot

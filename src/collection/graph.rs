@@ -3,15 +3,29 @@
 
 use super::handle::Collection;
 use super::state::{State, threads};
+use super::writer::Writer;
 use crate::error::Result;
 use crate::error::StorageError;
 use crate::index::Scratch;
 use crate::index::hnsw::file::Stamp;
-use crate::index::hnsw::{self, Graph, Params, Space};
+use crate::index::hnsw::{self, BatchPlan, Graph, Params, Space};
 use crate::vectors::LinkSpace;
 
-/// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`).
+/// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`): the
+/// catch-up's step, worked out beside readers and published in one switch.
 const LINK_BATCH: usize = 256;
+
+/// Nodes re-linked (already in the graph, their vector changed) in one step at most: each is
+/// a walk made while readers wait.
+const RELINK_STEP: usize = 8;
+
+/// One step of the catch-up, worked out on the state as it is: the waiting slots it links
+/// (write order), the batch insert of those new to the graph, and those to re-link.
+struct LinkStep {
+    slots: Vec<u32>,
+    fresh: Option<BatchPlan>,
+    relink: Vec<u32>,
+}
 
 impl Collection {
     /// Links up to `max_points` of the points waiting for the graph (all of them with `None`),
@@ -21,7 +35,54 @@ impl Collection {
     /// Searches scan the waiting points beside the walk either way; this only makes them faster.
     /// Allowed on a read-only open (the graph lives in memory; nothing is written).
     pub fn optimize(&self, max_points: Option<usize>) -> Result<usize> {
-        self.with_state(|st| Ok(st.catch_up(max_points.unwrap_or(usize::MAX))))
+        self.writer().catch_up(max_points.unwrap_or(usize::MAX))
+    }
+}
+
+impl Writer<'_> {
+    /// Links up to `max` waiting slots, oldest first, one step at a time: each step's walks
+    /// are made beside readers and its links published in one switch. The call that links
+    /// the last of them re-links any node the inserts left unreachable (one walk of the graph
+    /// per emptying, not per step). Returns how many still wait.
+    pub(super) fn catch_up(&mut self, max: usize) -> Result<usize> {
+        let mut left = max;
+        let mut linked = false;
+        while left > 0 {
+            let Some(step) = self.read(|st, scratch| Ok(st.link_step(left, scratch)))? else {
+                break;
+            };
+            left = left.saturating_sub(step.slots.len());
+            linked = true;
+            self.write(|st, scratch| {
+                st.apply_link_step(step, scratch);
+                Ok(())
+            })?;
+        }
+        let waiting = self.read(|st, _| Ok(st.unindexed.len()))?;
+        if linked && waiting == 0 {
+            self.reconnect()?;
+        }
+        Ok(waiting)
+    }
+
+    /// Re-links the nodes no search reaches from the entry point: found beside readers (one
+    /// walk of the graph), re-linked in a switch where there are any.
+    pub(super) fn reconnect(&mut self) -> Result<()> {
+        let lost = self.read(|st, _| {
+            Ok(st
+                .graph
+                .as_ref()
+                .is_some_and(|g| !g.unreachable().is_empty()))
+        })?;
+        if lost {
+            self.write(|st, scratch| {
+                if let (Some(g), Some(space)) = (st.graph.as_mut(), st.vectors.link_space()) {
+                    reconnect(g, &space, scratch);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -101,40 +162,68 @@ impl State {
         Stamp::new(&self.path, generation, live)
     }
 
-    /// Links the first `max` waiting slots (write order) into the graph; returns how many
-    /// still wait. The call that links the last of them re-links any node the inserts left
-    /// unreachable (one walk of the graph per emptying, not per step).
-    pub(super) fn catch_up(&mut self, max: usize) -> usize {
-        if !self.unindexed.is_empty() {
-            let slots = self.unindexed.take(max);
-            match self.graph {
-                Some(_) => self.link_all(&slots),
-                None => self.virtual_nodes.extend(slots),
-            }
-            if self.unindexed.is_empty()
-                && let (Some(g), Some(space)) = (self.graph.as_mut(), self.vectors.link_space())
-            {
-                reconnect(g, &space, &mut self.scratch);
-            }
+    /// The next catch-up step over at most `max` waiting slots, or `None` when none wait.
+    fn link_step(&self, max: usize, scratch: &mut Scratch) -> Option<LinkStep> {
+        let graph = self.graph.as_ref();
+        let slots = self.unindexed.peek(max.min(LINK_BATCH), RELINK_STEP, |s| {
+            graph.is_some_and(|g| g.contains(s))
+        });
+        if slots.is_empty() {
+            return None;
         }
-        self.unindexed.len()
+        let (Some(graph), Some(space)) = (graph, self.vectors.link_space()) else {
+            return Some(LinkStep {
+                slots,
+                fresh: None,
+                relink: Vec::new(),
+            });
+        };
+        let (relink, fresh): (Vec<u32>, Vec<u32>) = slots.iter().partition(|&&s| graph.contains(s));
+        let threads = threads(self.cores(), fresh.len());
+        let fresh = (!fresh.is_empty()).then(|| match &space {
+            LinkSpace::Exact(s) => graph.plan_batch(s, &fresh, threads, scratch),
+            LinkSpace::Quantized(s) => graph.plan_batch(s, &fresh, threads, scratch),
+        });
+        Some(LinkStep {
+            slots,
+            fresh,
+            relink,
+        })
     }
 
-    /// Links `slots` (in order, each once) into the graph: slots already in it are re-linked
-    /// one by one; new ones are inserted in batches, whose searches run on every core natively
-    /// (see `Graph::insert_batch`: the result does not depend on it). Walks and link choices
-    /// are both made in the link space.
-    pub(super) fn link_all(&mut self, slots: &[u32]) {
-        let cores = self.cores();
-        let threads = move |n| threads(cores, n);
+    /// Publishes a step [`State::link_step`] worked out on this state: its slots leave the
+    /// waiting list as they join the graph (a reader finds each in one or the other).
+    fn apply_link_step(&mut self, step: LinkStep, scratch: &mut Scratch) {
+        let taken = self.unindexed.take(step.slots.len());
+        debug_assert_eq!(taken, step.slots, "the state did not change since the step");
         let (Some(graph), Some(space)) = (self.graph.as_mut(), self.vectors.link_space()) else {
+            self.virtual_nodes.extend(taken);
             return;
         };
-        let scratch = &mut self.scratch;
-        match &space {
-            LinkSpace::Exact(s) => link(graph, s, slots, threads, scratch),
-            LinkSpace::Quantized(s) => link(graph, s, slots, threads, scratch),
+        // The batch first: it was worked out on the graph as it is now.
+        if let Some(plan) = step.fresh {
+            graph.apply_batch(plan);
         }
+        for slot in step.relink {
+            match &space {
+                LinkSpace::Exact(s) => graph.insert(s, slot, scratch),
+                LinkSpace::Quantized(s) => graph.insert(s, slot, scratch),
+            }
+        }
+    }
+
+    /// A fresh graph over the live slots, in slot order, seeded with the generation.
+    pub(super) fn fresh_graph(&self, scratch: &mut Scratch) -> Option<Graph> {
+        let space = self.vectors.link_space()?;
+        let mut g = Graph::new(Params::of(&self.config), u64::from(self.generation));
+        let live: Vec<u32> = self.ids.live_slots().collect();
+        let cores = self.cores();
+        let threads = move |n| threads(cores, n);
+        match &space {
+            LinkSpace::Exact(s) => link(&mut g, s, &live, threads, scratch),
+            LinkSpace::Quantized(s) => link(&mut g, s, &live, threads, scratch),
+        }
+        Some(g)
     }
 
     /// Loads the graph file if it belongs to this checkpoint, else builds the graph over the
@@ -170,14 +259,9 @@ impl State {
         Ok(())
     }
 
-    /// A fresh graph over the live slots, in slot order.
-    pub(super) fn rebuild_graph(&mut self) {
-        self.graph = Some(Graph::new(
-            Params::of(&self.config),
-            u64::from(self.generation),
-        ));
-        let live: Vec<u32> = self.ids.live_slots().collect();
+    /// Replaces the graph with a fresh one over the live slots (nothing waits for it then).
+    fn rebuild_graph(&mut self) {
+        self.graph = self.fresh_graph(&mut Scratch::default());
         self.unindexed.clear();
-        self.link_all(&live);
     }
 }

@@ -2,15 +2,19 @@
 
 use super::state::State;
 use super::types::Stats;
+use super::writer::Writer;
 use crate::config::CollectionConfig;
-use crate::error::{Error, Result, StorageError};
+use crate::error::{Error, Result};
+use crate::index::Scratch;
 use crate::index::hnsw::Graph;
 use crate::region::Directory;
 use crate::vectors::Codec;
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+use std::sync::{Arc, Mutex};
 
 /// A handle on a collection. Cheap to clone; all clones see the same collection. Reads run
-/// in parallel; writes are serialised.
+/// in parallel and never wait for the graph's catch-up, a checkpoint or a compaction (see
+/// `writer.rs`); writes are serialised.
 #[derive(Clone)]
 pub struct Collection {
     shared: Arc<Shared>,
@@ -29,7 +33,11 @@ struct Shared {
     name: String,
     config: CollectionConfig,
     codec: Codec,
-    /// `None` once the collection was dropped.
+    /// The writer mutex (see `writer.rs`), with the working memory of inserts.
+    writer: Mutex<Scratch>,
+    /// `None` once the collection was dropped. A writer waiting for it stops new readers
+    /// from taking it (parking_lot's policy; std's leaves the policy to the platform, and on
+    /// Linux a reader searching back to back kept a writer out for tens of milliseconds).
     state: RwLock<Option<State>>,
 }
 
@@ -40,6 +48,7 @@ impl Collection {
                 name: name.to_string(),
                 codec: state.codec,
                 config,
+                writer: Mutex::new(Scratch::default()),
                 state: RwLock::new(Some(state)),
             }),
         }
@@ -55,33 +64,41 @@ impl Collection {
 
     /// Runs `f` on the state under the read lock.
     pub(super) fn with_read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
-        let g = self.shared.state.read().unwrap_or_else(|p| p.into_inner());
+        let g = self.shared.state.read();
         f(g.as_ref().ok_or_else(|| self.not_found())?)
     }
 
-    /// Runs `f` on the state under the write lock, whatever the open's mode.
-    pub(super) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        let mut g = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
-        f(g.as_mut().ok_or_else(|| self.not_found())?)
+    /// The writer's hold (see `writer.rs`), whatever the open's mode.
+    pub(super) fn writer(&self) -> Writer<'_> {
+        Writer {
+            state: &self.shared.state,
+            name: &self.shared.name,
+            scratch: self.shared.writer.lock().unwrap_or_else(|p| p.into_inner()),
+        }
     }
 
-    /// Runs `f` on the state under the write lock, for a write: refused on a read-only open
-    /// and after a storage failure.
+    /// The writer's hold for a write: refused on a read-only open and after a storage
+    /// failure.
+    pub(super) fn write_hold(&self) -> Result<Writer<'_>> {
+        let mut w = self.writer();
+        w.writable()?;
+        Ok(w)
+    }
+
+    /// Runs the write `f` in one switch (readers see all of it or none), then what follows a
+    /// write (the graph's catch-up, a checkpoint) in steps beside readers.
     pub(super) fn with_write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        self.with_state(|st| {
-            if st.options.read_only {
-                return Err(Error::ReadOnly);
-            }
-            if st.failed {
-                return Err(StorageError::PreviousIo.into());
-            }
-            f(st)
-        })
+        let mut w = self.write_hold()?;
+        let out = w.write(|st, _| f(st))?;
+        w.after_write()?;
+        Ok(out)
     }
 
     /// Drops the in-memory state; every later call reports the collection as not found.
     pub(crate) fn close(&self) {
-        *self.shared.state.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let _writer = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.shared.state.write().take();
+        drop(old);
     }
 
     pub fn name(&self) -> &str {
@@ -131,13 +148,9 @@ impl Collection {
     /// The durability barrier: when it returns `Ok`, every write acknowledged before the call
     /// survives a crash or power loss. One log sync covers all of them.
     pub fn flush(&self) -> Result<()> {
-        self.with_write(|st| {
-            st.flush()?;
-            if st.wal.len() >= st.options.checkpoint_bytes {
-                st.checkpoint()?;
-            }
-            Ok(())
-        })
+        let mut w = self.write_hold()?;
+        w.flush()?;
+        w.after_write()
     }
 
     /// Copies the collection's files into `dest` at `path` (a directory that exists and is
@@ -146,10 +159,12 @@ impl Collection {
     /// copy opens like the original after a crash at the moment of the flush. Returns the
     /// bytes copied.
     pub(crate) fn copy_to(&self, dest: &dyn Directory, path: &str) -> Result<u64> {
-        self.with_state(|st| {
-            if !st.options.read_only {
-                st.flush()?;
-            }
+        let mut w = self.writer();
+        if !w.read(|st, _| Ok(st.options.read_only))? {
+            w.flush()?;
+        }
+        // Readers go on meanwhile: the writer mutex keeps the files as they are.
+        w.read(|st, _| {
             Ok(super::files::copy_collection_files(
                 st.dir.as_ref(),
                 &st.path,

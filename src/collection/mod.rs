@@ -1,6 +1,8 @@
 //! A collection: which points are stored, and which are near a query?
 //!
-//! - `handle.rs`: [`Collection`], the handle callers hold, and the lock around the state.
+//! - `handle.rs`: [`Collection`], the handle callers hold.
+//! - `writer.rs`: the writer's hold: writes serialised, long work beside readers, short
+//!   switches.
 //! - `types.rs`: what the API takes and returns ([`Point`], [`Hit`], [`SearchParams`],
 //!   [`Options`], [`Stats`], ...), and the search limits.
 //! - `state.rs`: the open collection's state, composed of the id map, the vectors, the
@@ -35,6 +37,7 @@ mod state;
 mod types;
 mod unindexed;
 mod write;
+mod writer;
 
 pub(crate) use files::{copy_collection_files, has_checkpoint, orphaned};
 pub use handle::Collection;

@@ -48,7 +48,7 @@ impl Collection {
         let wpath = files::file(path, WAL);
         let wal = Wal::create(dir.open_region(&wpath, Access::Sequential)?, &wpath, 1, 0)?;
         let ppath = payloads_file(path, 1);
-        let mut payload_file =
+        let payload_file =
             PayloadFile::create(dir.open_region(&ppath, Access::Sequential)?, &ppath)?;
         payload_file.sync()?;
         let cp = Checkpoint {

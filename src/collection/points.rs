@@ -221,7 +221,6 @@ impl State {
         let rec = record::index(create, kind.code(), key);
         self.guard(|st| st.wal.append(KIND_INDEX, &rec).map(drop))?;
         self.apply_index(create, key, kind);
-        self.after_write()?;
         Ok(true)
     }
 

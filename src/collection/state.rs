@@ -13,6 +13,7 @@ use crate::region::Directory;
 use crate::vectors::{Codec, Store, VectorFile};
 use crate::wal::Wal;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Invariants:
@@ -54,10 +55,9 @@ pub(super) struct State {
     pub(super) generation: u32,
     pub(super) vectors_generation: u32,
     pub(super) payloads_generation: u32,
-    pub(super) failed: bool,
+    /// Atomic, so a writer's step that does its I/O beside readers latches it too.
+    pub(super) failed: AtomicBool,
     pub(super) recovery: RecoveryStats,
-    /// Working memory for inserts.
-    pub(super) scratch: Scratch,
     /// Working memory for searches, one per concurrent search.
     pub(super) search_scratch: Mutex<Vec<Scratch>>,
 }
@@ -139,9 +139,8 @@ impl State {
             generation: p.generation,
             vectors_generation: p.vectors_generation,
             payloads_generation: p.payloads_generation,
-            failed: false,
+            failed: AtomicBool::new(false),
             recovery: p.recovery,
-            scratch: Scratch::default(),
             search_scratch: Mutex::new(Vec::new()),
         };
         st.vectors.load(st.ids.owners())?;
@@ -153,13 +152,36 @@ impl State {
         &mut self,
         op: impl FnOnce(&mut State) -> Result<T, StorageError>,
     ) -> Result<T> {
-        if self.failed {
-            return Err(StorageError::PreviousIo.into());
+        self.writable_storage()?;
+        op(self).map_err(|e| self.latch(e))
+    }
+
+    /// [`State::guard`] for a step that reads the state while readers do (a writer's sync or
+    /// file writes beside searches).
+    pub(super) fn guard_shared<T>(
+        &self,
+        op: impl FnOnce(&State) -> Result<T, StorageError>,
+    ) -> Result<T> {
+        self.writable_storage()?;
+        op(self).map_err(|e| self.latch(e))
+    }
+
+    /// Refused after a storage failure.
+    pub(super) fn writable_storage(&self) -> Result<()> {
+        match self.has_failed() {
+            true => Err(StorageError::PreviousIo.into()),
+            false => Ok(()),
         }
-        op(self).map_err(|e| {
-            self.failed = true;
-            Error::Storage(e)
-        })
+    }
+
+    pub(super) fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Sets the latch: nothing is written after `e`.
+    pub(super) fn latch(&self, e: StorageError) -> Error {
+        self.failed.store(true, Ordering::Relaxed);
+        Error::Storage(e)
     }
 
     /// The payload of the point in `slot`.

@@ -48,6 +48,24 @@ impl Unindexed {
         self.set.iter()
     }
 
+    /// The first slots in write order, as [`Unindexed::take`] would return them, up to `max`
+    /// of them and up to `max_old` of those `old` says (nodes to re-link, which cost more).
+    pub(super) fn peek(&self, max: usize, max_old: usize, old: impl Fn(u32) -> bool) -> Vec<u32> {
+        let mut out = Vec::with_capacity(max.min(self.len()));
+        let mut seen = roaring::RoaringBitmap::new();
+        let mut olds = 0;
+        for &s in &self.order {
+            if out.len() >= max || olds >= max_old {
+                break;
+            }
+            if self.set.contains(s) && seen.insert(s) {
+                olds += usize::from(old(s));
+                out.push(s);
+            }
+        }
+        out
+    }
+
     /// Removes and returns the first `max` slots in write order.
     pub(super) fn take(&mut self, max: usize) -> Vec<u32> {
         let mut out = Vec::with_capacity(max.min(self.len()));

@@ -78,8 +78,7 @@ impl Collection {
             st.guard(|st| {
                 st.wal.append(KIND_UPSERT, &rec)?;
                 st.put_all(puts)
-            })?;
-            st.after_write()
+            })
         })
     }
 
@@ -113,10 +112,7 @@ impl State {
         match self.vectors.reserve(slots) {
             Ok(()) => {}
             Err(e) if crate::region::is_out_of_memory(&e) => return Err(refused(self)),
-            Err(e) => {
-                self.failed = true;
-                return Err(e.into());
-            }
+            Err(e) => return Err(self.latch(e)),
         }
         if self.payloads.reserve(text, slots as usize).is_err()
             || self.wal.reserve(rec_len).is_err()
@@ -191,7 +187,6 @@ impl State {
         for &id in &present {
             self.remove(id);
         }
-        self.after_write()?;
         Ok(present.len())
     }
 
@@ -223,7 +218,6 @@ impl State {
         for (id, t) in &texts {
             self.apply_payload(*id, t.as_deref());
         }
-        self.after_write()?;
         Ok(texts.len())
     }
 
@@ -278,24 +272,5 @@ impl State {
         let in_graph = |s| graph.as_ref().map_or(nodes.contains(s), |g| g.contains(s));
         self.vectors
             .apply(ids.slots(), |s| ids.is_free(s), in_graph)
-    }
-
-    pub(super) fn flush(&mut self) -> Result<()> {
-        self.guard(|st| {
-            st.wal.sync()?;
-            st.apply_staged()
-        })
-    }
-
-    /// Keeps the log bounded when writes come without flushes, and the points waiting for the
-    /// graph within [`Options::max_unindexed`](super::Options).
-    pub(super) fn after_write(&mut self) -> Result<()> {
-        if self.unindexed.len() > self.options.max_unindexed {
-            self.catch_up(usize::MAX);
-        }
-        if self.wal.len() >= self.options.checkpoint_bytes {
-            self.checkpoint()?;
-        }
-        Ok(())
     }
 }

@@ -167,7 +167,7 @@ impl PayloadFile {
         Ok(())
     }
 
-    pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
         self.region.sync()
     }
 

@@ -91,17 +91,21 @@ impl PayloadIndexes {
         }
     }
 
-    /// Rebuilds everything over renumbered slots: `slots` gives each live slot's payload.
-    pub(crate) fn rebuild(&mut self, slots: impl Iterator<Item = (u32, Option<Value>)>) {
-        self.live.clear();
-        let declared = self.declared();
-        self.fields = declared
-            .iter()
-            .map(|(k, kind)| FieldIndex::new(k, *kind))
-            .collect();
+    /// The same declared indexes, built over renumbered slots: `slots` gives each live slot's
+    /// payload. What compaction builds beside readers.
+    pub(crate) fn rebuilt(&self, slots: impl Iterator<Item = (u32, Option<Value>)>) -> Self {
+        let mut fresh = PayloadIndexes {
+            live: RoaringBitmap::new(),
+            fields: self
+                .declared()
+                .iter()
+                .map(|(k, kind)| FieldIndex::new(k, *kind))
+                .collect(),
+        };
         for (slot, p) in slots {
-            self.update(slot, None, p.as_ref(), true);
+            fresh.update(slot, None, p.as_ref(), true);
         }
+        fresh
     }
 
     /// Needs the payloads of the live slots: `(slot, payload)` of each one with a payload.

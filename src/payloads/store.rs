@@ -100,8 +100,9 @@ impl PayloadStore {
         }
     }
 
-    /// Rewrites the arena without garbage, each slot `s` moved to `to(s)` (`None`: dropped).
-    pub(crate) fn rewrite(&mut self, to: impl Fn(u32) -> Option<u32>) {
+    /// A copy without garbage, each slot `s` moved to `to(s)` (`None`: dropped); the same
+    /// ids are dirty. What compaction builds beside readers.
+    pub(crate) fn rewritten(&self, to: impl Fn(u32) -> Option<u32>) -> PayloadStore {
         let mut refs = Vec::new();
         let mut arena = Vec::with_capacity(self.live);
         for s in 0..self.refs.len() as u32 {
@@ -114,9 +115,12 @@ impl PayloadStore {
             refs[t as usize] = ((arena.len() as u64) << LEN_BITS) | text.len() as u64;
             arena.extend_from_slice(text);
         }
-        self.live = arena.len();
-        self.refs = refs;
-        self.arena = arena;
+        PayloadStore {
+            live: arena.len(),
+            refs,
+            arena,
+            dirty: self.dirty.clone(),
+        }
     }
 
     /// The slots with a payload.
@@ -182,7 +186,7 @@ mod tests {
         p.set(11, 3, None);
         assert_eq!(p.text(3), None);
         assert_eq!(p.live_bytes(), 11);
-        p.rewrite(|s| Some(s + 5));
+        p = p.rewritten(|s| Some(s + 5));
         assert_eq!(p.text(5), Some(&b"{\"a\":99999}"[..]));
         assert_eq!(p.text(0), None);
         assert_eq!(p.dirty().iter().copied().collect::<Vec<_>>(), vec![10, 11]);

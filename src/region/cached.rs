@@ -114,7 +114,7 @@ impl Region for CachedRegion {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         self.inner.sync()
     }
 

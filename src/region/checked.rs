@@ -13,35 +13,36 @@ use crate::error::StorageError;
 #[derive(Debug)]
 pub struct CheckedRegion {
     inner: Box<dyn Region>,
-    failed: bool,
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl CheckedRegion {
     pub fn new(inner: Box<dyn Region>) -> Self {
         CheckedRegion {
             inner,
-            failed: false,
+            failed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// True once a write-side call has failed.
     pub fn has_failed(&self) -> bool {
-        self.failed
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn check(&self) -> Result<(), StorageError> {
-        if self.failed {
+        if self.has_failed() {
             Err(StorageError::PreviousIo)
         } else {
             Ok(())
         }
     }
 
-    fn latch<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+    fn latch<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
         if let Err(e) = &result
             && !super::is_out_of_memory(e)
         {
-            self.failed = true;
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         result
     }
@@ -69,7 +70,7 @@ impl Region for CheckedRegion {
         self.latch(r)
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         self.check()?;
         let r = self.inner.sync();
         self.latch(r)
@@ -86,7 +87,7 @@ impl Region for CheckedRegion {
     }
 
     fn as_slice(&self) -> Option<&[u8]> {
-        if self.failed {
+        if self.has_failed() {
             None
         } else {
             self.inner.as_slice()

@@ -372,7 +372,7 @@ impl Region for CrashRegion {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
         s.tick(&self.path, "sync")?;
         s.sync_file(self.inode);

@@ -159,7 +159,7 @@ impl Region for FileRegion {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         self.file
             .sync_data()
             .map_err(|e| StorageError::io(self.path.clone(), "sync", e))

@@ -72,7 +72,7 @@ impl Region for MemoryRegion {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         Ok(())
     }
 

@@ -109,7 +109,7 @@ impl Region for MmapRegion {
         result
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&self) -> Result<(), StorageError> {
         // Writes went through pwrite, so the file's dirty pages are all there is to sync.
         self.file
             .sync_data()

@@ -29,7 +29,8 @@ pub trait Region: Send + Sync + fmt::Debug {
 
     fn set_len(&mut self, len: u64) -> Result<(), StorageError>;
 
-    fn sync(&mut self) -> Result<(), StorageError>;
+    /// Through a shared reference: a writer syncs while readers still read the region.
+    fn sync(&self) -> Result<(), StorageError>;
 
     fn punch_hole(&mut self, offset: u64, len: u64) -> Result<(), StorageError>;
 

@@ -311,7 +311,7 @@ impl VectorFile {
         self.region.punch_hole(lo, hi - lo)
     }
 
-    pub fn sync(&mut self) -> Result<(), StorageError> {
+    pub fn sync(&self) -> Result<(), StorageError> {
         self.region.sync()?;
         self.sums.sync()
     }

@@ -15,5 +15,5 @@ mod store;
 pub(crate) use codec::{Codec, Query, with_f32};
 pub(crate) use file::{PAGE, VectorFile, sums_path};
 pub(crate) use space::{LinkSpace, SlotSpace, Sq8Space};
-pub(crate) use sq8::quantize;
+pub(crate) use sq8::{Sq8, quantize};
 pub(crate) use store::Store;

@@ -79,7 +79,7 @@ const SEGMENT_BYTES: usize = 1 << 20;
 /// the two or three times that reallocating one buffer takes at its peak (which is what
 /// bounds a guest whose memory is capped). Invariant: covers every slot below the high-water
 /// mark; a live slot's row is the quantized form of its current bytes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Sq8 {
     segments: Vec<Box<[i8]>>,
     pub(crate) dim: usize,
@@ -263,6 +263,13 @@ impl Sq8 {
             }
             self.rows = rows;
         }
+    }
+
+    /// A renumbered copy ([`Sq8::remap`]), which compaction builds beside readers.
+    pub(crate) fn remapped(&self, map: &[Option<u32>], slots: u32) -> Sq8 {
+        let mut copy = self.clone();
+        copy.remap(map, slots);
+        copy
     }
 
     /// Renumbers the rows by `map` (old slot -> new slot), keeping `slots` rows, as compaction

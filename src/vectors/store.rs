@@ -243,11 +243,25 @@ impl Store {
         Ok(())
     }
 
-    /// Renumbers the SQ8 copy as compaction renumbers the file (see `Sq8::remap`).
-    pub(crate) fn remap_sq8(&mut self, map: &[Option<u32>], slots: u32) {
-        if let Some(sq8) = self.sq8.as_mut() {
-            sq8.remap(map, slots);
-        }
+    /// The SQ8 copy renumbered as compaction renumbers the file (see `Sq8::remap`).
+    pub(crate) fn remapped_sq8(&self, map: &[Option<u32>], slots: u32) -> Option<Sq8> {
+        self.sq8.as_ref().map(|q| q.remapped(map, slots))
+    }
+
+    /// Compaction's switch: the new file and SQ8 copy in place of the old, which are
+    /// returned (to be dropped once readers no longer wait). Nothing is staged: a flush came
+    /// first.
+    pub(crate) fn replace(
+        &mut self,
+        file: VectorFile,
+        sq8: Option<Sq8>,
+    ) -> (VectorFile, Option<Sq8>) {
+        debug_assert!(!self.has_pending());
+        self.damaged.clear();
+        (
+            std::mem::replace(&mut self.file, file),
+            std::mem::replace(&mut self.sq8, sq8),
+        )
     }
 
     /// Makes room for `slots` slots in the file and in the SQ8 copy, before the writes that

@@ -97,14 +97,25 @@ impl Wal {
 
     /// Empties the log and starts generation `generation` at `next_lsn`, durably.
     pub fn reset(&mut self, generation: u32, next_lsn: u64) -> Result<(), StorageError> {
+        self.restart(generation, next_lsn)?;
+        self.sync_restart()
+    }
+
+    /// [`Wal::reset`] but its sync, which [`Wal::sync_restart`] does (through a shared
+    /// reference, beside readers) before anything is appended.
+    pub fn restart(&mut self, generation: u32, next_lsn: u64) -> Result<(), StorageError> {
         self.region.write(0, &frame::encode_header(generation, 0))?;
         self.region.set_len(HEADER_LEN)?;
-        self.region.sync()?;
         self.generation = generation;
         self.end = HEADER_LEN;
         self.next_lsn = next_lsn;
         self.synced_lsn = next_lsn;
         Ok(())
+    }
+
+    /// The sync that completes [`Wal::restart`].
+    pub fn sync_restart(&self) -> Result<(), StorageError> {
+        self.region.sync()
     }
 
     /// Makes room for appending a record of `payload_len` bytes without allocating (so a
@@ -145,11 +156,30 @@ impl Wal {
 
     /// Makes every appended record durable (one fsync for all of them: group commit).
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        if self.synced_lsn == self.next_lsn {
+        let lsn = self.sync_records()?;
+        self.mark_synced(lsn)
+    }
+
+    /// The fsync of [`Wal::sync`], through a shared reference (a writer syncs while readers
+    /// still read the collection); returns the lsn every record before which is now durable,
+    /// for [`Wal::mark_synced`], which must follow before anything else is appended.
+    pub fn sync_records(&self) -> Result<u64, StorageError> {
+        if self.synced_lsn != self.next_lsn {
+            self.region.sync()?;
+        }
+        Ok(self.next_lsn)
+    }
+
+    /// Notes that the records before `lsn` are durable ([`Wal::sync_records`] said so).
+    pub fn mark_synced(&mut self, lsn: u64) -> Result<(), StorageError> {
+        if self.synced_lsn == lsn {
             return Ok(());
         }
-        self.region.sync()?;
-        self.synced_lsn = self.next_lsn;
+        debug_assert_eq!(
+            lsn, self.next_lsn,
+            "nothing is appended between the two halves"
+        );
+        self.synced_lsn = lsn;
         // Record how far the log is durable, for recovery to tell damage from a torn tail.
         // Not synced itself (the next sync carries it): an older value after a power loss is
         // still true. One sector, so it is written whole or not at all.

@@ -31,6 +31,15 @@ pub struct Params {
 }
 
 impl Params {
+    /// A new node's level, drawn from `rng`: floor(-ln(U) * mL) with mL = 1 / ln(M).
+    pub(super) fn random_level(&self, rng: &mut u64) -> u8 {
+        let z = crate::splitmix::next(rng);
+        // U in (0, 1].
+        let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let ml = 1.0 / (self.m.max(2) as f64).ln();
+        ((-u.ln() * ml) as u64).min(16) as u8
+    }
+
     /// A collection's graph parameters.
     pub(crate) fn of(config: &crate::config::CollectionConfig) -> Params {
         Params {
@@ -145,11 +154,7 @@ impl Graph {
     }
 
     pub(super) fn random_level(&mut self) -> u8 {
-        let z = crate::splitmix::next(&mut self.rng);
-        // U in (0, 1]; level = floor(-ln(U) * mL), mL = 1 / ln(M).
-        let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        let ml = 1.0 / (self.params.m.max(2) as f64).ln();
-        ((-u.ln() * ml) as u64).min(16) as u8
+        self.params.random_level(&mut self.rng)
     }
 
     pub(super) fn grow(&mut self, n: u32) {

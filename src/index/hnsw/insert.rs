@@ -4,6 +4,21 @@ use super::graph::{Graph, Space};
 use crate::index::{Scored, Scratch};
 use crate::sys::par_map;
 
+/// A batch insert worked out on a graph that it leaves unchanged ([`Graph::plan_batch`]).
+#[derive(Debug)]
+pub struct BatchPlan {
+    nodes: Vec<u32>,
+    levels: Vec<u8>,
+    /// Per node, per layer, its own links.
+    own: Vec<Vec<Vec<u32>>>,
+    /// (receiver, layer, its links with the new ones), each receiver and layer once.
+    reverse: Vec<(u32, u8, Vec<u32>)>,
+    /// The level generator's state after the batch drew its levels.
+    rng: u64,
+    /// The graph's node count the plan was made on.
+    count: usize,
+}
+
 impl Graph {
     /// Inserts node `n` (INSERT, algorithm 1), or re-links it when it is already in the graph
     /// (its vector changed, or a deleted point's slot was reused).
@@ -97,16 +112,42 @@ impl Graph {
         threads: usize,
         scratch: &mut Scratch,
     ) {
+        let plan = self.plan_batch(space, nodes, threads, scratch);
+        self.apply_batch(plan);
+    }
+
+    /// The three phases of [`Graph::insert_batch`], computed from the graph as it is without
+    /// changing it: what a writer works out while searches still read the graph, and applies
+    /// in one short step ([`Graph::apply_batch`]) while the graph has not changed meanwhile.
+    pub fn plan_batch<S: Space + Sync>(
+        &self,
+        space: &S,
+        nodes: &[u32],
+        threads: usize,
+        scratch: &mut Scratch,
+    ) -> BatchPlan {
         debug_assert!(nodes.iter().all(|&n| !self.contains(n)));
+        let mut rng = self.rng;
+        let levels: Vec<u8> = nodes
+            .iter()
+            .map(|_| self.params.random_level(&mut rng))
+            .collect();
+        let mut plan = BatchPlan {
+            nodes: nodes.to_vec(),
+            levels,
+            own: Vec::new(),
+            reverse: Vec::new(),
+            rng,
+            count: self.count,
+        };
         if nodes.is_empty() {
-            return;
+            return plan;
         }
-        self.grow(*nodes.iter().max().expect("not empty"));
-        let levels: Vec<u8> = nodes.iter().map(|_| self.random_level()).collect();
+        let levels = &plan.levels;
         let threads = threads.clamp(1, nodes.len());
 
         // Phase 1: per node, per layer it shares with the graph, the candidates found.
-        let graph = &*self;
+        let graph = self;
         let found: Vec<Vec<Vec<Scored>>> = par_map(nodes.len(), threads, scratch, |i, scratch| {
             let Some(entry) = graph.entry else {
                 return Vec::new();
@@ -149,7 +190,7 @@ impl Graph {
                     // and merged with what the walk found (ascending already).
                     let peers = nodes[..i]
                         .iter()
-                        .zip(&levels)
+                        .zip(levels)
                         .filter(|&(_, &l)| l >= layer)
                         .map(|(&m, _)| m);
                     let peers: Vec<u32> = peers.collect();
@@ -164,18 +205,12 @@ impl Graph {
                 })
                 .collect()
         });
-        for (i, &n) in nodes.iter().enumerate() {
-            let level = levels[i];
-            self.level[n as usize] = level;
-            self.upper[n as usize] = vec![0; level as usize * (self.params.m + 1)];
-            for (layer, links) in own[i].iter().enumerate() {
-                self.set_links(n, layer as u8, links);
-            }
-            self.count += 1;
-        }
 
         // Phase 3: reverse links, grouped by the node that receives them: (receiver, layer,
-        // new node) sorted stably by receiver and layer, so each group is in batch order.
+        // new node) sorted stably by receiver and layer, so each group is in batch order. A
+        // receiver of the batch itself starts from the links phase 2 gave it.
+        let in_batch: std::collections::HashMap<u32, usize> =
+            nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut incoming: Vec<(u32, u8, u32)> = Vec::new();
         for (i, &n) in nodes.iter().enumerate() {
             for (layer, links) in own[i].iter().enumerate() {
@@ -185,7 +220,6 @@ impl Graph {
         incoming.sort_by_key(|&(e, layer, _)| (e, layer));
         let incoming: Vec<&[(u32, u8, u32)]> =
             incoming.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).collect();
-        let graph = &*self;
         let relinked: Vec<Vec<u32>> = par_map(incoming.len(), threads, scratch, |i, _| {
             // A group is never empty (`chunk_by`).
             let group = incoming[i];
@@ -196,7 +230,10 @@ impl Graph {
             } else {
                 graph.params.m
             };
-            let old = graph.links(e, layer);
+            let old = match in_batch.get(&e) {
+                Some(&j) => own[j].get(layer as usize).map_or(&[][..], Vec::as_slice),
+                None => graph.links(e, layer),
+            };
             let mut all: Vec<u32> = old.to_vec();
             all.extend(adds.filter(|n| !old.contains(n)));
             if all.len() <= max {
@@ -210,13 +247,44 @@ impl Graph {
                 .map(|s| s.1)
                 .collect()
         });
-        for (group, links) in incoming.iter().zip(relinked) {
-            self.set_links(group[0].0, group[0].1, &links);
+        plan.reverse = incoming
+            .iter()
+            .zip(relinked)
+            .map(|(group, links)| (group[0].0, group[0].1, links))
+            .collect();
+        plan.own = own;
+        plan
+    }
+
+    /// Applies a plan made by [`Graph::plan_batch`] on this graph as it still is (a plan made
+    /// on another state of the graph is refused by a debug assertion: its links would be
+    /// wrong).
+    pub fn apply_batch(&mut self, plan: BatchPlan) {
+        debug_assert_eq!(
+            plan.count, self.count,
+            "a plan applies to the graph it was made on"
+        );
+        self.rng = plan.rng;
+        let Some(&max) = plan.nodes.iter().max() else {
+            return;
+        };
+        self.grow(max);
+        for (i, &n) in plan.nodes.iter().enumerate() {
+            let level = plan.levels[i];
+            self.level[n as usize] = level;
+            self.upper[n as usize] = vec![0; level as usize * (self.params.m + 1)];
+            for (layer, links) in plan.own[i].iter().enumerate() {
+                self.set_links(n, layer as u8, links);
+            }
+            self.count += 1;
         }
-        for (i, &n) in nodes.iter().enumerate() {
-            if self.entry.is_none() || levels[i] > self.max_level {
+        for (e, layer, links) in &plan.reverse {
+            self.set_links(*e, *layer, links);
+        }
+        for (i, &n) in plan.nodes.iter().enumerate() {
+            if self.entry.is_none() || plan.levels[i] > self.max_level {
                 self.entry = Some(n);
-                self.max_level = levels[i];
+                self.max_level = plan.levels[i];
             }
         }
     }

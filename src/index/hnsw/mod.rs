@@ -22,3 +22,4 @@ mod search;
 mod tests;
 
 pub use graph::{Graph, Params, Space};
+pub use insert::BatchPlan;
