@@ -112,8 +112,10 @@ impl Database {
 
     /// Opens the database in directory `path` for reading only: nothing on disk changes
     /// (recovery replays the log in memory and repairs nothing), writes fail with
-    /// [`Error::ReadOnly`], and a shared lock keeps writers out meanwhile. What `check` and
-    /// `veles check` use.
+    /// [`Error::ReadOnly`]. It takes no lock: a writer may be open meanwhile, in this process
+    /// or another, and every call returns a state that existed (each collection as of its
+    /// first use or its last [`Collection::refresh`], taken again when the writer rewrote
+    /// what it may read; docs/format.md, Concurrency). What `check` and `veles check` use.
     pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Database> {
         Self::open_path(path, Options::default().with_read_only(true))
     }

@@ -96,6 +96,13 @@ fn run_seed(seed: u64) {
         .create_collection("c", CollectionConfig::new(DIM as u32, metric))
         .unwrap();
 
+    // A reader beside the writer, as another process opens one (read-only, no lock): whatever
+    // it returns is a state that existed, and after a refresh the newest. It is checked after
+    // every operation, across the writer's checkpoints and compactions.
+    let reader =
+        Database::open_with(Arc::new(dir.clone()), opts.clone().with_read_only(true)).unwrap();
+    let mut reading = true;
+
     // history[i] = the state after the first i operations that may have applied.
     let mut history: Vec<Model> = vec![Model::new()];
     let mut durable = 0;
@@ -186,6 +193,9 @@ fn run_seed(seed: u64) {
         if changes && !same_state(&next, history.last().unwrap()) {
             history.push(next);
         }
+        if reading && result.is_ok() {
+            reading = reader_sees_states_that_existed(&reader, &history, seed);
+        }
         match result {
             Ok(()) if matches!(op, Op::Flush | Op::Checkpoint | Op::Compact) => {
                 durable = history.len() - 1
@@ -272,6 +282,37 @@ fn run_seed(seed: u64) {
     // Exact search runs over whatever was recovered.
     c3.search(&random_vector(&mut rng, metric), 5, None)
         .unwrap();
+}
+
+/// What the reader returns now is one of `history`'s states, and after a refresh the last;
+/// false once the power is off (its reads of what is gone then fail, as a process's would).
+fn reader_sees_states_that_existed(reader: &Database, history: &[Model], seed: u64) -> bool {
+    let Ok(c) = reader.collection("c") else {
+        return false;
+    };
+    match read_all(reader) {
+        Ok(m) => assert!(
+            history.iter().any(|h| same_state(h, &m)),
+            "seed {seed}: a reader returned {} points, a state that never existed",
+            m.len()
+        ),
+        Err(e) if e.is_storage() => return false,
+        Err(e) => panic!("seed {seed}: reader: {e}"),
+    }
+    if c.refresh().is_err() {
+        return false;
+    }
+    match read_all(reader) {
+        Ok(m) => assert!(
+            same_state(history.last().unwrap(), &m),
+            "seed {seed}: after a refresh a reader returned {} points, not the newest state ({})",
+            m.len(),
+            history.last().unwrap().len()
+        ),
+        Err(e) if e.is_storage() => return false,
+        Err(e) => panic!("seed {seed}: reader: {e}"),
+    }
+    true
 }
 
 fn seeds() -> Vec<u64> {

@@ -90,10 +90,8 @@ fn a_read_only_open_refuses_writes_and_leaves_a_torn_tail_in_place() {
 
     let db = Database::open_read_only(dir.path()).unwrap();
     assert!(db.is_read_only());
-    assert!(matches!(
-        Database::open(dir.path()),
-        Err(Error::Storage(StorageError::Locked { .. }))
-    ));
+    // It takes no lock (a writer may open beside it; not here, where one would repair the
+    // tail this test keeps).
     let c = db.collection("a").unwrap();
     assert_eq!(c.len().unwrap(), 98, "log records are replayed in memory");
     assert!(c.search(&[0.5; 8], 3, None).unwrap().len() == 3);
@@ -280,6 +278,7 @@ fn compaction_case(every: u64) {
             "collections/c/checkpoint",
             "collections/c/graph-3",
             "collections/c/payloads-3",
+            "collections/c/rewrites",
             "collections/c/vectors-3",
             "collections/c/vectors-3.crc",
             "collections/c/wal"

@@ -13,14 +13,15 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /**
- * Holds the directory lock the way every Veles host does: an advisory flock on `<dir>/LOCK`,
- * exclusive for a writer, shared for a reader. Node has no flock of its own, so util-linux's
- * flock(1) takes it and holds it while its stdin stays open (until `release()`, or until this
- * process exits). Resolves to `release`; rejects with 'locked' when another process holds it.
+ * Holds the writer's directory lock the way every Veles host does: an exclusive advisory flock
+ * on `<dir>/LOCK` (a reader takes none: it reads beside the writer). Node has no flock of its
+ * own, so util-linux's flock(1) takes it and holds it while its stdin stays open (until
+ * `release()`, or until this process exits). Resolves to `release`; rejects with 'locked'
+ * when another process holds it.
  */
-function lockDirectory(dir, exclusive) {
+function lockDirectory(dir) {
   return new Promise((resolve, reject) => {
-    const child = spawn('flock', [exclusive ? '-xn' : '-sn', '-E', '75', join(dir, 'LOCK'),
+    const child = spawn('flock', ['-xn', '-E', '75', join(dir, 'LOCK'),
       'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     child.on('error', reject);
     child.stdout.once('data', () => resolve(() => child.stdin.end()));
@@ -29,9 +30,9 @@ function lockDirectory(dir, exclusive) {
 }
 
 const [generated, db, mode] = process.argv.slice(2);
-let release;
+let release = () => {};
 try {
-  release = await lockDirectory(db, mode === 'write');
+  if (mode === 'write') release = await lockDirectory(db);
 } catch (e) {
   process.stderr.write(`veles error: ${e.message}\n`);
   process.exit(1);

@@ -115,16 +115,17 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
 }
 
 /// The jco host takes the same directory lock as every other host: a Node writer is refused
-/// while another process writes, and a Node reader while a writer is in (and writes nothing).
+/// while another process writes (and writes nothing). A reader takes no lock.
 #[test]
-fn a_node_writer_or_reader_takes_the_directory_lock() {
+fn a_node_writer_takes_the_directory_lock() {
     let Some((_dir, generated)) = generated() else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
     Database::open(d.path()).unwrap(); // the directory, its marker and its LOCK
     let writer = veles::region::DirectoryLock::exclusive(d.path()).unwrap();
-    for mode in ["write", "read"] {
+    {
+        let mode = "write";
         let o = Command::new("node")
             .arg(node_dir().join("roundtrip.mjs"))
             .arg(&generated)
@@ -136,10 +137,6 @@ fn a_node_writer_or_reader_takes_the_directory_lock() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("locked"), "node {mode}: {err}");
     }
-    assert!(
-        Database::open_read_only(d.path()).is_err(),
-        "still locked by the test"
-    );
     drop(writer);
     assert!(
         Database::open_read_only(d.path())

@@ -1,6 +1,7 @@
-//! Who may open a database directory, with real processes: one writer, or any number of
-//! readers, whichever host runs the engine (the CLI natively, the CLI through the component,
-//! the library in this process). And a read path never writes.
+//! Who may open a database directory, with real processes: one writer, and any number of
+//! readers beside it, whichever host runs the engine (the CLI natively, the CLI through the
+//! component, the library in this process). A read path never writes, and readers read
+//! beside an import a state that existed.
 #![cfg(target_os = "linux")]
 
 use std::io::Write;
@@ -44,18 +45,15 @@ fn held_by(db: &Path, pid: u32) -> Option<String> {
     })
 }
 
-/// A `veles` process that holds the directory's lock while it waits for standard input:
-/// an import (a writer) or a search (a reader) reading from `-`.
+/// A `veles import` (a writer) that holds the directory's lock while it waits for standard
+/// input.
 struct Holder(Child);
 
 impl Holder {
-    fn start(db: &Path, native: bool, writer: bool) -> Holder {
+    fn start(db: &Path, native: bool) -> Holder {
         let db_s = db.to_str().unwrap();
         let mut args: Vec<&str> = if native { vec!["--native"] } else { vec![] };
-        match writer {
-            true => args.extend(["import", db_s, "c", "-", "--format", "jsonl"]),
-            false => args.extend(["search", db_s, "c", "--query-file", "-"]),
-        }
+        args.extend(["import", db_s, "c", "-", "--format", "jsonl"]);
         let log = db.with_extension(format!("holder-{}.log", std::process::id()));
         let spawn = || {
             Command::new(env!("CARGO_BIN_EXE_veles"))
@@ -67,9 +65,8 @@ impl Holder {
                 .unwrap()
         };
         let mut child = spawn();
-        let want = if writer { "WRITE" } else { "READ" };
         let start = Instant::now();
-        while held_by(db, child.id()).as_deref() != Some(want) {
+        while held_by(db, child.id()).as_deref() != Some("WRITE") {
             // A holder that stopped says why, at once, instead of a timeout.
             if let Some(status) = child.try_wait().unwrap() {
                 let err = std::fs::read_to_string(&log).unwrap_or_default();
@@ -88,7 +85,7 @@ impl Holder {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(120),
-                "the holder `veles {}` took no {want} lock in 120 s (held: {:?}; /proc/locks: {})",
+                "the holder `veles {}` did not open the directory in 120 s (held: {:?}; /proc/locks: {})",
                 args.join(" "),
                 held_by(db, child.id()),
                 std::fs::read_to_string("/proc/locks").unwrap_or_default()
@@ -139,21 +136,23 @@ fn access(db: &Path, who: &str, writer: bool) -> bool {
 }
 
 #[test]
-fn one_writer_or_many_readers_across_processes_and_hosts() {
+fn one_writer_and_many_readers_across_processes_and_hosts() {
     let root = tempfile::tempdir().unwrap();
     let db = database(root.path());
     for holder_native in [true, false] {
-        for holder_writes in [true, false] {
-            let holder = Holder::start(&db, holder_native, holder_writes);
+        // A reader holds nothing that could stop anyone (the library reader below, and the
+        // reader processes of `readers_in_other_processes_read_beside_an_import`, show it).
+        {
+            let holder = Holder::start(&db, holder_native);
             for who in ["native", "component", "library"] {
                 for writer in [true, false] {
-                    let allowed = !holder_writes && !writer;
+                    // A writer stops other writers, never a reader.
+                    let allowed = !writer;
                     assert_eq!(
                         access(&db, who, writer),
                         allowed,
-                        "holder: {} {}; second: {who} {}",
+                        "holder: {} writer; second: {who} {}",
                         if holder_native { "native" } else { "component" },
-                        if holder_writes { "writer" } else { "reader" },
                         if writer { "writer" } else { "reader" },
                     );
                 }
@@ -165,17 +164,19 @@ fn one_writer_or_many_readers_across_processes_and_hosts() {
     {
         let _w = Database::open(&db).unwrap();
         for who in ["native", "component"] {
-            assert!(!access(&db, who, true) && !access(&db, who, false), "{who}");
-        }
-    }
-    {
-        let _r = Database::open_read_only(&db).unwrap();
-        for who in ["native", "component"] {
             assert!(!access(&db, who, true), "{who} writer");
             assert!(access(&db, who, false), "{who} reader");
         }
     }
-    // Nothing was lost: three "imports" were refused, none half-applied.
+    {
+        let r = Database::open_read_only(&db).unwrap();
+        assert_eq!(r.collection("c").unwrap().len().unwrap(), 50);
+        for who in ["native", "component"] {
+            assert!(access(&db, who, true), "{who} writer");
+            assert!(access(&db, who, false), "{who} reader");
+        }
+    }
+    // Nothing was lost: the refused "imports" did nothing, none half-applied.
     assert_eq!(
         Database::open(&db)
             .unwrap()
@@ -295,5 +296,138 @@ fn a_crafted_checkpoint_is_a_typed_error_through_the_component_too() {
             err.contains("corrupted file 'collections/c/vectors-1'"),
             "{mode:?}: {err}"
         );
+    }
+}
+
+/// The points of batch `b` (100 a batch), as JSON lines: point `id` carries its id in its
+/// vector and in its payload.
+fn batch_lines(b: u64) -> String {
+    (b * 100..(b + 1) * 100)
+        .map(|id| format!("{{\"id\":{id},\"vector\":[{id},1,2,3],\"payload\":{{\"id\":{id}}}}}\n"))
+        .collect()
+}
+
+/// `veles count` of collection `c`, by a reader process.
+fn count(db: &Path, native: bool) -> u64 {
+    let mode: &[&str] = if native { &["--native"] } else { &[] };
+    let o = veles(&[mode, &["count", db.to_str().unwrap(), "c"]].concat());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "count: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("count printed {out:?}"))
+}
+
+/// Readers in other processes (`count`, `search`, `info`, `check`, natively and through the
+/// component) while `veles import` writes the same directory (natively and through the
+/// component): each answer is a prefix of the import's batches, whole, and grows; after the
+/// import, all of it; `check` is clean throughout. Then a writer killed by SIGKILL part way:
+/// readers still get whole batches, and the next writer recovers every flushed one.
+#[test]
+fn readers_in_other_processes_read_beside_an_import() {
+    for (writer_native, reader_native) in
+        [(true, true), (true, false), (false, true), (false, false)]
+    {
+        let root = tempfile::tempdir().unwrap();
+        let db = root.path().join("db");
+        let db_s = db.to_str().unwrap();
+        let o = veles(&["create", db_s, "c", "--dim", "4", "--metric", "euclidean"]);
+        assert!(o.status.success());
+        let mode: &[&str] = if writer_native { &["--native"] } else { &[] };
+        let args = [mode, &["import", db_s, "c", "-", "--format", "jsonl"]].concat();
+        let mut writer = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args(&args)
+            .args(["--batch", "100", "--flush-every", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rmode: &[&str] = if reader_native { &["--native"] } else { &[] };
+        let mut stdin = writer.stdin.take().unwrap();
+        let mut last = 0;
+        for b in 0..12u64 {
+            stdin.write_all(batch_lines(b).as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            let n = count(&db, reader_native);
+            assert!(
+                n.is_multiple_of(100) && n >= last && n <= (b + 1) * 100,
+                "count {n} after {b} batches (last {last})"
+            );
+            last = n;
+            let which = ["search", "info", "check"][b as usize % 3];
+            let o = match which {
+                "search" => veles(
+                    &[
+                        rmode,
+                        &["search", db_s, "c", "--vector", "[5,1,2,3]", "-k", "1"],
+                    ]
+                    .concat(),
+                ),
+                "info" => veles(&[rmode, &["info", db_s]].concat()),
+                _ => veles(&[rmode, &["check", db_s]].concat()),
+            };
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{which} beside the import: {err}");
+            if which == "search" && n > 5 {
+                // The nearest point to [5,1,2,3] is point 5, once its batch is in.
+                assert!(
+                    String::from_utf8_lossy(&o.stdout).contains("id 5 "),
+                    "search: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
+        }
+        drop(stdin);
+        let out = writer.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            count(&db, reader_native),
+            1200,
+            "after the import, all of it"
+        );
+
+        // A writer killed part way: what it flushed stays, readers see whole batches.
+        let mut writer = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args(&args)
+            .args(["--batch", "100", "--flush-every", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = writer.stdin.take().unwrap();
+        for b in 12..20u64 {
+            stdin.write_all(batch_lines(b).as_bytes()).unwrap();
+        }
+        stdin.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(&db, reader_native) < 1600 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        writer.kill().unwrap();
+        writer.wait().unwrap();
+        let seen = count(&db, reader_native);
+        assert!(
+            seen.is_multiple_of(100) && (1600..=2000).contains(&seen),
+            "after SIGKILL: {seen}"
+        );
+        // The next writer recovers at least what readers saw, and the directory checks clean.
+        let o = veles(&["checkpoint", db_s, "c"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let recovered = count(&db, true);
+        assert!(
+            recovered >= seen && recovered.is_multiple_of(100),
+            "{recovered} recovered, {seen} seen"
+        );
+        assert!(veles(&["check", db_s]).status.success());
     }
 }

@@ -130,8 +130,10 @@ impl Writer<'_> {
             });
             st.unindexed.clear();
             st.guard(|st| {
+                st.rewrite_begin()?;
                 let ids = &st.ids;
-                st.vectors.release_now(&dropped, |s| ids.is_free(s))
+                st.vectors.release_now(&dropped, |s| ids.is_free(s))?;
+                st.rewrite_end()
             })?;
             Ok(old)
         })?;

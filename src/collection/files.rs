@@ -12,6 +12,9 @@ use crate::vectors::{PAGE, sums_path};
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 
+/// The rewrite sequence (`rewrites.rs`).
+pub(crate) const REWRITES: &str = "rewrites";
+
 /// True when the collection directory `path` has its checkpoint (the collection exists).
 pub(crate) fn has_checkpoint(dir: &dyn Directory, path: &str) -> Result<bool, StorageError> {
     Ok(dir
@@ -23,7 +26,8 @@ pub(crate) fn has_checkpoint(dir: &dyn Directory, path: &str) -> Result<bool, St
 /// Why the collection directory `path`, which has no checkpoint, is not simply a create that
 /// a crash interrupted: `None` when it is (or when there is no directory). An interrupted
 /// create leaves at most an empty log, an empty vector file, an empty checksum file and a
-/// payload file of no records; anything more is a collection that lost its checkpoint.
+/// payload file of no records, and the rewrite sequence; anything more is a collection that
+/// lost its checkpoint.
 pub(crate) fn orphaned(dir: &dyn Directory, path: &str) -> Result<Option<String>, StorageError> {
     for e in dir.list(path)? {
         let len = || -> Result<u64, StorageError> {
@@ -35,6 +39,7 @@ pub(crate) fn orphaned(dir: &dyn Directory, path: &str) -> Result<Option<String>
         let leftover = !e.is_dir
             && match e.name.as_str() {
                 n if n.ends_with(".tmp") => true,
+                REWRITES => true,
                 WAL => len()? <= crate::wal::frame::HEADER_LEN,
                 n if n == vectors => len()? <= PAGE,
                 n if n == sums_path(&vectors) => len()? == 0,
@@ -117,7 +122,8 @@ pub(crate) fn copy_collection_files(
     let mut copied = 0u64;
     dest.create_dir(to)?;
     for e in src.list(from)? {
-        if e.is_dir || e.name == CHECKPOINT || e.name.ends_with(".tmp") {
+        // The rewrite sequence is this directory's writer's, not the collection's.
+        if e.is_dir || e.name == CHECKPOINT || e.name == REWRITES || e.name.ends_with(".tmp") {
             continue;
         }
         let (s, d) = (file(from, &e.name), file(to, &e.name));

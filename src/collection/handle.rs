@@ -58,14 +58,42 @@ impl Collection {
         self.shared.codec
     }
 
-    fn not_found(&self) -> Error {
+    /// The state, for an open that replaces it (`open.rs`).
+    pub(super) fn state(&self) -> &RwLock<Option<State>> {
+        &self.shared.state
+    }
+
+    pub(super) fn not_found(&self) -> Error {
         Error::CollectionNotFound(self.shared.name.clone())
     }
 
-    /// Runs `f` on the state under the read lock.
-    pub(super) fn with_read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
-        let g = self.shared.state.read();
-        f(g.as_ref().ok_or_else(|| self.not_found())?)
+    /// Runs `f` on the state under the read lock. On a read-only open beside a writer in
+    /// another process, `f` runs between two readings of the rewrite sequence
+    /// (`rewrites.rs`); unless both still hold the value the view was taken at, what `f`
+    /// read may have been rewritten, so the view is opened again and `f` runs again.
+    pub(super) fn with_read<T>(&self, mut f: impl FnMut(&State) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            {
+                let g = self.shared.state.read();
+                let st = g.as_ref().ok_or_else(|| self.not_found())?;
+                let Some(rewrites) = st.rewrites.as_ref().filter(|_| st.options.read_only) else {
+                    return f(st);
+                };
+                let before = rewrites.settled(|| st.writer_gone())?;
+                if before == rewrites.taken() {
+                    let out = f(st);
+                    if rewrites.unchanged()? {
+                        return out;
+                    }
+                }
+                if tries >= super::rewrites::READER_TRIES {
+                    return Err(super::rewrites::busy(&st.path));
+                }
+            }
+            self.refresh()?;
+        }
     }
 
     /// The writer's hold (see `writer.rs`), whatever the open's mode.

@@ -10,6 +10,8 @@
 //! - `files.rs`: the collection's files and how they are copied.
 //! - `open.rs`: create, and open: the checkpoint's state.
 //! - `replay.rs`: recovery's second half, the log replayed on it.
+//! - `rewrites.rs`: the rewrite sequence, how a reader in another process reads beside the
+//!   writer.
 //! - `write.rs`: upsert and delete, under the write-ahead rule.
 //! - `plan.rs`: which points a filter passes, and the plan a search takes.
 //! - `search.rs`: request checks, running the plan, single queries and batches.
@@ -31,6 +33,7 @@ mod open;
 mod plan;
 mod points;
 mod replay;
+mod rewrites;
 mod scroll;
 mod search;
 mod state;

@@ -3,6 +3,7 @@
 
 use super::files::{self, CHECKPOINT, Generations, WAL, graph_file, payloads_file, vectors_file};
 use super::handle::Collection;
+use super::rewrites::{READER_TRIES, Rewrites, busy};
 use super::state::{Parts, State};
 use super::types::{Options, RecoveryStats};
 use crate::checkpoint::Checkpoint;
@@ -69,7 +70,11 @@ impl Collection {
         // its directory sync also makes the entries of `vectors` and `wal` durable.
         dir.write_atomic(&files::file(path, CHECKPOINT), &cp.encode())?;
         let files = (wal, vectors, payload_file);
-        let mut state = State::new(Parts::empty(dir, path, options, config.clone(), files))?;
+        let rewrites = Some(Rewrites::for_writer(dir.as_ref(), path)?);
+        let mut state = State::new(Parts {
+            rewrites,
+            ..Parts::empty(dir, path, options, config.clone(), files)
+        })?;
         state.graph = state
             .vectors
             .link_space()
@@ -84,6 +89,97 @@ impl Collection {
         name: &str,
         options: Options,
     ) -> Result<Collection> {
+        let state = open_state(dir, path, name, options)?;
+        let config = state.config.clone();
+        Ok(Collection::from_state(name, config, state))
+    }
+
+    /// A read-only open sees the collection as of its open or its last refresh: this opens
+    /// the view again, at the newest state on disk (what the writer flushed, and what it
+    /// wrote since). Searches on other threads go on with the old view meanwhile and switch
+    /// at once. Nothing happens on an open for writing, which always reads its newest state.
+    pub fn refresh(&self) -> Result<()> {
+        // The writer's hold: a read-only open's `optimize` works out steps on the view it
+        // holds, which must not be replaced under it.
+        let _writer = self.writer();
+        let (dir, path, options) = {
+            let g = self.state().read();
+            let st = g.as_ref().ok_or_else(|| self.not_found())?;
+            if !st.options.read_only {
+                return Ok(());
+            }
+            (st.dir.clone(), st.path.clone(), st.options.clone())
+        };
+        let fresh = open_state(dir, &path, self.name(), options)?;
+        let old = self.state().write().replace(fresh);
+        drop(old);
+        Ok(())
+    }
+}
+
+/// The state of the collection in `path`. A writer's open makes its rewrite sequence even; a
+/// reader's is a view that existed: taken between two equal readings of the sequence, and
+/// tried again when the writer changed something meanwhile (a rewrite, or a checkpoint or
+/// compaction that made a file it read stale or removed one it was about to read).
+pub(super) fn open_state(
+    dir: Arc<dyn Directory>,
+    path: &str,
+    name: &str,
+    options: Options,
+) -> Result<State> {
+    if !options.read_only {
+        let rewrites = Rewrites::for_writer(dir.as_ref(), path)?;
+        return open_once(dir, path, name, options, Some(rewrites));
+    }
+    let Some(rewrites) = Rewrites::for_reader(dir.as_ref(), path)? else {
+        return open_once(dir, path, name, options, None);
+    };
+    let writer_gone = || {
+        dir.root()
+            .and_then(crate::region::writer_present)
+            .map(|w| !w)
+    };
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let before = rewrites.settled(writer_gone)?;
+        let opened = open_once(dir.clone(), path, name, options.clone(), None);
+        let same = rewrites.read()? == before;
+        match opened {
+            Ok(mut st) if same => {
+                let mut rewrites = rewrites;
+                rewrites.taken_at(before);
+                st.rewrites = Some(rewrites);
+                return Ok(st);
+            }
+            // A writer's checkpoint or compaction between two reads of this open.
+            Err(Error::Storage(e))
+                if tries < READER_TRIES
+                    && writer_may_be_there(&e)
+                    && writer_gone() != Some(true) => {}
+            Err(e) if same || tries >= READER_TRIES => return Err(e),
+            _ if tries >= READER_TRIES => return Err(busy(path)),
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(tries)));
+    }
+}
+
+/// True for a failure a concurrent writer can cause in a reader's open: a file it removed,
+/// or one it was writing.
+fn writer_may_be_there(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io { .. } | StorageError::Corrupted { .. })
+}
+
+/// One attempt of [`open_state`].
+fn open_once(
+    dir: Arc<dyn Directory>,
+    path: &str,
+    name: &str,
+    options: Options,
+    rewrites: Option<Rewrites>,
+) -> Result<State> {
+    {
         let (cp, config) = read_checkpoint(dir.as_ref(), path, name)?;
         check_files_present(dir.as_ref(), path, &cp)?;
         let vectors = open_vectors(
@@ -121,6 +217,7 @@ impl Collection {
                 graph_loaded: false,
                 graph_problem: None,
             },
+            rewrites,
             ..Parts::empty(dir, path, options, config.clone(), files)
         })?;
         state.load_graph(&graph_file(path, cp.generation))?;
@@ -130,7 +227,7 @@ impl Collection {
             state.apply_staged()?;
             state.remove_leftovers()?;
         }
-        Ok(Collection::from_state(name, config, state))
+        Ok(state)
     }
 }
 

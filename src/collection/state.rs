@@ -1,6 +1,7 @@
 //! The in-memory state of an open collection, composed of its parts.
 
 use super::files;
+use super::rewrites::Rewrites;
 use super::types::{Options, RecoveryStats};
 use super::unindexed::Unindexed;
 use crate::config::CollectionConfig;
@@ -57,6 +58,10 @@ pub(super) struct State {
     pub(super) payloads_generation: u32,
     /// Atomic, so a writer's step that does its I/O beside readers latches it too.
     pub(super) failed: AtomicBool,
+    /// The rewrite sequence (`rewrites.rs`): stepped by a writer around in-place slot
+    /// changes, read by a read-only open around each call. `None` for a reader of a
+    /// collection no writer of this version has opened.
+    pub(super) rewrites: Option<Rewrites>,
     pub(super) recovery: RecoveryStats,
     /// Working memory for searches, one per concurrent search.
     pub(super) search_scratch: Mutex<Vec<Scratch>>,
@@ -78,6 +83,7 @@ pub(super) struct Parts {
     pub(super) vectors_generation: u32,
     pub(super) payloads_generation: u32,
     pub(super) recovery: RecoveryStats,
+    pub(super) rewrites: Option<Rewrites>,
 }
 
 impl Parts {
@@ -106,6 +112,7 @@ impl Parts {
             vectors_generation: 1,
             payloads_generation: 1,
             recovery: RecoveryStats::default(),
+            rewrites: None,
         }
     }
 }
@@ -140,6 +147,7 @@ impl State {
             vectors_generation: p.vectors_generation,
             payloads_generation: p.payloads_generation,
             failed: AtomicBool::new(false),
+            rewrites: p.rewrites,
             recovery: p.recovery,
             search_scratch: Mutex::new(Vec::new()),
         };
@@ -206,6 +214,14 @@ impl State {
 
     pub(super) fn file(&self, name: &str) -> String {
         files::file(&self.path, name)
+    }
+
+    /// Whether no writer holds the directory (`None`: it cannot be told, as in WASI).
+    pub(super) fn writer_gone(&self) -> Option<bool> {
+        self.dir
+            .root()
+            .and_then(crate::region::writer_present)
+            .map(|w| !w)
     }
 
     /// The threads parallel steps may use.

@@ -240,15 +240,21 @@ impl State {
             let slot = self.put(p)?;
             self.unindexed.add(slot);
         }
-        Ok(())
+        self.rewrite_end()
     }
 
     /// Sets a point: in memory, and in the vector file unless the slot is pinned (see the
     /// module docs). Returns the slot.
     fn put(&mut self, p: Put) -> Result<u32, StorageError> {
+        let high = self.ids.slots();
         let slot = self.ids.assign(p.id);
         // A read-only open keeps replayed vectors in memory.
         let stage = self.options.read_only || self.ids.is_pinned(slot);
+        if !stage && slot < high {
+            // A slot that held a point before is written in place: a reader in another
+            // process may read it (`rewrites.rs`).
+            self.rewrite_begin()?;
+        }
         self.vectors.put(slot, p.vector, stage, self.ids.slots())?;
         self.set_payload(p.id, slot, p.payload.as_deref(), true);
         Ok(slot)
@@ -270,7 +276,30 @@ impl State {
         // Without a graph (a backend that cannot lend its bytes) slots are kept as a graph
         // would keep them, so every backend writes the same files.
         let in_graph = |s| graph.as_ref().map_or(nodes.contains(s), |g| g.contains(s));
+        if self.vectors.rewrites_pending(in_graph)
+            && let Some(r) = self.rewrites.as_mut()
+            && !self.options.read_only
+        {
+            r.begin()?;
+        }
         self.vectors
-            .apply(ids.slots(), |s| ids.is_free(s), in_graph)
+            .apply(ids.slots(), |s| ids.is_free(s), in_graph)?;
+        self.rewrite_end()
+    }
+
+    /// Opens a rewrite of slot bytes in place (see `rewrites.rs`), for a writer.
+    pub(super) fn rewrite_begin(&mut self) -> Result<(), StorageError> {
+        match self.rewrites.as_mut() {
+            Some(r) if !self.options.read_only => r.begin(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the open rewrite, if any.
+    pub(super) fn rewrite_end(&mut self) -> Result<(), StorageError> {
+        match self.rewrites.as_mut() {
+            Some(r) if !self.options.read_only => r.end(),
+            _ => Ok(()),
+        }
     }
 }

@@ -40,7 +40,8 @@ pub struct FsDirectory {
     /// Opened with [`FsDirectory::open_read_only`]: files open read-only, and every
     /// metadata operation is refused.
     read_only: bool,
-    _lock: DirectoryLock,
+    /// The writer's lock; none for a read-only open.
+    _lock: Option<DirectoryLock>,
 }
 
 /// Opens a file for reading, and writing when `write`: natively with `std::fs`, on WASI with
@@ -87,13 +88,13 @@ impl FsDirectory {
             root,
             backend: wasm_safe(backend),
             read_only: false,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
     /// Opens the existing directory at `root` for reading only: nothing is created, files
-    /// open read-only, every metadata operation fails, and a shared lock on `<root>/LOCK`
-    /// (when the file exists) keeps a writer out while this is open.
+    /// open read-only, every metadata operation fails. It takes no lock: a writer may open
+    /// the directory meanwhile (readers read beside it; see `collection/rewrites.rs`).
     pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::read_only_with_backend(root, RegionBackend::default())
     }
@@ -115,12 +116,13 @@ impl FsDirectory {
                 io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
-        let lock = DirectoryLock::shared(&root)?;
+        // No lock: a reader never stops the writer (see `collection/rewrites.rs` for how it
+        // reads beside one).
         Ok(FsDirectory {
             root,
             backend: wasm_safe(backend),
             read_only: true,
-            _lock: lock,
+            _lock: None,
         })
     }
 
@@ -365,26 +367,22 @@ mod tests {
     }
 
     #[test]
-    fn a_read_only_directory_changes_nothing_and_keeps_writers_out() {
+    fn a_read_only_directory_changes_nothing_and_stops_no_writer() {
         let parent = tempfile::tempdir().unwrap();
         let root = parent.path().join("db");
         assert!(FsDirectory::open_read_only(&root).is_err(), "missing root");
         let dir = FsDirectory::open(&root).unwrap();
         dir.write_atomic("f", b"hello").unwrap();
-        assert!(
-            matches!(
-                FsDirectory::open_read_only(&root),
-                Err(StorageError::Locked { .. })
-            ),
-            "a writer holds the lock"
-        );
-        drop(dir);
+        // Readers open beside the writer, and the writer beside readers.
         let ro = FsDirectory::open_read_only(&root).unwrap();
+        drop(dir);
         let also = FsDirectory::open_read_only(&root).unwrap();
+        let writer = FsDirectory::open(&root).unwrap();
         assert!(matches!(
             FsDirectory::open(&root),
             Err(StorageError::Locked { .. })
         ));
+        drop(writer);
         assert_eq!(also.read_file("f").unwrap().unwrap(), b"hello");
         assert!(ro.write_atomic("f", b"x").is_err());
         assert!(ro.create_dir("d").is_err());

@@ -1,8 +1,9 @@
 //! Who may open a database directory: the lock on `<root>/LOCK`.
 //!
-//! A writer holds an exclusive lock, a reader a shared one (an advisory `flock`-style lock on
-//! the file, held for the handle's lifetime and released by the OS when the process dies).
-//! So any number of readers, or one writer, across every process and every host. WASI has no
+//! A writer holds an exclusive lock (an advisory `flock`-style lock on the file, held for the
+//! handle's lifetime and released by the OS when the process dies): one writer across every
+//! process and every host. Readers take none: they read beside the writer
+//! (`collection/rewrites.rs`). WASI has no
 //! locks: there the *embedder* takes this same lock on the host side before it instantiates
 //! the component (the `veles` host does, through [`DirectoryLock`]), and the component takes
 //! none itself.
@@ -53,32 +54,6 @@ impl DirectoryLock {
         Self::from(root, file, held)
     }
 
-    /// A reader's lock on `root`: shared with other readers, refused while a writer holds
-    /// it. Creates nothing: a directory without `LOCK` (or whose `LOCK` a read-only mount
-    /// will not open) was never opened for writing, and no lock is taken.
-    pub fn shared(root: &Path) -> Result<DirectoryLock, StorageError> {
-        if cfg!(target_os = "wasi") {
-            return Ok(DirectoryLock { _file: None });
-        }
-        let mut options = OpenOptions::new();
-        options.read(true);
-        no_follow(&mut options);
-        let file = match options.open(root.join(LOCK_FILE)) {
-            Ok(file) => file,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                return Ok(DirectoryLock { _file: None });
-            }
-            Err(e) => return Err(StorageError::io(LOCK_FILE, "open", e)),
-        };
-        let held = file.try_lock_shared();
-        Self::from(root, file, held)
-    }
-
     fn from(
         root: &Path,
         file: File,
@@ -95,6 +70,28 @@ impl DirectoryLock {
             }
             Err(fs::TryLockError::Error(e)) => Err(StorageError::io(LOCK_FILE, "lock", e)),
         }
+    }
+}
+
+/// Whether a writer holds the lock on `root` now: `Some(false)` when none does (or `LOCK`
+/// does not exist), `None` where it cannot be told (no locks: WASI). Takes a shared lock for a
+/// moment and releases it.
+pub fn writer_present(root: &Path) -> Option<bool> {
+    if cfg!(target_os = "wasi") {
+        return None;
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    let file = match options.open(root.join(LOCK_FILE)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Some(false),
+        Err(fs::TryLockError::WouldBlock) => Some(true),
+        Err(fs::TryLockError::Error(_)) => None,
     }
 }
 
@@ -153,7 +150,7 @@ mod tests {
         std::fs::create_dir(&db).unwrap();
         std::os::unix::fs::symlink(&outside, db.join(LOCK_FILE)).unwrap();
         assert!(DirectoryLock::exclusive(&db).is_err());
-        assert!(DirectoryLock::shared(&db).is_err());
+        assert_eq!(writer_present(&db), None);
         assert!(
             !outside.exists(),
             "nothing was created outside the database"

@@ -43,7 +43,7 @@ pub(crate) use cached::{is_out_of_memory, out_of_memory};
 pub use checked::CheckedRegion;
 pub use file::FileRegion;
 pub use fs::{FsDirectory, RegionBackend, create_dir_all_durable};
-pub use lock::{DirectoryLock, LOCK_FILE, nested};
+pub use lock::{DirectoryLock, LOCK_FILE, nested, writer_present};
 pub use memory::{MemoryDirectory, MemoryRegion};
 #[cfg(not(target_family = "wasm"))]
 pub use mmap::MmapRegion;

@@ -62,6 +62,12 @@ impl Store {
         !self.staged.is_empty() || !self.released.is_empty()
     }
 
+    /// True when [`Store::apply`] will change bytes in place: staged writes, or releases of
+    /// slots that are no graph nodes (`in_graph`); a tombstone keeps its bytes.
+    pub(crate) fn rewrites_pending(&self, in_graph: impl Fn(u32) -> bool) -> bool {
+        !self.staged.is_empty() || self.released.iter().any(|&s| !in_graph(s))
+    }
+
     pub(crate) fn is_staged(&self, slot: u32) -> bool {
         self.staged.contains_key(&slot)
     }

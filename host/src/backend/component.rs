@@ -60,7 +60,7 @@ impl ComponentBackend {
                     dir.display()
                 )));
             }
-            locks.push(DirectoryLock::shared(dir).map_err(engine)?);
+            // A reader takes no lock: it reads beside a writer (veles' collection/rewrites.rs).
         } else {
             ensure_dir(dir).map_err(HostError::Runtime)?;
             locks.push(DirectoryLock::exclusive(dir).map_err(engine)?);
