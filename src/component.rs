@@ -217,6 +217,10 @@ impl GuestCollection for Collection {
         wit(self.0.flush(), |r| r)
     }
 
+    fn refresh(&self) -> R<()> {
+        wit(self.0.refresh(), |r| r)
+    }
+
     fn checkpoint(&self) -> R<()> {
         wit(self.0.checkpoint(), |r| r)
     }

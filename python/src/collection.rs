@@ -264,6 +264,12 @@ impl Collection {
         py.detach(|| self.inner.flush()).or_raise()
     }
 
+    /// On a read-only open: takes the newest state on disk (a reader sees the collection as
+    /// of its first use or its last refresh). Nothing happens on an open for writing.
+    fn refresh(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.refresh()).or_raise()
+    }
+
     /// Links the points waiting for the graph and folds the log into the checkpoint.
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.inner.checkpoint()).or_raise()

@@ -137,6 +137,22 @@ def test_a_with_block_flushes_and_read_only_opens_refuse_writes(tmp_path):
     assert len(veles.open(snap).collection("c")) == 1
 
 
+def test_a_reader_opens_beside_the_writer_and_refresh_shows_its_new_writes(tmp_path):
+    w = veles.open(tmp_path / "db")
+    c = w.create_collection("c", 4)
+    c.upsert([1], np.ones((1, 4)))
+    c.flush()
+    r = veles.open(tmp_path / "db", read_only=True).collection("c")
+    assert len(r) == 1
+    c.upsert([2, 3], np.ones((2, 4)))
+    c.flush()
+    assert len(r) in (1, 3)  # its view, or a newer one it took by itself: states that existed
+    r.refresh()
+    assert len(r) == 3
+    with pytest.raises(veles.Locked):
+        veles.open(tmp_path / "db")  # still one writer
+
+
 def test_threads_search_while_another_writes_optimizes_and_compacts(tmp_path):
     db = veles.open(tmp_path / "db")
     c = db.create_collection("c", 32)
