@@ -64,14 +64,7 @@ fn main() {
     );
 
     let alone = import_alone(&base, options.clone());
-    let tmp = tempfile::tempdir().expect("a temporary directory");
-    let db = Database::open_path(tmp.path(), options).expect("open");
-    let col = db
-        .create_collection(
-            "c",
-            CollectionConfig::new(base[0].len() as u32, Metric::Cosine),
-        )
-        .expect("create");
+    let (_tmp, _db, col) = empty_collection(base[0].len(), options);
     let phase = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let searcher = {
@@ -161,20 +154,24 @@ fn search_until(
 
 /// Import throughput (points a second) of the same batches and flushes with no searcher.
 fn import_alone(base: &[Vec<f32>], options: Options) -> f64 {
-    let tmp = tempfile::tempdir().expect("a temporary directory");
-    let db = Database::open_path(tmp.path(), options).expect("open");
-    let col = db
-        .create_collection(
-            "c",
-            CollectionConfig::new(base[0].len() as u32, Metric::Cosine),
-        )
-        .expect("create");
+    let (_tmp, _db, col) = empty_collection(base[0].len(), options);
     let started = Instant::now();
     for (i, chunk) in base.chunks(BATCH).enumerate() {
         col.upsert(&batch(i, chunk)).expect("upsert");
         col.flush().expect("flush");
     }
     base.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A new cosine collection of `dim` dimensions in a database in a temporary directory (kept
+/// while the first two live).
+fn empty_collection(dim: usize, options: Options) -> (tempfile::TempDir, Database, Collection) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let db = Database::open_path(tmp.path(), options).expect("open");
+    let col = db
+        .create_collection("c", CollectionConfig::new(dim as u32, Metric::Cosine))
+        .expect("create");
+    (tmp, db, col)
 }
 
 fn batch(i: usize, chunk: &[Vec<f32>]) -> Vec<Point> {

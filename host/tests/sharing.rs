@@ -339,14 +339,17 @@ fn readers_in_other_processes_read_beside_an_import() {
         assert!(o.status.success());
         let mode: &[&str] = if writer_native { &["--native"] } else { &[] };
         let args = [mode, &["import", db_s, "c", "-", "--format", "jsonl"]].concat();
-        let mut writer = Command::new(env!("CARGO_BIN_EXE_veles"))
-            .args(&args)
-            .args(["--batch", "100", "--flush-every", "1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let spawn_writer = || {
+            Command::new(env!("CARGO_BIN_EXE_veles"))
+                .args(&args)
+                .args(["--batch", "100", "--flush-every", "1"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut writer = spawn_writer();
         let rmode: &[&str] = if reader_native { &["--native"] } else { &[] };
         let mut stdin = writer.stdin.take().unwrap();
         let mut last = 0;
@@ -396,14 +399,7 @@ fn readers_in_other_processes_read_beside_an_import() {
         );
 
         // A writer killed part way: what it flushed stays, readers see whole batches.
-        let mut writer = Command::new(env!("CARGO_BIN_EXE_veles"))
-            .args(&args)
-            .args(["--batch", "100", "--flush-every", "1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut writer = spawn_writer();
         let mut stdin = writer.stdin.take().unwrap();
         for b in 12..20u64 {
             stdin.write_all(batch_lines(b).as_bytes()).unwrap();
