@@ -398,11 +398,23 @@ fn readers_in_other_processes_read_beside_an_import() {
             "after the import, all of it"
         );
 
-        // A writer killed part way: what it flushed stays, readers see whole batches.
+        // A writer killed part way: what it flushed stays, readers see whole batches. A reader
+        // killed beside it (one waiting for its queries) leaves nothing behind to stop anyone.
         let mut writer = spawn_writer();
+        let mut reader = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args([rmode, &["search", db_s, "c", "--query-file", "-"]].concat())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut stdin = writer.stdin.take().unwrap();
         for b in 12..20u64 {
             stdin.write_all(batch_lines(b).as_bytes()).unwrap();
+            if b == 14 {
+                reader.kill().unwrap();
+                reader.wait().unwrap();
+            }
         }
         stdin.flush().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
