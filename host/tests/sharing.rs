@@ -409,12 +409,13 @@ fn readers_in_other_processes_read_beside_an_import() {
             .spawn()
             .unwrap();
         let mut stdin = writer.stdin.take().unwrap();
-        for b in 12..20u64 {
+        for b in 12..15u64 {
             stdin.write_all(batch_lines(b).as_bytes()).unwrap();
-            if b == 14 {
-                reader.kill().unwrap();
-                reader.wait().unwrap();
-            }
+        }
+        reader.kill().unwrap();
+        reader.wait().unwrap();
+        for b in 15..20u64 {
+            stdin.write_all(batch_lines(b).as_bytes()).unwrap();
         }
         stdin.flush().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
