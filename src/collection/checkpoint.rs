@@ -10,6 +10,7 @@ use crate::error::{Result, StorageError};
 use crate::index::hnsw;
 use crate::payloads::PayloadFile;
 use crate::region::Access;
+use std::collections::BTreeSet;
 
 /// Where a checkpoint's payloads are: the payload file's generation and length.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +89,7 @@ impl Writer<'_> {
             })?;
             Ok(graph_file(&st.path, st.generation))
         })?;
-        let old = self.write(|st, _| {
+        let (old, dirty) = self.write(|st, _| {
             st.guard(|st| {
                 st.ids.pin_live();
                 let old = st.commit_payloads(fresh, next);
@@ -97,6 +98,7 @@ impl Writer<'_> {
                 Ok(old)
             })
         })?;
+        drop(dirty);
         self.read(|st, _| {
             st.guard_shared(|st| {
                 st.wal.sync_restart()?;
@@ -191,16 +193,19 @@ impl State {
     }
 
     /// After the checkpoint that names them committed: the payload file has every change, and
-    /// a fresh one replaces the old, which is returned for removal.
+    /// a fresh one replaces the old. Returns the old file, for removal, and the ids that were
+    /// dirty, to drop after the switch.
     pub(super) fn commit_payloads(
         &mut self,
         fresh: Option<PayloadFile>,
         generation: u32,
-    ) -> Option<PayloadFile> {
-        self.payloads.take_dirty();
-        let f = fresh?;
+    ) -> (Option<PayloadFile>, BTreeSet<u64>) {
+        let dirty = self.payloads.take_dirty();
+        let Some(f) = fresh else {
+            return (None, dirty);
+        };
         self.payloads_generation = generation;
-        Some(std::mem::replace(&mut self.payload_file, f))
+        (Some(std::mem::replace(&mut self.payload_file, f)), dirty)
     }
 
     /// The checkpoint of the current state as generation `generation`, with each slot

@@ -36,7 +36,7 @@ struct Compacted {
     payloads: PayloadStore,
     payload_file: PayloadFile,
     indexes: PayloadIndexes,
-    live: u32,
+    virtual_nodes: roaring::RoaringBitmap,
 }
 
 /// What the switch replaced: the old files to remove, the old parts to drop once readers no
@@ -145,7 +145,11 @@ impl State {
             payloads,
             payload_file,
             indexes,
-            live,
+            virtual_nodes: {
+                let mut all = roaring::RoaringBitmap::new();
+                all.insert_range(0..live);
+                all
+            },
         })
     }
 
@@ -153,20 +157,19 @@ impl State {
     /// log starts the new generation (its sync follows beside readers). Returns the files to
     /// remove and the old parts.
     fn adopt(&mut self, c: Compacted, next: u32) -> Result<Replaced> {
-        let files = vec![
+        let mut files = vec![
             vectors_file(&self.path, self.vectors_generation),
             sums_path(&vectors_file(&self.path, self.vectors_generation)),
             graph_file(&self.path, self.generation),
         ];
-        let mut files = files;
         let old_vectors = self.vectors.replace(c.vectors, c.sq8);
         let old_graph = std::mem::replace(&mut self.graph, c.graph);
-        self.virtual_nodes = (0..c.live).collect();
+        let old_nodes = std::mem::replace(&mut self.virtual_nodes, c.virtual_nodes);
         let old_ids = std::mem::replace(&mut self.ids, c.ids);
         self.vectors_generation = next;
         let old_payloads = std::mem::replace(&mut self.payloads, c.payloads);
         let old_indexes = std::mem::replace(&mut self.indexes, c.indexes);
-        let old_file = self.commit_payloads(Some(c.payload_file), next);
+        let (old_file, dirty) = self.commit_payloads(Some(c.payload_file), next);
         if let Some(f) = &old_file {
             files.push(f.path().to_string());
         }
@@ -176,12 +179,9 @@ impl State {
         })?;
         self.generation = next;
         let old = (
-            old_vectors,
-            old_graph,
-            old_ids,
-            old_payloads,
-            old_indexes,
-            old_file,
+            (old_vectors, old_graph, old_ids),
+            (old_payloads, old_indexes, old_file),
+            (old_nodes, dirty),
         );
         Ok((files, Box::new(old)))
     }

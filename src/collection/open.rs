@@ -296,7 +296,7 @@ fn load_payloads(
         payloads.set(id, slot, Some(text));
     })?;
     // What the file holds is what it already has.
-    payloads.take_dirty();
+    drop(payloads.take_dirty());
     Ok((payload_file, payloads))
 }
 
