@@ -152,11 +152,13 @@ pub(super) fn open_state(
                 st.rewrites = Some(rewrites);
                 return Ok(st);
             }
-            // A writer's checkpoint or compaction between two reads of this open.
+            // A writer's checkpoint or compaction between two reads of this open. Whether a
+            // writer is there is asked only once the failure repeats: the question takes the
+            // lock for a moment, which a writer opening just then would find taken.
             Err(Error::Storage(e))
                 if tries < READER_TRIES
                     && writer_may_be_there(&e)
-                    && writer_gone() != Some(true) => {}
+                    && (tries < 3 || writer_gone() != Some(true)) => {}
             Err(e) if same || tries >= READER_TRIES => return Err(e),
             _ if tries >= READER_TRIES => return Err(busy(path)),
             _ => {}

@@ -75,7 +75,8 @@ impl DirectoryLock {
 
 /// Whether a writer holds the lock on `root` now: `Some(false)` when none does (or `LOCK`
 /// does not exist), `None` where it cannot be told (no locks: WASI). Takes a shared lock for a
-/// moment and releases it.
+/// moment and releases it: a writer opening in that moment is refused with `Locked`, so
+/// readers ask only when something has gone on longer than a live writer takes.
 pub fn writer_present(root: &Path) -> Option<bool> {
     if cfg!(target_os = "wasi") {
         return None;
