@@ -54,7 +54,7 @@ impl Writer<'_> {
         // change the state's file, in a switch (they are few: the changes since the last
         // checkpoint).
         let fresh = match fresh {
-            true => self.read(|st, _| st.guard_shared(|st| st.fresh_payloads(next)))?,
+            true => Some(self.read(|st, _| st.guard_shared(|st| st.fresh_payloads(next)))?),
             false => {
                 self.write(|st, _| st.guard(|st| st.append_payloads()))?;
                 None
@@ -165,10 +165,7 @@ impl State {
 
     /// Step 2 for the payloads, fresh: a new file `payloads-<generation>` with every live
     /// payload by id, synced.
-    pub(super) fn fresh_payloads(
-        &self,
-        generation: u32,
-    ) -> Result<Option<PayloadFile>, StorageError> {
+    pub(super) fn fresh_payloads(&self, generation: u32) -> Result<PayloadFile, StorageError> {
         let path = payloads_file(&self.path, generation);
         let region = self.dir.open_region(&path, Access::Sequential)?;
         let mut f = PayloadFile::create(region, &path)?;
@@ -178,7 +175,7 @@ impl State {
                 .filter_map(|(id, s)| store.text(s).map(|t| (id, Some(t)))),
         )?;
         f.sync()?;
-        Ok(Some(f))
+        Ok(f)
     }
 
     /// Step 2 for the payloads, appended: the dirty ids' records, past the length the last

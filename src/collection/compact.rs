@@ -97,14 +97,11 @@ impl Writer<'_> {
 }
 
 impl State {
-    /// The compaction of this state as generation `generation`, built and committed (its
+    /// The compaction of this state as generation `next`, built and committed (its
     /// files written and synced, its checkpoint written last) without changing the state.
-    fn compacted(&self, generation: u32, scratch: &mut Scratch) -> Result<Compacted> {
-        let next = generation;
+    fn compacted(&self, next: u32, scratch: &mut Scratch) -> Result<Compacted> {
         let (map, live) = self.ids.dense_map();
-        let payload_file = self
-            .guard_shared(|st| st.fresh_payloads(next))?
-            .expect("a fresh payload file is always written");
+        let payload_file = self.guard_shared(|st| st.fresh_payloads(next))?;
         let extent = PayloadExtent {
             generation: next,
             end: payload_file.end(),
