@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"VELESCKP";
 /// 2: payloads moved to their own file (`payloads-<g>`); payload indexes declared here.
-pub const VERSION: u32 = 2;
+/// 3: an index declaration carries its kind's parameters (a text index's config). Version 2
+/// is still read.
+pub const VERSION: u32 = 3;
+const VERSION_2: u32 = 2;
 const HEADER: Header = Header {
     magic: MAGIC,
     version: VERSION,
@@ -58,8 +61,49 @@ pub struct Checkpoint {
     /// its records end at `payloads_end`.
     pub payloads_generation: u32,
     pub payloads_end: u64,
-    /// Declared payload indexes: `(key, kind code)`, sorted, no duplicates.
-    pub indexes: Vec<(String, u8)>,
+    /// Declared payload indexes: `(key, kind code, parameters)`, sorted, no duplicates;
+    /// the parameters are a text index's config, empty for every other kind.
+    pub indexes: Vec<(String, u8, Vec<u8>)>,
+}
+
+/// The body of a version 2 checkpoint: as [`Checkpoint`], indexes without parameters.
+#[derive(Serialize, Deserialize)]
+struct BodyV2 {
+    dimension: u32,
+    metric: u8,
+    hnsw_m: u32,
+    hnsw_ef_construction: u32,
+    generation: u32,
+    vectors_generation: u32,
+    next_lsn: u64,
+    slot_count: u32,
+    entries: Vec<Entry>,
+    payloads_generation: u32,
+    payloads_end: u64,
+    indexes: Vec<(String, u8)>,
+}
+
+impl From<BodyV2> for Checkpoint {
+    fn from(b: BodyV2) -> Checkpoint {
+        Checkpoint {
+            dimension: b.dimension,
+            metric: b.metric,
+            hnsw_m: b.hnsw_m,
+            hnsw_ef_construction: b.hnsw_ef_construction,
+            generation: b.generation,
+            vectors_generation: b.vectors_generation,
+            next_lsn: b.next_lsn,
+            slot_count: b.slot_count,
+            entries: b.entries,
+            payloads_generation: b.payloads_generation,
+            payloads_end: b.payloads_end,
+            indexes: b
+                .indexes
+                .into_iter()
+                .map(|(k, c)| (k, c, Vec::new()))
+                .collect(),
+        }
+    }
 }
 
 impl Checkpoint {
@@ -98,8 +142,16 @@ impl Checkpoint {
             ));
         }
         let crc_at = bytes.len() - 4;
+        let old = Header {
+            magic: MAGIC,
+            version: VERSION_2,
+        };
+        let mut v2 = false;
         match HEADER.verify(bytes, crc_at) {
             Ok(()) => {}
+            Err(HeaderProblem::Version(VERSION_2)) if old.verify(bytes, crc_at).is_ok() => {
+                v2 = true
+            }
             Err(HeaderProblem::Version(found)) => {
                 return Err(StorageError::UnsupportedVersion {
                     file: file.to_string(),
@@ -114,8 +166,13 @@ impl Checkpoint {
                 return Err(bad(crc_at, "checkpoint checksum mismatch"));
             }
         }
-        let cp: Checkpoint = postcard::from_bytes(&bytes[HEAD..crc_at])
-            .map_err(|e| bad(HEAD, &format!("checkpoint body does not decode: {e}")))?;
+        let body = &bytes[HEAD..crc_at];
+        let decoded = match v2 {
+            true => postcard::from_bytes::<BodyV2>(body).map(Checkpoint::from),
+            false => postcard::from_bytes::<Checkpoint>(body),
+        };
+        let cp =
+            decoded.map_err(|e| bad(HEAD, &format!("checkpoint body does not decode: {e}")))?;
         cp.validate(file)?;
         Ok(cp)
     }
@@ -146,9 +203,20 @@ impl Checkpoint {
                 self.payloads_generation, self.generation
             ));
         }
-        for (i, (key, kind)) in self.indexes.iter().enumerate() {
-            if crate::payloads::IndexKind::from_code(*kind).is_none() {
-                return bad(format!("index on {key:?} has unknown kind {kind}"));
+        for (i, (key, kind, params)) in self.indexes.iter().enumerate() {
+            use crate::payloads::IndexKind;
+            match IndexKind::from_code(*kind) {
+                None => return bad(format!("index on {key:?} has unknown kind {kind}")),
+                Some(IndexKind::Text) if crate::TextConfig::decode(params).is_none() => {
+                    return bad(format!("text index on {key:?} has an invalid config"));
+                }
+                Some(IndexKind::Text) => {}
+                Some(_) if !params.is_empty() => {
+                    return bad(format!(
+                        "index on {key:?} has parameters its kind does not take"
+                    ));
+                }
+                Some(_) => {}
             }
             if i > 0 && self.indexes[i - 1] >= self.indexes[i] {
                 return bad("payload indexes are not sorted and distinct".into());
@@ -193,7 +261,16 @@ mod tests {
             entries: vec![Entry { id: 1, slot: 2 }, Entry { id: 9, slot: 0 }],
             payloads_generation: 3,
             payloads_end: 16,
-            indexes: vec![("a".into(), 1), ("a".into(), 2), ("b.c".into(), 5)],
+            indexes: vec![
+                ("a".into(), 1, vec![]),
+                ("a".into(), 2, vec![]),
+                ("b.c".into(), 5, vec![]),
+                (
+                    "t".into(),
+                    6,
+                    crate::TextConfig::default().encode().to_vec(),
+                ),
+            ],
         }
     }
 
@@ -261,12 +338,54 @@ mod tests {
         let mut cp = sample();
         cp.metric = 99;
         assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.indexes[3].2.pop();
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        let mut cp = sample();
+        cp.indexes[0].2.push(1);
+        assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+    }
+
+    #[test]
+    fn a_version_2_checkpoint_is_still_read() {
+        let cp = sample();
+        let v2 = BodyV2 {
+            dimension: cp.dimension,
+            metric: cp.metric,
+            hnsw_m: cp.hnsw_m,
+            hnsw_ef_construction: cp.hnsw_ef_construction,
+            generation: cp.generation,
+            vectors_generation: cp.vectors_generation,
+            next_lsn: cp.next_lsn,
+            slot_count: cp.slot_count,
+            entries: cp.entries.clone(),
+            payloads_generation: cp.payloads_generation,
+            payloads_end: cp.payloads_end,
+            indexes: cp.indexes[..3]
+                .iter()
+                .map(|(k, c, _)| (k.clone(), *c))
+                .collect(),
+        };
+        let body = postcard::to_allocvec(&v2).unwrap();
+        let mut bytes = Vec::new();
+        Header {
+            magic: MAGIC,
+            version: VERSION_2,
+        }
+        .write(&mut bytes);
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        append_crc(&mut bytes);
+        let mut want = cp;
+        want.indexes.truncate(3);
+        assert_eq!(Checkpoint::decode(&bytes, "cp").unwrap(), want);
     }
 
     #[test]
     fn a_future_version_is_a_typed_error() {
         let mut bytes = sample().encode();
-        for other in [1u8, 3] {
+        for other in [1u8, 4] {
             bytes[8] = other;
             let n = bytes.len() - 4;
             let crc = crc32fast::hash(&bytes[..n]);

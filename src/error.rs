@@ -171,11 +171,13 @@ pub enum Limit {
     /// Checkpoint generations (a u32): a collection checkpointed or compacted 4 billion
     /// times has no next one.
     Generation,
+    /// The legs of one query.
+    QueryLegs,
 }
 
 impl Limit {
     /// Every limit (see [`crate::PlanKind::ALL`]).
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::Dimension,
         Limit::K,
         Limit::Ef,
@@ -186,6 +188,7 @@ impl Limit {
         Limit::ResultBytes,
         Limit::MemoryBytes,
         Limit::Generation,
+        Limit::QueryLegs,
     ];
 
     /// The limit's place in [`Limit::ALL`] (see [`crate::PlanKind::position`]).
@@ -201,6 +204,7 @@ impl Limit {
             Limit::ResultBytes => 7,
             Limit::MemoryBytes => 8,
             Limit::Generation => 9,
+            Limit::QueryLegs => 10,
         }
     }
 }
@@ -218,6 +222,7 @@ impl fmt::Display for Limit {
             Limit::ResultBytes => "result size in bytes",
             Limit::MemoryBytes => "bytes held in memory",
             Limit::Generation => "checkpoint generation",
+            Limit::QueryLegs => "legs of a query",
         })
     }
 }

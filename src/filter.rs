@@ -13,11 +13,18 @@
 //!   anything else does not match.
 //! - `in [v…]`: `eq` any of the values.
 //! - `exists`: the key is present (its value may be null). `is_null`: present and null.
+//! - `match t` (text): the words of `t` against the text at the key (a string, or the
+//!   strings of an array), both analysed by the key's text index, or by the default
+//!   analysis ([`crate::TextConfig::default`]) where the key has none: `all` of the words
+//!   (the default), `any` of them, or the `phrase` (the words in order, adjacent). A query
+//!   without words (only stop words, say) matches nothing.
 //! - `and` of nothing is true, `or` of nothing is false.
 //!
 //! JSON form (what the CLI and the component take):
 //! `{"key": "a.b", "eq": 5}`, `{"key": "n", "gte": 2}`, `{"key": "t", "in": ["x", "y"]}`,
 //! `{"key": "a", "exists": true}`, `{"key": "a", "is_null": true}`,
+//! `{"key": "body", "match": "red shoes"}`,
+//! `{"key": "body", "match": {"text": "red shoes", "mode": "all" | "any" | "phrase"}}`,
 //! `{"and": [f, …]}`, `{"or": [f, …]}`, `{"not": f}`.
 
 use crate::error::{Error, Limit, Result};
@@ -39,6 +46,48 @@ pub enum Condition {
     In(Vec<Value>),
     Exists,
     IsNull,
+    /// Full text: see the module docs.
+    Match(TextMatch),
+}
+
+/// Which of a text query's words a `match` condition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatchMode {
+    /// Every word.
+    #[default]
+    All,
+    /// At least one word.
+    Any,
+    /// Every word, in order and adjacent (gaps of dropped stop words kept).
+    Phrase,
+}
+
+impl MatchMode {
+    pub const ALL: [MatchMode; 3] = [MatchMode::All, MatchMode::Any, MatchMode::Phrase];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchMode::All => "all",
+            MatchMode::Any => "any",
+            MatchMode::Phrase => "phrase",
+        }
+    }
+}
+
+/// A full-text condition: words, and which of them must be there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMatch {
+    pub text: String,
+    pub mode: MatchMode,
+}
+
+impl TextMatch {
+    pub fn new(text: impl Into<String>, mode: MatchMode) -> TextMatch {
+        TextMatch {
+            text: text.into(),
+            mode,
+        }
+    }
 }
 
 /// A filter over payloads; see the module docs for the semantics.
@@ -92,6 +141,11 @@ impl Filter {
 
     pub fn is_null(key: impl Into<String>) -> Filter {
         Filter::field(key, Condition::IsNull)
+    }
+
+    /// Full text: the text at `key` has the words of `text` (all, any, or as a phrase).
+    pub fn text(key: impl Into<String>, text: impl Into<String>, mode: MatchMode) -> Filter {
+        Filter::field(key, Condition::Match(TextMatch::new(text, mode)))
     }
 
     /// Every one of `filters` (`and` of nothing: every point).
@@ -167,6 +221,10 @@ impl Filter {
                     Condition::Gte(v) => x.is_some_and(|x| any_cmp(x, v, |o| o != Ordering::Less)),
                     Condition::Exists => x.is_some(),
                     Condition::IsNull => x.is_some_and(Value::is_null),
+                    Condition::Match(m) => {
+                        let a = crate::text::Analyzer::new(crate::TextConfig::default());
+                        crate::text::evaluate(&a, key, payload, m)
+                    }
                 }
             }
         }
@@ -222,6 +280,10 @@ impl Filter {
                     Condition::In(vs) => ("in", Value::Array(vs.clone())),
                     Condition::Exists => ("exists", Value::Bool(true)),
                     Condition::IsNull => ("is_null", Value::Bool(true)),
+                    Condition::Match(m) => (
+                        "match",
+                        serde_json::json!({"text": m.text, "mode": m.mode.name()}),
+                    ),
                 };
                 m.insert(op.into(), v);
             }
@@ -401,13 +463,51 @@ fn parse(v: &Value, depth: usize) -> Result<Filter> {
             flag(x, "is_null")?;
             Condition::IsNull
         }
+        "match" => Condition::Match(parse_match(x)?),
         other => {
             return bad(format!(
-                "unknown operator {other:?} (expected eq, ne, lt, lte, gt, gte, in, exists, is_null)"
+                "unknown operator {other:?} (expected eq, ne, lt, lte, gt, gte, in, exists, is_null, match)"
             ));
         }
     };
     Ok(Filter::field(key, condition))
+}
+
+/// `"words"`, or `{"text": "words", "mode": "all" | "any" | "phrase"}`.
+fn parse_match(x: &Value) -> Result<TextMatch> {
+    let bad = |m: String| Error::InvalidFilter(m);
+    match x {
+        Value::String(s) => Ok(TextMatch::new(s.clone(), MatchMode::All)),
+        Value::Object(o) => {
+            let mut text = None;
+            let mut mode = MatchMode::All;
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("text", Value::String(s)) => text = Some(s.clone()),
+                    ("mode", Value::String(m)) => {
+                        mode = MatchMode::ALL
+                            .into_iter()
+                            .find(|x| x.name() == m)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "unknown match mode {m:?} (expected all, any or phrase)"
+                                ))
+                            })?
+                    }
+                    (k, v) => {
+                        return Err(bad(format!(
+                            "'match' takes {{\"text\": string, \"mode\": string}}, not {k:?}: {v}"
+                        )));
+                    }
+                }
+            }
+            let text = text.ok_or_else(|| bad("'match' needs a \"text\"".into()))?;
+            Ok(TextMatch::new(text, mode))
+        }
+        other => Err(bad(format!(
+            "'match' takes a string or {{\"text\": …, \"mode\": …}}, got {other}"
+        ))),
+    }
 }
 
 /// The value at a dotted key.

@@ -37,12 +37,14 @@ mod idmap;
 #[doc(hidden)]
 pub mod index;
 mod payloads;
+mod query;
 mod record;
 pub mod region;
 mod splitmix;
 mod sys;
 #[doc(hidden)]
 pub mod testing;
+mod text;
 mod vectors;
 #[doc(hidden)]
 pub mod wal;
@@ -64,8 +66,10 @@ pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};
 pub use distance::Kernels;
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
-pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH};
+pub use filter::{Condition, Filter, FlatNode, MAX_FILTER_DEPTH, MatchMode, TextMatch};
 pub use payloads::{
     IndexKind, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, parse as parse_payload,
     parse_fields as parse_payload_fields,
 };
+pub use query::{DEFAULT_LEG_LIMIT, DEFAULT_RRF_K, Fusion, Leg, MAX_LEGS, Query, Source};
+pub use text::{Bm25, Language, TextConfig, Tokenizer};

@@ -6,7 +6,8 @@
 //!                     payload (compact JSON text), vector (slot_size bytes, encoded)
 //! delete (kind 2):  count u32, then count ids (u64)
 //! payload (kind 3): as upsert, without vectors: each point's whole new payload
-//! index (kind 4):   op u8 (1 create, 0 drop), kind u8 (IndexKind code), key length u32, key
+//! index (kind 4):   op u8 (1 create, 0 drop), kind u8 (IndexKind code), key length u32, key,
+//!                   then the kind's parameters to the end (a text index's config; none else)
 //! ```
 //! All integers little-endian. Vectors are logged already encoded (normalised, bit-packed), so
 //! replay writes exactly the bytes the original write did.
@@ -93,16 +94,18 @@ pub fn decode_payloads(bytes: &[u8]) -> Result<Vec<(u64, Option<&str>)>, String>
         .collect())
 }
 
-/// An index record: create (`true`) or drop an index of `kind` (its code) on `key`.
-pub fn index(create: bool, kind: u8, key: &str) -> Vec<u8> {
+/// An index record: create (`true`) or drop an index of `kind` (its code) on `key`, with
+/// the kind's parameters.
+pub fn index(create: bool, kind: u8, key: &str, params: &[u8]) -> Vec<u8> {
     let mut out = vec![create as u8, kind];
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(params);
     out
 }
 
-/// Decodes an index record: `(create, kind code, key)`.
-pub fn decode_index(bytes: &[u8]) -> Result<(bool, u8, &str), String> {
+/// Decodes an index record: `(create, kind code, key, parameters)`.
+pub fn decode_index(bytes: &[u8]) -> Result<(bool, u8, &str, &[u8]), String> {
     let mut r = Reader::new(bytes);
     let head = r.take(2)?;
     let create = match head[0] {
@@ -112,8 +115,8 @@ pub fn decode_index(bytes: &[u8]) -> Result<(bool, u8, &str), String> {
     };
     let n = r.u32()? as usize;
     let key = std::str::from_utf8(r.take(n)?).map_err(|_| "index key is not UTF-8".to_string())?;
-    r.finish()?;
-    Ok((create, head[1], key))
+    let at = 6 + n;
+    Ok((create, head[1], key, &bytes[at..]))
 }
 
 #[cfg(test)]
@@ -167,11 +170,13 @@ mod tests {
             decode_payloads(&out).unwrap(),
             vec![(3, Some("{}")), (4, None)]
         );
-        let rec = index(true, 2, "a.b");
-        assert_eq!(decode_index(&rec).unwrap(), (true, 2, "a.b"));
+        let rec = index(true, 2, "a.b", &[]);
+        assert_eq!(decode_index(&rec).unwrap(), (true, 2, "a.b", &[][..]));
         for cut in 0..rec.len() {
             assert!(decode_index(&rec[..cut]).is_err());
         }
+        let rec = index(false, 6, "t", &[1, 2, 3]);
+        assert_eq!(decode_index(&rec).unwrap(), (false, 6, "t", &[1, 2, 3][..]));
         assert!(decode_index(&[7, 1, 0, 0, 0, 0]).is_err());
     }
 

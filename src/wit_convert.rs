@@ -115,7 +115,8 @@ macro_rules! wit_convert {
                     PlanKind::FullScan => t::PlanKind::FullScan,
                     PlanKind::IndexedScan => t::PlanKind::IndexedScan,
                     PlanKind::QuantizedScan => t::PlanKind::QuantizedScan,
-                    _ => t::PlanKind::Graph,
+                    PlanKind::Graph => t::PlanKind::Graph,
+                    _ => t::PlanKind::Postings,
                 },
                 matches: p.matches,
                 selectivity: p.selectivity,
@@ -128,6 +129,7 @@ macro_rules! wit_convert {
                 t::PlanKind::IndexedScan => PlanKind::IndexedScan,
                 t::PlanKind::QuantizedScan => PlanKind::QuantizedScan,
                 t::PlanKind::Graph => PlanKind::Graph,
+                t::PlanKind::Postings => PlanKind::Postings,
             };
             Plan::new(kind, p.matches, p.selectivity)
         }
@@ -207,6 +209,7 @@ macro_rules! wit_convert {
                 L::ResultBytes => t::Limit::ResultBytes,
                 L::MemoryBytes => t::Limit::MemoryBytes,
                 L::Generation => t::Limit::Generation,
+                L::QueryLegs => t::Limit::QueryLegs,
                 _ => return None,
             })
         }
@@ -223,6 +226,7 @@ macro_rules! wit_convert {
                 t::Limit::ResultBytes => L::ResultBytes,
                 t::Limit::MemoryBytes => L::MemoryBytes,
                 t::Limit::Generation => L::Generation,
+                t::Limit::QueryLegs => L::QueryLegs,
             }
         }
 

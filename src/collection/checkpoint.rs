@@ -225,9 +225,9 @@ impl State {
             .collect();
         let indexes = self
             .indexes
-            .declared()
+            .declarations()
             .into_iter()
-            .map(|(k, kind)| (k, kind.code()))
+            .map(|(k, kind, params)| (k, kind.code(), params))
             .collect();
         Checkpoint {
             dimension: self.codec.dimension(),

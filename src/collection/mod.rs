@@ -15,6 +15,7 @@
 //! - `write.rs`: upsert and delete, under the write-ahead rule.
 //! - `plan.rs`: which points a filter passes, and the plan a search takes.
 //! - `search.rs`: request checks, running the plan, single queries and batches.
+//! - `query.rs`: queries of several legs (dense, text), ranked under one view and fused.
 //! - `budget.rs`: what a read has returned so far, against the result limit.
 //! - `points.rs`: scroll, count, payload updates, deletes by filter, index declarations.
 //! - `scroll.rs`: every point, page by page, as an iterator.
@@ -32,6 +33,7 @@ mod handle;
 mod open;
 mod plan;
 mod points;
+mod query;
 mod replay;
 mod rewrites;
 mod scroll;

@@ -13,6 +13,7 @@ use crate::idmap::IdMap;
 use crate::index::hnsw::Graph;
 use crate::payloads::{FILE_HEAD, IndexKind, PayloadFile, PayloadIndexes, PayloadStore};
 use crate::region::{Access, Directory};
+use crate::text::TextConfig;
 use crate::vectors::{Codec, VectorFile, sums_path};
 use crate::wal::Wal;
 use std::sync::Arc;
@@ -305,12 +306,18 @@ fn load_payloads(
 /// The payload indexes the checkpoint declares, filled from the payloads of its live points.
 fn fill_indexes(cp: &Checkpoint, payloads: &PayloadStore) -> PayloadIndexes {
     let mut indexes = PayloadIndexes::default();
-    for (key, code) in &cp.indexes {
+    for (key, code, params) in &cp.indexes {
         // Validated by the checkpoint decoder.
-        if let Some(kind) = IndexKind::from_code(*code) {
-            let live = cp.entries.iter().map(|e| e.slot);
-            let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
-            indexes.create(key, kind, filled);
+        let live = cp.entries.iter().map(|e| e.slot);
+        let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
+        match (IndexKind::from_code(*code), TextConfig::decode(params)) {
+            (Some(IndexKind::Text), Some(config)) => {
+                indexes.create_text(key, config, filled);
+            }
+            (Some(kind), _) => {
+                indexes.create(key, kind, filled);
+            }
+            (None, _) => {}
         }
     }
     for e in &cp.entries {

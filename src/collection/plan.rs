@@ -142,6 +142,20 @@ impl State {
         (plan, acc)
     }
 
+    /// The plan of a text leg: its postings walked, the filter checked per point that would
+    /// enter (on materialised candidates when the indexes bound them to few).
+    pub(super) fn postings_plan<'a>(
+        &self,
+        filter: Option<&'a Filter>,
+        k: usize,
+    ) -> (Plan, Acceptor<'a>) {
+        let small = (EXACT_MATCHES_PER_EF * k.max(super::types::DEFAULT_EF)) as u64;
+        let acc = self.acceptor(filter, small, false);
+        let matches = acc.estimate.filter(|e| e.1).map(|e| e.0);
+        let plan = Plan::new(PlanKind::Postings, matches, self.selectivity(&acc));
+        (plan, acc)
+    }
+
     /// The SQ8 copy's space, when walks and scans should use it: when asked to
     /// ([`Options::sq8_search`](super::Options)), and always where exact vectors are read by
     /// position (`VectorMemory::Quantized`).
@@ -153,7 +167,7 @@ impl State {
     /// The fraction of live points that pass: from the indexes' bound when they have one
     /// (exact when the bound is), else estimated on up to 512 points spread evenly over the
     /// slots.
-    fn selectivity(&self, acc: &Acceptor<'_>) -> f64 {
+    pub(super) fn selectivity(&self, acc: &Acceptor<'_>) -> f64 {
         let n = self.ids.len();
         if n == 0 || acc.accepts_all() {
             return 1.0;

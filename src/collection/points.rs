@@ -9,6 +9,7 @@ use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
 use crate::payloads::{IndexKind, json as payload};
 use crate::record::{self, KIND_INDEX};
+use crate::text::TextConfig;
 use serde_json::{Map, Value};
 
 /// An index as [`Collection::indexes`] describes it.
@@ -139,13 +140,23 @@ impl Collection {
     /// Logged like a write: durable after [`Collection::flush`].
     pub fn create_index(&self, key: &str, kind: IndexKind) -> Result<bool> {
         check_key(key)?;
-        self.with_write(|st| st.log_index(true, key, kind))
+        self.with_write(|st| st.log_index(true, key, kind, None))
+    }
+
+    /// Declares a text index on `key` with this analysis (see [`TextConfig`]) and builds
+    /// it; false when `key` already has a text index (drop it first to change its config).
+    /// [`Collection::create_index`] with [`IndexKind::Text`] declares one with the default
+    /// config. Logged like a write: durable after [`Collection::flush`].
+    pub fn create_text_index(&self, key: &str, config: TextConfig) -> Result<bool> {
+        check_key(key)?;
+        config.validate()?;
+        self.with_write(|st| st.log_index(true, key, IndexKind::Text, Some(config)))
     }
 
     /// Drops a payload index; false when there was none.
     pub fn drop_index(&self, key: &str, kind: IndexKind) -> Result<bool> {
         check_key(key)?;
-        self.with_write(|st| st.log_index(false, key, kind))
+        self.with_write(|st| st.log_index(false, key, kind, None))
     }
 
     /// The declared payload indexes, by key.
@@ -214,25 +225,51 @@ impl State {
         Ok(Point::new(id, vector).with_payload_opt(payload))
     }
 
-    fn log_index(&mut self, create: bool, key: &str, kind: IndexKind) -> Result<bool> {
+    fn log_index(
+        &mut self,
+        create: bool,
+        key: &str,
+        kind: IndexKind,
+        config: Option<TextConfig>,
+    ) -> Result<bool> {
         if self.indexes.has(key, kind) == create {
             return Ok(false);
         }
-        let rec = record::index(create, kind.code(), key);
+        let config = match (create, kind) {
+            (true, IndexKind::Text) => Some(config.unwrap_or_default()),
+            _ => None,
+        };
+        let params = config.map_or(Vec::new(), |c| c.encode().to_vec());
+        let rec = record::index(create, kind.code(), key, &params);
         self.guard(|st| st.wal.append(KIND_INDEX, &rec).map(drop))?;
-        self.apply_index(create, key, kind);
+        self.apply_index(create, key, kind, config);
         Ok(true)
     }
 
-    /// Creates or drops an index (a logged index record, or its replay).
-    pub(super) fn apply_index(&mut self, create: bool, key: &str, kind: IndexKind) {
+    /// Creates or drops an index (a logged index record, or its replay); a text index is
+    /// created with `config` (the default when `None`).
+    pub(super) fn apply_index(
+        &mut self,
+        create: bool,
+        key: &str,
+        kind: IndexKind,
+        config: Option<TextConfig>,
+    ) {
         if create {
             let store = &self.payloads;
             let filled = self
                 .ids
                 .live_slots()
                 .filter_map(|s| store.value(s).map(|v| (s, v)));
-            self.indexes.create(key, kind, filled);
+            match kind {
+                IndexKind::Text => {
+                    self.indexes
+                        .create_text(key, config.unwrap_or_default(), filled);
+                }
+                _ => {
+                    self.indexes.create(key, kind, filled);
+                }
+            }
         } else {
             self.indexes.remove(key, kind);
         }

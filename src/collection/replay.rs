@@ -5,6 +5,7 @@ use super::write::Put;
 use crate::error::{Result, StorageError};
 use crate::payloads::IndexKind;
 use crate::record::{self, KIND_DELETE, KIND_INDEX, KIND_PAYLOAD, KIND_UPSERT};
+use crate::text::TextConfig;
 use crate::wal::Recovery;
 
 impl State {
@@ -49,10 +50,25 @@ impl State {
                     }
                 }
                 KIND_INDEX => {
-                    let (create, code, key) = record::decode_index(rec.payload(r)).map_err(bad)?;
+                    let (create, code, key, params) =
+                        record::decode_index(rec.payload(r)).map_err(bad)?;
                     let kind = IndexKind::from_code(code)
                         .ok_or_else(|| bad(format!("unknown index kind {code}")))?;
-                    self.apply_index(create, key, kind);
+                    let config = match (create, kind, params) {
+                        (_, _, []) => None,
+                        (true, IndexKind::Text, p) => {
+                            Some(TextConfig::decode(p).ok_or_else(|| {
+                                bad(format!("text index on {key:?} has an invalid config"))
+                            })?)
+                        }
+                        _ => {
+                            return Err(bad(format!(
+                                "index record on {key:?} has parameters its kind does not take"
+                            ))
+                            .into());
+                        }
+                    };
+                    self.apply_index(create, key, kind, config);
                 }
                 k => return Err(bad(format!("unknown record kind {k}")).into()),
             }

@@ -5,8 +5,7 @@ use super::handle::Collection;
 use super::plan::Acceptor;
 use super::state::State;
 use super::types::{
-    DEFAULT_EF, Hit, MAX_EF, MAX_K, Plan, PlanKind, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
-    SearchParams,
+    DEFAULT_EF, Hit, Include, MAX_EF, MAX_K, Plan, PlanKind, RESULT_LIST_BYTES, SearchParams,
 };
 use crate::error::{Error, Limit, Result, StorageError};
 use crate::filter::Filter;
@@ -17,7 +16,7 @@ use std::cell::{Cell, RefCell};
 
 /// `(distance, id, slot)`, ascending by distance then id. The slot is the one the point was
 /// scored in, under the same read lock, so no step after the ranking looks the id up again.
-type Found = Vec<(f32, u64, u32)>;
+pub(super) type Found = Vec<(f32, u64, u32)>;
 
 /// Candidates ranked on the SQ8 copy that are scored again exactly, per hit asked for, and
 /// at least, before the rerank decides from the errors it saw whether to go deeper: the
@@ -34,7 +33,7 @@ fn rerank_depth(k: usize, ef: usize) -> usize {
 }
 
 /// Checks `k` and the parameters; returns the candidate list size.
-fn checked_ef(k: usize, params: &SearchParams<'_>) -> Result<usize> {
+pub(super) fn checked_ef(k: usize, params: &SearchParams<'_>) -> Result<usize> {
     if k == 0 {
         return Err(Error::InvalidArgument("k must be at least 1".into()));
     }
@@ -127,15 +126,15 @@ impl Collection {
 }
 
 /// What the queries of one batch share.
-struct Ctx<'a> {
-    k: usize,
-    ef: usize,
-    kind: PlanKind,
-    filter: Option<&'a Filter>,
-    acc: &'a Acceptor<'a>,
+pub(super) struct Ctx<'a> {
+    pub(super) k: usize,
+    pub(super) ef: usize,
+    pub(super) kind: PlanKind,
+    pub(super) filter: Option<&'a Filter>,
+    pub(super) acc: &'a Acceptor<'a>,
     /// The acceptor with its candidates materialised, for the scan after a walk that found
     /// fewer than `k`.
-    fallback: &'a std::cell::OnceCell<Acceptor<'a>>,
+    pub(super) fallback: &'a std::cell::OnceCell<Acceptor<'a>>,
 }
 
 impl State {
@@ -146,8 +145,28 @@ impl State {
         params: &SearchParams<'_>,
         budget: &mut Budget,
     ) -> Result<Vec<Hit>> {
-        let (k, ef, kind) = (ctx.k, ctx.ef, ctx.kind);
         budget.spend(RESULT_LIST_BYTES)?;
+        let codec = self.codec;
+        let better = |s: f32, t: f32| match codec.metric().higher_is_better() {
+            true => s >= t,
+            false => s <= t,
+        };
+        let scored = self
+            .ranked(q, ctx)?
+            .into_iter()
+            .map(|(d, id, slot)| (codec.score(d), id, slot))
+            .filter(|&(s, _, _)| !params.score_threshold.is_some_and(|t| !better(s, t)));
+        self.hits(
+            scored,
+            Include::new(params.with_vector, params.with_payload),
+            budget,
+        )
+    }
+
+    /// The `k` best accepted points for `q` under the batch's plan: `(distance, id, slot)`,
+    /// ascending, each checked against damage.
+    pub(super) fn ranked(&self, q: &Query, ctx: &Ctx<'_>) -> Result<Found> {
+        let (k, ef, kind) = (ctx.k, ctx.ef, ctx.kind);
         let walked = match kind {
             PlanKind::Graph => self.walk(q, k, ef, ctx)?,
             PlanKind::QuantizedScan => self.quantized_scan(q, k, ef, ctx.acc)?,
@@ -164,32 +183,28 @@ impl State {
             }
         };
         self.verify_hits(&found)?;
+        Ok(found)
+    }
+
+    /// Hits for ranked `(score, id, slot)`, carrying what `include` asks, each charged to
+    /// `budget`.
+    pub(super) fn hits(
+        &self,
+        scored: impl Iterator<Item = (f32, u64, u32)>,
+        include: Include,
+        budget: &mut Budget,
+    ) -> Result<Vec<Hit>> {
         let codec = self.codec;
-        let better = |s: f32, t: f32| match codec.metric().higher_is_better() {
-            true => s >= t,
-            false => s <= t,
-        };
-        let mut hits = Vec::with_capacity(found.len());
+        let mut hits = Vec::new();
         let mut buf = vec![0u8; codec.slot_size()];
-        for (d, id, slot) in found {
-            let score = codec.score(d);
-            if params.score_threshold.is_some_and(|t| !better(score, t)) {
-                continue;
-            }
-            let text = self.payloads.text(slot).map_or(0, <[u8]>::len);
-            let vector = if params.with_vector {
-                4 * codec.dimension() as usize
-            } else {
-                0
-            };
-            budget
-                .spend(RESULT_ITEM_BYTES + vector + if params.with_payload { text } else { 0 })?;
-            let payload = match params.with_payload {
+        for (score, id, slot) in scored {
+            budget.spend(self.read_size(slot, include))?;
+            let payload = match include.payload {
                 true => self.payload(slot),
                 false => None,
             };
             let mut hit = Hit::new(id, score, payload);
-            if params.with_vector {
+            if include.vector {
                 hit.vector = Some(codec.decode(self.vectors.bytes(slot, &mut buf, false)?));
             }
             hits.push(hit);

@@ -59,16 +59,20 @@ pub enum PlanKind {
     /// The graph walk: every node traversed (so the walk is as connected as the graph),
     /// only matches returned.
     Graph,
+    /// A text leg: the postings of the query's terms walked by MaxScore, the filter checked
+    /// only for the points that would enter the top `k`.
+    Postings,
 }
 
 impl PlanKind {
     /// Every kind, for conversions that must cover them all (`wit_convert!`, whose host-side
     /// expansion needs a wildcard arm: a test round-trips each of these through it).
-    pub const ALL: [PlanKind; 4] = [
+    pub const ALL: [PlanKind; 5] = [
         PlanKind::FullScan,
         PlanKind::IndexedScan,
         PlanKind::QuantizedScan,
         PlanKind::Graph,
+        PlanKind::Postings,
     ];
 
     /// The kind's place in [`PlanKind::ALL`]: no wildcard, so a new kind does not compile
@@ -79,6 +83,7 @@ impl PlanKind {
             PlanKind::IndexedScan => 1,
             PlanKind::QuantizedScan => 2,
             PlanKind::Graph => 3,
+            PlanKind::Postings => 4,
         }
     }
 }

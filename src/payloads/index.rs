@@ -30,15 +30,19 @@ pub enum IndexKind {
     Bool,
     /// Only `exists` and `is_null` (every kind answers those too).
     Exists,
+    /// Full text: `match` conditions and BM25 ranking, with a [`crate::TextConfig`]
+    /// (the default one when declared by kind alone).
+    Text,
 }
 
 impl IndexKind {
-    pub const ALL: [IndexKind; 5] = [
+    pub const ALL: [IndexKind; 6] = [
         IndexKind::Keyword,
         IndexKind::Integer,
         IndexKind::Float,
         IndexKind::Bool,
         IndexKind::Exists,
+        IndexKind::Text,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,10 +52,12 @@ impl IndexKind {
             IndexKind::Float => "float",
             IndexKind::Bool => "bool",
             IndexKind::Exists => "exists",
+            IndexKind::Text => "text",
         }
     }
 
-    /// The kind of a name (`keyword`, `string`, `integer`, `int`, `float`, `bool`, `exists`).
+    /// The kind of a name (`keyword`, `string`, `integer`, `int`, `float`, `bool`, `exists`,
+    /// `text`).
     pub fn parse(name: &str) -> Option<IndexKind> {
         Some(match name {
             "keyword" | "string" => IndexKind::Keyword,
@@ -59,6 +65,7 @@ impl IndexKind {
             "float" => IndexKind::Float,
             "bool" => IndexKind::Bool,
             "exists" => IndexKind::Exists,
+            "text" => IndexKind::Text,
             _ => return None,
         })
     }
@@ -70,6 +77,7 @@ impl IndexKind {
             IndexKind::Float => 3,
             IndexKind::Bool => 4,
             IndexKind::Exists => 5,
+            IndexKind::Text => 6,
         }
     }
 
@@ -132,7 +140,7 @@ impl FieldIndex {
             IndexKind::Keyword => Values::Keyword(BTreeMap::new()),
             IndexKind::Integer | IndexKind::Float => Values::Number(BTreeMap::new()),
             IndexKind::Bool => Values::Bool(Default::default()),
-            IndexKind::Exists => Values::Nothing,
+            IndexKind::Exists | IndexKind::Text => Values::Nothing,
         };
         FieldIndex {
             key: key.to_string(),
@@ -165,6 +173,7 @@ impl FieldIndex {
             Condition::Lt(v) | Condition::Lte(v) | Condition::Gt(v) | Condition::Gte(v) => {
                 kind_of(v) && !matches!(self.values, Values::Bool(_))
             }
+            Condition::Match(_) => false,
         }
     }
 
@@ -231,7 +240,7 @@ impl FieldIndex {
             Condition::Lte(v) => range(v, |o| o != Greater),
             Condition::Gt(v) => range(v, |o| o == Greater),
             Condition::Gte(v) => range(v, |o| o != Less),
-            Condition::Exists | Condition::IsNull => Verdict::Unknown,
+            Condition::Exists | Condition::IsNull | Condition::Match(_) => Verdict::Unknown,
         }
     }
 
@@ -292,6 +301,7 @@ impl FieldIndex {
             Condition::Lte(v) => range(v, Side::Lte).map_or((present, false), |n| (n, single)),
             Condition::Gt(v) => range(v, Side::Gt).map_or((present, false), |n| (n, single)),
             Condition::Gte(v) => range(v, Side::Gte).map_or((present, false), |n| (n, single)),
+            Condition::Match(_) => return None,
         })
     }
 
@@ -354,6 +364,7 @@ impl FieldIndex {
             Condition::Lte(v) => self.range(v, Side::Lte)?,
             Condition::Gt(v) => self.range(v, Side::Gt)?,
             Condition::Gte(v) => self.range(v, Side::Gte)?,
+            Condition::Match(_) => return None,
         })
     }
 

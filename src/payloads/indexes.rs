@@ -2,7 +2,8 @@
 //! slots can match.
 
 use super::index::{FieldIndex, IndexKind, Verdict};
-use crate::filter::Filter;
+use crate::filter::{Condition, Filter};
+use crate::text::{TextConfig, TextIndex};
 use roaring::RoaringBitmap;
 use serde_json::Value;
 
@@ -16,11 +17,13 @@ pub(crate) struct Candidates {
 }
 
 /// Invariants: `live` holds exactly the live slots; each index holds what
-/// [`FieldIndex::update`] put there for every live slot's payload, and nothing else.
+/// [`FieldIndex::update`] (or [`TextIndex::update`]) put there for every live slot's
+/// payload, and nothing else. A key has at most one text index.
 #[derive(Debug, Default)]
 pub(crate) struct PayloadIndexes {
     live: RoaringBitmap,
     fields: Vec<FieldIndex>,
+    texts: Vec<TextIndex>,
 }
 
 impl PayloadIndexes {
@@ -30,15 +33,48 @@ impl PayloadIndexes {
             .fields
             .iter()
             .map(|f| (f.key().to_string(), f.kind()))
+            .chain(
+                self.texts
+                    .iter()
+                    .map(|t| (t.key().to_string(), IndexKind::Text)),
+            )
             .collect();
         out.sort();
         out
     }
 
     pub(crate) fn has(&self, key: &str, kind: IndexKind) -> bool {
-        self.fields
-            .iter()
-            .any(|f| f.key() == key && f.kind() == kind)
+        match kind {
+            IndexKind::Text => self.text(key).is_some(),
+            _ => self
+                .fields
+                .iter()
+                .any(|f| f.key() == key && f.kind() == kind),
+        }
+    }
+
+    /// The text index of `key`.
+    pub(crate) fn text(&self, key: &str) -> Option<&TextIndex> {
+        self.texts.iter().find(|t| t.key() == key)
+    }
+
+    /// Declares a text index and fills it from `payloads` (as [`PayloadIndexes::create`]).
+    /// False when `key` has one (whatever its config).
+    pub(crate) fn create_text(
+        &mut self,
+        key: &str,
+        config: TextConfig,
+        payloads: impl Iterator<Item = (u32, Value)>,
+    ) -> bool {
+        if self.text(key).is_some() {
+            return false;
+        }
+        let mut t = TextIndex::new(key, config);
+        for (slot, p) in payloads {
+            t.update(slot, &p, true);
+        }
+        self.texts.push(t);
+        true
     }
 
     /// Declares an index and fills it from `payloads` (`(slot, payload)` of every live slot
@@ -49,6 +85,9 @@ impl PayloadIndexes {
         kind: IndexKind,
         payloads: impl Iterator<Item = (u32, Value)>,
     ) -> bool {
+        if kind == IndexKind::Text {
+            return self.create_text(key, TextConfig::default(), payloads);
+        }
         if self.has(key, kind) {
             return false;
         }
@@ -62,10 +101,14 @@ impl PayloadIndexes {
 
     /// False when there was no such index.
     pub(crate) fn remove(&mut self, key: &str, kind: IndexKind) -> bool {
-        let before = self.fields.len();
-        self.fields
-            .retain(|f| !(f.key() == key && f.kind() == kind));
-        self.fields.len() != before
+        let before = self.fields.len() + self.texts.len();
+        match kind {
+            IndexKind::Text => self.texts.retain(|t| t.key() != key),
+            _ => self
+                .fields
+                .retain(|f| !(f.key() == key && f.kind() == kind)),
+        }
+        self.fields.len() + self.texts.len() != before
     }
 
     /// `slot` went from payload `old` to `new`; `live` says whether it still holds a point.
@@ -89,6 +132,14 @@ impl PayloadIndexes {
                 f.update(slot, n, true);
             }
         }
+        for t in &mut self.texts {
+            if let Some(o) = old {
+                t.update(slot, o, false);
+            }
+            if let Some(n) = new {
+                t.update(slot, n, true);
+            }
+        }
     }
 
     /// The same declared indexes, built over renumbered slots: `slots` gives each live slot's
@@ -97,9 +148,14 @@ impl PayloadIndexes {
         let mut fresh = PayloadIndexes {
             live: RoaringBitmap::new(),
             fields: self
-                .declared()
+                .fields
                 .iter()
-                .map(|(k, kind)| FieldIndex::new(k, *kind))
+                .map(|f| FieldIndex::new(f.key(), f.kind()))
+                .collect(),
+            texts: self
+                .texts
+                .iter()
+                .map(|t| TextIndex::new(t.key(), t.config()))
                 .collect(),
         };
         for (slot, p) in slots {
@@ -110,13 +166,37 @@ impl PayloadIndexes {
 
     /// Needs the payloads of the live slots: `(slot, payload)` of each one with a payload.
     pub(crate) fn needs_payloads(&self) -> bool {
-        !self.fields.is_empty()
+        !self.fields.is_empty() || !self.texts.is_empty()
+    }
+
+    /// The declared indexes with their parameters, `(key, kind, parameters)`, sorted (what
+    /// a checkpoint records): a text index's config bytes, nothing for other kinds.
+    pub(crate) fn declarations(&self) -> Vec<(String, IndexKind, Vec<u8>)> {
+        self.declared()
+            .into_iter()
+            .map(|(k, kind)| {
+                let params = match kind {
+                    IndexKind::Text => self
+                        .text(&k)
+                        .map_or(Vec::new(), |t| t.config().encode().to_vec()),
+                    _ => Vec::new(),
+                };
+                (k, kind, params)
+            })
+            .collect()
     }
 
     /// What the indexes say of `f`; `None` when they bound nothing (every live slot may
     /// match).
     pub(crate) fn candidates(&self, f: &Filter) -> Option<Candidates> {
         match f {
+            Filter::Field {
+                key,
+                condition: Condition::Match(m),
+            } => self.text(key).map(|t| {
+                let (slots, exact) = t.answer(m);
+                Candidates { slots, exact }
+            }),
             Filter::Field { key, condition } => self
                 .fields
                 .iter()
@@ -186,6 +266,13 @@ impl PayloadIndexes {
             Filter::And(fs) => fs.iter().all(|c| self.eval(slot, c, payload)),
             Filter::Or(fs) => fs.iter().any(|c| self.eval(slot, c, payload)),
             Filter::Not(c) => !self.eval(slot, c, payload),
+            Filter::Field {
+                key,
+                condition: Condition::Match(m),
+            } => match self.text(key) {
+                Some(t) => t.check(slot, m, payload()),
+                None => f.matches(payload()),
+            },
             Filter::Field { key, condition } => {
                 for i in self.fields.iter().filter(|i| i.key() == key) {
                     match i.check(slot, condition) {
@@ -204,6 +291,10 @@ impl PayloadIndexes {
     pub(crate) fn estimate(&self, f: &Filter) -> Option<(u64, bool)> {
         let live = self.live.len();
         match f {
+            Filter::Field {
+                key,
+                condition: Condition::Match(m),
+            } => self.text(key).map(|t| t.estimate(m)),
             Filter::Field { key, condition } => self
                 .fields
                 .iter()
@@ -239,6 +330,10 @@ impl PayloadIndexes {
             .fields
             .iter()
             .map(|f| (f.key().to_string(), f.kind(), f.distinct(), f.present()))
+            .chain(self.texts.iter().map(|t| {
+                let (terms, docs) = t.describe();
+                (t.key().to_string(), IndexKind::Text, terms, docs)
+            }))
             .collect();
         out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         out

@@ -142,6 +142,7 @@ fn oracle(f: &Filter, payload: Option<&Value>) -> bool {
                 (Condition::Lte(v), Some(x)) => cmp(x, v, |o| o != Ordering::Greater),
                 (Condition::Gt(v), Some(x)) => cmp(x, v, |o| o == Ordering::Greater),
                 (Condition::Gte(v), Some(x)) => cmp(x, v, |o| o != Ordering::Less),
+                (Condition::Match(_), Some(_)) => unreachable!("no text conditions are generated"),
             }
         }
     }

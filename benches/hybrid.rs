@@ -1,0 +1,245 @@
+//! Hybrid retrieval on real text (`../shared/data/hybrid-20k` over `minilm-20k`): 1,200
+//! known-item queries, each labelled with the one sentence it came from. Prints, for dense,
+//! BM25 and fused queries: MRR@10 and recall@10 over all queries and per subset (known-item,
+//! paraphrase-like), and queries per second (wall time) on one thread (the 1,200 queries as one
+//! `query_batch`, best of three). Also times a durable ingest with a text index declared
+//! (batches of 1,000, each flushed) and a text `match` filter of 1 % selectivity against an
+//! indexed keyword filter of the same selectivity.
+//!
+//! `cargo bench --bench hybrid` (skips, saying so, where the data is absent).
+
+use std::time::Instant;
+use veles::testing::{read_fvecs, shared_data};
+use veles::{
+    Bm25, CollectionConfig, Database, Filter, Fusion, IndexKind, Leg, MatchMode, Metric, Options,
+    Point, Query, SearchParams,
+};
+
+struct Set {
+    texts: Vec<String>,
+    base: Vec<Vec<f32>>,
+    queries: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+    targets: Vec<u64>,
+    paraphrase: Vec<bool>,
+}
+
+fn load() -> Option<Set> {
+    let hybrid = shared_data("hybrid-20k")?;
+    let minilm = shared_data("minilm-20k")?;
+    let lines = |p: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .expect("readable")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let qrels = lines(hybrid.join("qrels.tsv"));
+    let targets = qrels
+        .iter()
+        .map(|l| {
+            l.split('\t')
+                .nth(1)
+                .expect("two columns")
+                .parse()
+                .expect("an id")
+        })
+        .collect();
+    let meta = lines(hybrid.join("query_meta.tsv"));
+    let paraphrase = meta[1..]
+        .iter()
+        .map(|l| l.split('\t').nth(1) == Some("paraphrase"))
+        .collect();
+    Some(Set {
+        texts: lines(minilm.join("base.txt")),
+        base: read_fvecs(&minilm.join("base.fvecs")).expect("base.fvecs"),
+        queries: lines(hybrid.join("queries.txt")),
+        vectors: read_fvecs(&hybrid.join("query.fvecs")).expect("query.fvecs"),
+        targets,
+        paraphrase,
+    })
+}
+
+fn points(set: &Set, range: std::ops::Range<usize>) -> Vec<Point> {
+    range
+        .map(|i| {
+            Point::new(i as u64, set.base[i].clone()).with_payload(serde_json::json!({
+                "text": set.texts[i],
+                "bucket": format!("b{}", i % 100),
+            }))
+        })
+        .collect()
+}
+
+/// MRR@10 and recall@10 over the queries `which` selects.
+fn quality(set: &Set, results: &[Vec<u64>], which: impl Fn(usize) -> bool) -> (f64, f64) {
+    let (mut rr, mut found, mut n) = (0.0, 0.0, 0.0);
+    for (i, ids) in results.iter().enumerate().filter(|(i, _)| which(*i)) {
+        n += 1.0;
+        if let Some(r) = ids.iter().take(10).position(|&id| id == set.targets[i]) {
+            rr += 1.0 / (r + 1) as f64;
+            found += 1.0;
+        }
+    }
+    (rr / n, found / n)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let Some(set) = load() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db =
+        Database::open_path(dir.path(), Options::default().with_threads(Some(1))).expect("open");
+    let col = db
+        .create_collection("h", CollectionConfig::new(384, Metric::Cosine))
+        .expect("create");
+    match std::env::var("TEXTCFG") {
+        Ok(j) => col
+            .create_text_index(
+                "text",
+                veles::TextConfig::from_json(&serde_json::from_str(&j).unwrap()).unwrap(),
+            )
+            .map(drop),
+        Err(_) => col.create_index("text", IndexKind::Text).map(drop),
+    }
+    .expect("text index");
+    col.create_index("bucket", IndexKind::Keyword)
+        .expect("keyword index");
+    let start = Instant::now();
+    for from in (0..set.base.len()).step_by(1000) {
+        col.upsert(&points(&set, from..(from + 1000).min(set.base.len())))
+            .expect("upsert");
+        col.flush().expect("flush");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "ingest, durable (batches of 1,000 flushed, text + keyword indexes, graph waiting): {:.0} documents/s",
+        set.base.len() as f64 / secs
+    );
+    col.optimize(None).expect("optimize");
+
+    let dense = move |v: &[f32]| Leg::dense(v.to_vec()).with_ef(64);
+    let text = move |q: &str, b: f32| Leg::text("text", q).with_bm25(Bm25 { k1: 1.2, b });
+    type Make<'a> = Box<dyn Fn(usize) -> Query + 'a>;
+    let mut methods: Vec<(&str, Make<'_>)> = vec![
+        (
+            "dense (HNSW, ef 64)",
+            Box::new(|i| {
+                Query::new(10)
+                    .with_payload(false)
+                    .leg(dense(&set.vectors[i]))
+            }),
+        ),
+        (
+            "BM25 (k1 1.2, b 0.75)",
+            Box::new(|i| {
+                Query::new(10)
+                    .with_payload(false)
+                    .leg(text(&set.queries[i], 0.75))
+            }),
+        ),
+        (
+            "BM25 (k1 1.2, b 0.3)",
+            Box::new(|i| {
+                Query::new(10)
+                    .with_payload(false)
+                    .leg(text(&set.queries[i], 0.3))
+            }),
+        ),
+        (
+            "BM25 (k1 1.2, b 0.1)",
+            Box::new(|i| {
+                Query::new(10)
+                    .with_payload(false)
+                    .leg(text(&set.queries[i], 0.1))
+            }),
+        ),
+    ];
+    let (qs, vs) = (&set.queries, &set.vectors);
+    for (fname, fusion) in [
+        ("RRF k=2", Fusion::Rrf { k: 2.0 }),
+        ("DBSF", Fusion::Dbsf),
+        ("relative", Fusion::Relative),
+    ] {
+        for (b, dw) in [
+            (0.75, 1.0),
+            (0.3, 1.0),
+            (0.1, 1.0),
+            (0.0, 1.0),
+            (0.3, 0.5),
+            (0.3, 0.3),
+        ] {
+            let name = format!("{fname}, dense 50 (weight {dw}) + BM25 b {b} 50");
+            let make: Make<'_> = Box::new(move |i| {
+                Query::new(10)
+                    .with_payload(false)
+                    .leg(dense(&vs[i]).with_limit(50).with_weight(dw))
+                    .leg(text(&qs[i], b).with_limit(50))
+                    .with_fusion(fusion)
+            });
+            methods.push((Box::leak(name.into_boxed_str()), make));
+        }
+    }
+    println!(
+        "| method | MRR@10 all | R@10 all | MRR@10 known | R@10 known | MRR@10 para | R@10 para | QPS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, make) in &methods {
+        let queries: Vec<Query> = (0..set.queries.len()).map(make).collect();
+        let mut best = f64::INFINITY;
+        let mut results = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let hits = col.query_batch(&queries).expect("query");
+            best = best.min(t.elapsed().as_secs_f64());
+            let again = col.query_batch(&queries).expect("query");
+            assert_eq!(hits, again, "{name}: identical calls, identical answers");
+            results = hits
+                .into_iter()
+                .map(|h| h.into_iter().map(|h| h.id).collect::<Vec<_>>())
+                .collect();
+        }
+        let all = quality(&set, &results, |_| true);
+        let known = quality(&set, &results, |i| !set.paraphrase[i]);
+        let para = quality(&set, &results, |i| set.paraphrase[i]);
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} |",
+            all.0,
+            all.1,
+            known.0,
+            known.1,
+            para.0,
+            para.1,
+            queries.len() as f64 / best
+        );
+    }
+
+    // A text `match` of about 1 % against a keyword `eq` of 1 %, each as a filtered search.
+    let word = "django";
+    let matched = Filter::text("text", word, MatchMode::All);
+    let keyword = Filter::eq("bucket", "b7");
+    let vectors: Vec<&[f32]> = set.vectors.iter().take(200).map(Vec::as_slice).collect();
+    for (name, f) in [("text match 'django'", &matched), ("keyword eq", &keyword)] {
+        let n = col.count(Some(f)).expect("count");
+        let params = SearchParams::default()
+            .with_filter(Some(f))
+            .with_include(veles::Include::new(false, false));
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t = Instant::now();
+            col.search_batch(&vectors, 10, &params).expect("search");
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let plan = col.plan(10, &params).expect("plan");
+        println!(
+            "filtered search, {name} ({n} of {} points, plan {:?}): {:.0} QPS",
+            set.base.len(),
+            plan.kind,
+            vectors.len() as f64 / best
+        );
+    }
+}
