@@ -97,16 +97,8 @@ fn main() {
     let col = db
         .create_collection("h", CollectionConfig::new(384, Metric::Cosine))
         .expect("create");
-    match std::env::var("TEXTCFG") {
-        Ok(j) => col
-            .create_text_index(
-                "text",
-                veles::TextConfig::from_json(&serde_json::from_str(&j).unwrap()).unwrap(),
-            )
-            .map(drop),
-        Err(_) => col.create_index("text", IndexKind::Text).map(drop),
-    }
-    .expect("text index");
+    col.create_index("text", IndexKind::Text)
+        .expect("text index");
     col.create_index("bucket", IndexKind::Keyword)
         .expect("keyword index");
     let start = Instant::now();

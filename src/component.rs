@@ -180,6 +180,11 @@ impl GuestCollection for Collection {
         wit(self.0.create_index(&key, index_kind_from_wit(kind)), |b| b)
     }
 
+    fn create_text_index(&self, key: String, config: t::TextConfig) -> R<bool> {
+        let config = text_config_from_wit(config);
+        wit(self.0.create_text_index(&key, config), |b| b)
+    }
+
     fn drop_index(&self, key: String, kind: t::IndexKind) -> R<bool> {
         wit(self.0.drop_index(&key, index_kind_from_wit(kind)), |b| b)
     }
@@ -188,6 +193,20 @@ impl GuestCollection for Collection {
         wit(self.0.indexes(), |is| {
             is.into_iter().map(index_info_to_wit).collect()
         })
+    }
+
+    fn query_batch(&self, queries: Vec<t::Query>) -> R<Vec<Vec<t::Hit>>> {
+        let found = queries
+            .into_iter()
+            .map(query_from_wit)
+            .collect::<crate::Result<Vec<_>>>()
+            .and_then(|qs| self.0.query_batch(&qs));
+        wit(found, |all| all.into_iter().map(hits).collect())
+    }
+
+    fn explain_query(&self, query: t::Query) -> R<Vec<t::Plan>> {
+        let plans = query_from_wit(query).and_then(|q| self.0.query_plan(&q));
+        wit(plans, |ps| ps.into_iter().map(plan_to_wit).collect())
     }
 
     fn explain(&self, k: u32, options: t::SearchOptions) -> R<t::Plan> {

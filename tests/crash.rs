@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use veles::region::crash::{CrashDirectory, CrashMode};
 use veles::testing::Rng;
-use veles::{CollectionConfig, Database, Error, Filter, IndexKind, Metric, Options, Point};
+use veles::{
+    CollectionConfig, Database, Error, Filter, IndexKind, MatchMode, Metric, Options, Point,
+    TextConfig, Tokenizer,
+};
 
 const IDS: u64 = 40;
 const DIM: usize = 6;
@@ -67,8 +70,8 @@ enum Op {
     DeletePayloadKey(Vec<u64>),
     /// Delete the points with `v < n`.
     DeleteByFilter(u64),
-    /// Declare an index on `v` (a number) or `s` (a string).
-    CreateIndex(bool),
+    /// Declare an index: 0 on `v` (a number), 1 on `s` (a string), 2 a text index on `t`.
+    CreateIndex(u64),
 }
 
 /// The filters the recovered indexes are asked (and compared with the model on).
@@ -79,6 +82,9 @@ fn probe_filters() -> Vec<Filter> {
         Filter::exists("s"),
         Filter::ne("s", "xx"),
         !Filter::gte("v", 200),
+        Filter::text("t", "alpha beta", MatchMode::All),
+        Filter::text("t", "gamma zeta", MatchMode::Any),
+        Filter::text("t", "beta gamma", MatchMode::Phrase),
     ]
 }
 
@@ -118,7 +124,19 @@ fn run_seed(seed: u64) {
                     .map(|_| {
                         let id = rng.below(IDS);
                         let p = Point::new(id, random_vector(&mut rng, metric));
-                        if rng.chance(1, 2) { p.with_payload(json!({"v": rng.below(1000), "s": "x".repeat(rng.below(40) as usize)})) } else { p }
+                        if rng.chance(1, 2) {
+                            let words = ["alpha", "beta", "gamma", "delta", "zeta"];
+                            let t: Vec<&str> = (0..rng.below(5))
+                                .map(|_| words[rng.below(5) as usize])
+                                .collect();
+                            p.with_payload(json!({
+                                "v": rng.below(1000),
+                                "s": "x".repeat(rng.below(40) as usize),
+                                "t": t.join(" "),
+                            }))
+                        } else {
+                            p
+                        }
                     })
                     .collect(),
             ),
@@ -132,7 +150,7 @@ fn run_seed(seed: u64) {
             ),
             11 => Op::DeletePayloadKey((0..1 + rng.below(4)).map(|_| rng.below(IDS)).collect()),
             12 => Op::DeleteByFilter(rng.below(150)),
-            _ => Op::CreateIndex(rng.chance(1, 2)),
+            _ => Op::CreateIndex(rng.below(3)),
         };
         let mut next = history.last().unwrap().clone();
         let result = match &op {
@@ -178,10 +196,15 @@ fn run_seed(seed: u64) {
                 next.retain(|_, (_, p)| !f.matches(p.as_ref()));
                 c.delete_by_filter(&f).map(drop)
             }
-            Op::CreateIndex(numbers) => {
-                let (key, kind) = match numbers {
-                    true => ("v", IndexKind::Integer),
-                    false => ("s", IndexKind::Keyword),
+            // The text index's config is not the default one (so the log and the checkpoint
+            // must carry it); on these lowercase words it analyses as the default does.
+            Op::CreateIndex(2) => c
+                .create_text_index("t", TextConfig::plain(Tokenizer::Whitespace))
+                .map(drop),
+            Op::CreateIndex(which) => {
+                let (key, kind) = match which {
+                    0 => ("v", IndexKind::Integer),
+                    _ => ("s", IndexKind::Keyword),
                 };
                 c.create_index(key, kind).map(drop)
             }

@@ -9,7 +9,6 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, Graph};
-use crate::payloads::PayloadIndexes;
 use crate::vectors::{quantize, with_f32};
 
 impl Collection {
@@ -228,14 +227,9 @@ impl State {
         if let Some(id) = not_json {
             report.problem(&path, None, format!("the payload of id {id} is not JSON"));
         }
-        let mut rebuilt = PayloadIndexes::default();
-        for (key, kind) in self.indexes.declared() {
-            let filled = self
-                .ids
-                .live_slots()
-                .filter_map(|s| self.payloads.value(s).map(|v| (s, v)));
-            rebuilt.create(&key, kind, filled);
-        }
+        let rebuilt = self
+            .indexes
+            .rebuilt(self.ids.live_slots().map(|s| (s, self.payloads.value(s))));
         if rebuilt.describe() != self.indexes.describe() {
             report.problem(
                 &self.file(CHECKPOINT),

@@ -8,25 +8,22 @@
 /// One term's postings.
 ///
 /// Invariants: `slots` is strictly ascending and as long as `weights`; `max` is at least
-/// every weight and `min` at most every weight (they are bounds: a removal leaves them, so
-/// they may be looser than the list, never wrong).
+/// every weight (a bound: a removal leaves it, so it may be looser than the list, never
+/// wrong).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Postings {
     slots: Vec<u32>,
     weights: Vec<f32>,
     max: f32,
-    min: f32,
 }
 
 impl Postings {
     /// Sets `slot`'s weight (adds it when absent).
     pub(crate) fn insert(&mut self, slot: u32, weight: f32) {
-        if self.slots.is_empty() {
-            (self.max, self.min) = (weight, weight);
-        } else {
-            self.max = self.max.max(weight);
-            self.min = self.min.min(weight);
-        }
+        self.max = match self.slots.is_empty() {
+            true => weight,
+            false => self.max.max(weight),
+        };
         // Slots mostly come in ascending order (new points): appending is the common case.
         if self.slots.last().is_none_or(|&l| l < slot) {
             self.slots.push(slot);
@@ -61,25 +58,17 @@ impl Postings {
         self.slots.binary_search(&slot).is_ok()
     }
 
-    /// The largest and smallest weight, bounds (see the invariants).
+    /// At least the largest weight (see the invariants).
     pub(crate) fn max(&self) -> f32 {
         self.max
     }
 
-    pub(crate) fn min(&self) -> f32 {
-        self.min
-    }
-
+    #[cfg(test)]
     pub(crate) fn weight(&self, slot: u32) -> Option<f32> {
         self.slots
             .binary_search(&slot)
             .ok()
             .map(|i| self.weights[i])
-    }
-
-    /// Bytes held, for stats.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * 4 + self.weights.capacity() * 4
     }
 }
 
@@ -354,7 +343,7 @@ mod tests {
         }
         assert_eq!(p.slots(), [2, 5, 9]);
         assert_eq!(p.weight(5), Some(2.0));
-        assert_eq!((p.max(), p.min()), (3.0, -1.0));
+        assert_eq!(p.max(), 3.0);
         p.remove(2);
         p.remove(4);
         assert_eq!(p.slots(), [5, 9]);

@@ -1,7 +1,8 @@
-//! Queries of several legs: what a query is (`types.rs`) and how the legs' rankings become
-//! one (`fusion.rs`). `collection/query.rs` runs them.
+//! Queries of several legs: what a query is (`types.rs`), its JSON form (`json.rs`), and
+//! how the legs' rankings become one (`fusion.rs`). `collection/query.rs` runs them.
 
 mod fusion;
+mod json;
 mod types;
 
 pub(crate) use fusion::{Ranking, fuse};

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use veles::{
     CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
-    Plan, Point, SearchParams, SnapshotReport, Stats,
+    Plan, Point, Query, SearchParams, SnapshotReport, Stats, TextConfig,
 };
 
 /// An error from either backend.
@@ -109,6 +109,7 @@ pub trait Backend {
     ) -> HostResult<u64>;
     fn delete_payload_keys(&mut self, name: &str, ids: &[u64], keys: &[String]) -> HostResult<u64>;
     fn create_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool>;
+    fn create_text_index(&mut self, name: &str, key: &str, config: TextConfig) -> HostResult<bool>;
     fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool>;
     fn indexes(&mut self, name: &str) -> HostResult<Vec<IndexInfo>>;
     /// How a search with these parameters runs.
@@ -127,6 +128,10 @@ pub trait Backend {
         k: usize,
         params: &SearchParams<'_>,
     ) -> HostResult<Vec<Vec<Hit>>>;
+    /// Queries of one or more legs, fused ([`veles::Collection::query_batch`]).
+    fn query_batch(&mut self, name: &str, queries: &[Query]) -> HostResult<Vec<Vec<Hit>>>;
+    /// How each leg of a query runs ([`veles::Collection::query_plan`]).
+    fn query_plan(&mut self, name: &str, query: &Query) -> HostResult<Vec<Plan>>;
     fn flush(&mut self, name: &str) -> HostResult<()>;
     /// Flushes every open collection of the database.
     fn flush_all(&mut self) -> HostResult<()>;

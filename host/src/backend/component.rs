@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use veles::region::DirectoryLock;
 use veles::{
     CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
-    Plan, Point, SearchParams, SnapshotReport, Stats,
+    Plan, Point, Query, SearchParams, SnapshotReport, Stats, TextConfig,
 };
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -322,6 +322,29 @@ impl Backend for ComponentBackend {
         self.on(name, |e, s, c| {
             e.collection().call_create_index(s, c, key, kind)
         })
+    }
+
+    fn create_text_index(&mut self, name: &str, key: &str, config: TextConfig) -> HostResult<bool> {
+        let config = wit::text_config_to_wit(&config);
+        self.on(name, |e, s, c| {
+            e.collection().call_create_text_index(s, c, key, config)
+        })
+    }
+
+    fn query_batch(&mut self, name: &str, queries: &[Query]) -> HostResult<Vec<Vec<Hit>>> {
+        let queries: Vec<t::Query> = queries.iter().map(wit::query_to_wit).collect();
+        let all = self.on(name, |e, s, c| {
+            e.collection().call_query_batch(s, c, &queries)
+        })?;
+        all.into_iter().map(hits).collect()
+    }
+
+    fn query_plan(&mut self, name: &str, query: &Query) -> HostResult<Vec<Plan>> {
+        let query = wit::query_to_wit(query);
+        let plans = self.on(name, |e, s, c| {
+            e.collection().call_explain_query(s, c, &query)
+        })?;
+        Ok(plans.into_iter().map(wit::plan_from_wit).collect())
     }
 
     fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {

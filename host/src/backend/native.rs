@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use veles::{
     CheckReport, CollectionConfig, CompactReport, Filter, Hit, Include, IndexInfo, IndexKind, Page,
-    Plan, Point, SearchParams, SnapshotReport, Stats,
+    Plan, Point, Query, SearchParams, SnapshotReport, Stats, TextConfig,
 };
 
 /// Engine options from the environment, for measuring: `VELES_THREADS=N` (graph build
@@ -146,6 +146,18 @@ impl Backend for NativeBackend {
 
     fn create_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {
         Ok(self.c(name)?.create_index(key, kind)?)
+    }
+
+    fn create_text_index(&mut self, name: &str, key: &str, config: TextConfig) -> HostResult<bool> {
+        Ok(self.c(name)?.create_text_index(key, config)?)
+    }
+
+    fn query_batch(&mut self, name: &str, queries: &[Query]) -> HostResult<Vec<Vec<Hit>>> {
+        Ok(self.c(name)?.query_batch(queries)?)
+    }
+
+    fn query_plan(&mut self, name: &str, query: &Query) -> HostResult<Vec<Plan>> {
+        Ok(self.c(name)?.query_plan(query)?)
     }
 
     fn drop_index(&mut self, name: &str, key: &str, kind: IndexKind) -> HostResult<bool> {

@@ -155,6 +155,23 @@ pub(crate) enum Command {
         #[command(flatten)]
         fields: super::points::Fields,
     },
+    /// Query with one or more legs (dense vectors, full text) fused into one ranking. QUERY
+    /// is the JSON form, e.g. '{"legs": [{"text": "red shoes", "key": "body"}, {"dense":
+    /// [0.1, …]}], "fusion": "rrf", "limit": 10}' (docs/reference.md), or `-` for one
+    /// query per line on stdin.
+    Query {
+        /// The database directory.
+        dir: PathBuf,
+        /// The collection.
+        name: String,
+        /// The query as JSON, or `-` for JSON lines on stdin.
+        query: String,
+        /// Print how each leg runs (its plan) instead of the hits.
+        #[arg(long)]
+        explain: bool,
+        #[command(flatten)]
+        fields: super::points::Fields,
+    },
     /// Print points by id, as JSON lines (`import`'s format).
     Get {
         /// The database directory.

@@ -3,6 +3,7 @@
 //! - `run.rs`: the entry point, the global options, and the dispatch of each command.
 //! - `args.rs`: the command line.
 //! - `points.rs`: search, get, scroll, export, count, delete, index (and `--fields`).
+//! - `query.rs`: `query`, the fused queries of several legs.
 //! - `import.rs`: `import`, with progress, flushes and resumable failures.
 //! - `maintenance.rs`: create, info, check, checkpoint, compact, snapshot, restore.
 //! - `bench.rs`, `plot.rs`: `bench` and its recall/QPS curves.
@@ -21,6 +22,7 @@ mod output;
 mod plot;
 mod points;
 mod progress;
+mod query;
 mod run;
 
 pub(crate) use run::main;

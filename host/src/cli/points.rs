@@ -21,15 +21,20 @@ pub enum IndexAction {
     Create {
         /// The payload key, a dotted path (`meta.year`).
         key: String,
-        /// keyword (strings), integer or float (numbers), bool, exists.
+        /// keyword (strings), integer or float (numbers), bool, exists, text (full text).
         #[arg(value_parser = parse_kind)]
         kind: IndexKind,
+        /// A text index's analysis as JSON, e.g. '{"tokenizer": "cjk", "language": null}'
+        /// (members: tokenizer word|whitespace|prefix|cjk, lowercase, ascii_folding,
+        /// stopwords, stemmer, language, min_len, max_len; default: word, English).
+        #[arg(long)]
+        config: Option<String>,
     },
     /// Drop a payload index.
     Drop {
         /// The payload key of the index.
         key: String,
-        /// Its kind: keyword, integer, float, bool or exists.
+        /// Its kind: keyword, integer, float, bool, exists or text.
         #[arg(value_parser = parse_kind)]
         kind: IndexKind,
     },
@@ -38,8 +43,9 @@ pub enum IndexAction {
 }
 
 fn parse_kind(s: &str) -> Result<IndexKind, String> {
-    IndexKind::parse(s)
-        .ok_or_else(|| format!("unknown index kind {s:?} (keyword, integer, float, bool, exists)"))
+    IndexKind::parse(s).ok_or_else(|| {
+        format!("unknown index kind {s:?} (keyword, integer, float, bool, exists, text)")
+    })
 }
 
 /// Parses `--filter`.
@@ -229,10 +235,29 @@ pub fn index(db: &mut dyn Backend, name: &str, action: IndexAction, json_out: bo
             }
             return Ok(());
         }
-        IndexAction::Create { key, kind } => match db.create_index(name, &key, kind)? {
-            true => ("created", key, kind),
-            false => ("already existed", key, kind),
-        },
+        IndexAction::Create { key, kind, config } => {
+            let created = match (kind, config) {
+                (IndexKind::Text, Some(c)) => {
+                    let config = super::args::usage(
+                        "--config",
+                        serde_json::from_str(&c)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|v| Ok(veles::TextConfig::from_json(&v)?)),
+                    )?;
+                    db.create_text_index(name, &key, config)?
+                }
+                (_, Some(_)) => {
+                    return Err(
+                        super::args::Usage("--config is for text indexes only".into()).into(),
+                    );
+                }
+                (_, None) => db.create_index(name, &key, kind)?,
+            };
+            match created {
+                true => ("created", key, kind),
+                false => ("already existed", key, kind),
+            }
+        }
         IndexAction::Drop { key, kind } => match db.drop_index(name, &key, kind)? {
             true => ("dropped", key, kind),
             false => ("did not exist", key, kind),

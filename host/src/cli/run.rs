@@ -4,7 +4,7 @@
 //! Exit codes: 0 success, 1 the engine refused the request or an I/O error (and `check`
 //! found a problem), 2 bad usage, 3 the component was stopped (deadline, memory limit).
 
-use super::{demo, import, maintenance, plot, points};
+use super::{demo, import, maintenance, plot, points, query};
 use anyhow::Result;
 use clap::Parser;
 use serde_json::json;
@@ -242,6 +242,13 @@ fn run(cli: Cli) -> Result<()> {
                 json_out,
             )?;
         }
+        Command::Query {
+            dir,
+            name,
+            query,
+            explain,
+            fields,
+        } => query::run(&dir, &name, &query, explain, &fields, cli.native, json_out)?,
         Command::Drop { dir, name } => maintenance::drop(&dir, &name, cli.native, json_out)?,
         Command::Index { dir, name, action } => {
             let read_only = matches!(action, points::IndexAction::List);

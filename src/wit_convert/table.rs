@@ -61,7 +61,8 @@ macro_rules! wit_convert {
                 IndexKind::Integer => t::IndexKind::Integer,
                 IndexKind::Float => t::IndexKind::Float,
                 IndexKind::Bool => t::IndexKind::Boolean,
-                _ => t::IndexKind::Exists,
+                IndexKind::Exists => t::IndexKind::Exists,
+                _ => t::IndexKind::Text,
             }
         }
 
@@ -72,6 +73,7 @@ macro_rules! wit_convert {
                 t::IndexKind::Float => IndexKind::Float,
                 t::IndexKind::Boolean => IndexKind::Bool,
                 t::IndexKind::Exists => IndexKind::Exists,
+                t::IndexKind::Text => IndexKind::Text,
             }
         }
 
@@ -468,6 +470,11 @@ macro_rules! wit_convert {
                                     }
                                     Condition::Exists => t::Condition::Exists,
                                     Condition::IsNull => t::Condition::IsNull,
+                                    Condition::Match(m) => {
+                                        t::Condition::Match(text_match_to_wit(m))
+                                    }
+                                    #[allow(unreachable_patterns)]
+                                    _ => t::Condition::IsNull,
                                 },
                             })
                         }
@@ -501,6 +508,7 @@ macro_rules! wit_convert {
                             }
                             t::Condition::Exists => Condition::Exists,
                             t::Condition::IsNull => Condition::IsNull,
+                            t::Condition::Match(m) => Condition::Match(text_match_from_wit(m)),
                         },
                     },
                 });
@@ -667,5 +675,6 @@ macro_rules! wit_convert {
                 indexes: s.indexes as usize,
             }
         }
+        $crate::wit_convert_query!();
     };
 }
