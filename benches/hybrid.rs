@@ -210,12 +210,31 @@ fn main() {
         );
     }
 
-    // A text `match` of about 1 % against a keyword `eq` of 1 %, each as a filtered search.
-    let word = "django";
-    let matched = Filter::text("text", word, MatchMode::All);
+    // A text `match` of about 1 % against a keyword `eq` of 1 % (`bucket`), each as a
+    // filtered search: the word whose documents are closest to 200 of the 20,000.
+    let mut df: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for t in &set.texts {
+        let mut words: Vec<String> = t
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 4)
+            .map(str::to_lowercase)
+            .collect();
+        words.sort();
+        words.dedup();
+        for w in words {
+            *df.entry(w).or_default() += 1;
+        }
+    }
+    let word = df
+        .iter()
+        .min_by_key(|(w, n)| (n.abs_diff(200), (*w).clone()))
+        .map(|(w, _)| w.clone())
+        .expect("words");
+    let matched = Filter::text("text", word.as_str(), MatchMode::All);
     let keyword = Filter::eq("bucket", "b7");
     let vectors: Vec<&[f32]> = set.vectors.iter().take(200).map(Vec::as_slice).collect();
-    for (name, f) in [("text match 'django'", &matched), ("keyword eq", &keyword)] {
+    let text_name = format!("text match {word:?}");
+    for (name, f) in [(text_name.as_str(), &matched), ("keyword eq", &keyword)] {
         let n = col.count(Some(f)).expect("count");
         let params = SearchParams::default()
             .with_filter(Some(f))

@@ -4,7 +4,10 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::OnceLock;
 use veles::testing::Rng;
-use veles::{CollectionConfig, Error, Filter, Metric, Point, SearchParams};
+use veles::{
+    CollectionConfig, Error, Filter, Fusion, IndexKind, Leg, MatchMode, Metric, Point, Query,
+    SearchParams, TextConfig, Tokenizer,
+};
 use veles_host::{Backend, ComponentBackend, HostError, Limits, NativeBackend, Runtime};
 
 fn runtime() -> &'static Runtime {
@@ -48,9 +51,14 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                     } else {
                         vec(&mut rng)
                     };
-                    Point::new(i, v).with_payload(
-                        json!({"group": i % 4, "name": format!("p{i}"), "tags": ["t", i % 3]}),
-                    )
+                    let words = ["red", "green", "blue", "shoe", "hat", "東京", "タワー"];
+                    let body = format!("{} {}", words[i as usize % 7], words[i as usize / 7 % 5]);
+                    Point::new(i, v).with_payload(json!({
+                        "group": i % 4,
+                        "name": format!("p{i}"),
+                        "tags": ["t", i % 3],
+                        "body": body,
+                    }))
                 })
                 .collect();
             for chunk in points.chunks(64) {
@@ -103,6 +111,29 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                 db.get(name, &[0, 3, 5, 77]).unwrap()
             ));
         }
+        // Text indexes, match filters and fused queries.
+        db.create_text_index("cos", "body", TextConfig::default().with_tokenizer(Tokenizer::Cjk))
+            .unwrap();
+        db.create_index("l2", "body", IndexKind::Text).unwrap();
+        let q = vec(&mut rng);
+        for (name, fusion) in [
+            ("cos", Fusion::Rrf { k: 2.0 }),
+            ("cos", Fusion::Dbsf),
+            ("l2", Fusion::Relative),
+        ] {
+            let query = Query::new(8)
+                .leg(Leg::dense(q.clone()).with_limit(20).with_weight(0.5))
+                .leg(Leg::text("body", "red shoe 東").with_filter(Filter::eq("group", 1)))
+                .with_fusion(fusion);
+            log(format!("{name} {fusion:?} {:?}", db.query_batch(name, &[query.clone()]).unwrap()));
+            log(format!("{name} plans {:?}", db.query_plan(name, &query).unwrap()));
+            let phrase = Filter::text("body", "red shoe", MatchMode::Phrase);
+            log(format!("{name} phrase {}", db.count(name, Some(&phrase)).unwrap()));
+        }
+        let e = db
+            .query_batch("cos", &[Query::new(3).leg(Leg::text("name", "p1"))])
+            .unwrap_err();
+        log(format!("no text index: {e}"));
         // Errors cross the boundary typed.
         let e = db
             .upsert("cos", &[Point::new(1, vec![1.0; 3])])
