@@ -1,5 +1,5 @@
 //! The WebAssembly component: `wit/veles.wit` exported with wit-bindgen. Calls only; the
-//! conversions are the one table of `wit_convert.rs`, the logic is the library's.
+//! conversions are the one table of `wit_convert/`, the logic is the library's.
 
 wit_bindgen::generate!({ path: "wit", world: "veles" });
 

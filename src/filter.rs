@@ -28,6 +28,8 @@
 //! `{"and": [f, …]}`, `{"or": [f, …]}`, `{"not": f}`.
 
 use crate::error::{Error, Limit, Result};
+pub(crate) use crate::keypath::lookup;
+pub use crate::text::{MatchMode, TextMatch};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -48,46 +50,6 @@ pub enum Condition {
     IsNull,
     /// Full text: see the module docs.
     Match(TextMatch),
-}
-
-/// Which of a text query's words a `match` condition asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MatchMode {
-    /// Every word.
-    #[default]
-    All,
-    /// At least one word.
-    Any,
-    /// Every word, in order and adjacent (gaps of dropped stop words kept).
-    Phrase,
-}
-
-impl MatchMode {
-    pub const ALL: [MatchMode; 3] = [MatchMode::All, MatchMode::Any, MatchMode::Phrase];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MatchMode::All => "all",
-            MatchMode::Any => "any",
-            MatchMode::Phrase => "phrase",
-        }
-    }
-}
-
-/// A full-text condition: words, and which of them must be there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextMatch {
-    pub text: String,
-    pub mode: MatchMode,
-}
-
-impl TextMatch {
-    pub fn new(text: impl Into<String>, mode: MatchMode) -> TextMatch {
-        TextMatch {
-            text: text.into(),
-            mode,
-        }
-    }
 }
 
 /// A filter over payloads; see the module docs for the semantics.
@@ -508,19 +470,6 @@ fn parse_match(x: &Value) -> Result<TextMatch> {
             "'match' takes a string or {{\"text\": …, \"mode\": …}}, got {other}"
         ))),
     }
-}
-
-/// The value at a dotted key.
-pub(crate) fn lookup<'a>(payload: &'a Value, key: &str) -> Option<&'a Value> {
-    let mut at = payload;
-    for part in key.split('.') {
-        at = match at {
-            Value::Object(m) => m.get(part)?,
-            Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(at)
 }
 
 /// Equality by value: numbers as [`Num`], arrays and objects member by member.

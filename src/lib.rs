@@ -36,6 +36,7 @@ mod format;
 mod idmap;
 #[doc(hidden)]
 pub mod index;
+mod keypath;
 mod payloads;
 mod query;
 mod record;

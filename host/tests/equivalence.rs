@@ -112,8 +112,12 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
             ));
         }
         // Text indexes, match filters and fused queries.
-        db.create_text_index("cos", "body", TextConfig::default().with_tokenizer(Tokenizer::Cjk))
-            .unwrap();
+        db.create_text_index(
+            "cos",
+            "body",
+            TextConfig::default().with_tokenizer(Tokenizer::Cjk),
+        )
+        .unwrap();
         db.create_index("l2", "body", IndexKind::Text).unwrap();
         let q = vec(&mut rng);
         for (name, fusion) in [
@@ -125,10 +129,19 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                 .leg(Leg::dense(q.clone()).with_limit(20).with_weight(0.5))
                 .leg(Leg::text("body", "red shoe 東").with_filter(Filter::eq("group", 1)))
                 .with_fusion(fusion);
-            log(format!("{name} {fusion:?} {:?}", db.query_batch(name, &[query.clone()]).unwrap()));
-            log(format!("{name} plans {:?}", db.query_plan(name, &query).unwrap()));
+            log(format!(
+                "{name} {fusion:?} {:?}",
+                db.query_batch(name, std::slice::from_ref(&query)).unwrap()
+            ));
+            log(format!(
+                "{name} plans {:?}",
+                db.query_plan(name, &query).unwrap()
+            ));
             let phrase = Filter::text("body", "red shoe", MatchMode::Phrase);
-            log(format!("{name} phrase {}", db.count(name, Some(&phrase)).unwrap()));
+            log(format!(
+                "{name} phrase {}",
+                db.count(name, Some(&phrase)).unwrap()
+            ));
         }
         let e = db
             .query_batch("cos", &[Query::new(3).leg(Leg::text("name", "p1"))])

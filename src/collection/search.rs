@@ -155,7 +155,7 @@ impl State {
             .ranked(q, ctx)?
             .into_iter()
             .map(|(d, id, slot)| (codec.score(d), id, slot))
-            .filter(|&(s, _, _)| !params.score_threshold.is_some_and(|t| !better(s, t)));
+            .filter(|&(s, _, _)| params.score_threshold.is_none_or(|t| better(s, t)));
         self.hits(
             scored,
             Include::new(params.with_vector, params.with_payload),

@@ -152,10 +152,7 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
     // Each term's part of the current slot's score: the score is their sum in query order,
     // whichever terms were essential when the slot came up, so equal slots score equal.
     let mut parts = vec![0.0f32; terms.len()];
-    loop {
-        let Some(slot) = cursors[first..].iter().filter_map(Cursor::current).min() else {
-            break;
-        };
+    while let Some(slot) = cursors[first..].iter().filter_map(Cursor::current).min() {
         parts.fill(0.0);
         let mut score = 0.0f32;
         for c in &mut cursors[first..] {
@@ -185,6 +182,10 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
             continue;
         }
         let score: f32 = parts.iter().sum();
+        // Below the `k`-th cannot enter; equal may (ties go to the smaller id).
+        if heap.threshold().is_some_and(|t| score < t) {
+            continue;
+        }
         let id = scorer.id(slot);
         if heap.admits(score, id) && scorer.accept(slot) {
             heap.push(score, id, slot);

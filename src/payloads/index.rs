@@ -7,7 +7,8 @@
 //! indexes.
 
 use super::column::{Column, Tag, number_code, string_code};
-use crate::filter::{Condition, Num, lookup};
+use crate::filter::{Condition, Num};
+use crate::keypath::lookup;
 use roaring::{MultiOps, RoaringBitmap};
 use serde_json::Value;
 use std::collections::BTreeMap;

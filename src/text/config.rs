@@ -361,3 +361,43 @@ mod tests {
         }
     }
 }
+
+/// Which of a text query's words a `match` condition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatchMode {
+    /// Every word.
+    #[default]
+    All,
+    /// At least one word.
+    Any,
+    /// Every word, in order and adjacent (gaps of dropped stop words kept).
+    Phrase,
+}
+
+impl MatchMode {
+    pub const ALL: [MatchMode; 3] = [MatchMode::All, MatchMode::Any, MatchMode::Phrase];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchMode::All => "all",
+            MatchMode::Any => "any",
+            MatchMode::Phrase => "phrase",
+        }
+    }
+}
+
+/// A full-text condition: words, and which of them must be there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMatch {
+    pub text: String,
+    pub mode: MatchMode,
+}
+
+impl TextMatch {
+    pub fn new(text: impl Into<String>, mode: MatchMode) -> TextMatch {
+        TextMatch {
+            text: text.into(),
+            mode,
+        }
+    }
+}

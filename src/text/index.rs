@@ -6,9 +6,9 @@
 //! not in the index.
 
 use super::analyze::{Analyzer, Side};
-use super::config::TextConfig;
-use crate::filter::{MatchMode, TextMatch, lookup};
+use super::config::{MatchMode, TextConfig, TextMatch};
 use crate::index::inverted::{Postings, Scorer, Term, top_k};
+use crate::keypath::lookup;
 use roaring::RoaringBitmap;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -8,6 +8,6 @@ mod index;
 mod stopwords;
 
 pub(crate) use analyze::Analyzer;
-pub use config::{Language, TextConfig, Tokenizer};
+pub use config::{Language, MatchMode, TextConfig, TextMatch, Tokenizer};
 pub use index::Bm25;
 pub(crate) use index::{TextIndex, evaluate};
