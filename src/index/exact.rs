@@ -38,6 +38,14 @@ impl TopK {
         }
     }
 
+    /// The `k`-th distance once `k` are held.
+    pub(crate) fn worst(&self) -> Option<f32> {
+        match self.heap.len() >= self.k {
+            true => self.heap.peek().map(|c| c.0),
+            false => None,
+        }
+    }
+
     /// Would `(d, id)` enter the top k? (Cheap: lets the caller skip the filter.)
     pub(crate) fn accepts(&self, d: f32, id: u64) -> bool {
         self.heap.len() < self.k || self.heap.peek().is_some_and(|w| Candidate(d, id, 0) < *w)

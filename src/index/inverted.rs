@@ -5,6 +5,8 @@
 //! A text index (term frequencies, scored by BM25) and a sparse-vector index (values,
 //! scored by dot product) are both a map from a term to one [`Postings`].
 
+use super::exact::TopK;
+
 /// One term's postings.
 ///
 /// Invariants: `slots` is strictly ascending and as long as `weights`; `max` is at least
@@ -146,7 +148,9 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
             Some(*s)
         })
         .collect();
-    let mut heap = Worst::new(k);
+    // Scores kept negated, as distances: the exact scan's top-k, ties to the smaller id.
+    let mut heap = TopK::new(k);
+    let kth = |h: &TopK| h.worst().map(|d| -d);
     // Terms before `first` are non-essential: a slot in none of the others cannot enter.
     let mut first = 0;
     // Each term's part of the current slot's score: the score is their sum in query order,
@@ -163,7 +167,7 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
                 c.at += 1;
             }
         }
-        let threshold = heap.threshold();
+        let threshold = kth(&heap);
         let mut pruned = false;
         for i in (0..first).rev() {
             if threshold.is_some_and(|t| score + upto[i] < t) {
@@ -183,13 +187,13 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
         }
         let score: f32 = parts.iter().sum();
         // Below the `k`-th cannot enter; equal may (ties go to the smaller id).
-        if heap.threshold().is_some_and(|t| score < t) {
+        if kth(&heap).is_some_and(|t| score < t) {
             continue;
         }
         let id = scorer.id(slot);
-        if heap.admits(score, id) && scorer.accept(slot) {
-            heap.push(score, id, slot);
-            if let Some(t) = heap.threshold() {
+        if heap.accepts(-score, id) && scorer.accept(slot) {
+            heap.push(-score, id, slot);
+            if let Some(t) = kth(&heap) {
                 while first < cursors.len() && upto[first] < t {
                     first += 1;
                 }
@@ -197,68 +201,9 @@ pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Ve
         }
     }
     heap.into_sorted()
-}
-
-/// The best `k` seen so far, worst at the root.
-pub(crate) struct Worst {
-    k: usize,
-    heap: std::collections::BinaryHeap<Entry>,
-}
-
-/// Ordered so that the heap's greatest is the worst hit: lower score, then larger id.
-#[derive(Debug, Clone, Copy)]
-struct Entry(f32, u64, u32);
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
-    }
-}
-
-impl Worst {
-    pub(crate) fn new(k: usize) -> Worst {
-        Worst {
-            k,
-            heap: std::collections::BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    /// The `k`-th score once `k` are held.
-    pub(crate) fn threshold(&self) -> Option<f32> {
-        (self.heap.len() >= self.k).then(|| self.heap.peek().map_or(f32::INFINITY, |e| e.0))
-    }
-
-    /// Whether `(score, id)` would be kept.
-    pub(crate) fn admits(&self, score: f32, id: u64) -> bool {
-        self.heap.len() < self.k || self.heap.peek().is_some_and(|w| Entry(score, id, 0) < *w)
-    }
-
-    pub(crate) fn push(&mut self, score: f32, id: u64, slot: u32) {
-        self.heap.push(Entry(score, id, slot));
-        if self.heap.len() > self.k {
-            self.heap.pop();
-        }
-    }
-
-    /// Best first.
-    pub(crate) fn into_sorted(self) -> Vec<(f32, u64, u32)> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Entry(s, id, slot)| (s, id, slot))
-            .collect()
-    }
+        .into_iter()
+        .map(|(d, id, slot)| (-d, id, slot))
+        .collect()
 }
 
 #[cfg(test)]
