@@ -64,6 +64,9 @@ pub struct Checkpoint {
     /// Declared payload indexes: `(key, kind code, parameters)`, sorted, no duplicates;
     /// the parameters are a text index's config, empty for every other kind.
     pub indexes: Vec<(String, u8, Vec<u8>)>,
+    /// Sparse vector fields, in declaration order: `(name, flags)`, flags bit 0 = IDF. With
+    /// any, the file `sparse-<generation>` holds their vectors.
+    pub sparse: Vec<(String, u8)>,
 }
 
 /// The body of a version 2 checkpoint: as [`Checkpoint`], indexes without parameters.
@@ -102,17 +105,34 @@ impl From<BodyV2> for Checkpoint {
                 .into_iter()
                 .map(|(k, c)| (k, c, Vec::new()))
                 .collect(),
+            sparse: Vec::new(),
         }
     }
+}
+
+/// A config's sparse fields as a checkpoint declares them.
+pub fn sparse_declarations(c: &CollectionConfig) -> Vec<(String, u8)> {
+    c.sparse
+        .iter()
+        .map(|f| (f.name.clone(), u8::from(f.idf)))
+        .collect()
 }
 
 impl Checkpoint {
     pub fn config(&self) -> Option<CollectionConfig> {
         let metric = Metric::from_code(self.metric)?;
-        Some(
-            CollectionConfig::new(self.dimension, metric)
-                .with_hnsw(self.hnsw_m, self.hnsw_ef_construction),
-        )
+        let mut c = CollectionConfig::new(self.dimension, metric)
+            .with_hnsw(self.hnsw_m, self.hnsw_ef_construction);
+        for (name, flags) in &self.sparse {
+            if *flags > 1 {
+                return None;
+            }
+            c = c.with_sparse(crate::config::SparseField::new(
+                name.clone(),
+                flags & 1 == 1,
+            ));
+        }
+        Some(c)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -271,6 +291,7 @@ mod tests {
                     crate::TextConfig::default().encode().to_vec(),
                 ),
             ],
+            sparse: vec![("bm25".into(), 1), ("splade".into(), 0)],
         }
     }
 
@@ -344,6 +365,11 @@ mod tests {
         let mut cp = sample();
         cp.indexes[0].2.push(1);
         assert!(Checkpoint::decode(&cp.encode(), "cp").is_err());
+        for bad in [("bm25", 2), ("bm 25", 0), ("splade", 0)] {
+            let mut cp = sample();
+            cp.sparse[0] = (bad.0.into(), bad.1);
+            assert!(Checkpoint::decode(&cp.encode(), "cp").is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -379,6 +405,7 @@ mod tests {
         append_crc(&mut bytes);
         let mut want = cp;
         want.indexes.truncate(3);
+        want.sparse.clear();
         assert_eq!(Checkpoint::decode(&bytes, "cp").unwrap(), want);
     }
 

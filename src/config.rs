@@ -4,6 +4,33 @@ use crate::error::{Error, Limit, Result};
 use std::fmt;
 use std::str::FromStr;
 
+/// The longest collection name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a collection name: 1 to 64 characters from `[A-Za-z0-9_-]`. Nothing else can reach
+/// a path, so names can never climb out of the database directory.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |reason: &'static str| {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+            reason: reason.into(),
+        })
+    };
+    if name.is_empty() {
+        return bad("a name needs at least one character");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("a name has at most 64 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return bad("a name may only contain A-Z, a-z, 0-9, '_' and '-'");
+    }
+    Ok(())
+}
+
 /// The largest dimension a collection may have.
 pub const MAX_DIMENSION: u32 = 65_536;
 
@@ -108,6 +135,32 @@ pub struct CollectionConfig {
     pub m: u32,
     /// HNSW `efConstruction`: candidates considered per insert. 1 to 4096; default 200.
     pub ef_construction: u32,
+    /// Named sparse vector fields a point may carry beside its dense vector (at most
+    /// [`MAX_SPARSE_FIELDS`], distinct names).
+    pub sparse: Vec<SparseField>,
+}
+
+/// The most sparse fields a collection may declare.
+pub const MAX_SPARSE_FIELDS: usize = 16;
+
+/// A named sparse vector field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SparseField {
+    /// A name as collection names are (`[A-Za-z0-9_-]{1,64}`).
+    pub name: String,
+    /// Multiply each query dimension by its inverse document frequency at query time (as
+    /// BM25 does), so term-frequency vectors rank as BM25 would.
+    pub idf: bool,
+}
+
+impl SparseField {
+    pub fn new(name: impl Into<String>, idf: bool) -> SparseField {
+        SparseField {
+            name: name.into(),
+            idf,
+        }
+    }
 }
 
 impl CollectionConfig {
@@ -117,7 +170,19 @@ impl CollectionConfig {
             metric,
             m: 16,
             ef_construction: 200,
+            sparse: Vec::new(),
         }
+    }
+
+    /// Declares a sparse vector field.
+    pub fn with_sparse(mut self, field: SparseField) -> Self {
+        self.sparse.push(field);
+        self
+    }
+
+    /// The position of the sparse field `name`.
+    pub fn sparse_field(&self, name: &str) -> Option<usize> {
+        self.sparse.iter().position(|f| f.name == name)
     }
 
     /// Sets the HNSW build parameters.
@@ -142,6 +207,26 @@ impl CollectionConfig {
                 "HNSW ef_construction must be 1 to 4096, got {}",
                 self.ef_construction
             )));
+        }
+        if self.sparse.len() > MAX_SPARSE_FIELDS {
+            return Err(Error::InvalidConfig(format!(
+                "at most {MAX_SPARSE_FIELDS} sparse fields, got {}",
+                self.sparse.len()
+            )));
+        }
+        for (i, f) in self.sparse.iter().enumerate() {
+            validate_name(&f.name).map_err(|_| {
+                Error::InvalidConfig(format!(
+                    "sparse field name {:?}: 1 to 64 of A-Z a-z 0-9 _ -",
+                    f.name
+                ))
+            })?;
+            if self.sparse[..i].iter().any(|g| g.name == f.name) {
+                return Err(Error::InvalidConfig(format!(
+                    "sparse field {:?} declared twice",
+                    f.name
+                )));
+            }
         }
         if self.dimension > MAX_DIMENSION {
             return Err(Error::LimitExceeded {

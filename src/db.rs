@@ -26,32 +26,7 @@ const META_MAGIC: [u8; 8] = *b"VELESDB\0";
 pub const FORMAT_VERSION: u32 = 1;
 const COLLECTIONS: &str = "collections";
 const DROP_PREFIX: &str = ".drop-";
-/// The longest collection name.
-pub const MAX_NAME_LEN: usize = 64;
-
-/// Checks a collection name: 1 to 64 characters from `[A-Za-z0-9_-]`. Nothing else can reach
-/// a path, so names can never climb out of the database directory.
-pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |reason: &'static str| {
-        Err(Error::InvalidName {
-            name: name.to_string(),
-            reason: reason.into(),
-        })
-    };
-    if name.is_empty() {
-        return bad("a name needs at least one character");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return bad("a name has at most 64 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return bad("a name may only contain A-Z, a-z, 0-9, '_' and '-'");
-    }
-    Ok(())
-}
+pub use crate::config::{MAX_NAME_LEN, validate_name};
 
 /// The database marker: its header, then the CRC32 of it.
 const META: Header = Header {

@@ -41,6 +41,7 @@ mod payloads;
 mod query;
 mod record;
 pub mod region;
+mod sparse;
 mod splitmix;
 mod sys;
 #[doc(hidden)]
@@ -63,7 +64,7 @@ pub use collection::{
     QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES, RecoveryStats, SearchParams,
     Stats, VectorMemory,
 };
-pub use config::{CollectionConfig, MAX_DIMENSION, Metric};
+pub use config::{CollectionConfig, MAX_DIMENSION, MAX_SPARSE_FIELDS, Metric, SparseField};
 pub use db::{Database, FORMAT_VERSION, MAX_NAME_LEN, SnapshotReport, validate_name};
 pub use distance::Kernels;
 pub use error::{Error, Limit, Result, StorageError, VectorProblem};
@@ -73,4 +74,5 @@ pub use payloads::{
     parse_fields as parse_payload_fields,
 };
 pub use query::{DEFAULT_LEG_LIMIT, DEFAULT_RRF_K, Fusion, Leg, MAX_LEGS, Query, Source};
+pub use sparse::{MAX_SPARSE_NNZ, SparseVector};
 pub use text::{Bm25, Language, TextConfig, Tokenizer};

@@ -8,6 +8,10 @@
 //! payload (kind 3): as upsert, without vectors: each point's whole new payload
 //! index (kind 4):   op u8 (1 create, 0 drop), kind u8 (IndexKind code), key length u32, key,
 //!                   then the kind's parameters to the end (a text index's config; none else)
+//! upsert with sparse vectors (kind 5): as upsert, each point followed by its sparse
+//!                   vectors: count u16, then per vector field u16 (its place in the config),
+//!                   nnz u32, nnz indices u32, nnz values f32
+//!                   (a batch with no sparse vector is logged as kind 1)
 //! ```
 //! All integers little-endian. Vectors are logged already encoded (normalised, bit-packed), so
 //! replay writes exactly the bytes the original write did.
@@ -18,6 +22,7 @@ pub const KIND_UPSERT: u8 = 1;
 pub const KIND_DELETE: u8 = 2;
 pub const KIND_PAYLOAD: u8 = 3;
 pub const KIND_INDEX: u8 = 4;
+pub const KIND_UPSERT_SPARSE: u8 = 5;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 /// One point of an upsert record, borrowed from the record bytes.
@@ -49,6 +54,65 @@ pub fn push_id(out: &mut Vec<u8>, id: u64) {
     out.extend_from_slice(&id.to_le_bytes());
 }
 
+/// Appends a point's sparse vectors (kind 5, after [`push_point`]).
+pub fn push_sparse(out: &mut Vec<u8>, vectors: &[(u16, crate::SparseVector)]) {
+    out.extend_from_slice(&(vectors.len() as u16).to_le_bytes());
+    for (field, v) in vectors {
+        out.extend_from_slice(&field.to_le_bytes());
+        v.encode(out);
+    }
+}
+
+/// One point's sparse vectors, decoded.
+pub type SparseOf = Vec<(u16, crate::SparseVector)>;
+
+/// Decodes an upsert record of kind 5: each point with its sparse vectors, whose fields must
+/// be below `fields`.
+pub fn decode_upsert_sparse(
+    bytes: &[u8],
+    slot_size: usize,
+    fields: usize,
+) -> Result<Vec<(PointRef<'_>, SparseOf)>, String> {
+    let mut r = Reader::new(bytes);
+    let count = r.u32()? as usize;
+    let mut points = Vec::with_capacity(count.min(bytes.len() / 14));
+    for _ in 0..count {
+        let p = point(&mut r, slot_size)?;
+        let n = u16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
+        let mut vectors = Vec::with_capacity(usize::from(n).min(fields));
+        for _ in 0..n {
+            let field = u16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
+            if usize::from(field) >= fields || vectors.iter().any(|(f, _)| *f == field) {
+                return Err(format!(
+                    "sparse field {field} unknown or repeated for id {}",
+                    p.id
+                ));
+            }
+            vectors.push((field, crate::SparseVector::decode(&mut r)?));
+        }
+        points.push((p, vectors));
+    }
+    r.finish()?;
+    Ok(points)
+}
+
+fn point<'a>(r: &mut Reader<'a>, slot_size: usize) -> Result<PointRef<'a>, String> {
+    let id = r.u64()?;
+    let payload = match r.u32()? {
+        NO_PAYLOAD => None,
+        n => Some(
+            std::str::from_utf8(r.take(n as usize)?)
+                .map_err(|_| "payload is not UTF-8".to_string())?,
+        ),
+    };
+    let vector = r.take(slot_size)?;
+    Ok(PointRef {
+        id,
+        payload,
+        vector,
+    })
+}
+
 /// Decodes an upsert record. Errors describe what is wrong; the caller names file and lsn.
 pub fn decode_upsert(bytes: &[u8], slot_size: usize) -> Result<Vec<PointRef<'_>>, String> {
     let mut r = Reader::new(bytes);
@@ -56,20 +120,7 @@ pub fn decode_upsert(bytes: &[u8], slot_size: usize) -> Result<Vec<PointRef<'_>>
     // Every point takes at least 12 bytes: never allocate for more than the bytes can hold.
     let mut points = Vec::with_capacity(count.min(bytes.len() / 12));
     for _ in 0..count {
-        let id = r.u64()?;
-        let payload = match r.u32()? {
-            NO_PAYLOAD => None,
-            n => Some(
-                std::str::from_utf8(r.take(n as usize)?)
-                    .map_err(|_| "payload is not UTF-8".to_string())?,
-            ),
-        };
-        let vector = r.take(slot_size)?;
-        points.push(PointRef {
-            id,
-            payload,
-            vector,
-        });
+        points.push(point(&mut r, slot_size)?);
     }
     r.finish()?;
     Ok(points)
@@ -178,6 +229,24 @@ mod tests {
         let rec = index(false, 6, "t", &[1, 2, 3]);
         assert_eq!(decode_index(&rec).unwrap(), (false, 6, "t", &[1, 2, 3][..]));
         assert!(decode_index(&[7, 1, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn sparse_upserts_round_trip_and_bad_fields_are_errors() {
+        let v = crate::SparseVector::new(vec![3, 9], vec![1.0, 0.5]);
+        let mut out = Vec::new();
+        begin(&mut out, 2);
+        push_point(&mut out, 7, None, &[1, 2]);
+        push_sparse(&mut out, &[(1, v.clone())]);
+        push_point(&mut out, 8, Some("{}"), &[3, 4]);
+        push_sparse(&mut out, &[]);
+        let got = decode_upsert_sparse(&out, 2, 2).unwrap();
+        assert_eq!(got[0].1, vec![(1, v)]);
+        assert_eq!((got[1].0.id, got[1].1.len()), (8, 0));
+        assert!(decode_upsert_sparse(&out, 2, 1).is_err(), "field 1 of 1");
+        for cut in 0..out.len() {
+            assert!(decode_upsert_sparse(&out[..cut], 2, 2).is_err());
+        }
     }
 
     #[test]

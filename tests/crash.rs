@@ -16,7 +16,7 @@ use veles::region::crash::{CrashDirectory, CrashMode};
 use veles::testing::Rng;
 use veles::{
     CollectionConfig, Database, Error, Filter, IndexKind, MatchMode, Metric, Options, Point,
-    TextConfig, Tokenizer,
+    SparseField, SparseVector, TextConfig, Tokenizer,
 };
 
 const IDS: u64 = 40;
@@ -36,8 +36,25 @@ fn stored_form(metric: Metric, v: &[f32]) -> Vec<f32> {
 fn same_state(a: &Model, b: &Model) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|((ia, (va, pa)), (ib, (vb, pb)))| {
-            ia == ib && pa == pb && va.iter().zip(vb).all(|(x, y)| (x - y).abs() < 1e-5)
+            ia == ib
+                && pa == pb
+                && va.len() == vb.len()
+                && va.iter().zip(vb).all(|(x, y)| (x - y).abs() < 1e-5)
         })
+}
+
+/// A point as the model holds it: its stored vector, then its sparse vectors (each as its
+/// length, indices and values; an empty one is none), so one comparison covers both.
+fn modelled(dense: Vec<f32>, sparse: &[(String, SparseVector)]) -> Vec<f32> {
+    let mut out = dense;
+    let mut sparse = sparse.to_vec();
+    sparse.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, v) in sparse.into_iter().filter(|(_, v)| !v.is_empty()) {
+        out.push(v.indices.len() as f32);
+        out.extend(v.indices.iter().map(|&i| i as f32));
+        out.extend(&v.values);
+    }
+    out
 }
 
 fn random_vector(rng: &mut Rng, metric: Metric) -> Vec<f32> {
@@ -52,7 +69,7 @@ fn read_all(db: &Database) -> Result<Model, Error> {
         .into_iter()
         .flatten()
     {
-        m.insert(p.id, (p.vector, p.payload));
+        m.insert(p.id, (modelled(p.vector, &p.sparse), p.payload));
     }
     assert_eq!(c.len()?, m.len(), "len() disagrees with get()");
     Ok(m)
@@ -98,9 +115,13 @@ fn run_seed(seed: u64) {
         .with_max_unindexed([0, 7, 50, 10_000][rng.below(4) as usize]);
     let dir = CrashDirectory::new(seed);
     let db = Database::open_with(Arc::new(dir.clone()), opts.clone()).unwrap();
-    let c = db
-        .create_collection("c", CollectionConfig::new(DIM as u32, metric))
-        .unwrap();
+    // Half the seeds declare a sparse field, and their upserts carry sparse vectors.
+    let sparse = rng.chance(1, 2);
+    let mut config = CollectionConfig::new(DIM as u32, metric);
+    if sparse {
+        config = config.with_sparse(SparseField::new("sp", true));
+    }
+    let c = db.create_collection("c", config).unwrap();
 
     // A reader beside the writer, as another process opens one (read-only, no lock): whatever
     // it returns is a state that existed, and after a refresh the newest. It is checked after
@@ -123,7 +144,15 @@ fn run_seed(seed: u64) {
                 (0..1 + rng.below(6))
                     .map(|_| {
                         let id = rng.below(IDS);
-                        let p = Point::new(id, random_vector(&mut rng, metric));
+                        let mut p = Point::new(id, random_vector(&mut rng, metric));
+                        if sparse && rng.chance(2, 3) {
+                            let mut dims: Vec<u32> =
+                                (0..rng.below(5)).map(|_| rng.below(20) as u32).collect();
+                            dims.sort_unstable();
+                            dims.dedup();
+                            let values = dims.iter().map(|&d| d as f32 * 0.5 + 1.0).collect();
+                            p = p.with_sparse("sp", SparseVector::new(dims, values));
+                        }
                         if rng.chance(1, 2) {
                             let words = ["alpha", "beta", "gamma", "delta", "zeta"];
                             let t: Vec<&str> = (0..rng.below(5))
@@ -156,7 +185,8 @@ fn run_seed(seed: u64) {
         let result = match &op {
             Op::Upsert(points) => {
                 for p in points {
-                    next.insert(p.id, (stored_form(metric, &p.vector), p.payload.clone()));
+                    let v = modelled(stored_form(metric, &p.vector), &p.sparse);
+                    next.insert(p.id, (v, p.payload.clone()));
                 }
                 c.upsert(points)
             }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use veles::testing::Rng;
 use veles::{
     CollectionConfig, Error, Filter, Fusion, IndexKind, Leg, MatchMode, Metric, Point, Query,
-    SearchParams, TextConfig, Tokenizer,
+    SearchParams, SparseField, SparseVector, TextConfig, Tokenizer,
 };
 use veles_host::{Backend, ComponentBackend, HostError, Limits, NativeBackend, Runtime};
 
@@ -147,6 +147,45 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
             .query_batch("cos", &[Query::new(3).leg(Leg::text("name", "p1"))])
             .unwrap_err();
         log(format!("no text index: {e}"));
+        // Sparse vectors: stored, ranked, fused, read back, checkpointed.
+        let config = CollectionConfig::new(24, Metric::Dot)
+            .with_sparse(SparseField::new("terms", true))
+            .with_sparse(SparseField::new("raw", false));
+        db.create_collection("sp", config).unwrap();
+        let sparse = |rng: &mut Rng| {
+            let mut dims: Vec<u32> = (0..6).map(|_| rng.below(50) as u32).collect();
+            dims.sort_unstable();
+            dims.dedup();
+            let values = dims.iter().map(|_| rng.unit_f32()).collect();
+            SparseVector::new(dims, values)
+        };
+        let points: Vec<Point> = (0..400u64)
+            .map(|i| {
+                let p = Point::new(i, vec(&mut rng)).with_sparse("terms", sparse(&mut rng));
+                match i % 3 {
+                    0 => p.with_sparse("raw", sparse(&mut rng)),
+                    _ => p,
+                }
+            })
+            .collect();
+        db.upsert("sp", &points).unwrap();
+        let q = sparse(&mut rng);
+        let queries = [
+            Query::new(6).leg(Leg::sparse("terms", q.clone())),
+            Query::new(6)
+                .leg(Leg::sparse("raw", q.clone()).with_filter(Filter::lt("nothing", 1)))
+                .leg(Leg::dense(vec(&mut rng)).with_limit(30))
+                .with_fusion(Fusion::Dbsf),
+        ];
+        log(format!(
+            "sparse {:?}",
+            db.query_batch("sp", &queries).unwrap()
+        ));
+        db.checkpoint("sp").unwrap();
+        log(format!(
+            "sparse get {:?}",
+            db.get("sp", &[0, 1, 399]).unwrap()
+        ));
         // Errors cross the boundary typed.
         let e = db
             .upsert("cos", &[Point::new(1, vec![1.0; 3])])

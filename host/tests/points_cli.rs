@@ -130,9 +130,30 @@ fn points_are_listed_counted_deleted_indexed_and_exported_for_import_to_read_bac
         ok(run(&["import", db, "d", file.to_str().unwrap()]));
         assert_eq!(ok(run(&["export", db, "d"])), exported);
 
-        // A closed pipe ends the export quietly (SIGPIPE's 141), no panic.
+        // A closed pipe ends the export quietly (SIGPIPE's 141), no panic. The export is
+        // larger than a pipe's buffer, so it cannot finish before the pipe closes.
+        let big = dir.path().join("big.jsonl");
+        let lines: String = (0..4000u64)
+            .map(|i| {
+                format!(
+                    "{{\"id\":{i},\"vector\":[{i},1,2],\"payload\":{{\"pad\":\"{}\"}}}}\n",
+                    "x".repeat(40)
+                )
+            })
+            .collect();
+        std::fs::write(&big, lines).unwrap();
+        ok(run(&[
+            "create",
+            db,
+            "big",
+            "--dim",
+            "3",
+            "--metric",
+            "euclidean",
+        ]));
+        ok(run(&["import", db, "big", big.to_str().unwrap()]));
         let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
-            .args([mode, &["export", db, "c"]].concat())
+            .args([mode, &["export", db, "big"]].concat())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

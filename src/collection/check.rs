@@ -31,6 +31,7 @@ impl Collection {
             st.check_vectors(&mut report);
             st.check_ids(&mut report);
             st.check_payloads(checkpoint.as_ref(), &mut report);
+            st.check_sparse(&mut report);
             let entries = checkpoint.map(|cp| cp.entries).unwrap_or_default();
             st.check_graph(&entries, &mut report);
             if let Some(why) = &st.recovery.graph_problem {
@@ -42,6 +43,34 @@ impl Collection {
 }
 
 impl State {
+    /// The sparse file of this generation: its checksums and structure, read again; and that
+    /// each field's postings agree with its vectors.
+    fn check_sparse(&self, report: &mut CheckReport) {
+        if self.sparse.is_empty() {
+            return;
+        }
+        let spath = super::files::sparse_file(&self.path, self.generation);
+        match self.dir.read_file(&spath) {
+            Ok(Some(bytes)) => {
+                report.bytes_checked += bytes.len() as u64;
+                if let Err(e) =
+                    crate::sparse::file::decode(&bytes, &spath, self.config.sparse.len())
+                {
+                    report.error(&spath, &e.into());
+                }
+            }
+            Ok(None) => report.problem(&spath, None, "the sparse vector file is missing"),
+            Err(e) => report.error(&spath, &e.into()),
+        }
+        if !self.sparse.consistent() {
+            report.problem(
+                &spath,
+                None,
+                "the sparse postings do not match the sparse vectors",
+            );
+        }
+    }
+
     /// The checkpoint file: its checksum, and that it is the one in use.
     fn check_checkpoint(&self, report: &mut CheckReport) -> Option<Checkpoint> {
         let cpath = self.file(CHECKPOINT);

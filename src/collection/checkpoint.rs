@@ -1,6 +1,6 @@
 //! The checkpoint protocol: folding the log into a new checkpoint.
 
-use super::files::{CHECKPOINT, graph_file, payloads_file};
+use super::files::{CHECKPOINT, graph_file, payloads_file, sparse_file};
 use super::graph::too_many_tombstones;
 use super::handle::Collection;
 use super::state::State;
@@ -77,17 +77,24 @@ impl Writer<'_> {
             let stamp = st.graph_stamp(next, &st.ids);
             let graph = st.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
             let gpath = graph_file(&st.path, next);
+            let sparse = st.sparse_bytes(next);
             st.guard_shared(|st| {
                 st.payload_file.sync()?;
                 st.vectors.file.sync()?;
-                // The graph first: a checkpoint that exists always has its graph, and the old
-                // checkpoint keeps its own until the new one is durable.
+                // The graph and the sparse vectors first: a checkpoint that exists always has
+                // them, and the old checkpoint keeps its own until the new one is durable.
                 if let Some(g) = &graph {
                     st.dir.write_atomic(&gpath, g)?;
                 }
+                if let Some((path, bytes)) = &sparse {
+                    st.dir.write_atomic(path, bytes)?;
+                }
                 st.dir.write_atomic(&st.file(CHECKPOINT), &bytes)
             })?;
-            Ok(graph_file(&st.path, st.generation))
+            Ok((
+                graph_file(&st.path, st.generation),
+                sparse.map(|_| sparse_file(&st.path, st.generation)),
+            ))
         })?;
         let (old, dirty) = self.write(|st, _| {
             st.guard(|st| {
@@ -105,7 +112,10 @@ impl Writer<'_> {
                 if let Some(old) = old {
                     st.dir.remove_file(old.path())?;
                 }
-                st.dir.remove_file(&old_graph)
+                if let Some(s) = &old_graph.1 {
+                    st.dir.remove_file(s)?;
+                }
+                st.dir.remove_file(&old_graph.0)
             })
         })
     }
@@ -155,6 +165,21 @@ impl State {
                 max: u64::from(u32::MAX),
                 actual: u64::from(u32::MAX) + 1,
             })
+    }
+
+    /// The sparse file of checkpoint `generation` and its bytes (every live point's sparse
+    /// vectors, by id); `None` without sparse fields.
+    pub(super) fn sparse_bytes(&self, generation: u32) -> Option<(String, Vec<u8>)> {
+        if self.sparse.is_empty() {
+            return None;
+        }
+        let path = sparse_file(&self.path, generation);
+        let entries = self
+            .sparse
+            .iter()
+            .filter_map(|(slot, field, v)| Some((self.ids.owner(slot)?, field, v)));
+        let bytes = crate::sparse::file::encode(&path, entries);
+        Some((path, bytes))
     }
 
     /// True when most of the payload file is records that later ones superseded.
@@ -242,6 +267,7 @@ impl State {
             payloads_generation: payloads.generation,
             payloads_end: payloads.end,
             indexes,
+            sparse: checkpoint::sparse_declarations(&self.config),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Compaction: live slots rewritten densely, tombstones dropped from the graph.
 
 use super::checkpoint::PayloadExtent;
-use super::files::{CHECKPOINT, graph_file, vectors_file};
+use super::files::{CHECKPOINT, graph_file, sparse_file, vectors_file};
 use super::graph::{build, reconnect, too_many_tombstones};
 use super::handle::Collection;
 use super::open::open_vectors;
@@ -14,6 +14,7 @@ use crate::idmap::IdMap;
 use crate::index::Scratch;
 use crate::index::hnsw::{self, Graph};
 use crate::payloads::{PayloadFile, PayloadIndexes, PayloadStore};
+use crate::sparse::SparseFields;
 use crate::vectors::{LinkSpace, Sq8, VectorFile, sums_path};
 
 impl Collection {
@@ -36,6 +37,7 @@ struct Compacted {
     payloads: PayloadStore,
     payload_file: PayloadFile,
     indexes: PayloadIndexes,
+    sparse: SparseFields,
     virtual_nodes: roaring::RoaringBitmap,
 }
 
@@ -120,12 +122,20 @@ impl State {
         let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
         let bytes = cp.encode();
         let (gpath, cpath) = (graph_file(&self.path, next), self.file(CHECKPOINT));
+        // By id, so the same bytes whatever the slots became.
+        let sparse_bytes = self.sparse_bytes(next);
         self.guard_shared(|st| {
             if let Some(g) = &graph_bytes {
                 st.dir.write_atomic(&gpath, g)?;
             }
+            if let Some((path, b)) = &sparse_bytes {
+                st.dir.write_atomic(path, b)?;
+            }
             st.dir.write_atomic(&cpath, &bytes)
         })?;
+        let sparse = self
+            .sparse
+            .remapped(|s| map.get(s as usize).copied().flatten());
         let payloads = self
             .payloads
             .rewritten(|s| map.get(s as usize).copied().flatten());
@@ -142,6 +152,7 @@ impl State {
             payloads,
             payload_file,
             indexes,
+            sparse,
             virtual_nodes: {
                 let mut all = roaring::RoaringBitmap::new();
                 all.insert_range(0..live);
@@ -159,6 +170,10 @@ impl State {
             sums_path(&vectors_file(&self.path, self.vectors_generation)),
             graph_file(&self.path, self.generation),
         ];
+        if !self.sparse.is_empty() {
+            files.push(sparse_file(&self.path, self.generation));
+        }
+        let old_sparse = std::mem::replace(&mut self.sparse, c.sparse);
         let old_vectors = self.vectors.replace(c.vectors, c.sq8);
         let old_graph = std::mem::replace(&mut self.graph, c.graph);
         let old_nodes = std::mem::replace(&mut self.virtual_nodes, c.virtual_nodes);
@@ -178,7 +193,7 @@ impl State {
         let old = (
             (old_vectors, old_graph, old_ids),
             (old_payloads, old_indexes, old_file),
-            (old_nodes, dirty),
+            (old_nodes, dirty, old_sparse),
         );
         Ok((files, Box::new(old)))
     }

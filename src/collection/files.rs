@@ -2,7 +2,8 @@
 //!
 //! `checkpoint` (config, id map, index declarations), `vectors-<g>` and `vectors-<g>.crc`
 //! (slots and their checksums), `payloads-<g>` (payload records), `graph-<g>` (the HNSW
-//! graph), `wal` (what happened since the checkpoint). The checkpoint names the vector,
+//! graph), `sparse-<g>` (sparse vectors, with sparse fields only), `wal` (what happened
+//! since the checkpoint). The checkpoint names the vector,
 //! payload and graph files it belongs to by generation, so replacing any commits with the one atomic write of the checkpoint; files of other
 //! generations are leftovers of a crash and are removed on open.
 
@@ -44,6 +45,8 @@ pub(crate) fn orphaned(dir: &dyn Directory, path: &str) -> Result<Option<String>
                 n if n == vectors => len()? <= PAGE,
                 n if n == sums_path(&vectors) => len()? == 0,
                 n if n == payloads => len()? <= crate::payloads::FILE_HEAD,
+                // An empty sparse file: header, a count of 0, the body's checksum.
+                "sparse-1" => len()? <= 40,
                 _ => false,
             };
         if !leftover {
@@ -83,6 +86,11 @@ pub(crate) fn graph_file(path: &str, generation: u32) -> String {
     format!("{path}/graph-{generation}")
 }
 
+/// The sparse vectors of checkpoint `generation` (collections with sparse fields only).
+pub(crate) fn sparse_file(path: &str, generation: u32) -> String {
+    format!("{path}/sparse-{generation}")
+}
+
 /// The generations of a collection's files: the log's (and the graph's), the vector file's
 /// and the payload file's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,9 +108,10 @@ pub(crate) fn is_leftover(name: &str, generations: Generations) -> bool {
         format!("vectors-{}.crc", generations.vectors),
         format!("payloads-{}", generations.payloads),
         format!("graph-{}", generations.log),
+        format!("sparse-{}", generations.log),
     ];
     !keep.iter().any(|k| k == name)
-        && (["vectors-", "graph-", "payloads-"]
+        && (["vectors-", "graph-", "payloads-", "sparse-"]
             .iter()
             .any(|p| name.starts_with(p))
             || name.ends_with(".tmp"))

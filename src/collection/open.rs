@@ -13,6 +13,7 @@ use crate::idmap::IdMap;
 use crate::index::hnsw::Graph;
 use crate::payloads::{FILE_HEAD, IndexKind, PayloadFile, PayloadIndexes, PayloadStore};
 use crate::region::{Access, Directory};
+use crate::sparse::SparseFields;
 use crate::text::TextConfig;
 use crate::vectors::{Codec, VectorFile, sums_path};
 use crate::wal::Wal;
@@ -66,7 +67,15 @@ impl Collection {
             payloads_generation: 1,
             payloads_end: FILE_HEAD,
             indexes: Vec::new(),
+            sparse: crate::checkpoint::sparse_declarations(&config),
         };
+        if !config.sparse.is_empty() {
+            let spath = files::sparse_file(path, 1);
+            dir.write_atomic(
+                &spath,
+                &crate::sparse::file::encode(&spath, std::iter::empty()),
+            )?;
+        }
         // The checkpoint is the collection's existence marker: it goes last, atomically, and
         // its directory sync also makes the entries of `vectors` and `wal` durable.
         dir.write_atomic(&files::file(path, CHECKPOINT), &cp.encode())?;
@@ -195,6 +204,7 @@ fn open_once(
         let ids = IdMap::from_entries(cp.slot_count, cp.entries.iter().map(|e| (e.id, e.slot)));
         let (payload_file, payloads) = load_payloads(dir.as_ref(), path, &cp, options.read_only)?;
         let indexes = fill_indexes(&cp, &payloads);
+        let sparse = load_sparse(dir.as_ref(), path, &cp, &config, &ids)?;
         let wpath = files::file(path, WAL);
         let (wal, rec) = Wal::open(
             dir.open_region(&wpath, Access::Sequential)?,
@@ -210,6 +220,7 @@ fn open_once(
             ids,
             payloads,
             indexes,
+            sparse,
             generation: cp.generation,
             vectors_generation: cp.vectors_generation,
             payloads_generation: cp.payloads_generation,
@@ -301,6 +312,38 @@ fn load_payloads(
     // What the file holds is what it already has.
     drop(payloads.take_dirty());
     Ok((payload_file, payloads))
+}
+
+/// The sparse vectors of the checkpoint's live points, from `sparse-<generation>` (which a
+/// checkpoint of a collection with sparse fields always has: a missing or damaged one is
+/// corruption, since nothing else holds them).
+fn load_sparse(
+    dir: &dyn Directory,
+    path: &str,
+    cp: &Checkpoint,
+    config: &CollectionConfig,
+    ids: &IdMap,
+) -> Result<SparseFields> {
+    let mut out = SparseFields::new(&config.sparse);
+    if config.sparse.is_empty() {
+        return Ok(out);
+    }
+    let spath = files::sparse_file(path, cp.generation);
+    let bytes = dir
+        .read_file(&spath)?
+        .ok_or_else(|| StorageError::corrupted(&spath, 0, "the file is missing"))?;
+    let mut by_slot: std::collections::BTreeMap<u32, Vec<(u16, crate::SparseVector)>> =
+        std::collections::BTreeMap::new();
+    for (id, field, v) in crate::sparse::file::decode(&bytes, &spath, config.sparse.len())? {
+        let slot = ids.slot(id).ok_or_else(|| {
+            StorageError::corrupted(&spath, 0, format!("a vector of id {id}, which is not live"))
+        })?;
+        by_slot.entry(slot).or_default().push((field, v));
+    }
+    for (slot, vectors) in by_slot {
+        out.set(slot, &vectors);
+    }
+    Ok(out)
 }
 
 /// The payload indexes the checkpoint declares, filled from the payloads of its live points.

@@ -222,7 +222,11 @@ impl State {
         } else {
             None
         };
-        Ok(Point::new(id, vector).with_payload_opt(payload))
+        let mut p = Point::new(id, vector).with_payload_opt(payload);
+        if include.vector {
+            p.sparse = self.sparse.of(slot);
+        }
+        Ok(p)
     }
 
     fn log_index(

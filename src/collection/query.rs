@@ -53,6 +53,10 @@ impl Collection {
                         st.text_index(key)?;
                         Ok(st.postings_plan(r.leg.filter.as_ref(), r.depth).0)
                     }
+                    (Source::Sparse { field, .. }, _) => {
+                        st.sparse_field(field)?;
+                        Ok(st.postings_plan(r.leg.filter.as_ref(), r.depth).0)
+                    }
                     (Source::Dense { exact, .. }, Some((_, ef))) => {
                         Ok(st.plan(r.leg.filter.as_ref(), *ef, *exact).0)
                     }
@@ -74,7 +78,7 @@ impl Collection {
                         let params = SearchParams::default().with_ef(*ef).with_exact(*exact);
                         Some((codec.query(vector)?, checked_ef(depth, &params)?))
                     }
-                    Source::Text { .. } => None,
+                    Source::Text { .. } | Source::Sparse { .. } => None,
                 };
                 Ok(Ready { leg, depth, dense })
             })
@@ -91,6 +95,22 @@ impl State {
         })
     }
 
+    fn sparse_field(
+        &self,
+        name: &str,
+    ) -> Result<(&crate::config::SparseField, &crate::sparse::SparseIndex)> {
+        self.sparse.field(name).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no sparse field {name:?}: the collection declares {:?}",
+                self.config
+                    .sparse
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+            ))
+        })
+    }
+
     /// One leg's best `depth`: `(score, id, slot)`, best first, in the leg's own scores.
     fn leg_ranking(&self, r: &Ready<'_>) -> Result<Vec<(f32, u64, u32)>> {
         let filter = r.leg.filter.as_ref();
@@ -101,6 +121,13 @@ impl State {
                 let id = |s: u32| self.ids.owner(s).unwrap_or(u64::MAX);
                 let mut accept = |s: u32| acc.accepts(self, s);
                 Ok(index.bm25(text, r.depth, *bm25, &id, &mut accept))
+            }
+            (Source::Sparse { field, vector }, _) => {
+                let (decl, index) = self.sparse_field(field)?;
+                let (_, acc) = self.postings_plan(filter, r.depth);
+                let id = |s: u32| self.ids.owner(s).unwrap_or(u64::MAX);
+                let mut accept = |s: u32| acc.accepts(self, s);
+                Ok(index.top_k(vector, r.depth, decl.idf, &id, &mut accept))
             }
             (Source::Dense { exact, .. }, Some((vector, ef))) => {
                 let (plan, acc) = self.plan(filter, *ef, *exact);

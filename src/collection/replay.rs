@@ -4,7 +4,7 @@ use super::state::State;
 use super::write::Put;
 use crate::error::{Result, StorageError};
 use crate::payloads::IndexKind;
-use crate::record::{self, KIND_DELETE, KIND_INDEX, KIND_PAYLOAD, KIND_UPSERT};
+use crate::record::{self, KIND_DELETE, KIND_INDEX, KIND_PAYLOAD, KIND_UPSERT, KIND_UPSERT_SPARSE};
 use crate::text::TextConfig;
 use crate::wal::Recovery;
 
@@ -32,6 +32,25 @@ impl State {
                         id: p.id,
                         vector: p.vector.to_vec(),
                         payload: p.payload.map(str::to_string),
+                        sparse: Vec::new(),
+                    });
+                    self.put_all(decoded)?;
+                }
+                KIND_UPSERT_SPARSE => {
+                    let fields = self.config.sparse.len();
+                    let points = record::decode_upsert_sparse(rec.payload(r), slot_size, fields)
+                        .map_err(bad)?;
+                    for (p, _) in &points {
+                        if let Some(why) = self.codec.stored_problem(p.vector) {
+                            return Err(bad(format!("the vector of id {}: {why}", p.id)).into());
+                        }
+                        valid_payload(p.id, p.payload).map_err(bad)?;
+                    }
+                    let decoded = points.into_iter().map(|(p, sparse)| Put {
+                        id: p.id,
+                        vector: p.vector.to_vec(),
+                        payload: p.payload.map(str::to_string),
+                        sparse,
                     });
                     self.put_all(decoded)?;
                 }

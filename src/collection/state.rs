@@ -11,6 +11,7 @@ use crate::index::Scratch;
 use crate::index::hnsw::Graph;
 use crate::payloads::{PayloadFile, PayloadIndexes, PayloadStore};
 use crate::region::Directory;
+use crate::sparse::SparseFields;
 use crate::vectors::{Codec, Store, VectorFile};
 use crate::wal::Wal;
 use serde_json::Value;
@@ -50,6 +51,8 @@ pub(super) struct State {
     pub(super) payloads: PayloadStore,
     pub(super) payload_file: PayloadFile,
     pub(super) indexes: PayloadIndexes,
+    /// The sparse fields' vectors and inverted indexes (empty without sparse fields).
+    pub(super) sparse: SparseFields,
     pub(super) graph: Option<Graph>,
     pub(super) unindexed: Unindexed,
     pub(super) virtual_nodes: roaring::RoaringBitmap,
@@ -79,6 +82,8 @@ pub(super) struct Parts {
     pub(super) payloads: PayloadStore,
     pub(super) payload_file: PayloadFile,
     pub(super) indexes: PayloadIndexes,
+    /// The sparse fields' vectors and inverted indexes (empty without sparse fields).
+    pub(super) sparse: SparseFields,
     pub(super) generation: u32,
     pub(super) vectors_generation: u32,
     pub(super) payloads_generation: u32,
@@ -97,6 +102,7 @@ impl Parts {
         files: (Wal, VectorFile, PayloadFile),
     ) -> Parts {
         let (wal, vectors, payload_file) = files;
+        let sparse = SparseFields::new(&config.sparse);
         Parts {
             dir,
             path: path.to_string(),
@@ -108,6 +114,7 @@ impl Parts {
             payloads: PayloadStore::default(),
             payload_file,
             indexes: PayloadIndexes::default(),
+            sparse,
             generation: 1,
             vectors_generation: 1,
             payloads_generation: 1,
@@ -140,6 +147,7 @@ impl State {
             payloads: p.payloads,
             payload_file: p.payload_file,
             indexes: p.indexes,
+            sparse: p.sparse,
             graph: None,
             unindexed: Unindexed::default(),
             virtual_nodes: roaring::RoaringBitmap::new(),

@@ -225,6 +225,9 @@ pub struct Point {
     pub vector: Vec<f32>,
     /// A JSON object, or nothing.
     pub payload: Option<Value>,
+    /// Sparse vectors by field name (fields the collection declares, each at most once; an
+    /// empty one is the same as none). Read back with the vector ([`Include::vector`]).
+    pub sparse: Vec<(String, crate::SparseVector)>,
 }
 
 impl Point {
@@ -233,7 +236,14 @@ impl Point {
             id,
             vector,
             payload: None,
+            sparse: Vec::new(),
         }
+    }
+
+    /// Adds a sparse vector in the field `name`.
+    pub fn with_sparse(mut self, name: impl Into<String>, vector: crate::SparseVector) -> Point {
+        self.sparse.push((name.into(), vector));
+        self
     }
 
     pub fn with_payload(mut self, payload: Value) -> Point {

@@ -14,9 +14,10 @@
 use super::handle::Collection;
 use super::state::State;
 use super::types::Point;
+use crate::config::CollectionConfig;
 use crate::error::{Error, Limit, Result, StorageError};
 use crate::payloads::json as payload;
-use crate::record::{self, KIND_DELETE, KIND_PAYLOAD, KIND_UPSERT};
+use crate::record::{self, KIND_DELETE, KIND_PAYLOAD, KIND_UPSERT, KIND_UPSERT_SPARSE};
 use crate::vectors::Codec;
 use crate::wal::frame::MAX_RECORD;
 
@@ -26,13 +27,20 @@ pub(super) struct Put {
     pub(super) vector: Vec<u8>,
     /// Compact JSON text, as logged.
     pub(super) payload: Option<String>,
+    /// Sparse vectors by field place in the config.
+    pub(super) sparse: Vec<(u16, crate::SparseVector)>,
 }
 
 /// Validates and encodes a batch once: the log record, and the same points as the state
 /// applies them.
-fn encode_upsert(codec: Codec, points: &[Point]) -> Result<(Vec<u8>, Vec<Put>)> {
+fn encode_upsert(
+    codec: Codec,
+    config: &CollectionConfig,
+    points: &[Point],
+) -> Result<(u8, Vec<u8>, Vec<Put>)> {
     let mut rec = Vec::new();
     let mut puts = Vec::with_capacity(points.len());
+    let with_sparse = points.iter().any(|p| !p.sparse.is_empty());
     record::begin(&mut rec, points.len());
     for p in points {
         let text = p
@@ -43,14 +51,44 @@ fn encode_upsert(codec: Codec, points: &[Point]) -> Result<(Vec<u8>, Vec<Put>)> 
         let mut vector = Vec::with_capacity(codec.slot_size());
         codec.encode(Some(p.id), &p.vector, &mut vector)?;
         record::push_point(&mut rec, p.id, text.as_deref(), &vector);
+        let sparse = sparse_of(config, p)?;
+        if with_sparse {
+            record::push_sparse(&mut rec, &sparse);
+        }
         check_record_size(&rec)?;
         puts.push(Put {
             id: p.id,
             vector,
             payload: text,
+            sparse,
         });
     }
-    Ok((rec, puts))
+    let kind = match with_sparse {
+        true => KIND_UPSERT_SPARSE,
+        false => KIND_UPSERT,
+    };
+    Ok((kind, rec, puts))
+}
+
+/// A point's sparse vectors by field place, each checked: a declared field, named once, a
+/// valid vector.
+fn sparse_of(config: &CollectionConfig, p: &Point) -> Result<Vec<(u16, crate::SparseVector)>> {
+    let mut out: Vec<(u16, crate::SparseVector)> = Vec::with_capacity(p.sparse.len());
+    for (name, v) in &p.sparse {
+        let what = format!("point {}, sparse field {name:?}", p.id);
+        let Some(field) = config.sparse_field(name) else {
+            return Err(Error::InvalidArgument(format!(
+                "{what}: the collection declares no such sparse field"
+            )));
+        };
+        if out.iter().any(|(f, _)| usize::from(*f) == field) {
+            return Err(Error::InvalidArgument(format!("{what}: given twice")));
+        }
+        v.validate(&what)?;
+        out.push((field as u16, v.clone()));
+    }
+    out.sort_by_key(|(f, _)| *f);
+    Ok(out)
 }
 
 fn check_record_size(rec: &[u8]) -> Result<()> {
@@ -69,14 +107,14 @@ impl Collection {
     /// logged, or (on any error) nothing changes. A later point in the batch with the same id
     /// wins. Visible to reads at once; durable after [`Collection::flush`].
     pub fn upsert(&self, points: &[Point]) -> Result<()> {
-        let (rec, puts) = encode_upsert(self.codec(), points)?;
+        let (kind, rec, puts) = encode_upsert(self.codec(), self.config(), points)?;
         self.with_write(|st| {
             if puts.is_empty() {
                 return Ok(());
             }
             st.reserve_for(&puts, rec.len())?;
             st.guard(|st| {
-                st.wal.append(KIND_UPSERT, &rec)?;
+                st.wal.append(kind, &rec)?;
                 st.put_all(puts)
             })
         })
@@ -257,6 +295,9 @@ impl State {
         }
         self.vectors.put(slot, p.vector, stage, self.ids.slots())?;
         self.set_payload(p.id, slot, p.payload.as_deref(), true);
+        if !self.sparse.is_empty() {
+            self.sparse.set(slot, &p.sparse);
+        }
         Ok(slot)
     }
 
@@ -266,6 +307,7 @@ impl State {
             self.unindexed.remove(slot);
             self.vectors.release(slot);
             self.set_payload(id, slot, None, false);
+            self.sparse.remove(slot);
         }
     }
 

@@ -53,6 +53,11 @@ impl<'a> Reader<'a> {
         u64_at(self.bytes, at).ok_or_else(|| "short read".to_string())
     }
 
+    /// Where the next read starts.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
     pub(crate) fn finish(&self) -> Result<(), String> {
         if self.at == self.bytes.len() {
             Ok(())

@@ -10,21 +10,22 @@ use super::exact::TopK;
 /// One term's postings.
 ///
 /// Invariants: `slots` is strictly ascending and as long as `weights`; `max` is at least
-/// every weight (a bound: a removal leaves it, so it may be looser than the list, never
-/// wrong).
+/// every weight and `min` at most every weight (bounds: a removal leaves them, so they may
+/// be looser than the list, never wrong).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Postings {
     slots: Vec<u32>,
     weights: Vec<f32>,
     max: f32,
+    min: f32,
 }
 
 impl Postings {
     /// Sets `slot`'s weight (adds it when absent).
     pub(crate) fn insert(&mut self, slot: u32, weight: f32) {
-        self.max = match self.slots.is_empty() {
-            true => weight,
-            false => self.max.max(weight),
+        (self.max, self.min) = match self.slots.is_empty() {
+            true => (weight, weight),
+            false => (self.max.max(weight), self.min.min(weight)),
         };
         // Slots mostly come in ascending order (new points): appending is the common case.
         if self.slots.last().is_none_or(|&l| l < slot) {
@@ -63,6 +64,11 @@ impl Postings {
     /// At least the largest weight (see the invariants).
     pub(crate) fn max(&self) -> f32 {
         self.max
+    }
+
+    /// At most the smallest weight (see the invariants).
+    pub(crate) fn min(&self) -> f32 {
+        self.min
     }
 
     #[cfg(test)]
@@ -289,7 +295,7 @@ mod tests {
         }
         assert_eq!(p.slots(), [2, 5, 9]);
         assert_eq!(p.weight(5), Some(2.0));
-        assert_eq!(p.max(), 3.0);
+        assert_eq!((p.max(), p.min()), (3.0, -1.0));
         p.remove(2);
         p.remove(4);
         assert_eq!(p.slots(), [5, 9]);

@@ -6,8 +6,10 @@
 //!  "fusion": "rrf" | "dbsf" | "relative" | {"rrf": {"k": 2}},
 //!  "limit": 10, "score_threshold": 0.5, "with_payload": true, "with_vector": false}
 //! ```
+//! A sparse leg: `{"sparse": {"indices": [3, 17], "values": [0.5, 1.2]}, "field": "bm25"}`.
 //! Every member but `legs` is optional (defaults as [`Query::new`] with limit 10); a leg has
-//! exactly one of `dense` and `text` (a text leg's `key` defaults to `"text"`).
+//! exactly one of `dense`, `text` and `sparse` (a text leg's `key` defaults to `"text"`; a
+//! sparse leg needs its `field`).
 
 use super::types::{Fusion, Leg, Query, Source};
 use crate::error::{Error, Result};
@@ -104,8 +106,33 @@ fn leg(v: &Value) -> Result<Leg> {
     let obj: &Map<String, Value> = v
         .as_object()
         .ok_or_else(|| bad(format!("a leg is a JSON object, got {v}")))?;
-    let source = match (obj.get("dense"), obj.get("text")) {
-        (Some(d), None) => {
+    let source = match (obj.get("dense"), obj.get("text"), obj.get("sparse")) {
+        (None, None, Some(sp)) => {
+            let list = |k: &str| -> Result<Vec<f64>> {
+                sp.get(k)
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "\"sparse\" takes {{\"indices\": [..], \"values\": [..]}}: {sp}"
+                        ))
+                    })
+            };
+            let indices = list("indices")?
+                .into_iter()
+                .map(|x| {
+                    (x >= 0.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0)
+                        .then_some(x as u32)
+                        .ok_or_else(|| bad(format!("a sparse index is a u32, got {x}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let values = list("values")?.into_iter().map(|x| x as f32).collect();
+            Source::Sparse {
+                field: String::new(),
+                vector: crate::SparseVector::new(indices, values),
+            }
+        }
+        (Some(d), None, None) => {
             let vector = d
                 .as_array()
                 .and_then(|a| {
@@ -120,7 +147,7 @@ fn leg(v: &Value) -> Result<Leg> {
                 exact: false,
             }
         }
-        (None, Some(t)) => Source::Text {
+        (None, Some(t), None) => Source::Text {
             key: "text".into(),
             text: t
                 .as_str()
@@ -135,9 +162,19 @@ fn leg(v: &Value) -> Result<Leg> {
         }
     };
     let mut leg = Leg::new(source);
+    let sparse_unnamed = matches!(&leg.source, Source::Sparse { .. }) && obj.get("field").is_none();
+    if sparse_unnamed {
+        return Err(bad("a sparse leg needs its \"field\"".into()));
+    }
     for (k, x) in obj {
         match (k.as_str(), &mut leg.source) {
-            ("dense" | "text", _) => {}
+            ("dense" | "text" | "sparse", _) => {}
+            ("field", Source::Sparse { field, .. }) => {
+                *field = x
+                    .as_str()
+                    .ok_or_else(|| bad("\"field\" takes a string".into()))?
+                    .to_string()
+            }
             ("limit", _) => leg.limit = Some(count(k, x)?),
             ("weight", _) => leg.weight = number(k, x)? as f32,
             ("filter", _) => leg.filter = Some(Filter::from_json(x)?),

@@ -1,4 +1,5 @@
-//! A query of one or more legs (dense vectors, full text) and how their rankings are fused.
+//! A query of one or more legs (dense vectors, full text, sparse vectors) and how their
+//! rankings are fused.
 
 use crate::error::{Error, Limit, Result};
 use crate::filter::Filter;
@@ -28,6 +29,11 @@ pub enum Source {
         key: String,
         text: String,
         bm25: Bm25,
+    },
+    /// Dot product over a sparse field (with the field's IDF modifier when it has one).
+    Sparse {
+        field: String,
+        vector: crate::SparseVector,
     },
 }
 
@@ -70,6 +76,14 @@ impl Leg {
             key: key.into(),
             text: text.into(),
             bm25: Bm25::default(),
+        })
+    }
+
+    /// A sparse leg: the best dot products with `vector` in the sparse field `field`.
+    pub fn sparse(field: impl Into<String>, vector: crate::SparseVector) -> Leg {
+        Leg::new(Source::Sparse {
+            field: field.into(),
+            vector,
         })
     }
 
@@ -234,6 +248,9 @@ impl Query {
             }
             if let Some(f) = &leg.filter {
                 f.validate()?;
+            }
+            if let Source::Sparse { vector, .. } = &leg.source {
+                vector.validate(&format!("leg {i}"))?;
             }
             if let Source::Text { bm25, .. } = &leg.source
                 && !(bm25.k1.is_finite() && bm25.k1 >= 0.0 && (0.0..=1.0).contains(&bm25.b))

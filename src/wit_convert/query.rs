@@ -96,6 +96,17 @@ macro_rules! wit_convert_query {
                 .with_lengths(c.min_len, c.max_len)
         }
 
+        pub fn sparse_to_wit(v: &$crate::SparseVector) -> t::SparseVector {
+            t::SparseVector {
+                indices: v.indices.clone(),
+                values: v.values.clone(),
+            }
+        }
+
+        pub fn sparse_from_wit(v: t::SparseVector) -> $crate::SparseVector {
+            $crate::SparseVector::new(v.indices, v.values)
+        }
+
         fn leg_to_wit(l: &Leg) -> t::QueryLeg {
             let source = match &l.source {
                 Source::Dense { vector, ef, exact } => t::LegSource::Dense(t::DenseLeg {
@@ -108,6 +119,10 @@ macro_rules! wit_convert_query {
                     text: text.clone(),
                     k1: bm25.k1,
                     b: bm25.b,
+                }),
+                Source::Sparse { field, vector } => t::LegSource::Sparse(t::SparseLeg {
+                    field: field.clone(),
+                    vector: sparse_to_wit(vector),
                 }),
                 #[allow(unreachable_patterns)]
                 _ => unreachable!("every leg source is listed"),
@@ -131,6 +146,10 @@ macro_rules! wit_convert_query {
                     key: x.key,
                     text: x.text,
                     bm25: Bm25 { k1: x.k1, b: x.b },
+                },
+                t::LegSource::Sparse(x) => Source::Sparse {
+                    field: x.field,
+                    vector: sparse_from_wit(x.vector),
                 },
             };
             let mut leg = Leg::new(source).with_weight(l.weight);

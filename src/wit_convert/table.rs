@@ -188,12 +188,24 @@ macro_rules! wit_convert {
                 metric: metric_to_wit(c.metric),
                 m: c.m,
                 ef_construction: c.ef_construction,
+                sparse: c
+                    .sparse
+                    .iter()
+                    .map(|f| t::SparseField {
+                        name: f.name.clone(),
+                        idf: f.idf,
+                    })
+                    .collect(),
             }
         }
 
         pub fn config_from_wit(c: t::CollectionConfig) -> CollectionConfig {
-            CollectionConfig::new(c.dimension, metric_from_wit(c.metric))
-                .with_hnsw(c.m, c.ef_construction)
+            let mut out = CollectionConfig::new(c.dimension, metric_from_wit(c.metric))
+                .with_hnsw(c.m, c.ef_construction);
+            for f in c.sparse {
+                out = out.with_sparse($crate::SparseField::new(f.name, f.idf));
+            }
+            out
         }
 
         /// `None` for a limit this WIT version does not know (never, while the two are
@@ -420,12 +432,24 @@ macro_rules! wit_convert {
                 id: p.id,
                 vector: p.vector.clone(),
                 payload: json_text(p.payload.as_ref()),
+                sparse: p
+                    .sparse
+                    .iter()
+                    .map(|(name, v)| t::NamedSparse {
+                        field: name.clone(),
+                        vector: sparse_to_wit(v),
+                    })
+                    .collect(),
             }
         }
 
         pub fn point_from_wit(p: t::Point) -> Result<Point, E> {
             let payload = payload_from_wit(p.id, p.payload)?;
-            Ok(Point::new(p.id, p.vector).with_payload_opt(payload))
+            let mut out = Point::new(p.id, p.vector).with_payload_opt(payload);
+            for s in p.sparse {
+                out = out.with_sparse(s.field, sparse_from_wit(s.vector));
+            }
+            Ok(out)
         }
 
         pub fn hit_to_wit(h: Hit) -> t::Hit {

@@ -201,7 +201,7 @@ impl Backend for ComponentBackend {
 
     fn create_collection(&mut self, name: &str, config: CollectionConfig) -> HostResult<()> {
         let cfg = wit::config_to_wit(&config);
-        let c = self.on_db(|e, s, db| e.database().call_create_collection(s, db, name, cfg))?;
+        let c = self.on_db(|e, s, db| e.database().call_create_collection(s, db, name, &cfg))?;
         self.open.insert(name.to_string(), c);
         Ok(())
     }
