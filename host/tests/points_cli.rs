@@ -176,3 +176,108 @@ fn points_are_listed_counted_deleted_indexed_and_exported_for_import_to_read_bac
         assert!(out.contains("no problems"), "{out}");
     }
 }
+
+/// Text indexes, sparse fields and fused queries from the command line: `create --sparse`,
+/// `import` and `export` of sparse vectors (a round trip), `index create … text`, `query`
+/// (JSON and JSON lines, `--explain`), the same answers natively and through the component.
+#[test]
+fn sparse_fields_text_indexes_and_fused_queries_from_the_command_line() {
+    let mut answers = Vec::new();
+    for native in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let db = db.to_str().unwrap();
+        let mode: &[&str] = if native { &["--native"] } else { &[] };
+        let run = |args: &[&str]| veles(&[mode, args].concat());
+        ok(run(&[
+            "create",
+            db,
+            "c",
+            "--dim",
+            "2",
+            "--sparse",
+            "terms:idf",
+            "--sparse",
+            "raw",
+        ]));
+        let jl = dir.path().join("p.jsonl");
+        let words = ["red shoe", "blue shoe", "red hat", "東京 タワー"];
+        let text: String = (0..40u64)
+            .map(|i| {
+                format!(
+                    "{{\"id\":{i},\"vector\":[{},1],\"payload\":{{\"body\":\"{}\"}},\"sparse\":{{\"terms\":{{\"indices\":[{},{}],\"values\":[1,{}]}}}}}}\n",
+                    i % 5,
+                    words[i as usize % 4],
+                    i % 7,
+                    7 + i % 3,
+                    i % 4
+                )
+            })
+            .collect();
+        std::fs::write(&jl, &text).unwrap();
+        ok(run(&["import", db, "c", jl.to_str().unwrap()]));
+        ok(run(&[
+            "index",
+            db,
+            "c",
+            "create",
+            "body",
+            "text",
+            "--config",
+            "{\"tokenizer\": \"cjk\"}",
+        ]));
+        let q = r#"{"legs": [{"text": "red shoes", "key": "body"}, {"sparse": {"indices": [3, 8], "values": [1, 2]}, "field": "terms"}], "fusion": "dbsf", "limit": 5}"#;
+        let out = ok(run(&["--json", "query", db, "c", q]));
+        let hits: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(hits[0]["hits"].as_array().unwrap().len(), 5, "{out}");
+        answers.push(out);
+        let plans = ok(run(&["query", db, "c", q, "--explain"]));
+        assert!(plans.contains("Postings"), "{plans}");
+        // JSON lines on stdin: one list of hits per line.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veles"))
+            .args([mode, &["--json", "query", db, "c", "-"]].concat())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let lines = format!("{q}\n{{\"legs\": [{{\"text\": \"東京\", \"key\": \"body\"}}]}}\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let both: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(both.as_array().unwrap().len(), 2);
+        assert_eq!(both[1]["hits"][0]["payload"]["body"], "東京 タワー");
+        // Export gives back what import took, sparse vectors included.
+        let exported = ok(run(&["export", db, "c"]));
+        let first: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first["sparse"]["terms"]["indices"],
+            serde_json::json!([0, 7])
+        );
+        // A bad sparse vector is refused with the record named; a leg on no such field too.
+        let bad = dir.path().join("bad.jsonl");
+        std::fs::write(&bad, "{\"id\":99,\"vector\":[1,1],\"sparse\":{\"terms\":{\"indices\":[2,1],\"values\":[1,1]}}}\n").unwrap();
+        let o = run(&["import", db, "c", bad.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        let o = run(&[
+            "query",
+            db,
+            "c",
+            r#"{"legs": [{"sparse": {"indices": [1], "values": [1]}, "field": "nope"}]}"#,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = ok(run(&["check", db]));
+        assert!(out.contains("no problems"), "{out}");
+    }
+    assert_eq!(answers[0], answers[1], "native and component agree");
+}

@@ -89,6 +89,10 @@ pub(crate) enum Command {
         /// HNSW efConstruction: candidates per insert, 1 to 4096.
         #[arg(long, default_value_t = 200)]
         ef_construction: u32,
+        /// A sparse vector field, NAME or NAME:idf (query dimensions weighted by inverse
+        /// document frequency, as BM25); repeat for several.
+        #[arg(long)]
+        sparse: Vec<String>,
     },
     /// Import points from an fvecs, npy or jsonl file (positional formats number points from
     /// --start-id).
@@ -97,7 +101,8 @@ pub(crate) enum Command {
         dir: PathBuf,
         /// The collection.
         name: String,
-        /// The points: fvecs, npy (2-d f16/f32/f64) or jsonl ({"id", "vector", "payload"} per line); "-" reads JSON lines from stdin.
+        /// The points: fvecs, npy (2-d f16/f32/f64) or jsonl ({"id", "vector", "payload",
+        /// "sparse": {"field": {"indices", "values"}}} per line); "-" reads JSON lines from stdin.
         file: PathBuf,
         #[arg(long, value_enum)]
         format: Option<Format>,

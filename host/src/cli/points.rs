@@ -98,14 +98,29 @@ struct Line<'a> {
     vector: Option<&'a [f32]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload: Option<&'a Value>,
+    /// `{field: {"indices", "values"}}`, as `import` reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sparse: Option<serde_json::Map<String, Value>>,
 }
 
 fn line(p: &Point, include: Include, fields: &Fields) -> String {
     let payload = fields.project(p.payload.clone());
+    let sparse = (include.vector && !p.sparse.is_empty()).then(|| {
+        p.sparse
+            .iter()
+            .map(|(name, v)| {
+                (
+                    name.clone(),
+                    json!({"indices": v.indices, "values": v.values}),
+                )
+            })
+            .collect()
+    });
     let l = Line {
         id: p.id,
         vector: include.vector.then_some(p.vector.as_slice()),
         payload: payload.as_ref(),
+        sparse,
     };
     serde_json::to_string(&l).unwrap_or_default()
 }

@@ -123,9 +123,23 @@ fn run(cli: Cli) -> Result<()> {
             metric,
             m,
             ef_construction,
+            sparse,
         } => {
             let metric: Metric = usage("--metric", metric.parse())?;
-            let config = CollectionConfig::new(dim, metric).with_hnsw(m, ef_construction);
+            let mut config = CollectionConfig::new(dim, metric).with_hnsw(m, ef_construction);
+            for s in sparse {
+                let field = match s.split_once(':') {
+                    None => veles::SparseField::new(s, false),
+                    Some((name, "idf")) => veles::SparseField::new(name, true),
+                    Some((_, other)) => {
+                        return Err(Usage(format!(
+                            "--sparse {s}: after ':' only 'idf' is known, not {other:?}"
+                        ))
+                        .into());
+                    }
+                };
+                config = config.with_sparse(field);
+            }
             maintenance::create(&dir, &name, config, cli.native, json_out)?
         }
         Command::Import {
