@@ -54,15 +54,17 @@ impl Collection {
     }
 
     /// Inserts or replaces points, atomically: `ids` (integers), `vectors` (a 2-d array of
-    /// numbers, one row per id; float32 is used as is, other dtypes converted) and optional
-    /// `payloads` (one dict or None per id). Durable at the next `flush()`.
-    #[pyo3(signature = (ids, vectors, payloads=None))]
+    /// numbers, one row per id; float32 is used as is, other dtypes converted), optional
+    /// `payloads` (one dict or None per id) and optional `sparse` (one dict `{field:
+    /// {"indices": [...], "values": [...]}}` or None per id). Durable at the next `flush()`.
+    #[pyo3(signature = (ids, vectors, payloads=None, sparse=None))]
     fn upsert(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
         payloads: Option<&Bound<'_, PyAny>>,
+        sparse: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let ids = convert::ids_of(ids)?;
         let (rows, n, dim) = convert::matrix(vectors, "vectors")?;
@@ -73,7 +75,8 @@ impl Collection {
             )));
         }
         let payloads = convert::payloads_of(payloads, n)?;
-        let points = convert::points(ids, &rows, dim, payloads);
+        let sparse = convert::sparse_of(sparse, n)?;
+        let points = convert::points(ids, &rows, dim, payloads, sparse);
         py.detach(|| self.inner.upsert(&points)).or_raise()
     }
 
@@ -249,14 +252,77 @@ impl Collection {
     }
 
     /// Declares a payload index on `key` (a dotted path) of `kind` (keyword, integer, float,
-    /// bool, exists); False when it existed.
-    fn create_index(&self, py: Python<'_>, key: &str, kind: &str) -> PyResult<bool> {
+    /// bool, exists, text); False when it existed. A text index takes an optional `config`
+    /// dict (`{"tokenizer": "word" | "whitespace" | "prefix" | "cjk", "language": "english"
+    /// | None, "lowercase", "ascii_folding", "stopwords", "stemmer", "min_len", "max_len"}`).
+    #[pyo3(signature = (key, kind, config=None))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        kind: &str,
+        config: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let kind = IndexKind::parse(kind).ok_or_else(|| {
             PyValueError::new_err(format!(
-                "unknown index kind {kind:?} (keyword, integer, float, bool, exists)"
+                "unknown index kind {kind:?} (keyword, integer, float, bool, exists, text)"
             ))
         })?;
-        py.detach(|| self.inner.create_index(key, kind)).or_raise()
+        match (kind, config.filter(|c| !c.is_none())) {
+            (IndexKind::Text, Some(c)) => {
+                let config =
+                    veles::TextConfig::from_json(&convert::json_of(c, "config")?).or_raise()?;
+                py.detach(|| self.inner.create_text_index(key, config))
+                    .or_raise()
+            }
+            (_, Some(_)) => Err(PyValueError::new_err("config is for text indexes only")),
+            (_, None) => py.detach(|| self.inner.create_index(key, kind)).or_raise(),
+        }
+    }
+
+    /// A query of one or more legs, fused (the dict form of the CLI's JSON: `{"legs":
+    /// [{"dense": [...]}, {"text": "words", "key": "body"}, {"sparse": {"indices": [...],
+    /// "values": [...]}, "field": "terms"}], "fusion": "rrf" | "dbsf" | "relative", "limit":
+    /// 10}`): a list of dicts `{"id", "score", "payload"}`, best first.
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let q = convert::query_of(query)?;
+        let hits = py.detach(|| self.inner.query(&q)).or_raise()?;
+        let items = hits
+            .iter()
+            .map(|h| convert::hit(py, h))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// [`query`] for a list of queries under one read view: one list of hits each.
+    fn query_batch<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let list = queries
+            .cast::<PyList>()
+            .map_err(|_| PyValueError::new_err("queries must be a list of query dicts"))?;
+        let qs = list
+            .iter()
+            .map(|q| convert::query_of(&q))
+            .collect::<PyResult<Vec<_>>>()?;
+        let all = py.detach(|| self.inner.query_batch(&qs)).or_raise()?;
+        let rows = all
+            .iter()
+            .map(|hits| {
+                let items = hits
+                    .iter()
+                    .map(|h| convert::hit(py, h))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, items)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, rows)
     }
 
     /// Makes every write acknowledged before it durable.

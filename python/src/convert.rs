@@ -149,18 +149,97 @@ pub(crate) fn payloads_of(
         .collect()
 }
 
-/// Points from ids, rows and payloads.
+/// The sparse vectors of an upsert: `None`, or per vector `None` or a dict `{field:
+/// {"indices": [...], "values": [...]}}`.
+pub(crate) fn sparse_of(
+    obj: Option<&Bound<'_, PyAny>>,
+    n: usize,
+) -> PyResult<Vec<Vec<(String, veles::SparseVector)>>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(vec![Vec::new(); n]);
+    };
+    let list = obj
+        .cast::<PyList>()
+        .map_err(|_| PyTypeError::new_err("sparse must be a list of dicts (or None)"))?;
+    if list.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "{} sparse entries for {n} vectors",
+            list.len()
+        )));
+    }
+    list.iter()
+        .map(|item| {
+            if item.is_none() {
+                return Ok(Vec::new());
+            }
+            match json_of(&item, "sparse vectors")? {
+                Value::Object(fields) => fields
+                    .into_iter()
+                    .map(|(name, v)| {
+                        veles::SparseVector::from_json(&v)
+                            .map(|v| (name, v))
+                            .map_err(crate::errors::to_py)
+                    })
+                    .collect(),
+                _ => Err(PyTypeError::new_err(
+                    "sparse vectors are a dict {field: {\"indices\": [...], \"values\": [...]}}",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Points from ids, rows, payloads and sparse vectors.
 pub(crate) fn points(
     ids: Vec<u64>,
     rows: &[f32],
     dim: usize,
     payloads: Vec<Option<Value>>,
+    sparse: Vec<Vec<(String, veles::SparseVector)>>,
 ) -> Vec<Point> {
     ids.into_iter()
         .zip(rows.chunks_exact(dim.max(1)))
         .zip(payloads)
-        .map(|((id, v), p)| Point::new(id, v.to_vec()).with_payload_opt(p))
+        .zip(sparse)
+        .map(|(((id, v), p), s)| {
+            let mut point = Point::new(id, v.to_vec()).with_payload_opt(p);
+            point.sparse = s;
+            point
+        })
         .collect()
+}
+
+/// Sparse field declarations: `None`, or a dict `{name: {"idf": bool}}` (the inner dict may
+/// be empty).
+pub(crate) fn sparse_fields(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<veles::SparseField>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let Value::Object(fields) = json_of(obj, "sparse")? else {
+        return Err(PyTypeError::new_err(
+            "sparse must be a dict {name: {\"idf\": bool}}",
+        ));
+    };
+    fields
+        .into_iter()
+        .map(|(name, v)| {
+            let idf = match v.get("idf") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "sparse field {name:?}: idf takes True or False, not {other}"
+                    )));
+                }
+            };
+            Ok(veles::SparseField::new(name, idf))
+        })
+        .collect()
+}
+
+/// A query from its JSON form as a dict (`veles::Query::from_json`).
+pub(crate) fn query_of(obj: &Bound<'_, PyAny>) -> PyResult<veles::Query> {
+    veles::Query::from_json(&json_of(obj, "a query")?).map_err(crate::errors::to_py)
 }
 
 /// A hit as a dict: `{"id", "score", "payload"}` (and `"vector"` when it has one). The keys are
@@ -194,6 +273,13 @@ pub(crate) fn point<'py>(py: Python<'py>, p: &Point) -> PyResult<Bound<'py, PyDi
         None => py.None().into_bound(py),
     };
     d.set_item("payload", payload)?;
+    if !p.sparse.is_empty() {
+        let sparse = PyDict::new(py);
+        for (name, v) in &p.sparse {
+            sparse.set_item(name, py_of_json(py, &v.to_json())?)?;
+        }
+        d.set_item("sparse", sparse)?;
+    }
     Ok(d)
 }
 

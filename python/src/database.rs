@@ -13,8 +13,10 @@ pub(crate) struct Database {
 
 #[pymethods]
 impl Database {
-    /// Creates a collection of `dim`-dimensional vectors (durable when it returns).
-    #[pyo3(signature = (name, dim, metric="cosine", m=16, ef_construction=200))]
+    /// Creates a collection of `dim`-dimensional vectors (durable when it returns), with
+    /// optional sparse vector fields: `sparse={"terms": {"idf": True}, "splade": {}}`.
+    #[pyo3(signature = (name, dim, metric="cosine", m=16, ef_construction=200, sparse=None))]
+    #[allow(clippy::too_many_arguments)]
     fn create_collection(
         &self,
         py: Python<'_>,
@@ -23,9 +25,13 @@ impl Database {
         metric: &str,
         m: u32,
         ef_construction: u32,
+        sparse: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Collection> {
         let metric: Metric = metric.parse().or_raise()?;
-        let config = CollectionConfig::new(dim, metric).with_hnsw(m, ef_construction);
+        let mut config = CollectionConfig::new(dim, metric).with_hnsw(m, ef_construction);
+        for field in convert::sparse_fields(sparse)? {
+            config = config.with_sparse(field);
+        }
         let inner = py
             .detach(|| self.inner.create_collection(name, config))
             .or_raise()?;

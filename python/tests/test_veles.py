@@ -68,6 +68,35 @@ def test_upsert_get_search_and_the_points_api(coll):
     assert all(r["problems"] == [] for r in db.check())
 
 
+def test_text_indexes_sparse_fields_and_fused_queries(tmp_path):
+    db = veles.open(tmp_path / "db")
+    c = db.create_collection("h", 4, sparse={"terms": {"idf": True}, "raw": {}})
+    words = ["red running shoes", "blue shoes", "red hat", "東京タワー"]
+    vs = rng_vectors(40, 4, seed=3)
+    sparse = [{"terms": {"indices": [i % 5, 10 + i % 3], "values": [1.0, 0.5]}} if i % 2 else None
+              for i in range(40)]
+    c.upsert(np.arange(40), vs, [{"body": words[i % 4]} for i in range(40)], sparse)
+    assert c.create_index("body", "text", {"tokenizer": "cjk"})
+    hits = c.query({"legs": [{"text": "shoe", "key": "body"}], "limit": 5})
+    assert [h["payload"]["body"] for h in hits] == ["blue shoes"] * 5
+    assert c.query({"legs": [{"text": "東京", "key": "body"}], "limit": 1})[0]["payload"]["body"] == "東京タワー"
+    fused = {"legs": [{"sparse": {"indices": [3], "values": [1.0]}, "field": "terms"},
+                      {"dense": vs[0].tolist(), "limit": 20}],
+             "fusion": "dbsf", "limit": 5}
+    first = c.query_batch([fused, fused])
+    assert first[0] == first[1] and len(first[0]) == 5
+    assert c.get([1])[0]["sparse"]["terms"] == {"indices": [1, 11], "values": [1.0, 0.5]}
+    assert c.count({"key": "body", "match": {"text": "red shoes", "mode": "phrase"}}) == 0
+    assert c.count({"key": "body", "match": "red"}) == 20
+    with pytest.raises(veles.InvalidArgument, match="strictly ascending"):
+        c.upsert([99], vs[:1], sparse=[{"terms": {"indices": [2, 1], "values": [1, 1]}}])
+    with pytest.raises(veles.InvalidArgument, match="no text index"):
+        c.query({"legs": [{"text": "x", "key": "nope"}]})
+    with pytest.raises(veles.InvalidConfig):
+        c.create_index("other", "text", {"tokenizer": "words"})
+    assert len(c) == 40
+
+
 def test_dtypes_and_shapes_convert_or_raise_clear_errors(coll):
     _, c, vs = coll
     # Other dtypes and plain lists are converted; a non-contiguous view too.

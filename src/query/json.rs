@@ -107,31 +107,10 @@ fn leg(v: &Value) -> Result<Leg> {
         .as_object()
         .ok_or_else(|| bad(format!("a leg is a JSON object, got {v}")))?;
     let source = match (obj.get("dense"), obj.get("text"), obj.get("sparse")) {
-        (None, None, Some(sp)) => {
-            let list = |k: &str| -> Result<Vec<f64>> {
-                sp.get(k)
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>())
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "\"sparse\" takes {{\"indices\": [..], \"values\": [..]}}: {sp}"
-                        ))
-                    })
-            };
-            let indices = list("indices")?
-                .into_iter()
-                .map(|x| {
-                    (x >= 0.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0)
-                        .then_some(x as u32)
-                        .ok_or_else(|| bad(format!("a sparse index is a u32, got {x}")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let values = list("values")?.into_iter().map(|x| x as f32).collect();
-            Source::Sparse {
-                field: String::new(),
-                vector: crate::SparseVector::new(indices, values),
-            }
-        }
+        (None, None, Some(sp)) => Source::Sparse {
+            field: String::new(),
+            vector: crate::SparseVector::from_json(sp)?,
+        },
         (Some(d), None, None) => {
             let vector = d
                 .as_array()

@@ -52,6 +52,45 @@ impl SparseVector {
         Ok(())
     }
 
+    /// Parses `{"indices": [u32…], "values": [number…]}` (the form the CLI, the query JSON and
+    /// the bindings take), then checks it as [`SparseVector::validate`] does.
+    pub fn from_json(v: &serde_json::Value) -> Result<SparseVector> {
+        let bad = |m: &str| Error::InvalidArgument(format!("a sparse vector: {m}, got {v}"));
+        let list = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "{{\"indices\": [..], \"values\": [..]}} needs {k:?}"
+                    ))
+                })
+        };
+        let indices = list("indices")?
+            .iter()
+            .map(|i| {
+                i.as_u64()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(|| bad("an index is a whole number below 2^32"))
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let values = list("values")?
+            .iter()
+            .map(|x| {
+                x.as_f64()
+                    .map(|f| f as f32)
+                    .ok_or_else(|| bad("values are numbers"))
+            })
+            .collect::<Result<Vec<f32>>>()?;
+        let out = SparseVector::new(indices, values);
+        out.validate("a sparse vector")?;
+        Ok(out)
+    }
+
+    /// The JSON form [`SparseVector::from_json`] reads.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"indices": self.indices, "values": self.values})
+    }
+
     /// The value at `dim` (0 where it holds none).
     pub fn get(&self, dim: u32) -> f32 {
         self.indices

@@ -288,38 +288,14 @@ fn parse_jsonl(text: &str) -> Result<Point> {
         None | Some(serde_json::Value::Null) => {}
         Some(serde_json::Value::Object(fields)) => {
             for (name, x) in fields {
-                point = point.with_sparse(name.clone(), sparse_vector(name, x)?);
+                let v = veles::SparseVector::from_json(x)
+                    .with_context(|| format!("sparse field {name:?}"))?;
+                point = point.with_sparse(name.clone(), v);
             }
         }
         Some(_) => bail!("\"sparse\" must be an object of {{field: {{indices, values}}}}"),
     }
     Ok(point)
-}
-
-/// `{"indices": [u32…], "values": [number…]}`.
-fn sparse_vector(name: &str, x: &serde_json::Value) -> Result<veles::SparseVector> {
-    let list = |k: &str| {
-        x.get(k)
-            .and_then(|a| a.as_array())
-            .ok_or_else(|| anyhow!("sparse {name:?}: {k:?} must be an array"))
-    };
-    let indices = list("indices")?
-        .iter()
-        .map(|i| {
-            i.as_u64()
-                .and_then(|i| u32::try_from(i).ok())
-                .ok_or_else(|| anyhow!("sparse {name:?}: an index is a whole number below 2^32"))
-        })
-        .collect::<Result<Vec<u32>>>()?;
-    let values = list("values")?
-        .iter()
-        .map(|v| {
-            v.as_f64()
-                .map(|f| f as f32)
-                .ok_or_else(|| anyhow!("sparse {name:?}: values are numbers"))
-        })
-        .collect::<Result<Vec<f32>>>()?;
-    Ok(veles::SparseVector::new(indices, values))
 }
 
 /// `(columns, rows, bytes per value, header length)` of a 2-d little-endian float array.
