@@ -1,0 +1,98 @@
+//! Hybrid queries through the component against the engine linked natively, on the same
+//! files (`../shared/data/hybrid-20k` over `minilm-20k`): the 1,200 queries as one
+//! `query_batch` each way, BM25 alone and BM25 fused with the dense vector (RRF), best of three
+//! rounds interleaved, wall time on one thread. The ratio is what counts. Skips, saying so,
+//! where the data is absent.
+//!
+//! `cargo bench -p veles-host --bench hybrid`
+
+use std::time::Instant;
+use veles::testing::{read_fvecs, shared_data};
+use veles::{CollectionConfig, Fusion, IndexKind, Leg, Metric, Point, Query};
+use veles_host::{Backend, ComponentBackend, NativeBackend, OpenOptions, Runtime};
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let (Some(hybrid), Some(minilm)) = (shared_data("hybrid-20k"), shared_data("minilm-20k"))
+    else {
+        return;
+    };
+    let texts = std::fs::read_to_string(minilm.join("base.txt")).expect("base.txt");
+    let base = read_fvecs(&minilm.join("base.fvecs")).expect("base.fvecs");
+    let queries = std::fs::read_to_string(hybrid.join("queries.txt")).expect("queries.txt");
+    let vectors = read_fvecs(&hybrid.join("query.fvecs")).expect("query.fvecs");
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    {
+        let mut db = NativeBackend::open(tmp.path()).expect("open");
+        db.create_collection("h", CollectionConfig::new(384, Metric::Cosine))
+            .expect("create");
+        db.create_index("h", "text", IndexKind::Text)
+            .expect("index");
+        let points: Vec<Point> = texts
+            .lines()
+            .zip(base)
+            .enumerate()
+            .map(|(i, (t, v))| {
+                Point::new(i as u64, v).with_payload(serde_json::json!({ "text": t }))
+            })
+            .collect();
+        for chunk in points.chunks(1000) {
+            db.upsert("h", chunk).expect("upsert");
+        }
+        db.checkpoint("h").expect("checkpoint");
+    }
+    let bm25: Vec<Query> = queries
+        .lines()
+        .map(|q| Query::new(10).with_payload(false).leg(Leg::text("text", q)))
+        .collect();
+    let rrf: Vec<Query> = queries
+        .lines()
+        .zip(&vectors)
+        .map(|(q, v)| {
+            Query::new(10)
+                .with_payload(false)
+                .leg(Leg::dense(v.clone()).with_limit(50).with_ef(64))
+                .leg(Leg::text("text", q).with_limit(50))
+                .with_fusion(Fusion::Rrf { k: 2.0 })
+        })
+        .collect();
+    let runtime = Runtime::new().expect("the component loads");
+    // Both read-only (readers take no lock), the component as the CLI runs it.
+    let options = OpenOptions {
+        read_only: true,
+        ..OpenOptions::default()
+    };
+    let mut sides: Vec<(&str, Box<dyn Backend>)> = vec![
+        (
+            "native",
+            Box::new(NativeBackend::open_with(tmp.path(), &options).expect("open")),
+        ),
+        (
+            "component",
+            Box::new(ComponentBackend::open_with(&runtime, tmp.path(), &options).expect("open")),
+        ),
+    ];
+    for (name, qs) in [("BM25", &bm25), ("RRF dense 50 + BM25 50", &rrf)] {
+        let mut best = [f64::INFINITY; 2];
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.clear();
+            for (i, (_, db)) in sides.iter_mut().enumerate() {
+                let t = Instant::now();
+                let hits = db.query_batch("h", qs).expect("query");
+                best[i] = best[i].min(t.elapsed().as_secs_f64());
+                answers.push(hits);
+            }
+        }
+        assert_eq!(answers[0], answers[1], "{name}: the same answers both ways");
+        let qps = |s: f64| qs.len() as f64 / s;
+        println!(
+            "{name}: native {:.0} QPS, component {:.0} QPS, component / native {:.2}x",
+            qps(best[0]),
+            qps(best[1]),
+            best[0] / best[1]
+        );
+    }
+}
