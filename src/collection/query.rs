@@ -72,7 +72,7 @@ impl Collection {
         q.legs
             .iter()
             .map(|leg| {
-                let depth = leg.depth(q.limit);
+                let depth = leg.depth(q.limit, q.legs.len());
                 let dense = match &leg.source {
                     Source::Dense { vector, ef, exact } => {
                         let params = SearchParams::default().with_ef(*ef).with_exact(*exact);

@@ -52,9 +52,16 @@ impl TopK {
     }
 
     pub(crate) fn push(&mut self, d: f32, id: u64, slot: u32) {
-        self.heap.push(Candidate(d, id, slot));
-        if self.heap.len() > self.k {
-            self.heap.pop();
+        let c = Candidate(d, id, slot);
+        if self.heap.len() < self.k {
+            self.heap.push(c);
+            return;
+        }
+        // Full: the new one takes the worst's place (one sift instead of a push and a pop).
+        if let Some(mut worst) = self.heap.peek_mut()
+            && c < *worst
+        {
+            *worst = c;
         }
     }
 

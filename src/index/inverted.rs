@@ -128,7 +128,11 @@ impl Cursor<'_> {
 /// The top `k` of `(score, id, slot)`, best first: higher score, then smaller id. Exact:
 /// a slot is left unscored only when the terms it could still match cannot lift it past the
 /// `k`-th, with ties counted (so the answer is the one a full scoring gives).
-pub(crate) fn top_k(terms: &[Term<'_>], k: usize, scorer: &mut dyn Scorer) -> Vec<(f32, u64, u32)> {
+pub(crate) fn top_k(
+    terms: &[Term<'_>],
+    k: usize,
+    scorer: &mut impl Scorer,
+) -> Vec<(f32, u64, u32)> {
     if k == 0 {
         return Vec::new();
     }

@@ -43,7 +43,8 @@ pub enum Source {
 #[non_exhaustive]
 pub struct Leg {
     pub source: Source,
-    /// The leg's depth; `None`: the query's limit, at least [`DEFAULT_LEG_LIMIT`].
+    /// The leg's depth; `None`: the query's limit (at least [`DEFAULT_LEG_LIMIT`] when
+    /// there are several legs to fuse).
     pub limit: Option<usize>,
     pub filter: Option<Filter>,
     /// Multiplies the leg's part of a fused score (1 by default; 0 leaves the leg out of
@@ -118,9 +119,14 @@ impl Leg {
         self
     }
 
-    /// The leg's depth for a query of `limit`.
-    pub(crate) fn depth(&self, limit: usize) -> usize {
-        self.limit.unwrap_or(limit.max(DEFAULT_LEG_LIMIT))
+    /// The leg's depth in a query of `limit` with `legs` legs: a lone leg's ranking is the
+    /// answer, so it ranks no deeper than the answer needs.
+    pub(crate) fn depth(&self, limit: usize, legs: usize) -> usize {
+        match (self.limit, legs) {
+            (Some(n), _) => n,
+            (None, 1) => limit,
+            (None, _) => limit.max(DEFAULT_LEG_LIMIT),
+        }
     }
 }
 
@@ -239,7 +245,7 @@ impl Query {
             ));
         }
         for (i, leg) in self.legs.iter().enumerate() {
-            k_ok(leg.depth(self.limit))?;
+            k_ok(leg.depth(self.limit, self.legs.len()))?;
             if !(leg.weight.is_finite() && leg.weight >= 0.0) {
                 return arg(format!(
                     "leg {i}: a weight must be finite and at least 0, got {}",

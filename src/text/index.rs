@@ -32,13 +32,16 @@ impl Default for Bm25 {
 
 /// Invariants: for every live slot with text at the key, `lengths[slot]` is its number of
 /// terms and each of its terms' postings holds `(slot, frequency)`; no other slot is in any
-/// postings; `docs` counts the slots with at least one term and `total` sums `lengths`.
+/// postings; `shortest[t]` is at most the length of every text in term `t`'s postings (a
+/// bound: removals leave it); `docs` counts the slots with at least one term and `total` sums
+/// `lengths`.
 #[derive(Debug)]
 pub(crate) struct TextIndex {
     key: String,
     analyzer: Analyzer,
     terms: HashMap<Box<str>, u32>,
     postings: Vec<Postings>,
+    shortest: Vec<u32>,
     lengths: Vec<u32>,
     docs: u64,
     total: u64,
@@ -60,6 +63,7 @@ impl TextIndex {
             analyzer: Analyzer::new(config),
             terms: HashMap::new(),
             postings: Vec::new(),
+            shortest: Vec::new(),
             lengths: Vec::new(),
             docs: 0,
             total: 0,
@@ -98,8 +102,14 @@ impl TextIndex {
                     let t = *self.terms.entry(term.into()).or_insert(next);
                     if t == next {
                         self.postings.push(Postings::default());
+                        self.shortest.push(n);
                     }
-                    self.postings[t as usize].insert(slot, tf);
+                    let p = &mut self.postings[t as usize];
+                    if p.len() == 0 {
+                        self.shortest[t as usize] = n;
+                    }
+                    self.shortest[t as usize] = self.shortest[t as usize].min(n);
+                    p.insert(slot, tf);
                 }
                 false => {
                     if let Some(&t) = self.terms.get(term) {
@@ -125,6 +135,13 @@ impl TextIndex {
 
     fn postings_of(&self, term: &str) -> Option<&Postings> {
         self.terms.get(term).map(|&t| &self.postings[t as usize])
+    }
+
+    /// A term's postings and the length of its shortest text (a bound).
+    fn postings_and_shortest(&self, term: &str) -> Option<(&Postings, u32)> {
+        self.terms
+            .get(term)
+            .map(|&t| (&self.postings[t as usize], self.shortest[t as usize]))
     }
 
     /// The distinct terms of a query string.
@@ -228,27 +245,23 @@ impl TextIndex {
         } else {
             self.total as f32 / n
         };
-        let mut lists = Vec::new();
-        let mut idfs = Vec::new();
+        let mut scorer_terms = Vec::with_capacity(terms.len());
+        let mut idfs = Vec::with_capacity(terms.len());
         for t in &terms {
-            let Some(p) = self.postings_of(t).filter(|p| p.len() > 0) else {
+            let Some((p, shortest)) = self.postings_and_shortest(t).filter(|(p, _)| p.len() > 0)
+            else {
                 continue;
             };
             let df = p.len() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            lists.push(p);
-            idfs.push(idf);
-        }
-        let scorer_terms: Vec<Term<'_>> = lists
-            .iter()
-            .zip(&idfs)
-            .map(|(p, &idf)| Term {
+            scorer_terms.push(Term {
                 postings: p,
                 // Rises with the frequency, falls with the length: the list's largest
-                // frequency at the shortest length bounds every posting.
-                bound: idf * saturate(p.max(), 0.0, avg, params),
-            })
-            .collect();
+                // frequency at its shortest text's length bounds every posting.
+                bound: idf * saturate(p.max(), shortest as f32, avg, params),
+            });
+            idfs.push(idf);
+        }
         let mut scorer = Bm25Scorer {
             idfs: &idfs,
             lengths: &self.lengths,
