@@ -352,3 +352,83 @@ fn hybrid_20k_quality() {
         "a weighted hybrid at least as good as its better leg"
     );
 }
+
+/// A checkpoint saves the text indexes (`text-<g>`), and an open loads them instead of
+/// analysing every text again; a missing one is rebuilt (and `check` says so), a damaged one
+/// is rebuilt and `check` reports the damage with the file.
+#[test]
+fn a_checkpoint_saves_text_indexes_and_an_open_loads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = TextConfig::default().with_tokenizer(Tokenizer::Cjk);
+    let want;
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let col = filled(&db);
+        col.create_text_index("body", config).unwrap();
+        col.checkpoint().unwrap();
+        want = col.query(&text_query("lazy dog 東京")).unwrap();
+    }
+    let text_file = || {
+        std::fs::read_dir(tmp.path().join("collections/t"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("text-")
+            })
+    };
+    let file = text_file().expect("the checkpoint wrote its text file");
+    let rebuilt_note =
+        |r: &veles::CheckReport| r.notes.iter().any(|n| n.contains("rebuilt on open"));
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let col = db.collection("t").unwrap();
+        let report = col.check().unwrap();
+        assert!(report.is_ok() && !rebuilt_note(&report), "{report:?}");
+        assert_eq!(col.query(&text_query("lazy dog 東京")).unwrap(), want);
+    }
+    let bytes = std::fs::read(&file).unwrap();
+    let mut damaged = bytes.clone();
+    let at = bytes.len() / 2;
+    damaged[at] ^= 0x20;
+    std::fs::write(&file, &damaged).unwrap();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let col = db.collection("t").unwrap();
+        assert_eq!(
+            col.query(&text_query("lazy dog 東京")).unwrap(),
+            want,
+            "rebuilt"
+        );
+        let report = col.check().unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            report.problems.iter().any(|p| p.file.contains(&name)),
+            "{report:?}"
+        );
+        assert!(rebuilt_note(&report), "{report:?}");
+    }
+    std::fs::remove_file(&file).unwrap();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let col = db.collection("t").unwrap();
+        assert_eq!(
+            col.query(&text_query("lazy dog 東京")).unwrap(),
+            want,
+            "rebuilt"
+        );
+        let report = col.check().unwrap();
+        assert!(report.is_ok() && rebuilt_note(&report), "{report:?}");
+        // The next checkpoint saves them again, and a compaction too.
+        col.checkpoint().unwrap();
+        col.compact().unwrap();
+    }
+    assert!(text_file().is_some());
+    let db = Database::open(tmp.path()).unwrap();
+    let col = db.collection("t").unwrap();
+    let report = col.check().unwrap();
+    assert!(report.is_ok() && !rebuilt_note(&report), "{report:?}");
+    assert_eq!(col.query(&text_query("lazy dog 東京")).unwrap(), want);
+}

@@ -106,7 +106,10 @@ fn main() {
                 answers.push(hits);
             }
         }
-        assert!(answers.iter().all(|a| *a == answers[0]), "{name}: the same answers every way");
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{name}: the same answers every way"
+        );
         let qps = |s: f64| qs.len() as f64 / s;
         println!(
             "{name}: native {:.0} QPS; component {:.0} QPS ({:.2}x native), without deadlines {:.0} QPS ({:.2}x)",

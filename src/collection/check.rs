@@ -32,10 +32,16 @@ impl Collection {
             st.check_ids(&mut report);
             st.check_payloads(checkpoint.as_ref(), &mut report);
             st.check_sparse(&mut report);
+            st.check_texts(&mut report);
             let entries = checkpoint.map(|cp| cp.entries).unwrap_or_default();
             st.check_graph(&entries, &mut report);
             if let Some(why) = &st.recovery.graph_problem {
                 report.notes.push(format!("graph rebuilt on open: {why}"));
+            }
+            for key in &st.texts_rebuilt {
+                report.notes.push(format!(
+                    "text index on {key:?} rebuilt on open from the payloads (the checkpoint's text file was missing or unusable)"
+                ));
             }
             Ok(report)
         })
@@ -68,6 +74,22 @@ impl State {
                 None,
                 "the sparse postings do not match the sparse vectors",
             );
+        }
+    }
+
+    /// The text file of this generation, when there is one: its checksums and structure
+    /// (derived data: an open rebuilds what it cannot use, but damage is still damage).
+    fn check_texts(&self, report: &mut CheckReport) {
+        let tpath = super::files::text_file(&self.path, self.generation);
+        match self.dir.read_file(&tpath) {
+            Ok(Some(bytes)) => {
+                report.bytes_checked += bytes.len() as u64;
+                if let Err(e) = crate::text::file::decode(&bytes, &tpath) {
+                    report.error(&tpath, &e.into());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => report.error(&tpath, &e.into()),
         }
     }
 

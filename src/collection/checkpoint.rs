@@ -1,6 +1,6 @@
 //! The checkpoint protocol: folding the log into a new checkpoint.
 
-use super::files::{CHECKPOINT, graph_file, payloads_file, sparse_file};
+use super::files::{CHECKPOINT, graph_file, payloads_file, sparse_file, text_file};
 use super::graph::too_many_tombstones;
 use super::handle::Collection;
 use super::state::State;
@@ -78,6 +78,7 @@ impl Writer<'_> {
             let graph = st.graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
             let gpath = graph_file(&st.path, next);
             let sparse = st.sparse_bytes(next);
+            let texts = st.text_bytes(&st.indexes, next);
             st.guard_shared(|st| {
                 st.payload_file.sync()?;
                 st.vectors.file.sync()?;
@@ -89,12 +90,18 @@ impl Writer<'_> {
                 if let Some((path, bytes)) = &sparse {
                     st.dir.write_atomic(path, bytes)?;
                 }
+                if let Some((path, bytes)) = &texts {
+                    st.dir.write_atomic(path, bytes)?;
+                }
                 st.dir.write_atomic(&st.file(CHECKPOINT), &bytes)
             })?;
-            Ok((
-                graph_file(&st.path, st.generation),
-                sparse.map(|_| sparse_file(&st.path, st.generation)),
-            ))
+            // Files of the generation this one replaces, removed once the new is durable.
+            let mut old = vec![graph_file(&st.path, st.generation)];
+            if sparse.is_some() {
+                old.push(sparse_file(&st.path, st.generation));
+            }
+            old.push(text_file(&st.path, st.generation));
+            Ok(old)
         })?;
         let (old, dirty) = self.write(|st, _| {
             st.guard(|st| {
@@ -112,10 +119,7 @@ impl Writer<'_> {
                 if let Some(old) = old {
                     st.dir.remove_file(old.path())?;
                 }
-                if let Some(s) = &old_graph.1 {
-                    st.dir.remove_file(s)?;
-                }
-                st.dir.remove_file(&old_graph.0)
+                old_graph.iter().try_for_each(|f| st.dir.remove_file(f))
             })
         })
     }
@@ -179,6 +183,22 @@ impl State {
             .iter()
             .filter_map(|(slot, field, v)| Some((self.ids.owner(slot)?, field, v)));
         let bytes = crate::sparse::file::encode(&path, entries);
+        Some((path, bytes))
+    }
+
+    /// The text file of checkpoint `generation` for `indexes` and its bytes; `None` without
+    /// text indexes.
+    pub(super) fn text_bytes(
+        &self,
+        indexes: &crate::payloads::PayloadIndexes,
+        generation: u32,
+    ) -> Option<(String, Vec<u8>)> {
+        let texts = indexes.texts();
+        if texts.is_empty() {
+            return None;
+        }
+        let path = text_file(&self.path, generation);
+        let bytes = crate::text::file::encode(&path, &texts);
         Some((path, bytes))
     }
 

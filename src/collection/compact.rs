@@ -1,7 +1,7 @@
 //! Compaction: live slots rewritten densely, tombstones dropped from the graph.
 
 use super::checkpoint::PayloadExtent;
-use super::files::{CHECKPOINT, graph_file, sparse_file, vectors_file};
+use super::files::{CHECKPOINT, graph_file, sparse_file, text_file, vectors_file};
 use super::graph::{build, reconnect, too_many_tombstones};
 use super::handle::Collection;
 use super::open::open_vectors;
@@ -122,17 +122,6 @@ impl State {
         let graph_bytes = graph.as_ref().map(|g| hnsw::file::encode(g, stamp));
         let bytes = cp.encode();
         let (gpath, cpath) = (graph_file(&self.path, next), self.file(CHECKPOINT));
-        // By id, so the same bytes whatever the slots became.
-        let sparse_bytes = self.sparse_bytes(next);
-        self.guard_shared(|st| {
-            if let Some(g) = &graph_bytes {
-                st.dir.write_atomic(&gpath, g)?;
-            }
-            if let Some((path, b)) = &sparse_bytes {
-                st.dir.write_atomic(path, b)?;
-            }
-            st.dir.write_atomic(&cpath, &bytes)
-        })?;
         let sparse = self
             .sparse
             .remapped(|s| map.get(s as usize).copied().flatten());
@@ -144,6 +133,18 @@ impl State {
             ids.live_slots()
                 .map(|s| (s, need.then(|| payloads.value(s)).flatten())),
         );
+        // By id, so the same bytes whatever the slots became.
+        let sparse_bytes = self.sparse_bytes(next);
+        let text_bytes = self.text_bytes(&indexes, next);
+        self.guard_shared(|st| {
+            if let Some(g) = &graph_bytes {
+                st.dir.write_atomic(&gpath, g)?;
+            }
+            for (path, b) in sparse_bytes.iter().chain(&text_bytes) {
+                st.dir.write_atomic(path, b)?;
+            }
+            st.dir.write_atomic(&cpath, &bytes)
+        })?;
         Ok(Compacted {
             vectors,
             sq8,
@@ -173,6 +174,7 @@ impl State {
         if !self.sparse.is_empty() {
             files.push(sparse_file(&self.path, self.generation));
         }
+        files.push(text_file(&self.path, self.generation));
         let old_sparse = std::mem::replace(&mut self.sparse, c.sparse);
         let old_vectors = self.vectors.replace(c.vectors, c.sq8);
         let old_graph = std::mem::replace(&mut self.graph, c.graph);

@@ -2,8 +2,8 @@
 //!
 //! `checkpoint` (config, id map, index declarations), `vectors-<g>` and `vectors-<g>.crc`
 //! (slots and their checksums), `payloads-<g>` (payload records), `graph-<g>` (the HNSW
-//! graph), `sparse-<g>` (sparse vectors, with sparse fields only), `wal` (what happened
-//! since the checkpoint). The checkpoint names the vector,
+//! graph), `sparse-<g>` (sparse vectors, with sparse fields only), `text-<g>` (the text
+//! indexes, derived), `wal` (what happened since the checkpoint). The checkpoint names the vector,
 //! payload and graph files it belongs to by generation, so replacing any commits with the one atomic write of the checkpoint; files of other
 //! generations are leftovers of a crash and are removed on open.
 
@@ -86,6 +86,11 @@ pub(crate) fn graph_file(path: &str, generation: u32) -> String {
     format!("{path}/graph-{generation}")
 }
 
+/// The text indexes of checkpoint `generation` (collections with text indexes only).
+pub(crate) fn text_file(path: &str, generation: u32) -> String {
+    format!("{path}/text-{generation}")
+}
+
 /// The sparse vectors of checkpoint `generation` (collections with sparse fields only).
 pub(crate) fn sparse_file(path: &str, generation: u32) -> String {
     format!("{path}/sparse-{generation}")
@@ -109,9 +114,10 @@ pub(crate) fn is_leftover(name: &str, generations: Generations) -> bool {
         format!("payloads-{}", generations.payloads),
         format!("graph-{}", generations.log),
         format!("sparse-{}", generations.log),
+        format!("text-{}", generations.log),
     ];
     !keep.iter().any(|k| k == name)
-        && (["vectors-", "graph-", "payloads-", "sparse-"]
+        && (["vectors-", "graph-", "payloads-", "sparse-", "text-"]
             .iter()
             .any(|p| name.starts_with(p))
             || name.ends_with(".tmp"))

@@ -203,7 +203,8 @@ fn open_once(
         )?;
         let ids = IdMap::from_entries(cp.slot_count, cp.entries.iter().map(|e| (e.id, e.slot)));
         let (payload_file, payloads) = load_payloads(dir.as_ref(), path, &cp, options.read_only)?;
-        let indexes = fill_indexes(&cp, &payloads);
+        let saved = saved_texts(dir.as_ref(), path, &cp);
+        let (indexes, texts_rebuilt) = fill_indexes(&cp, &payloads, saved);
         let sparse = load_sparse(dir.as_ref(), path, &cp, &config, &ids)?;
         let wpath = files::file(path, WAL);
         let (wal, rec) = Wal::open(
@@ -234,6 +235,7 @@ fn open_once(
             rewrites,
             ..Parts::empty(dir, path, options, config.clone(), files)
         })?;
+        state.texts_rebuilt = texts_rebuilt;
         state.load_graph(&graph_file(path, cp.generation))?;
         state.replay(&rec, &wpath)?;
         if !state.options.read_only {
@@ -346,16 +348,49 @@ fn load_sparse(
     Ok(out)
 }
 
-/// The payload indexes the checkpoint declares, filled from the payloads of its live points.
-fn fill_indexes(cp: &Checkpoint, payloads: &PayloadStore) -> PayloadIndexes {
+/// The text indexes the checkpoint's text file saved (none when it has none, or when the
+/// file is missing or damaged: they are derived, and rebuilt; `check` reports the damage).
+fn saved_texts(dir: &dyn Directory, path: &str, cp: &Checkpoint) -> Vec<crate::text::TextIndex> {
+    let any = cp
+        .indexes
+        .iter()
+        .any(|(_, code, _)| IndexKind::from_code(*code) == Some(IndexKind::Text));
+    if !any {
+        return Vec::new();
+    }
+    let tpath = files::text_file(path, cp.generation);
+    match dir.read_file(&tpath) {
+        Ok(Some(bytes)) => crate::text::file::decode(&bytes, &tpath).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The payload indexes the checkpoint declares: text indexes from `saved` where it holds one
+/// of the declared key and config, every other filled from the payloads of its live points;
+/// and the keys of the text indexes that had to be built so.
+fn fill_indexes(
+    cp: &Checkpoint,
+    payloads: &PayloadStore,
+    mut saved: Vec<crate::text::TextIndex>,
+) -> (PayloadIndexes, Vec<String>) {
     let mut indexes = PayloadIndexes::default();
+    let mut rebuilt = Vec::new();
     for (key, code, params) in &cp.indexes {
         // Validated by the checkpoint decoder.
         let live = cp.entries.iter().map(|e| e.slot);
         let filled = live.filter_map(|s| payloads.value(s).map(|v| (s, v)));
         match (IndexKind::from_code(*code), TextConfig::decode(params)) {
             (Some(IndexKind::Text), Some(config)) => {
-                indexes.create_text(key, config, filled);
+                match saved
+                    .iter()
+                    .position(|t| t.key() == key && t.config() == config)
+                {
+                    Some(i) => indexes.adopt_text(saved.swap_remove(i)),
+                    None => {
+                        indexes.create_text(key, config, filled);
+                        rebuilt.push(key.clone());
+                    }
+                }
             }
             (Some(kind), _) => {
                 indexes.create(key, kind, filled);
@@ -366,7 +401,7 @@ fn fill_indexes(cp: &Checkpoint, payloads: &PayloadStore) -> PayloadIndexes {
     for e in &cp.entries {
         indexes.update(e.slot, None, None, true);
     }
-    indexes
+    (indexes, rebuilt)
 }
 
 impl State {

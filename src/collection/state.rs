@@ -66,6 +66,9 @@ pub(super) struct State {
     /// collection no writer of this version has opened.
     pub(super) rewrites: Option<Rewrites>,
     pub(super) recovery: RecoveryStats,
+    /// The text indexes an open built from the payloads although the checkpoint declared
+    /// them (its text file missing, damaged or of other contents): `check` says so.
+    pub(super) texts_rebuilt: Vec<String>,
     /// Working memory for searches, one per concurrent search.
     pub(super) search_scratch: Mutex<Vec<Scratch>>,
 }
@@ -157,6 +160,7 @@ impl State {
             failed: AtomicBool::new(false),
             rewrites: p.rewrites,
             recovery: p.recovery,
+            texts_rebuilt: Vec::new(),
             search_scratch: Mutex::new(Vec::new()),
         };
         st.vectors.load(st.ids.owners())?;

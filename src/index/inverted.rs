@@ -21,6 +21,28 @@ pub(crate) struct Postings {
 }
 
 impl Postings {
+    /// Postings from their parts; `None` unless the slots are strictly ascending, as many
+    /// as the weights, and the weights finite.
+    pub(crate) fn from_parts(slots: Vec<u32>, weights: Vec<f32>) -> Option<Postings> {
+        let sorted = slots.windows(2).all(|w| w[0] < w[1]);
+        if !sorted || slots.len() != weights.len() || !weights.iter().all(|w| w.is_finite()) {
+            return None;
+        }
+        let max = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let min = weights.iter().copied().fold(f32::INFINITY, f32::min);
+        Some(Postings {
+            slots,
+            weights,
+            max: if max.is_finite() { max } else { 0.0 },
+            min: if min.is_finite() { min } else { 0.0 },
+        })
+    }
+
+    /// The weights, in slot order.
+    pub(crate) fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
     /// Sets `slot`'s weight (adds it when absent).
     pub(crate) fn insert(&mut self, slot: u32, weight: f32) {
         (self.max, self.min) = match self.slots.is_empty() {

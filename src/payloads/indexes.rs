@@ -58,6 +58,21 @@ impl PayloadIndexes {
         self.texts.iter().find(|t| t.key() == key)
     }
 
+    /// The text indexes, by key (what a checkpoint saves).
+    pub(crate) fn texts(&self) -> Vec<&TextIndex> {
+        let mut out: Vec<&TextIndex> = self.texts.iter().collect();
+        out.sort_by(|a, b| a.key().cmp(b.key()));
+        out
+    }
+
+    /// Adopts a text index loaded whole (from a checkpoint's text file) for a key that has
+    /// none.
+    pub(crate) fn adopt_text(&mut self, index: TextIndex) {
+        if self.text(index.key()).is_none() {
+            self.texts.push(index);
+        }
+    }
+
     /// Declares a text index and fills it from `payloads` (as [`PayloadIndexes::create`]).
     /// False when `key` has one (whatever its config).
     pub(crate) fn create_text(

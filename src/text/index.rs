@@ -37,14 +37,14 @@ impl Default for Bm25 {
 /// `lengths`.
 #[derive(Debug)]
 pub(crate) struct TextIndex {
-    key: String,
-    analyzer: Analyzer,
-    terms: HashMap<Box<str>, u32>,
-    postings: Vec<Postings>,
-    shortest: Vec<u32>,
-    lengths: Vec<u32>,
-    docs: u64,
-    total: u64,
+    pub(super) key: String,
+    pub(super) analyzer: Analyzer,
+    pub(super) terms: HashMap<Box<str>, u32>,
+    pub(super) postings: Vec<Postings>,
+    pub(super) shortest: Vec<u32>,
+    pub(super) lengths: Vec<u32>,
+    pub(super) docs: u64,
+    pub(super) total: u64,
 }
 
 /// The text at a payload value: a string, or an array's strings.

@@ -1,8 +1,9 @@
 //! Full text: analysis (tokenizers, case, folding, stop words, stemming), the text index of
-//! a payload key, and BM25 over it.
+//! a payload key, BM25 over it, and the file that saves the indexes at a checkpoint.
 
 mod analyze;
 mod config;
+pub(crate) mod file;
 mod fold;
 mod index;
 mod stopwords;
