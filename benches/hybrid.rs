@@ -145,7 +145,8 @@ fn main() {
         rebuilt * 1e3,
         rebuilt / loaded
     );
-    let (_, db, col) = reopen();
+    // The database stays open while its collection is used.
+    let (_, _db, col) = reopen();
 
     let dense = move |v: &[f32]| Leg::dense(v.to_vec()).with_ef(64);
     let text = move |q: &str, b: f32| Leg::text("text", q).with_bm25(Bm25 { k1: 1.2, b });
