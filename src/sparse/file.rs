@@ -2,24 +2,19 @@
 //! written whole at each checkpoint (as the graph is), atomically, before the checkpoint that
 //! names it. Unlike the graph it is primary data: damage is corruption, never rebuilt.
 //!
-//! ```text
-//!  0   8  magic "VELESSPV"
-//!  8   4  format version (u32 LE) = 1
-//! 12   4  stamp: crc32 of the file's path in the database (never 0)
-//! 16   8  body length n (u64 LE)
-//! 24   4  crc32 of bytes 0..24
-//! 28   n  body: count u64, then per vector: id u64, field u16 (its place in the config),
-//!         nnz u32, nnz indices (u32, ascending), nnz values (f32)
-//! 28+n 4  crc32 of the body
-//! ```
+//! Framed as `format/whole.rs` says (magic "VELESSPV", version 1); the body: count u64, then
+//! per vector: id u64, field u16 (its place in the config), nnz u32, nnz indices (u32,
+//! ascending), nnz values (f32).
 
 use super::vector::SparseVector;
 use crate::error::StorageError;
-use crate::format::{Reader, append_crc, crc_matches, file_stamp, u32_at, u64_at};
+use crate::format::{Header, Reader, whole};
 
-const MAGIC: [u8; 8] = *b"VELESSPV";
-const VERSION: u32 = 1;
-const HEAD: usize = 28;
+const HEADER: Header = Header {
+    magic: *b"VELESSPV",
+    version: 1,
+};
+const HEAD: usize = whole::BODY_AT;
 
 /// One stored vector: the point, its field's place in the config, the vector.
 pub(crate) type Entry = (u64, u16, SparseVector);
@@ -38,55 +33,14 @@ pub(crate) fn encode<'a>(
         count += 1;
     }
     body[..8].copy_from_slice(&count.to_le_bytes());
-    let mut out = Vec::with_capacity(HEAD + body.len() + 4);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&file_stamp(path).to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    append_crc(&mut out);
-    out.extend_from_slice(&body);
-    let crc = crc32fast::hash(&body);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    whole::encode(HEADER, path, &body)
 }
 
 /// The entries of a file read whole from `path`; `fields` is how many the config declares.
 /// Any damage is `Corrupted` with the file and the offset where it shows.
 pub(crate) fn decode(bytes: &[u8], path: &str, fields: usize) -> Result<Vec<Entry>, StorageError> {
     let bad = |at: usize, why: String| StorageError::corrupted(path, at as u64, why);
-    if bytes.len() < HEAD + 4 || bytes[..8] != MAGIC {
-        return Err(bad(
-            0,
-            "not a sparse vector file (bad magic or too short)".into(),
-        ));
-    }
-    if !crc_matches(bytes, 24) {
-        return Err(bad(24, "sparse file header checksum mismatch".into()));
-    }
-    match u32_at(bytes, 8) {
-        Some(VERSION) => {}
-        found => {
-            return Err(StorageError::UnsupportedVersion {
-                file: path.to_string(),
-                found: found.unwrap_or(0),
-                supported: VERSION,
-            });
-        }
-    }
-    if u32_at(bytes, 12) != Some(file_stamp(path)) {
-        return Err(bad(
-            12,
-            "the file belongs to another collection or generation".into(),
-        ));
-    }
-    let n = u64_at(bytes, 16).unwrap_or(u64::MAX);
-    if n != (bytes.len() - HEAD - 4) as u64 {
-        return Err(bad(16, "body length does not match the file size".into()));
-    }
-    let body = &bytes[HEAD..bytes.len() - 4];
-    if u32_at(bytes, bytes.len() - 4) != Some(crc32fast::hash(body)) {
-        return Err(bad(HEAD, "sparse file body checksum mismatch".into()));
-    }
+    let body = whole::decode(bytes, HEADER, path, "sparse vector file")?;
     let mut r = Reader::new(body);
     let count = r.u64().map_err(|e| bad(HEAD, e))?;
     // Every entry takes at least 14 bytes: never allocate for more than the body holds.

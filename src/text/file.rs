@@ -4,30 +4,25 @@
 //! damaged or of other declarations is rebuilt from the payloads (and `check` reports the
 //! damage with its file and offset).
 //!
-//! ```text
-//!  0   8  magic "VELESTXT"
-//!  8   4  format version (u32 LE) = 1
-//! 12   4  stamp: crc32 of the file's path in the database (never 0)
-//! 16   8  body length n (u64 LE)
-//! 24   4  crc32 of bytes 0..24
-//! 28   n  body: count u32, then per index: key (u32 length, UTF-8), config (6 bytes, as in
-//!         the checkpoint), docs u64, total u64, slots u32 then that many lengths u32, terms
-//!         u32 then per term: text (u32 length, UTF-8), shortest u32, postings u32, that many
-//!         slots u32 (ascending), that many frequencies f32
-//! 28+n 4  crc32 of the body
-//! ```
+//! Framed as `format/whole.rs` says (magic "VELESTXT", version 1); the body: count u32, then
+//! per index: key (u32 length, UTF-8), config (6 bytes, as in the checkpoint), docs u64,
+//! total u64, slots u32 then that many lengths u32, terms u32 then per term: text (u32
+//! length, UTF-8), shortest u32, postings u32, that many slots u32 (ascending), that many
+//! frequencies f32.
 
 use super::analyze::Analyzer;
 use super::config::{CONFIG_BYTES, TextConfig};
 use super::index::TextIndex;
 use crate::error::StorageError;
-use crate::format::{Reader, append_crc, crc_matches, file_stamp, u32_at, u64_at};
+use crate::format::{Header, Reader, whole};
 use crate::index::inverted::Postings;
 use std::collections::HashMap;
 
-const MAGIC: [u8; 8] = *b"VELESTXT";
-const VERSION: u32 = 1;
-const HEAD: usize = 28;
+const HEADER: Header = Header {
+    magic: *b"VELESTXT",
+    version: 1,
+};
+const HEAD: usize = whole::BODY_AT;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -64,51 +59,14 @@ pub(crate) fn encode(path: &str, indexes: &[&TextIndex]) -> Vec<u8> {
             }
         }
     }
-    let mut out = Vec::with_capacity(HEAD + body.len() + 4);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&file_stamp(path).to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    append_crc(&mut out);
-    let crc = crc32fast::hash(&body);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    whole::encode(HEADER, path, &body)
 }
 
 /// The indexes in the file read whole from `path`. Any damage is `Corrupted` with the file
 /// and the offset where it shows.
 pub(crate) fn decode(bytes: &[u8], path: &str) -> Result<Vec<TextIndex>, StorageError> {
     let bad = |at: usize, why: String| StorageError::corrupted(path, at as u64, why);
-    if bytes.len() < HEAD + 4 || bytes[..8] != MAGIC {
-        return Err(bad(
-            0,
-            "not a text index file (bad magic or too short)".into(),
-        ));
-    }
-    if !crc_matches(bytes, 24) {
-        return Err(bad(24, "text index file header checksum mismatch".into()));
-    }
-    if u32_at(bytes, 8) != Some(VERSION) {
-        return Err(StorageError::UnsupportedVersion {
-            file: path.to_string(),
-            found: u32_at(bytes, 8).unwrap_or(0),
-            supported: VERSION,
-        });
-    }
-    if u32_at(bytes, 12) != Some(file_stamp(path)) {
-        return Err(bad(
-            12,
-            "the file belongs to another collection or generation".into(),
-        ));
-    }
-    if u64_at(bytes, 16) != Some((bytes.len() - HEAD - 4) as u64) {
-        return Err(bad(16, "body length does not match the file size".into()));
-    }
-    let body = &bytes[HEAD..bytes.len() - 4];
-    if u32_at(bytes, bytes.len() - 4) != Some(crc32fast::hash(body)) {
-        return Err(bad(HEAD, "text index file body checksum mismatch".into()));
-    }
+    let body = whole::decode(bytes, HEADER, path, "text index file")?;
     let mut r = Reader::new(body);
     let at = |r: &Reader<'_>| HEAD + r.position();
     let count = r.u32().map_err(|e| bad(at(&r), e))?;
