@@ -238,6 +238,18 @@ fn fused_queries_are_deterministic_and_weights_decide() {
             .unwrap());
         assert_eq!(text, alone[..10], "{fusion:?}");
     }
+    // Several dense legs (multi-query): the same vector twice fuses to its own ranking.
+    let twice = Query::new(10)
+        .with_payload(false)
+        .leg(Leg::dense(vector(9)).with_limit(30))
+        .leg(Leg::dense(vector(9)).with_limit(30));
+    let once = col
+        .search(&vector(9), 10, None)
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect::<Vec<_>>();
+    assert_eq!(ids(&col.query(&twice).unwrap()), once);
     // A single dense leg returns the search's own scores (distances here).
     let one = col
         .query(&Query::new(3).leg(Leg::dense(vector(7))))
