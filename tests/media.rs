@@ -2,8 +2,9 @@
 //! 4 KiB page, at every sector (page) of every file of a database; and the same for a short
 //! database whose every durable log frame lies in the log's first sector (a delete after a
 //! checkpoint). The property: the open either gives back every acknowledged point exactly
-//! (vector and payload), or fails with a typed error naming a file. It never silently returns
-//! less, never undoes a delete, and never returns a damaged vector.
+//! (vector, payload and sparse vectors, and a text index that answers as the payloads say), or
+//! fails with a typed error naming a file. It never silently returns less, never undoes a
+//! delete, and never returns a damaged vector.
 //!
 //! `VELES_MEDIA_STRIDE=N` damages every N-th sector only (default 1: all of them).
 
@@ -11,20 +12,26 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use veles::testing::Rng;
-use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
+use veles::{
+    CollectionConfig, Database, Error, Filter, IndexKind, MatchMode, Metric, Point, SparseField,
+    SparseVector, StorageError,
+};
 
 const DIM: usize = 8;
 const SECTOR: usize = 512;
 
-type Model = BTreeMap<u64, (Vec<f32>, Option<Value>)>;
+/// A point's vector, payload and sparse vectors.
+type Model = BTreeMap<u64, (Vec<f32>, Option<Value>, Vec<(String, SparseVector)>)>;
 
-/// A database with every kind of file: a checkpoint with payloads and its graph, then more
-/// upserts, updates and deletes in the log, all flushed. Returns what was acknowledged.
+/// A database with every kind of file: a checkpoint with payloads, its graph, its sparse
+/// vectors and its text index, then more upserts, updates and deletes in the log, all
+/// flushed. Returns what was acknowledged.
 fn build(root: &Path) -> Model {
     let db = Database::open(root).unwrap();
-    let c = db
-        .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
-        .unwrap();
+    let config = CollectionConfig::new(DIM as u32, Metric::Euclidean)
+        .with_sparse(SparseField::new("sp", true));
+    let c = db.create_collection("c", config).unwrap();
+    c.create_index("tag", IndexKind::Text).unwrap();
     let mut rng = Rng::new(11);
     let mut model = Model::new();
     let mut put = |c: &veles::Collection, ids: std::ops::Range<u64>, model: &mut Model| {
@@ -32,8 +39,17 @@ fn build(root: &Path) -> Model {
             .map(|i| {
                 let v = rng.vector(Metric::Euclidean, DIM, 2);
                 let p = (i % 3 != 0).then(|| json!({"i": i, "tag": format!("t{}", i % 7)}));
-                model.insert(i, (v.clone(), p.clone()));
-                Point::new(i, v).with_payload_opt(p)
+                let sparse = match i % 2 {
+                    0 => vec![(
+                        "sp".to_string(),
+                        SparseVector::new(vec![(i % 11) as u32, 20], vec![1.0, 0.5]),
+                    )],
+                    _ => Vec::new(),
+                };
+                model.insert(i, (v.clone(), p.clone(), sparse.clone()));
+                let mut point = Point::new(i, v).with_payload_opt(p);
+                point.sparse = sparse;
+                point
             })
             .collect();
         c.upsert(&pts).unwrap();
@@ -66,7 +82,7 @@ fn build_short(root: &Path) -> Model {
     let pts: Vec<Point> = (1..=2)
         .map(|i| {
             let v = rng.vector(Metric::Euclidean, DIM, 2);
-            model.insert(i, (v.clone(), Some(json!({"i": i}))));
+            model.insert(i, (v.clone(), Some(json!({"i": i})), Vec::new()));
             Point::new(i, v).with_payload(json!({"i": i}))
         })
         .collect();
@@ -120,13 +136,24 @@ fn verdict(root: &Path, model: &Model, damaged: &str) -> Result<&'static str, St
             model.len()
         ));
     }
-    for (p, (id, (v, payload))) in got.iter().zip(model) {
+    for (p, (id, (v, payload, sparse))) in got.iter().zip(model) {
         let Some(p) = p else {
             return Err(format!("point {id} is missing"));
         };
-        if p.vector != *v || p.payload != *payload {
+        if p.vector != *v || p.payload != *payload || p.sparse != *sparse {
             return Err(format!("point {id} came back changed"));
         }
+    }
+    // The text index answers as the payloads say (loaded from its file, or rebuilt).
+    let t3 = Filter::text("tag", "t3", MatchMode::All);
+    let want = model
+        .values()
+        .filter(|(_, p, _)| p.as_ref().is_some_and(|p| p["tag"] == "t3"))
+        .count() as u64;
+    match c.count(Some(&t3)) {
+        Ok(n) if n == want => {}
+        Ok(n) => return Err(format!("the text index passes {n} points, not {want}")),
+        Err(e) => return typed(e),
     }
     Ok("intact")
 }
