@@ -63,13 +63,57 @@ function search(c, filter) {
   return hits.map((h) => Number(h.id));
 }
 
+/**
+ * A collection with a sparse field and a text index, and a query fusing a text leg and a
+ * sparse leg (the Rust side runs the same query natively on the files and compares).
+ */
+function hybridQuery(database) {
+  const h = database.createCollection('hybrid', {
+    dimension: 2, metric: 'dot', m: 16, efConstruction: 100, sparse: [{ name: 'terms', idf: true }],
+  });
+  const words = ['red shoe', 'blue shoe', 'red hat', '東京タワー'];
+  const points = [];
+  for (let i = 0; i < 40; i++) {
+    points.push({
+      id: BigInt(i),
+      vector: new Float32Array([(i % 5) + 1, 1]),
+      payload: JSON.stringify({ body: words[i % 4] }),
+      sparse: [{
+        field: 'terms',
+        vector: { indices: new Uint32Array([i % 7, 7 + (i % 3)]), values: new Float32Array([1, 0.5]) },
+      }],
+    });
+  }
+  h.upsert(points);
+  h.createIndex('body', 'text');
+  h.flush();
+  const leg = (source) => ({ source, limit: undefined, filter: {}, weight: 1 });
+  const query = {
+    legs: [
+      leg({ tag: 'text', val: { key: 'body', text: 'red shoes', k1: 1.2, b: 0.75 } }),
+      leg({
+        tag: 'sparse',
+        val: { field: 'terms', vector: { indices: new Uint32Array([3, 8]), values: new Float32Array([1, 2]) } },
+      }),
+    ],
+    fusion: { tag: 'dbsf' },
+    limit: 5,
+    scoreThreshold: undefined,
+    withPayload: false,
+    withVector: false,
+  };
+  return h.queryBatch([query])[0].map((x) => Number(x.id));
+}
+
 function write() {
   const database = Database.open('.');
   const c = database.createCollection('docs', {
-    dimension: 4, metric: 'cosine', m: 16, efConstruction: 100,
+    dimension: 4, metric: 'cosine', m: 16, efConstruction: 100, sparse: [],
   });
   const points = [];
-  for (let i = 0; i < N; i++) points.push({ id: BigInt(i), vector: vectorOf(i), payload: payloadOf(i) });
+  for (let i = 0; i < N; i++) {
+    points.push({ id: BigInt(i), vector: vectorOf(i), payload: payloadOf(i), sparse: [] });
+  }
   for (let i = 0; i < N; i += 100) c.upsert(points.slice(i, i + 100));
   const deleted = Number(c.delete([0n, 1n, 2n, 999n]));
   c.flush();
@@ -84,15 +128,16 @@ function write() {
   const leftAfterStep = Number(c.optimize(100));
   c.checkpoint();
   const waitingAfterCheckpoint = Number(c.stats().unindexed);
-  c.upsert([{ id: 1000n, vector: vectorOf(1000), payload: payloadOf(1000) }]);
+  c.upsert([{ id: 1000n, vector: vectorOf(1000), payload: payloadOf(1000), sparse: [] }]);
   c.flush();
   const compacted = c.compact();
   let wrongDim;
   try {
-    c.upsert([{ id: 5n, vector: new Float32Array([1, 2]), payload: undefined }]);
+    c.upsert([{ id: 5n, vector: new Float32Array([1, 2]), payload: undefined, sparse: [] }]);
   } catch (e) {
     wrongDim = e.payload?.tag;
   }
+  const hybrid = hybridQuery(database);
   const snapshot = database.snapshot('snap');
   return {
     deleted,
@@ -108,6 +153,7 @@ function write() {
     len: Number(c.len()),
     slotsAfter: compacted.slotsAfter,
     wrongDim,
+    hybrid,
     snapshot: snapshot.collections,
     check: database.check().map((r) => ({ collection: r.collection, problems: r.problems.length })),
   };
@@ -122,7 +168,7 @@ function read() {
   }));
   let readOnly;
   try {
-    c.upsert([{ id: 1n, vector: vectorOf(1), payload: undefined }]);
+    c.upsert([{ id: 1n, vector: vectorOf(1), payload: undefined, sparse: [] }]);
   } catch (e) {
     readOnly = e.payload?.tag;
   }

@@ -66,6 +66,19 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
         assert!(db.check().unwrap().iter().all(|r| r.is_ok()));
         let snap = Database::open_read_only(a.path().join("snap")).unwrap();
         assert_eq!(snap.collection("docs").unwrap().len().unwrap(), 298);
+        // The fused query jco ran, natively on the same files: the same answer.
+        let h = db.collection("hybrid").unwrap();
+        let query = veles::Query::new(5)
+            .with_payload(false)
+            .with_fusion(veles::Fusion::Dbsf)
+            .leg(veles::Leg::text("body", "red shoes"))
+            .leg(veles::Leg::sparse(
+                "terms",
+                veles::SparseVector::new(vec![3, 8], vec![1.0, 2.0]),
+            ));
+        let native: Vec<u64> = h.query(&query).unwrap().iter().map(|x| x.id).collect();
+        assert_eq!(native.len(), 5);
+        assert_eq!(out["hybrid"], serde_json::json!(native), "{out}");
     }
     let rt = Runtime::new().unwrap();
     let mut component = ComponentBackend::open(&rt, a.path(), &Limits::default()).unwrap();
