@@ -153,9 +153,10 @@ fn a_vector_file_past_the_guest_memory_is_refused_with_a_typed_error_before_anyt
         ),
         "{refusal}"
     );
-    // Growing the mirror reallocates it (old and new side by side), so about a third of the
-    // cap holds vectors; a reopen needs the file's size once.
-    assert!(stored >= 6_000, "only {stored} points fit");
+    // Growing the mirror reallocates it (old and new side by side), so about a quarter of the
+    // cap holds vectors; a reopen needs the file's size once; the text analysis's static
+    // tables (word boundaries, stemmers) take their share of the guest's memory too.
+    assert!(stored >= 5_500, "only {stored} points fit");
     // Nothing was lost or latched: the collection still answers and flushes.
     assert_eq!(db.len("m").unwrap(), stored);
     db.flush("m").unwrap();
