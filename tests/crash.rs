@@ -435,16 +435,20 @@ fn collection_create_and_drop_are_atomic_under_power_loss() {
         keep.upsert(&[Point::new(1, vec![1.0, 1.0])]).unwrap();
         keep.flush().unwrap();
         let dropping = rng.chance(1, 2);
+        // Half the collections have a sparse field (their create writes `sparse-1` too).
+        let d_config = match rng.chance(1, 2) {
+            true => CollectionConfig::new(3, Metric::Euclidean)
+                .with_sparse(SparseField::new("sp", false)),
+            false => CollectionConfig::new(3, Metric::Euclidean),
+        };
         if dropping {
-            db.create_collection("d", CollectionConfig::new(3, Metric::Euclidean))
-                .unwrap();
+            db.create_collection("d", d_config.clone()).unwrap();
         }
         dir.power_off_after(1 + rng.below(12));
         let done = if dropping {
             db.drop_collection("d").is_ok()
         } else {
-            db.create_collection("d", CollectionConfig::new(3, Metric::Euclidean))
-                .is_ok()
+            db.create_collection("d", d_config.clone()).is_ok()
         };
         let after = dir.crash(CrashMode::PowerLoss { seed });
         let db = Database::open_with(Arc::new(after), Options::default())
@@ -464,8 +468,7 @@ fn collection_create_and_drop_are_atomic_under_power_loss() {
             assert!(d.is_empty().unwrap());
         } else {
             // The name is free again.
-            db.create_collection("d", CollectionConfig::new(3, Metric::Euclidean))
-                .unwrap();
+            db.create_collection("d", d_config).unwrap();
         }
         assert_eq!(
             db.collection("keep").unwrap().len().unwrap(),
