@@ -75,4 +75,4 @@ pub use payloads::{
 };
 pub use query::{DEFAULT_LEG_LIMIT, DEFAULT_RRF_K, Fusion, Leg, MAX_LEGS, Query, Source};
 pub use sparse::{MAX_SPARSE_NNZ, SparseVector};
-pub use text::{Bm25, Language, TextConfig, Tokenizer};
+pub use text::{Bm25, Bm25Embedder, Language, TextConfig, Tokenizer, term_dimension};
