@@ -96,6 +96,20 @@ class Collection:
     def check(self) -> Dict[str, Any]: ...
     def stats(self) -> Dict[str, Any]: ...
 
+class Bm25:
+    """Text as sparse BM25 vectors for a sparse field declared with idf (dicts of "indices" and
+    "values")."""
+
+    def __init__(
+        self,
+        config: Optional[Dict[str, Any]] = None,
+        k1: float = 1.2,
+        b: float = 0.75,
+        avg_len: float = 256.0,
+    ) -> None: ...
+    def embed_document(self, text: str) -> Dict[str, List[Any]]: ...
+    def embed_query(self, text: str) -> Dict[str, List[Any]]: ...
+
 class Database:
     def create_collection(
         self,

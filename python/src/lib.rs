@@ -3,7 +3,9 @@
 //! - `database.rs`, `collection.rs`: the classes, each call with the GIL released.
 //! - `convert.rs`: the one place Python values become the engine's and back.
 //! - `errors.rs`: the exception hierarchy.
+//! - `bm25.rs`: text as sparse BM25 vectors.
 
+mod bm25;
 mod collection;
 mod convert;
 mod database;
@@ -44,6 +46,7 @@ fn veles_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Database>()?;
     m.add_class::<collection::Collection>()?;
     m.add_class::<collection::BatchHits>()?;
+    m.add_class::<bm25::Bm25>()?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

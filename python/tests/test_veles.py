@@ -95,6 +95,12 @@ def test_text_indexes_sparse_fields_and_fused_queries(tmp_path):
     with pytest.raises(veles.InvalidConfig):
         c.create_index("other", "text", {"tokenizer": "words"})
     assert len(c) == 40
+    # BM25 as sparse vectors, as a sparse field with idf takes them.
+    bm25 = veles.Bm25()
+    c.upsert([50, 51], rng_vectors(2, 4, seed=9), None,
+             [{"terms": bm25.embed_document("red red shoes")}, {"terms": bm25.embed_document("red hat")}])
+    top = c.query({"legs": [{"sparse": bm25.embed_query("shoes"), "field": "terms"}], "limit": 1})
+    assert top[0]["id"] == 50
 
 
 def test_dtypes_and_shapes_convert_or_raise_clear_errors(coll):
