@@ -272,3 +272,24 @@ fn a_damaged_or_missing_sparse_file_is_reported_by_name() {
     let db = Database::open(tmp.path()).unwrap();
     assert_eq!(db.collection("s").unwrap().len().unwrap(), 50);
 }
+
+/// A read-only open (a reader beside the writer) ranks as the writer does, from the sparse
+/// file of the last checkpoint and the log after it.
+#[test]
+fn a_read_only_open_ranks_as_the_writer_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(21);
+    let points: Vec<Point> = (0..200).map(|i| point(&mut rng, i)).collect();
+    let q = random_sparse(&mut rng);
+    let db = Database::open(tmp.path()).unwrap();
+    let col = db.create_collection("s", config()).unwrap();
+    col.upsert(&points[..150]).unwrap();
+    col.checkpoint().unwrap();
+    col.upsert(&points[150..]).unwrap();
+    col.flush().unwrap();
+    let want = top(&col, "terms", &q, 10, None);
+    assert_eq!(want, brute(&points, "terms", &q, true, 10, |_| true));
+    let reader = Database::open_read_only(tmp.path()).unwrap();
+    let r = reader.collection("s").unwrap();
+    assert_eq!(top(&r, "terms", &q, 10, None), want);
+}

@@ -1,7 +1,8 @@
 //! Hybrid queries through the component against the engine linked natively, on the same
 //! files (`../shared/data/hybrid-20k` over `minilm-20k`): the 1,200 queries as one
-//! `query_batch` each way, BM25 alone and BM25 fused with the dense vector (RRF), best of three
-//! rounds interleaved, wall time on one thread; the component as the CLI runs it (with
+//! `query_batch` each way: BM25 over the text index alone and fused with the dense vector
+//! (RRF), BM25 as sparse vectors (`Bm25Embedder`) alone and fused (DBSF), best of five rounds
+//! interleaved, wall time on one thread; the component as the CLI runs it (with
 //! deadlines: wasmtime's epoch checks) and without them. The ratio is what counts. Skips,
 //! saying so, where the data is absent.
 //!
@@ -9,7 +10,10 @@
 
 use std::time::Instant;
 use veles::testing::{read_fvecs, shared_data};
-use veles::{CollectionConfig, Fusion, IndexKind, Leg, Metric, Point, Query};
+use veles::{
+    Bm25Embedder, CollectionConfig, Fusion, IndexKind, Leg, Metric, Point, Query, SparseField,
+    TextConfig,
+};
 use veles_host::{Backend, ComponentBackend, Limits, NativeBackend, OpenOptions, Runtime};
 
 fn main() {
@@ -25,10 +29,12 @@ fn main() {
     let queries = std::fs::read_to_string(hybrid.join("queries.txt")).expect("queries.txt");
     let vectors = read_fvecs(&hybrid.join("query.fvecs")).expect("query.fvecs");
     let tmp = tempfile::tempdir().expect("a temporary directory");
+    let embedder = Bm25Embedder::new(TextConfig::default(), 256.0);
     {
         let mut db = NativeBackend::open(tmp.path()).expect("open");
-        db.create_collection("h", CollectionConfig::new(384, Metric::Cosine))
-            .expect("create");
+        let config =
+            CollectionConfig::new(384, Metric::Cosine).with_sparse(SparseField::new("bm25", true));
+        db.create_collection("h", config).expect("create");
         db.create_index("h", "text", IndexKind::Text)
             .expect("index");
         let points: Vec<Point> = texts
@@ -36,7 +42,9 @@ fn main() {
             .zip(base)
             .enumerate()
             .map(|(i, (t, v))| {
-                Point::new(i as u64, v).with_payload(serde_json::json!({ "text": t }))
+                Point::new(i as u64, v)
+                    .with_payload(serde_json::json!({ "text": t }))
+                    .with_sparse("bm25", embedder.embed_document(t))
             })
             .collect();
         for chunk in points.chunks(1000) {
@@ -57,6 +65,25 @@ fn main() {
                 .leg(Leg::dense(v.clone()).with_limit(50).with_ef(64))
                 .leg(Leg::text("text", q).with_limit(50))
                 .with_fusion(Fusion::Rrf { k: 2.0 })
+        })
+        .collect();
+    let sparse: Vec<Query> = queries
+        .lines()
+        .map(|q| {
+            Query::new(10)
+                .with_payload(false)
+                .leg(Leg::sparse("bm25", embedder.embed_query(q)))
+        })
+        .collect();
+    let dbsf: Vec<Query> = queries
+        .lines()
+        .zip(&vectors)
+        .map(|(q, v)| {
+            Query::new(10)
+                .with_payload(false)
+                .leg(Leg::dense(v.clone()).with_limit(50).with_ef(64))
+                .leg(Leg::sparse("bm25", embedder.embed_query(q)).with_limit(50))
+                .with_fusion(Fusion::Dbsf)
         })
         .collect();
     let runtime = Runtime::new().expect("the component loads");
@@ -94,10 +121,15 @@ fn main() {
             ),
         ),
     ];
-    for (name, qs) in [("BM25", &bm25), ("RRF dense 50 + BM25 50", &rrf)] {
+    for (name, qs) in [
+        ("BM25 (text index)", &bm25),
+        ("RRF dense 50 + BM25 50", &rrf),
+        ("sparse BM25", &sparse),
+        ("DBSF dense 50 + sparse BM25 50", &dbsf),
+    ] {
         let mut best = [f64::INFINITY; 3];
         let mut answers = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             answers.clear();
             for (i, (_, db)) in sides.iter_mut().enumerate() {
                 let t = Instant::now();
