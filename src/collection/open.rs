@@ -343,7 +343,7 @@ fn load_sparse(
         by_slot.entry(slot).or_default().push((field, v));
     }
     for (slot, vectors) in by_slot {
-        out.set(slot, &vectors);
+        out.set(slot, vectors);
     }
     Ok(out)
 }

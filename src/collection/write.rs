@@ -296,7 +296,7 @@ impl State {
         self.vectors.put(slot, p.vector, stage, self.ids.slots())?;
         self.set_payload(p.id, slot, p.payload.as_deref(), true);
         if !self.sparse.is_empty() {
-            self.sparse.set(slot, &p.sparse);
+            self.sparse.set(slot, p.sparse);
         }
         Ok(slot)
     }

@@ -26,12 +26,14 @@ impl SparseFields {
 
     /// Sets `slot`'s vectors: `(field, vector)`, every other field cleared (an upsert replaces
     /// the whole point).
-    pub(crate) fn set(&mut self, slot: u32, vectors: &[(u16, SparseVector)]) {
-        for (f, ix) in self.indexes.iter_mut().enumerate() {
-            let v = vectors
-                .iter()
-                .find(|(g, _)| *g as usize == f)
-                .map(|(_, v)| v.clone());
+    pub(crate) fn set(&mut self, slot: u32, vectors: Vec<(u16, SparseVector)>) {
+        let mut by_field: Vec<Option<SparseVector>> = vec![None; self.indexes.len()];
+        for (f, v) in vectors {
+            if let Some(at) = by_field.get_mut(usize::from(f)) {
+                *at = Some(v);
+            }
+        }
+        for (ix, v) in self.indexes.iter_mut().zip(by_field) {
             ix.set(slot, v);
         }
     }
