@@ -9,7 +9,8 @@
 
 use crate::check::CheckReport;
 use crate::collection::{
-    Collection, Options, VectorMemory, copy_collection_files, has_checkpoint, orphaned,
+    Collection, Linker, Linking, Options, VectorMemory, copy_collection_files, has_checkpoint,
+    orphaned,
 };
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result, StorageError};
@@ -56,6 +57,17 @@ pub struct Database {
     dir: Arc<dyn Directory>,
     options: Options,
     open: Mutex<HashMap<String, Collection>>,
+    /// The background linking thread ([`Linking::Background`] on a writable open).
+    linker: Option<Linker>,
+}
+
+impl Drop for Database {
+    /// Stops the background linker (after its step in progress) before the collections are
+    /// let go, so each collection's last handle closes it here: with a checkpoint where one is
+    /// worth it (see [`Database::close`]).
+    fn drop(&mut self) {
+        self.linker.take();
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -146,6 +158,7 @@ impl Database {
                 dir,
                 options,
                 open: Mutex::new(HashMap::new()),
+                linker: None,
             });
         }
         dir.create_dir(COLLECTIONS)?;
@@ -155,11 +168,34 @@ impl Database {
                 dir.remove_dir_all(&format!("{COLLECTIONS}/{}", e.name))?;
             }
         }
+        let linker = match options.linking.effective() {
+            Linking::Background => Linker::start(),
+            _ => None,
+        };
         Ok(Database {
             dir,
             options,
             open: Mutex::new(HashMap::new()),
+            linker,
         })
+    }
+
+    /// Closes the database cleanly: stops the background linker, then checkpoints each open
+    /// collection whose reopen would otherwise replay many points onto the graph's waiting
+    /// list, so the next open loads the graph. Dropping the database does the same but cannot
+    /// report a failure; either way a failure loses nothing acknowledged (the log still
+    /// holds it). Collection handles still held elsewhere stay usable.
+    pub fn close(mut self) -> Result<()> {
+        self.linker.take();
+        let open: Vec<Collection> = self.cache().values().cloned().collect();
+        open.iter().try_for_each(Collection::close_checkpoint)
+    }
+
+    fn adopt(&self, c: Collection) -> Collection {
+        if let Some(l) = &self.linker {
+            c.attach_linker(l.queue().clone() as Arc<dyn crate::collection::LinkRequests>);
+        }
+        c
     }
 
     fn writable(&self) -> Result<()> {
@@ -213,6 +249,7 @@ impl Database {
         self.dir.remove_dir_all(&path)?;
         self.dir.create_dir(&path)?;
         let c = Collection::create(self.dir.clone(), &path, name, config, self.options.clone())?;
+        let c = self.adopt(c);
         cache.insert(name.to_string(), c.clone());
         Ok(c)
     }
@@ -233,6 +270,7 @@ impl Database {
             name,
             self.options.clone(),
         )?;
+        let c = self.adopt(c);
         cache.insert(name.to_string(), c.clone());
         Ok(c)
     }

@@ -59,7 +59,7 @@ mod component;
 pub use check::{CheckReport, Problem};
 pub use collection::{
     Collection, CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW,
-    EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include, IndexInfo, MAX_EF, MAX_K,
+    EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include, IndexInfo, Linking, MAX_EF, MAX_K,
     MAX_RESULT_BYTES, MAX_SCROLL, Options, Page, Plan, PlanKind, Point, Points,
     QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES, RecoveryStats, SearchParams,
     Stats, VectorMemory,

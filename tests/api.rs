@@ -305,7 +305,10 @@ fn backends_write_byte_identical_files(metric: Metric) {
         (c.path(), RegionBackend::CachedFile),
     ] {
         let d = FsDirectory::with_backend(root, backend).unwrap();
-        let db = Database::open_with(Arc::new(d), Options::default()).unwrap();
+        // Linking at flush: the background thread's steps would land between the deletes
+        // at moments that differ from run to run.
+        let options = Options::default().with_linking(veles::Linking::AtFlush);
+        let db = Database::open_with(Arc::new(d), options).unwrap();
         let c = db.create_collection("x", cfg(8, metric)).unwrap();
         for round in 0..5u64 {
             let pts: Vec<Point> = (0..200)

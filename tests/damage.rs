@@ -2,7 +2,7 @@
 //! reported (file and offset), never taken for "empty", and never served as data.
 
 use std::path::Path;
-use veles::{CollectionConfig, Database, Error, Metric, Point, StorageError};
+use veles::{CollectionConfig, Database, Error, Metric, Options, Point, StorageError};
 
 const DIM: usize = 8;
 
@@ -15,13 +15,15 @@ fn point(i: u64) -> Point {
 }
 
 /// A database whose collection `c` holds `n` points, flushed in batches of 100 (so the log
-/// has many frames), and nothing checkpointed after its creation.
+/// has many frames), and nothing checkpointed after its creation (as a process killed after
+/// its last flush leaves it: no checkpoint at close).
 fn flushed(root: &Path, n: u64) {
     flushed_with(root, n, Metric::Euclidean)
 }
 
 fn flushed_with(root: &Path, n: u64, metric: Metric) {
-    let db = Database::open(root).unwrap();
+    let options = Options::default().with_checkpoint_at_close(false);
+    let db = Database::open_path(root, options).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM as u32, metric))
         .unwrap();

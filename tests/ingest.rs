@@ -10,6 +10,15 @@ use veles::{CollectionConfig, Database, Metric, Options, Point, SearchParams};
 
 const DIM: usize = 24;
 
+/// A database whose graph links only when asked or at its bound, and that leaves the log at
+/// close: what these tests watch is the waiting list itself.
+fn manual(dir: MemoryDirectory) -> Database {
+    let options = Options::default()
+        .with_linking(veles::Linking::Manual)
+        .with_checkpoint_at_close(false);
+    Database::open_with(Arc::new(dir), options).unwrap()
+}
+
 fn points(rng: &mut Rng, ids: std::ops::Range<u64>) -> Vec<Point> {
     ids.map(|i| Point::new(i, rng.clustered(DIM))).collect()
 }
@@ -28,7 +37,7 @@ fn assert_exact(c: &veles::Collection, queries: &[Vec<f32>], k: usize, why: &str
 
 #[test]
 fn writes_wait_for_nothing_and_searches_cover_the_waiting_points() {
-    let db = Database::in_memory();
+    let db = manual(MemoryDirectory::new());
     let c = db
         .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Cosine))
         .unwrap();
@@ -67,7 +76,7 @@ fn writes_wait_for_nothing_and_searches_cover_the_waiting_points() {
 
 #[test]
 fn rewritten_and_deleted_points_are_found_as_they_are_now() {
-    let db = Database::in_memory();
+    let db = manual(MemoryDirectory::new());
     let c = db
         .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
         .unwrap();
@@ -127,7 +136,9 @@ fn rewritten_and_deleted_points_are_found_as_they_are_now() {
 fn the_graph_catches_up_past_the_limit_and_at_checkpoints() {
     let db = Database::open_with(
         Arc::new(MemoryDirectory::new()),
-        Options::default().with_max_unindexed(500),
+        Options::default()
+            .with_max_unindexed(500)
+            .with_linking(veles::Linking::Manual),
     )
     .unwrap();
     let c = db
@@ -167,7 +178,7 @@ fn an_open_replays_the_log_without_building_and_a_reader_never_links() {
     let mut rng = Rng::new(12);
     let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.clustered(DIM)).collect();
     {
-        let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+        let db = manual(dir.clone());
         let c = db
             .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Cosine))
             .unwrap();
@@ -191,7 +202,7 @@ fn an_open_replays_the_log_without_building_and_a_reader_never_links() {
     assert_eq!(c.stats().unwrap().graph_nodes, 3500);
     drop((c, reader));
 
-    let db = Database::open_with(Arc::new(dir), Options::default()).unwrap();
+    let db = manual(dir);
     let c = db.collection("c").unwrap();
     assert_eq!(c.stats().unwrap().unindexed, 1500);
     c.checkpoint().unwrap();

@@ -17,7 +17,12 @@ fn runtime() -> &'static Runtime {
 
 fn open(dir: &Path, native: bool) -> Box<dyn Backend> {
     if native {
-        Box::new(NativeBackend::open(dir).unwrap())
+        // Linking at flush, as the component does: the same graph at the same moments.
+        let options = veles_host::OpenOptions {
+            linking: Some(veles::Linking::AtFlush),
+            ..Default::default()
+        };
+        Box::new(NativeBackend::open_with(dir, &options).unwrap())
     } else {
         Box::new(ComponentBackend::open(runtime(), dir, &Limits::default()).unwrap())
     }

@@ -109,6 +109,7 @@ impl Writer<'_> {
                 let old = st.commit_payloads(fresh, next);
                 st.wal.restart(next, st.wal.next_lsn())?;
                 st.generation = next;
+                st.put_since_checkpoint = 0;
                 Ok(old)
             })
         })?;

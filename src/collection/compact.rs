@@ -192,6 +192,7 @@ impl State {
             st.wal.restart(next, lsn)
         })?;
         self.generation = next;
+        self.put_since_checkpoint = 0;
         let old = (
             (old_vectors, old_graph, old_ids),
             (old_payloads, old_indexes, old_file),

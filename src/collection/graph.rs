@@ -3,6 +3,7 @@
 
 use super::handle::Collection;
 use super::state::{State, threads};
+use super::unindexed::LINK_BATCH;
 use super::writer::Writer;
 use crate::error::Result;
 use crate::error::StorageError;
@@ -10,10 +11,6 @@ use crate::index::Scratch;
 use crate::index::hnsw::file::Stamp;
 use crate::index::hnsw::{self, BatchPlan, Graph, Params, Space};
 use crate::vectors::LinkSpace;
-
-/// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`): the
-/// catch-up's step, worked out beside readers and published in one switch.
-const LINK_BATCH: usize = 256;
 
 /// Nodes re-linked (already in the graph, their vector changed) in one step at most: each is
 /// a walk made while readers wait.
@@ -48,21 +45,39 @@ impl Writer<'_> {
         let mut left = max;
         let mut linked = false;
         while left > 0 {
-            let Some(step) = self.read(|st, scratch| Ok(st.link_step(left, scratch)))? else {
+            let Some(n) = self.link_step(left)? else {
                 break;
             };
-            left = left.saturating_sub(step.slots.len());
+            left = left.saturating_sub(n);
             linked = true;
-            self.write(|st, scratch| {
-                st.apply_link_step(step, scratch);
-                Ok(())
-            })?;
         }
         let waiting = self.read(|st, _| Ok(st.unindexed.len()))?;
         if linked && waiting == 0 {
             self.reconnect()?;
         }
         Ok(waiting)
+    }
+
+    /// One step of the catch-up over at most `max` waiting slots (and at most a batch):
+    /// worked out beside readers, published in one switch. Returns how many it linked, or
+    /// `None` when none wait.
+    fn link_step(&mut self, max: usize) -> Result<Option<usize>> {
+        let Some(step) = self.read(|st, scratch| Ok(st.link_step(max, scratch)))? else {
+            return Ok(None);
+        };
+        let n = step.slots.len();
+        self.write(|st, scratch| {
+            st.apply_link_step(step, scratch);
+            Ok(())
+        })?;
+        Ok(Some(n))
+    }
+
+    /// One whole step ([`LINK_BATCH`] slots, fewer where re-links end it early); returns how
+    /// many still wait. The caller re-links the unreachable once it empties the list.
+    pub(super) fn catch_up_step(&mut self) -> Result<usize> {
+        self.link_step(LINK_BATCH)?;
+        self.read(|st, _| Ok(st.unindexed.len()))
     }
 
     /// Re-links the nodes no search reaches from the entry point: found beside readers (one

@@ -10,7 +10,8 @@ use crate::index::hnsw::Graph;
 use crate::region::Directory;
 use crate::vectors::Codec;
 use parking_lot::RwLock;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A handle on a collection. Cheap to clone; all clones see the same collection. Reads run
 /// in parallel and never wait for the graph's catch-up, a checkpoint or a compaction (see
@@ -29,6 +30,13 @@ impl std::fmt::Debug for Collection {
     }
 }
 
+/// Where a collection asks for its waiting points to be linked in the background (the
+/// database's linker thread, `linker.rs`).
+pub(crate) trait LinkRequests: Send + Sync {
+    /// Queues `c`'s turn (the caller asks once until the turn ends).
+    fn request(&self, c: Collection);
+}
+
 struct Shared {
     name: String,
     config: CollectionConfig,
@@ -39,6 +47,29 @@ struct Shared {
     /// from taking it (parking_lot's policy; std's leaves the policy to the platform, and on
     /// Linux a reader searching back to back kept a writer out for tens of milliseconds).
     state: RwLock<Option<State>>,
+    /// The database's background linker, when it has one (`linker.rs`).
+    linker: OnceLock<Arc<dyn LinkRequests>>,
+    /// True while a request of this collection sits in the linker's queue or is worked on.
+    queued: AtomicBool,
+    /// Writers waiting for the writer mutex: the background linker steps aside for them.
+    writers: AtomicUsize,
+}
+
+impl Drop for Shared {
+    /// A clean close (the last handle dropped): checkpoints when a reopen would otherwise
+    /// replay many points onto the waiting list (`linker.rs`). A failure here is left for the
+    /// next open's recovery to handle, as a crash would be: nothing acknowledged depends on it.
+    fn drop(&mut self) {
+        if self.state.get_mut().is_none() {
+            return;
+        }
+        let mut w = Writer {
+            state: &self.state,
+            name: &self.name,
+            scratch: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        let _ = w.close_checkpoint();
+    }
 }
 
 impl Collection {
@@ -50,8 +81,50 @@ impl Collection {
                 config,
                 writer: Mutex::new(Scratch::default()),
                 state: RwLock::new(Some(state)),
+                linker: OnceLock::new(),
+                queued: AtomicBool::new(false),
+                writers: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Lets the database's background linker link this collection (`linker.rs`).
+    pub(crate) fn attach_linker(&self, queue: Arc<dyn LinkRequests>) {
+        let _ = self.shared.linker.set(queue);
+    }
+
+    pub(super) fn linker(&self) -> Option<&Arc<dyn LinkRequests>> {
+        self.shared.linker.get()
+    }
+
+    /// Sets whether a linker request is queued; returns what it was.
+    pub(super) fn mark_queued(&self, queued: bool) -> bool {
+        self.shared.queued.swap(queued, Ordering::AcqRel)
+    }
+
+    /// True while a writer waits for the writer mutex.
+    pub(super) fn writers_waiting(&self) -> bool {
+        self.shared.writers.load(Ordering::Acquire) > 0
+    }
+
+    /// The writer's hold if no one has it now (the background linker's way in).
+    pub(super) fn try_writer(&self) -> Option<Writer<'_>> {
+        let scratch = match self.shared.writer.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Writer {
+            state: &self.shared.state,
+            name: &self.shared.name,
+            scratch,
+        })
+    }
+
+    /// Checkpoints if a clean close would (see `Drop`), reporting what fails: what
+    /// [`crate::Database::close`] calls for each collection.
+    pub(crate) fn close_checkpoint(&self) -> Result<()> {
+        self.writer().close_checkpoint()
     }
 
     pub(super) fn codec(&self) -> Codec {
@@ -98,10 +171,13 @@ impl Collection {
 
     /// The writer's hold (see `writer.rs`), whatever the open's mode.
     pub(super) fn writer(&self) -> Writer<'_> {
+        self.shared.writers.fetch_add(1, Ordering::AcqRel);
+        let scratch = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.writers.fetch_sub(1, Ordering::AcqRel);
         Writer {
             state: &self.shared.state,
             name: &self.shared.name,
-            scratch: self.shared.writer.lock().unwrap_or_else(|p| p.into_inner()),
+            scratch,
         }
     }
 
@@ -119,6 +195,9 @@ impl Collection {
         let mut w = self.write_hold()?;
         let out = w.write(|st, _| f(st))?;
         w.after_write()?;
+        let waiting = w.read(|st, _| Ok(st.unindexed.len()))?;
+        drop(w);
+        self.ask_linker(waiting);
         Ok(out)
     }
 
@@ -178,6 +257,9 @@ impl Collection {
     pub fn flush(&self) -> Result<()> {
         let mut w = self.write_hold()?;
         w.flush()?;
+        if w.read(|st, _| Ok(st.options.linking.effective() == super::Linking::AtFlush))? {
+            w.link_whole_steps()?;
+        }
         w.after_write()
     }
 

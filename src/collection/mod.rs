@@ -21,6 +21,8 @@
 //! - `scroll.rs`: every point, page by page, as an iterator.
 //! - `unindexed.rs`: the points waiting for the graph.
 //! - `graph.rs`: keeping the HNSW graph over the slots (loading, catching up, rebuilding).
+//! - `linker.rs`: the graph keeping up by itself (a background thread, or at flush) and the
+//!   checkpoint of a clean close.
 //! - `checkpoint.rs`, `compact.rs`, `check.rs`: the maintenance protocols.
 
 mod budget;
@@ -30,6 +32,7 @@ mod compact;
 mod files;
 mod graph;
 mod handle;
+mod linker;
 mod open;
 mod plan;
 mod points;
@@ -46,11 +49,13 @@ mod writer;
 
 pub(crate) use files::{copy_collection_files, has_checkpoint, orphaned};
 pub use handle::Collection;
+pub(crate) use handle::LinkRequests;
+pub(crate) use linker::Linker;
 pub use points::IndexInfo;
 pub use scroll::Points;
 pub use types::{
     CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW, EXACT_MATCHES_PER_EF,
-    EXACT_SELECTIVITY, Hit, Include, MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options, Page,
-    Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
+    EXACT_SELECTIVITY, Hit, Include, Linking, MAX_EF, MAX_K, MAX_RESULT_BYTES, MAX_SCROLL, Options,
+    Page, Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
     RecoveryStats, SearchParams, Stats, VectorMemory,
 };

@@ -69,6 +69,9 @@ pub(super) struct State {
     /// The text indexes an open built from the payloads although the checkpoint declared
     /// them (its text file missing, damaged or of other contents): `check` says so.
     pub(super) texts_rebuilt: Vec<String>,
+    /// Points put (written or replayed) since the last checkpoint or compaction: what a
+    /// reopen would replay onto the waiting list, so what a clean close checkpoints for.
+    pub(super) put_since_checkpoint: usize,
     /// Working memory for searches, one per concurrent search.
     pub(super) search_scratch: Mutex<Vec<Scratch>>,
 }
@@ -161,6 +164,7 @@ impl State {
             rewrites: p.rewrites,
             recovery: p.recovery,
             texts_rebuilt: Vec::new(),
+            put_since_checkpoint: 0,
             search_scratch: Mutex::new(Vec::new()),
         };
         st.vectors.load(st.ids.owners())?;

@@ -306,6 +306,43 @@ pub struct Options {
     pub max_unindexed: usize,
     /// What of a collection's vectors lives in memory.
     pub vector_memory: VectorMemory,
+    /// How the graph keeps up with writes by itself.
+    pub linking: Linking,
+    /// A clean close (the last handle dropped, [`crate::Database::close`]) checkpoints a
+    /// collection when a reopen would otherwise replay many points onto the graph's waiting
+    /// list (at least a step of them, and a sixteenth of the collection). False leaves the
+    /// log for the next open to replay, as after a crash.
+    pub checkpoint_at_close: bool,
+}
+
+/// How a collection's graph keeps up with writes without being asked ([`Options::linking`]).
+/// Writes never wait for it in any mode; searches scan the points still waiting beside the
+/// walk. The catch-up links whole steps of the oldest waiting points, the same steps
+/// whichever mode runs them, so an append-only workload ends with the same graph in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Linking {
+    /// A thread of the database links waiting points, a step at a time, between writes (it
+    /// steps aside for every writer). The default natively. Where there are no threads
+    /// (WebAssembly) it is [`Linking::AtFlush`].
+    Background,
+    /// Each [`Collection::flush`](super::Collection::flush) links the waiting points in whole
+    /// steps before it returns: the default in WebAssembly, and what a caller that wants the
+    /// same graph at the same moment on every build chooses.
+    AtFlush,
+    /// Only the bound ([`Options::max_unindexed`]), `optimize`, checkpoints and compactions
+    /// link.
+    Manual,
+}
+
+impl Linking {
+    /// The mode that runs here: [`Linking::Background`] needs threads.
+    pub(crate) fn effective(self) -> Linking {
+        match self {
+            Linking::Background if cfg!(target_arch = "wasm32") => Linking::AtFlush,
+            other => other,
+        }
+    }
 }
 
 /// What of a collection's vectors lives in memory: a choice of [`Options`] that matters
@@ -375,6 +412,18 @@ impl Options {
         self
     }
 
+    /// Sets [`Options::linking`].
+    pub fn with_linking(mut self, linking: Linking) -> Options {
+        self.linking = linking;
+        self
+    }
+
+    /// Sets [`Options::checkpoint_at_close`].
+    pub fn with_checkpoint_at_close(mut self, on: bool) -> Options {
+        self.checkpoint_at_close = on;
+        self
+    }
+
     /// Sets [`Options::checkpoint_bytes`].
     pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Options {
         self.checkpoint_bytes = bytes;
@@ -392,6 +441,8 @@ impl Default for Options {
             kernels: Kernels::Best,
             max_unindexed: DEFAULT_MAX_UNINDEXED,
             vector_memory: VectorMemory::Full,
+            linking: Linking::Background.effective(),
+            checkpoint_at_close: true,
         }
     }
 }

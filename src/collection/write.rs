@@ -277,6 +277,7 @@ impl State {
         for p in points {
             let slot = self.put(p)?;
             self.unindexed.add(slot);
+            self.put_since_checkpoint += 1;
         }
         self.rewrite_end()
     }

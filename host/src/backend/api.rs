@@ -165,6 +165,10 @@ pub struct OpenOptions {
     /// (`call_timeout: None`) the runtime [`open_with`] makes has no interruption checks
     /// ([`Runtime::for_limits`]).
     pub limits: Limits,
+    /// How the graph keeps up by itself natively (`None`: the engine's default, a background
+    /// thread). The component has no threads: it always links at flush
+    /// ([`veles::Linking::AtFlush`]), which a native open chooses to match it step for step.
+    pub linking: Option<veles::Linking>,
 }
 
 /// Opens the database in `dir` natively or through the component.

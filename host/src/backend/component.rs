@@ -34,6 +34,23 @@ pub struct ComponentBackend {
     stopped: bool,
 }
 
+impl Drop for ComponentBackend {
+    /// Closes the database in the guest, as dropping it natively does: the guest's handles
+    /// are released, so its clean close runs (a checkpoint where one is worth it). Dropping
+    /// the store alone would run no guest code. A trap here loses nothing: the log holds
+    /// every acknowledged write.
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.store.set_epoch_deadline(self.deadline);
+        for (_, c) in self.open.drain() {
+            let _ = c.resource_drop(&mut self.store);
+        }
+        let _ = self.db.resource_drop(&mut self.store);
+    }
+}
+
 impl ComponentBackend {
     /// Instantiates the component with only `dir` preopened and opens the database there.
     pub fn open(runtime: &Runtime, dir: &Path, limits: &Limits) -> HostResult<ComponentBackend> {

@@ -39,9 +39,13 @@ impl NativeBackend {
 
     /// [`NativeBackend::open`] read-only or with [`OpenOptions::vector_memory`].
     pub fn open_with(dir: &Path, options: &OpenOptions) -> HostResult<NativeBackend> {
-        let options = options_from_env()
+        let mut wanted = options_from_env()
             .with_read_only(options.read_only)
             .with_vector_memory(options.vector_memory);
+        if let Some(linking) = options.linking {
+            wanted = wanted.with_linking(linking);
+        }
+        let options = wanted;
         let db = veles::Database::open_path(dir, options)?;
         Ok(NativeBackend {
             db,
