@@ -98,7 +98,7 @@ fn main() {
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db =
-        Database::open_path(dir.path(), Options::default().with_threads(Some(1))).expect("open");
+        Database::open_with(dir.path(), Options::default().with_threads(Some(1))).expect("open");
     let col = db
         .create_collection(
             "h",
@@ -159,7 +159,7 @@ fn main() {
     drop(db);
     let reopen = || {
         let t = Instant::now();
-        let db = Database::open_path(dir.path(), Options::default().with_threads(Some(1)))
+        let db = Database::open_with(dir.path(), Options::default().with_threads(Some(1)))
             .expect("open");
         let col = db.collection("h").expect("collection");
         (t.elapsed().as_secs_f64(), db, col)

@@ -19,7 +19,7 @@ use veles::{CollectionConfig, Database, Filter, IndexKind, Metric, Options, Poin
 
 fn stored(base: &[Vec<f32>]) -> (Database, veles::Collection) {
     let options = Options::default().with_threads(Some(1));
-    let db = Database::open_with(
+    let db = Database::open_in(
         std::sync::Arc::new(veles::region::MemoryDirectory::new()),
         options,
     )

@@ -167,7 +167,7 @@ fn import_alone(base: &[Vec<f32>], options: Options) -> f64 {
 /// while the first two live).
 fn empty_collection(dim: usize, options: Options) -> (tempfile::TempDir, Database, Collection) {
     let tmp = tempfile::tempdir().expect("a temporary directory");
-    let db = Database::open_path(tmp.path(), options).expect("open");
+    let db = Database::open_with(tmp.path(), options).expect("open");
     let col = db
         .create_collection("c", CollectionConfig::new(dim as u32, Metric::Cosine))
         .expect("create");

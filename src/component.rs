@@ -50,7 +50,7 @@ impl GuestDatabase for Database {
 
     fn open_with(path: String, options: t::OpenOptions) -> R<DatabaseHandle> {
         let options = open_options_from_wit(options);
-        wit(crate::Database::open_path(path, options), |d| {
+        wit(crate::Database::open_with(path, options), |d| {
             DatabaseHandle::new(Database(d))
         })
     }

@@ -79,12 +79,12 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Opens (creating if needed) the database in directory `path`, taking its lock.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Database> {
-        Self::open_path(path, Options::default())
+        Self::open_with(path, Options::default())
     }
 
     /// Opens the database in directory `path` with `options`: read-only when
     /// [`Options::read_only`] (see [`Database::open_read_only`]), else as [`Database::open`].
-    pub fn open_path(path: impl AsRef<std::path::Path>, options: Options) -> Result<Database> {
+    pub fn open_with(path: impl AsRef<std::path::Path>, options: Options) -> Result<Database> {
         use crate::region::{FsDirectory, RegionBackend};
         let backend = match options.vector_memory {
             VectorMemory::Full => RegionBackend::default(),
@@ -94,7 +94,7 @@ impl Database {
             true => FsDirectory::read_only_with_backend(path, backend)?,
             false => FsDirectory::with_backend(path, backend)?,
         };
-        Self::open_with(Arc::new(dir), options)
+        Self::open_in(Arc::new(dir), options)
     }
 
     /// Opens the database in directory `path` for reading only: nothing on disk changes
@@ -104,12 +104,12 @@ impl Database {
     /// first use or its last [`Collection::refresh`], taken again when the writer rewrote
     /// what it may read; docs/format.md, Concurrency). What `check` and `veles check` use.
     pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Database> {
-        Self::open_path(path, Options::default().with_read_only(true))
+        Self::open_with(path, Options::default().with_read_only(true))
     }
 
     /// A database that lives in memory only.
     pub fn in_memory() -> Database {
-        Self::open_with(Arc::new(MemoryDirectory::new()), Options::default())
+        Self::open_in(Arc::new(MemoryDirectory::new()), Options::default())
             .expect("an empty memory directory always opens")
     }
 
@@ -119,7 +119,7 @@ impl Database {
     }
 
     /// Opens a database over any [`Directory`] (tests use the crash simulator).
-    pub fn open_with(dir: Arc<dyn Directory>, options: Options) -> Result<Database> {
+    pub fn open_in(dir: Arc<dyn Directory>, options: Options) -> Result<Database> {
         if dir.read_file(INCOMPLETE_FILE)?.is_some() {
             return Err(StorageError::corrupted(
                 INCOMPLETE_FILE,

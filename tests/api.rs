@@ -265,7 +265,7 @@ fn data_survives_reopen_with_file_regions() {
     let dir = tempfile::tempdir().unwrap();
     persistence_scenario(&|| {
         let d = FsDirectory::with_backend(dir.path(), RegionBackend::File).unwrap();
-        Database::open_with(Arc::new(d), Options::default()).unwrap()
+        Database::open_in(Arc::new(d), Options::default()).unwrap()
     });
 }
 
@@ -274,16 +274,14 @@ fn data_survives_reopen_with_cached_file_regions() {
     let dir = tempfile::tempdir().unwrap();
     persistence_scenario(&|| {
         let d = FsDirectory::with_backend(dir.path(), RegionBackend::CachedFile).unwrap();
-        Database::open_with(Arc::new(d), Options::default()).unwrap()
+        Database::open_in(Arc::new(d), Options::default()).unwrap()
     });
 }
 
 #[test]
 fn data_survives_reopen_in_a_memory_directory() {
     let mem = MemoryDirectory::new();
-    persistence_scenario(&|| {
-        Database::open_with(Arc::new(mem.clone()), Options::default()).unwrap()
-    });
+    persistence_scenario(&|| Database::open_in(Arc::new(mem.clone()), Options::default()).unwrap());
 }
 
 #[test]
@@ -308,7 +306,7 @@ fn backends_write_byte_identical_files(metric: Metric) {
         // Linking at flush: the background thread's steps would land between the deletes
         // at moments that differ from run to run.
         let options = Options::default().with_linking(veles::Linking::AtFlush);
-        let db = Database::open_with(Arc::new(d), options).unwrap();
+        let db = Database::open_in(Arc::new(d), options).unwrap();
         let c = db.create_collection("x", cfg(8, metric)).unwrap();
         for round in 0..5u64 {
             let pts: Vec<Point> = (0..200)
@@ -357,7 +355,7 @@ fn tree(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 fn the_log_is_checkpointed_when_it_passes_its_size_bound() {
     let mem = MemoryDirectory::new();
     let opts = Options::default().with_checkpoint_bytes(64 * 1024);
-    let db = Database::open_with(Arc::new(mem.clone()), opts.clone()).unwrap();
+    let db = Database::open_in(Arc::new(mem.clone()), opts.clone()).unwrap();
     let c = db.create_collection("c", cfg(16, Metric::Dot)).unwrap();
     for i in 0..2000u64 {
         c.upsert(&[Point::new(i, vec![i as f32; 16])]).unwrap();
@@ -370,7 +368,7 @@ fn the_log_is_checkpointed_when_it_passes_its_size_bound() {
         s.wal_bytes
     );
     drop((c, db));
-    let db = Database::open_with(Arc::new(mem), opts).unwrap();
+    let db = Database::open_in(Arc::new(mem), opts).unwrap();
     assert_eq!(db.collection("c").unwrap().len().unwrap(), 2000);
 }
 

@@ -114,7 +114,7 @@ fn run_seed(seed: u64) {
         .with_checkpoint_bytes(512 + rng.below(8192))
         .with_max_unindexed([0, 7, 50, 10_000][rng.below(4) as usize]);
     let dir = CrashDirectory::new(seed);
-    let db = Database::open_with(Arc::new(dir.clone()), opts.clone()).unwrap();
+    let db = Database::open_in(Arc::new(dir.clone()), opts.clone()).unwrap();
     // Half the seeds declare a sparse field, and their upserts carry sparse vectors.
     let sparse = rng.chance(1, 2);
     let mut config = CollectionConfig::new(DIM as u32, metric);
@@ -127,7 +127,7 @@ fn run_seed(seed: u64) {
     // it returns is a state that existed, and after a refresh the newest. It is checked after
     // every operation, across the writer's checkpoints and compactions.
     let reader =
-        Database::open_with(Arc::new(dir.clone()), opts.clone().with_read_only(true)).unwrap();
+        Database::open_in(Arc::new(dir.clone()), opts.clone().with_read_only(true)).unwrap();
     let mut reading = true;
 
     // history[i] = the state after the first i operations that may have applied.
@@ -270,7 +270,7 @@ fn run_seed(seed: u64) {
     }
 
     let after = dir.crash(CrashMode::PowerLoss { seed });
-    let db2 = Database::open_with(Arc::new(after.clone()), opts.clone())
+    let db2 = Database::open_in(Arc::new(after.clone()), opts.clone())
         .unwrap_or_else(|e| panic!("seed {seed}: database open failed after crash: {e}"));
     let recovered = read_all(&db2)
         .unwrap_or_else(|e| panic!("seed {seed}: collection open failed after crash: {e}"));
@@ -312,7 +312,7 @@ fn run_seed(seed: u64) {
     let again = after.crash(CrashMode::PowerLoss {
         seed: seed ^ 0xdead,
     });
-    let db3 = Database::open_with(Arc::new(again), opts).unwrap();
+    let db3 = Database::open_in(Arc::new(again), opts).unwrap();
     let c3 = db3.collection("c").unwrap();
     let got = c3.get(&[IDS + 1]).unwrap().remove(0);
     assert!(
@@ -391,7 +391,7 @@ fn acknowledged_writes_survive_power_loss_and_nothing_is_half_applied() {
 #[test]
 fn a_failed_sync_latches_until_reopen() {
     let dir = CrashDirectory::new(7);
-    let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+    let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(2, Metric::Dot))
         .unwrap();
@@ -416,7 +416,7 @@ fn a_failed_sync_latches_until_reopen() {
     drop((c, db));
     // Reopening runs recovery and accepts writes again. Point 1 was acknowledged.
     let after = dir.crash(CrashMode::ProcessKill);
-    let db = Database::open_with(Arc::new(after), Options::default()).unwrap();
+    let db = Database::open_in(Arc::new(after), Options::default()).unwrap();
     let c = db.collection("c").unwrap();
     assert!(c.get(&[1]).unwrap()[0].is_some());
     c.upsert(&[Point::new(3, vec![5.0, 6.0])]).unwrap();
@@ -428,7 +428,7 @@ fn collection_create_and_drop_are_atomic_under_power_loss() {
     for seed in 0..200 {
         let mut rng = Rng::new(seed);
         let dir = CrashDirectory::new(seed);
-        let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+        let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
         let keep = db
             .create_collection("keep", CollectionConfig::new(2, Metric::Dot))
             .unwrap();
@@ -451,7 +451,7 @@ fn collection_create_and_drop_are_atomic_under_power_loss() {
             db.create_collection("d", d_config.clone()).is_ok()
         };
         let after = dir.crash(CrashMode::PowerLoss { seed });
-        let db = Database::open_with(Arc::new(after), Options::default())
+        let db = Database::open_in(Arc::new(after), Options::default())
             .unwrap_or_else(|e| panic!("seed {seed}: open failed: {e}"));
         let names = db.list().unwrap();
         if done {
@@ -489,7 +489,7 @@ fn a_snapshot_is_all_or_refused_under_power_loss() {
         let mut rng = Rng::new(seed);
         let metric = Metric::ALL[rng.below(5) as usize];
         let src = CrashDirectory::new(seed);
-        let db = Database::open_with(Arc::new(src.clone()), Options::default()).unwrap();
+        let db = Database::open_in(Arc::new(src.clone()), Options::default()).unwrap();
         let c = db
             .create_collection("c", CollectionConfig::new(DIM as u32, metric))
             .unwrap();
@@ -515,7 +515,7 @@ fn a_snapshot_is_all_or_refused_under_power_loss() {
         dest.power_off_after(1 + rng.below(80));
         let done = db.snapshot_to(&dest).is_ok();
         let after = dest.crash(CrashMode::PowerLoss { seed });
-        match Database::open_with(Arc::new(after), Options::default()) {
+        match Database::open_in(Arc::new(after), Options::default()) {
             // The power went out before the marker of an unfinished snapshot was durable:
             // nothing was copied at all.
             Ok(copy) if copy.list().unwrap().is_empty() => assert!(!done, "seed {seed}"),

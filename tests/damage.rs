@@ -23,7 +23,7 @@ fn flushed(root: &Path, n: u64) {
 
 fn flushed_with(root: &Path, n: u64, metric: Metric) {
     let options = Options::default().with_checkpoint_at_close(false);
-    let db = Database::open_path(root, options).unwrap();
+    let db = Database::open_with(root, options).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM as u32, metric))
         .unwrap();

@@ -16,7 +16,7 @@ fn manual(dir: MemoryDirectory) -> Database {
     let options = Options::default()
         .with_linking(veles::Linking::Manual)
         .with_checkpoint_at_close(false);
-    Database::open_with(Arc::new(dir), options).unwrap()
+    Database::open_in(Arc::new(dir), options).unwrap()
 }
 
 fn points(rng: &mut Rng, ids: std::ops::Range<u64>) -> Vec<Point> {
@@ -134,7 +134,7 @@ fn rewritten_and_deleted_points_are_found_as_they_are_now() {
 
 #[test]
 fn the_graph_catches_up_past_the_limit_and_at_checkpoints() {
-    let db = Database::open_with(
+    let db = Database::open_in(
         Arc::new(MemoryDirectory::new()),
         Options::default()
             .with_max_unindexed(500)
@@ -187,7 +187,7 @@ fn an_open_replays_the_log_without_building_and_a_reader_never_links() {
         c.upsert(&points(&mut rng, 2000..3500)).unwrap();
         c.flush().unwrap();
     }
-    let reader = Database::open_with(
+    let reader = Database::open_in(
         Arc::new(dir.clone()),
         Options::default().with_read_only(true),
     )

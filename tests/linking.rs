@@ -106,7 +106,7 @@ fn writes_go_on_while_the_background_thread_links() {
 #[test]
 fn at_flush_a_flush_links_whole_steps() {
     let options = Options::default().with_linking(Linking::AtFlush);
-    let db = Database::open_with(Arc::new(MemoryDirectory::new()), options).unwrap();
+    let db = Database::open_in(Arc::new(MemoryDirectory::new()), options).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Cosine))
         .unwrap();
@@ -125,7 +125,7 @@ fn a_clean_close_checkpoints_only_what_is_worth_it() {
     let mut rng = Rng::new(6);
     let pts = points(&mut rng, 2_000);
     let reopen = |dir: &MemoryDirectory| {
-        let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+        let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
         let s = db.collection("c").unwrap().stats().unwrap();
         (s.recovery.replayed_records, s.graph_nodes, s.unindexed)
     };
@@ -134,7 +134,7 @@ fn a_clean_close_checkpoints_only_what_is_worth_it() {
         let options = Options::default()
             .with_linking(Linking::Manual)
             .with_checkpoint_at_close(close_checkpoint);
-        let db = Database::open_with(Arc::new(dir.clone()), options).unwrap();
+        let db = Database::open_in(Arc::new(dir.clone()), options).unwrap();
         let c = db
             .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Cosine))
             .unwrap();

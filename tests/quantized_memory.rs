@@ -12,7 +12,7 @@ use veles::{
 const DIM: usize = 48;
 
 fn open(dir: &std::path::Path, memory: VectorMemory) -> Database {
-    Database::open_path(dir, Options::default().with_vector_memory(memory)).unwrap()
+    Database::open_with(dir, Options::default().with_vector_memory(memory)).unwrap()
 }
 
 fn hits(c: &veles::Collection, queries: &[Vec<f32>]) -> Vec<Vec<(u64, u32)>> {
@@ -130,7 +130,7 @@ fn euclidean_and_dot_collections_walk_the_sq8_copy_in_both_memory_modes() {
         let exact_walk = {
             let dir = tempfile::tempdir().unwrap();
             let options = Options::default().with_sq8_search(false);
-            let db = Database::open_path(dir.path(), options).unwrap();
+            let db = Database::open_with(dir.path(), options).unwrap();
             let c = linked(&db, metric, &points);
             assert!(
                 c.check().unwrap().is_ok(),

@@ -16,7 +16,7 @@ fn readers_see_whole_batches_and_every_acknowledged_one_through_maintenance() {
     let options = Options::default()
         .with_max_unindexed(120)
         .with_checkpoint_bytes(64 * 1024);
-    let db = Database::open_path(tmp.path(), options).unwrap();
+    let db = Database::open_with(tmp.path(), options).unwrap();
     let col = db
         .create_collection("c", CollectionConfig::new(16, Metric::Cosine))
         .unwrap();

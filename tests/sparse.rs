@@ -111,7 +111,7 @@ fn sparse_legs_rank_as_brute_force_through_writes_and_reopens() {
     let mut rng = Rng::new(11);
     let mut points: Vec<Point> = (0..300).map(|i| point(&mut rng, i)).collect();
     {
-        let db = Database::open_with(dir.clone(), Options::default()).unwrap();
+        let db = Database::open_in(dir.clone(), Options::default()).unwrap();
         let col = db.create_collection("s", config()).unwrap();
         col.upsert(&points).unwrap();
         // Replace some (their sparse vectors go with the rest of the point), delete others.
@@ -131,7 +131,7 @@ fn sparse_legs_rank_as_brute_force_through_writes_and_reopens() {
     }
     // Reopened from the log, then from a checkpoint, then after a compaction.
     for step in 0..3 {
-        let db = Database::open_with(dir.clone(), Options::default()).unwrap();
+        let db = Database::open_in(dir.clone(), Options::default()).unwrap();
         let col = db.collection("s").unwrap();
         for _ in 0..20 {
             let q = random_sparse(&mut rng);

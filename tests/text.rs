@@ -190,7 +190,7 @@ fn text_indexes_and_their_configs_survive_reopen_from_log_and_checkpoint() {
 
 #[test]
 fn fused_queries_are_deterministic_and_weights_decide() {
-    let db = Database::open_with(
+    let db = Database::open_in(
         std::sync::Arc::new(veles::region::MemoryDirectory::new()),
         Options::default(),
     )

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let dir = MemoryDirectory::new();
     {
-        let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+        let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
         let c = db.create_collection("c", CollectionConfig::new(2, Metric::Euclidean)).unwrap();
         c.upsert(&[Point::new(1, vec![0.0, 1.0]), Point::new(5, vec![2.0, 3.0])]).unwrap();
         c.checkpoint().unwrap();
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         b
     };
     dir.write_atomic("collections/c/checkpoint", &bytes).unwrap();
-    let db = Database::open_with(Arc::new(dir.clone()), Options::default()).unwrap();
+    let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
     if let Ok(c) = db.collection("c") {
         let report = c.check().unwrap();
         let dim = c.config().dimension as usize;

@@ -27,7 +27,7 @@ fn state(db: &Database) -> Model {
 fuzz_target!(|data: &[u8]| {
     let mut dir = CrashDirectory::new(0);
     let opts = Options::default().with_checkpoint_bytes(600);
-    let mut db = Database::open_with(Arc::new(dir.clone()), opts.clone()).unwrap();
+    let mut db = Database::open_in(Arc::new(dir.clone()), opts.clone()).unwrap();
     db.create_collection("c", CollectionConfig::new(2, Metric::Euclidean)).unwrap();
     let mut model = Model::new();
     let mut bytes = data.iter().copied();
@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(c.upsert(&[Point::new(0, vec![0.0, 0.0])]).is_err(), "not latched");
                 drop((c, db));
                 dir = dir.crash(CrashMode::ProcessKill);
-                db = Database::open_with(Arc::new(dir.clone()), opts.clone()).expect("reopen after a failed operation");
+                db = Database::open_in(Arc::new(dir.clone()), opts.clone()).expect("reopen after a failed operation");
                 let got = state(&db);
                 assert!(got == model || got == next, "recovered a state the model never had");
                 model = got;

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = MemoryDirectory::new();
     let opts = Options::default();
     {
-        let db = Database::open_with(Arc::new(dir.clone()), opts.clone()).unwrap();
+        let db = Database::open_in(Arc::new(dir.clone()), opts.clone()).unwrap();
         let c = db.create_collection("c", CollectionConfig::new(3, Metric::ALL[mode as usize % 5])).unwrap();
         let v = if Metric::ALL[mode as usize % 5].is_binary() { vec![1.0, 0.0, 1.0] } else { vec![0.5, -1.0, 2.0] };
         c.upsert(&[Point::new(1, v.clone()), Point::new(2, v)]).unwrap();
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         log
     };
     dir.write_atomic("collections/c/wal", &log).unwrap();
-    let db = Database::open_with(Arc::new(dir.clone()), opts).unwrap();
+    let db = Database::open_in(Arc::new(dir.clone()), opts).unwrap();
     if let Ok(c) = db.collection("c") {
         let report = c.check().unwrap();
         assert!(report.is_ok(), "{:?}", report.problems);

@@ -31,7 +31,7 @@ struct Native {
 impl Native {
     fn open(dir: &Path) -> Native {
         let options = options_from_env().with_threads(Some(1));
-        let db = veles::Database::open_path(dir, options).expect("the database opens");
+        let db = veles::Database::open_with(dir, options).expect("the database opens");
         Native { db, col: None }
     }
 

@@ -545,7 +545,7 @@ fn info_on_an_unfolded_log_builds_no_graph_and_checkpoint_links_it() {
     {
         // Left as a process killed after its flush leaves it: no checkpoint at close.
         let options = veles::Options::default().with_checkpoint_at_close(false);
-        let d = Database::open_path(Path::new(&db), options).unwrap();
+        let d = Database::open_with(Path::new(&db), options).unwrap();
         let c = d
             .create_collection("c", CollectionConfig::new(8, Metric::Euclidean))
             .unwrap();

@@ -5,7 +5,7 @@ use super::budget::Budget;
 use super::handle::Collection;
 use super::search::{Ctx, checked_ef};
 use super::state::State;
-use super::types::{Hit, Include, Plan, RESULT_LIST_BYTES, SearchParams};
+use super::types::{Hit, Plan, RESULT_LIST_BYTES, SearchParams};
 use crate::error::{Error, Result};
 use crate::query::{Leg, Query, Ranking, Source, fuse};
 use crate::vectors::Query as Vector;
@@ -153,7 +153,7 @@ impl State {
 
     fn query_one(&self, q: &Query, legs: &[Ready<'_>], budget: &mut Budget) -> Result<Vec<Hit>> {
         budget.spend(RESULT_LIST_BYTES)?;
-        let include = Include::new(q.with_vector, q.with_payload);
+        let include = q.include;
         let lower_better = !self.codec.metric().higher_is_better();
         let dense_lower = |leg: &Leg| lower_better && matches!(leg.source, Source::Dense { .. });
         if let [one] = legs {

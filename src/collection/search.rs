@@ -156,11 +156,7 @@ impl State {
             .into_iter()
             .map(|(d, id, slot)| (codec.score(d), id, slot))
             .filter(|&(s, _, _)| params.score_threshold.is_none_or(|t| better(s, t)));
-        self.hits(
-            scored,
-            Include::new(params.with_vector, params.with_payload),
-            budget,
-        )
+        self.hits(scored, params.include, budget)
     }
 
     /// The `k` best accepted points for `q` under the batch's plan: `(distance, id, slot)`,

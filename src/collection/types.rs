@@ -165,10 +165,8 @@ pub struct SearchParams<'a> {
     /// Only hits scoring at least this well: `score >= t` where a higher score is better
     /// (cosine, dot, jaccard), `score <= t` where lower is (euclidean, hamming).
     pub score_threshold: Option<f32>,
-    /// Return the payloads (default true).
-    pub with_payload: bool,
-    /// Return the vectors (default false).
-    pub with_vector: bool,
+    /// What hits carry: payloads by default, no vectors.
+    pub include: Include,
 }
 
 impl Default for SearchParams<'_> {
@@ -178,22 +176,22 @@ impl Default for SearchParams<'_> {
             ef: None,
             exact: false,
             score_threshold: None,
-            with_payload: true,
-            with_vector: false,
+            include: Include::new(false, true),
         }
     }
 }
 
 impl<'a> SearchParams<'a> {
-    /// Sets [`SearchParams::filter`].
-    pub fn with_filter(mut self, filter: Option<&'a Filter>) -> Self {
-        self.filter = filter;
+    /// Sets [`SearchParams::filter`]: `with_filter(&f)`, or an `Option` where the caller
+    /// has one.
+    pub fn with_filter(mut self, filter: impl Into<Option<&'a Filter>>) -> Self {
+        self.filter = filter.into();
         self
     }
 
-    /// Sets [`SearchParams::ef`].
-    pub fn with_ef(mut self, ef: Option<usize>) -> Self {
-        self.ef = ef;
+    /// Sets [`SearchParams::ef`]: `with_ef(128)`, or an `Option`.
+    pub fn with_ef(mut self, ef: impl Into<Option<usize>>) -> Self {
+        self.ef = ef.into();
         self
     }
 
@@ -203,16 +201,27 @@ impl<'a> SearchParams<'a> {
         self
     }
 
-    /// Sets [`SearchParams::score_threshold`].
-    pub fn with_score_threshold(mut self, t: Option<f32>) -> Self {
-        self.score_threshold = t;
+    /// Sets [`SearchParams::score_threshold`]: `with_score_threshold(0.8)`, or an `Option`.
+    pub fn with_score_threshold(mut self, t: impl Into<Option<f32>>) -> Self {
+        self.score_threshold = t.into();
         self
     }
 
-    /// Sets what hits carry: [`SearchParams::with_vector`] and [`SearchParams::with_payload`].
+    /// Sets what hits carry ([`SearchParams::include`]).
     pub fn with_include(mut self, include: Include) -> Self {
-        self.with_vector = include.vector;
-        self.with_payload = include.payload;
+        self.include = include;
+        self
+    }
+
+    /// Sets whether hits carry their payloads.
+    pub fn with_payload(mut self, on: bool) -> Self {
+        self.include.payload = on;
+        self
+    }
+
+    /// Sets whether hits carry their vectors.
+    pub fn with_vector(mut self, on: bool) -> Self {
+        self.include.vector = on;
         self
     }
 }
@@ -382,9 +391,9 @@ impl Options {
         self
     }
 
-    /// Sets [`Options::threads`].
-    pub fn with_threads(mut self, threads: Option<usize>) -> Options {
-        self.threads = threads;
+    /// Sets [`Options::threads`]: `with_threads(4)`, or an `Option` (`None`: every core).
+    pub fn with_threads(mut self, threads: impl Into<Option<usize>>) -> Options {
+        self.threads = threads.into();
         self
     }
 

@@ -56,8 +56,8 @@ impl Query {
                 "fusion" => q.fusion = fusion(x)?,
                 "limit" => q.limit = count(k, x)?,
                 "score_threshold" => q.score_threshold = Some(number(k, x)? as f32),
-                "with_payload" => q.with_payload = flag(k, x)?,
-                "with_vector" => q.with_vector = flag(k, x)?,
+                "with_payload" => q.include.payload = flag(k, x)?,
+                "with_vector" => q.include.vector = flag(k, x)?,
                 other => return Err(bad(format!("unknown member {other:?}"))),
             }
         }

@@ -164,8 +164,8 @@ pub struct Query {
     /// Only hits scoring at least this (the fused score; with one leg, as that leg's search
     /// threshold would).
     pub score_threshold: Option<f32>,
-    pub with_payload: bool,
-    pub with_vector: bool,
+    /// What hits carry: payloads by default, no vectors.
+    pub include: crate::Include,
 }
 
 impl Query {
@@ -177,8 +177,7 @@ impl Query {
             fusion: Fusion::default(),
             limit,
             score_threshold: None,
-            with_payload: true,
-            with_vector: false,
+            include: crate::Include::new(false, true),
         }
     }
 
@@ -197,13 +196,15 @@ impl Query {
         self
     }
 
+    /// Sets whether hits carry their payloads.
     pub fn with_payload(mut self, on: bool) -> Query {
-        self.with_payload = on;
+        self.include.payload = on;
         self
     }
 
+    /// Sets whether hits carry their vectors.
     pub fn with_vector(mut self, on: bool) -> Query {
-        self.with_vector = on;
+        self.include.vector = on;
         self
     }
 

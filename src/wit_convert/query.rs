@@ -168,8 +168,8 @@ macro_rules! wit_convert_query {
                 },
                 limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
                 score_threshold: q.score_threshold,
-                with_payload: q.with_payload,
-                with_vector: q.with_vector,
+                with_payload: q.include.payload,
+                with_vector: q.include.vector,
             }
         }
 

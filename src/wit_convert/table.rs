@@ -547,8 +547,8 @@ macro_rules! wit_convert {
                 exact: p.exact,
                 filter_json: None,
                 score_threshold: p.score_threshold,
-                with_payload: p.with_payload,
-                with_vector: p.with_vector,
+                with_payload: p.include.payload,
+                with_vector: p.include.vector,
             }
         }
 

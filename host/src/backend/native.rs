@@ -46,7 +46,7 @@ impl NativeBackend {
             wanted = wanted.with_linking(linking);
         }
         let options = wanted;
-        let db = veles::Database::open_path(dir, options)?;
+        let db = veles::Database::open_with(dir, options)?;
         Ok(NativeBackend {
             db,
             open: HashMap::new(),
