@@ -14,6 +14,7 @@ pub struct Problem {
     pub file: String,
     /// Where in the file, when a byte offset means something.
     pub offset: Option<u64>,
+    /// What is wrong, and where (file and offset where a file is damaged).
     pub message: String,
 }
 
@@ -29,6 +30,7 @@ impl std::fmt::Display for Problem {
 /// The result of checking one collection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
+    /// The collection checked.
     pub collection: String,
     /// Live points.
     pub points: u64,

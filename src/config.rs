@@ -46,14 +46,21 @@ pub const MAX_DIMENSION: u32 = 65_536;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
+    /// 1 − cosine similarity ranks; scores are the similarity (higher is nearer). Vectors are
+    /// stored normalised.
     Cosine,
+    /// Euclidean distance (lower is nearer).
     Euclidean,
+    /// Dot product (higher is nearer).
     Dot,
+    /// Bits that differ, over 0/1 components (lower is nearer).
     Hamming,
+    /// Jaccard similarity of the sets of 1 components (higher is nearer).
     Jaccard,
 }
 
 impl Metric {
+    /// Every metric.
     pub const ALL: [Metric; 5] = [
         Metric::Cosine,
         Metric::Euclidean,
@@ -62,6 +69,7 @@ impl Metric {
         Metric::Jaccard,
     ];
 
+    /// The metric's name in the CLI, JSON and WIT (`cosine`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Metric::Cosine => "cosine",
@@ -129,7 +137,9 @@ impl FromStr for Metric {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct CollectionConfig {
+    /// Components per vector (bits for the binary metrics).
     pub dimension: u32,
+    /// How vectors are compared.
     pub metric: Metric,
     /// HNSW `M`: links per node on upper levels (level 0 has `2M`). 2 to 128; default 16.
     pub m: u32,
@@ -155,6 +165,7 @@ pub struct SparseField {
 }
 
 impl SparseField {
+    /// A sparse field called `name`, with the IDF modifier when `idf`.
     pub fn new(name: impl Into<String>, idf: bool) -> SparseField {
         SparseField {
             name: name.into(),
@@ -164,6 +175,8 @@ impl SparseField {
 }
 
 impl CollectionConfig {
+    /// A collection of `dimension`-component vectors compared by `metric`, with default HNSW
+    /// parameters.
     pub fn new(dimension: u32, metric: Metric) -> Self {
         CollectionConfig {
             dimension,
@@ -192,6 +205,8 @@ impl CollectionConfig {
         self
     }
 
+    /// Refuses a configuration that cannot work, with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     pub fn validate(&self) -> Result<()> {
         if self.dimension == 0 {
             return Err(Error::InvalidConfig("dimension must be at least 1".into()));

@@ -18,6 +18,7 @@ pub enum StorageError {
         path: String,
         /// What was being done ("read", "write", "sync", ...).
         op: Cow<'static, str>,
+        /// The operating system's error.
         source: io::Error,
     },
     /// An earlier write or sync failed. What reached the disk is unknown, so every further
@@ -29,16 +30,23 @@ pub enum StorageError {
         file: String,
         /// Byte offset of the first bad byte (or of the structure that is bad).
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
     /// The file was written by a newer format version than this build understands.
     UnsupportedVersion {
+        /// The file, relative to the database directory.
         file: String,
+        /// The version the file says.
         found: u32,
+        /// The newest version this build reads.
         supported: u32,
     },
     /// Another handle (this process or another) holds the database directory's lock.
-    Locked { path: String },
+    Locked {
+        /// The directory (or its lock file).
+        path: String,
+    },
 }
 
 impl StorageError {
@@ -126,11 +134,17 @@ impl std::error::Error for StorageError {
 #[non_exhaustive]
 pub enum VectorProblem {
     /// A component is NaN or infinite.
-    NotFinite { index: usize },
+    NotFinite {
+        /// The component's position.
+        index: usize,
+    },
     /// Cosine needs a direction: the vector has zero length.
     ZeroNorm,
     /// Binary metrics (hamming, jaccard) take components that are exactly 0.0 or 1.0.
-    NotBinary { index: usize },
+    NotBinary {
+        /// The component's position.
+        index: usize,
+    },
     /// The squared length overflows f32: distances to this vector would be infinite or NaN.
     NormOverflow,
 }
@@ -156,12 +170,19 @@ impl fmt::Display for VectorProblem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Limit {
+    /// Vector dimension ([`crate::config::MAX_DIMENSION`]).
     Dimension,
+    /// Hits per query ([`crate::MAX_K`]).
     K,
+    /// The HNSW candidate list ([`crate::MAX_EF`]).
     Ef,
+    /// Bytes of one write batch.
     BatchBytes,
+    /// Bytes of one payload.
     PayloadBytes,
+    /// Nesting of one payload.
     PayloadDepth,
+    /// Nesting of one filter ([`crate::filter::MAX_FILTER_DEPTH`]).
     FilterDepth,
     /// The payloads and vectors one read returns (a search batch, a get).
     ResultBytes,
@@ -233,19 +254,25 @@ impl fmt::Display for Limit {
 pub enum Error {
     /// A vector's length differs from the collection's dimension.
     DimensionMismatch {
+        /// The collection's dimension.
         expected: u32,
+        /// The vector's length.
         actual: usize,
         /// The point id, when the vector belongs to a point (None for a query).
         id: Option<u64>,
     },
     /// A vector has a value the metric cannot use.
     InvalidVector {
+        /// The point id (`None` for a query).
         id: Option<u64>,
+        /// What is wrong with it.
         problem: VectorProblem,
     },
     /// A collection or database name outside `[A-Za-z0-9_-]{1,64}`.
     InvalidName {
+        /// The name given.
         name: String,
+        /// Why it is refused.
         reason: Cow<'static, str>,
     },
     /// A collection configuration that cannot work (dimension 0, ...).
@@ -256,16 +283,23 @@ pub enum Error {
     InvalidFilter(String),
     /// A payload that is not a JSON object or does not parse.
     InvalidPayload {
+        /// The point id (`None` where the payload is not a point's).
         id: Option<u64>,
+        /// Why it is refused.
         reason: String,
     },
     /// A request over a documented limit.
     LimitExceeded {
+        /// Which limit.
         limit: Limit,
+        /// The limit's value.
         max: u64,
+        /// What the request needed.
         actual: u64,
     },
+    /// No collection of this name.
     CollectionNotFound(String),
+    /// A collection of this name exists already.
     CollectionExists(String),
     /// A write to a database opened read-only ([`crate::Database::open_read_only`]).
     ReadOnly,
@@ -364,6 +398,7 @@ impl From<StorageError> for Error {
     }
 }
 
+/// The API's result: [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -39,14 +39,23 @@ pub const MAX_FILTER_DEPTH: usize = 32;
 /// A condition on one payload field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
+    /// Equal (numbers by value: `1`, `1.0` and `-0.0`/`0` are equal; arrays by any element).
     Eq(Value),
+    /// Not equal (a missing key passes).
     Ne(Value),
+    /// Less than (numbers with numbers, strings with strings).
     Lt(Value),
+    /// Less than or equal.
     Lte(Value),
+    /// Greater than.
     Gt(Value),
+    /// Greater than or equal.
     Gte(Value),
+    /// Equal to one of these.
     In(Vec<Value>),
+    /// The key is present (with any value, `null` included).
     Exists,
+    /// The key is present with the value `null`.
     IsNull,
     /// Full text: see the module docs.
     Match(TextMatch),
@@ -55,13 +64,23 @@ pub enum Condition {
 /// A filter over payloads; see the module docs for the semantics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Field { key: String, condition: Condition },
+    /// A condition on the value at `key` (a dotted path).
+    Field {
+        /// A dotted path into the payload.
+        key: String,
+        /// What the value there must satisfy.
+        condition: Condition,
+    },
+    /// Every filter passes (an empty list passes every point).
     And(Vec<Filter>),
+    /// At least one filter passes (an empty list passes none).
     Or(Vec<Filter>),
+    /// The filter does not pass.
     Not(Box<Filter>),
 }
 
 impl Filter {
+    /// `condition` on the value at `key`.
     pub fn field(key: impl Into<String>, condition: Condition) -> Filter {
         Filter::Field {
             key: key.into(),
@@ -69,38 +88,47 @@ impl Filter {
         }
     }
 
+    /// The value at `key` equals `v`.
     pub fn eq(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Eq(v.into()))
     }
 
+    /// The value at `key` differs from `v`.
     pub fn ne(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Ne(v.into()))
     }
 
+    /// The value at `key` is less than `v`.
     pub fn lt(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Lt(v.into()))
     }
 
+    /// The value at `key` is at most `v`.
     pub fn lte(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Lte(v.into()))
     }
 
+    /// The value at `key` is greater than `v`.
     pub fn gt(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Gt(v.into()))
     }
 
+    /// The value at `key` is at least `v`.
     pub fn gte(key: impl Into<String>, v: impl Into<Value>) -> Filter {
         Filter::field(key, Condition::Gte(v.into()))
     }
 
+    /// The value at `key` equals one of `vs`.
     pub fn is_in(key: impl Into<String>, vs: Vec<Value>) -> Filter {
         Filter::field(key, Condition::In(vs))
     }
 
+    /// `key` is present.
     pub fn exists(key: impl Into<String>) -> Filter {
         Filter::field(key, Condition::Exists)
     }
 
+    /// `key` is present and `null`.
     pub fn is_null(key: impl Into<String>) -> Filter {
         Filter::field(key, Condition::IsNull)
     }
@@ -259,10 +287,19 @@ impl Filter {
 /// the root is node 0.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlatNode {
+    /// Every child passes.
     And(Vec<u32>),
+    /// At least one child passes.
     Or(Vec<u32>),
+    /// The child does not pass.
     Not(u32),
-    Field { key: String, condition: Condition },
+    /// A condition on the value at `key`.
+    Field {
+        /// A dotted path into the payload.
+        key: String,
+        /// What the value there must satisfy.
+        condition: Condition,
+    },
 }
 
 impl Filter {

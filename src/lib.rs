@@ -21,6 +21,8 @@
 //! [`region`] (storage) and the private `sys` module (CPU features, threads). ARCHITECTURE.md
 //! says which module answers which question. See `docs/format.md` for the files and the durability contract.
 
+#![warn(missing_docs)]
+
 #[cfg(target_endian = "big")]
 compile_error!("veles stores little-endian data and supports little-endian targets only");
 

@@ -208,10 +208,12 @@ impl Collection {
         drop(old);
     }
 
+    /// The collection's name.
     pub fn name(&self) -> &str {
         &self.shared.name
     }
 
+    /// The configuration it was created with.
     pub fn config(&self) -> &CollectionConfig {
         &self.shared.config
     }
@@ -221,6 +223,7 @@ impl Collection {
         self.with_read(|st| Ok(st.ids.len()))
     }
 
+    /// True when it holds no live point.
     pub fn is_empty(&self) -> Result<bool> {
         self.len().map(|n| n == 0)
     }
@@ -284,6 +287,7 @@ impl Collection {
         })
     }
 
+    /// Sizes, files, the graph's state and what the last open's recovery did.
     pub fn stats(&self) -> Result<Stats> {
         self.with_read(|st| {
             Ok(Stats {

@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct IndexInfo {
+    /// The payload key (a dotted path).
     pub key: String,
+    /// What the index holds.
     pub kind: IndexKind,
     /// Distinct values indexed (0 for `exists`).
     pub values: usize,
@@ -25,6 +27,7 @@ pub struct IndexInfo {
 }
 
 impl IndexInfo {
+    /// An index's description.
     pub fn new(key: String, kind: IndexKind, values: usize, points: u64) -> IndexInfo {
         IndexInfo {
             key,

@@ -92,6 +92,7 @@ impl PlanKind {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Plan {
+    /// How the search runs.
     pub kind: PlanKind,
     /// The points the filter passes, when the indexes answered it whole; else `None`.
     pub matches: Option<u64>,
@@ -100,6 +101,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of `kind`, with the filter's estimated matches and selectivity.
     pub fn new(kind: PlanKind, matches: Option<u64>, selectivity: f64) -> Plan {
         Plan {
             kind,
@@ -120,11 +122,13 @@ pub struct Include {
 }
 
 impl Include {
+    /// The vector and the payload.
     pub const ALL: Include = Include {
         vector: true,
         payload: true,
     };
 
+    /// What to include of each point.
     pub fn new(vector: bool, payload: bool) -> Include {
         Include { vector, payload }
     }
@@ -147,6 +151,7 @@ pub struct Page {
 }
 
 impl Page {
+    /// A page of `points`, with the cursor of the next one (`None`: the last page).
     pub fn new(points: Vec<Point>, next: Option<u64>) -> Page {
         Page { points, next }
     }
@@ -230,7 +235,9 @@ impl<'a> SearchParams<'a> {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Point {
+    /// The point's id (any `u64`).
     pub id: u64,
+    /// The vector, of the collection's dimension.
     pub vector: Vec<f32>,
     /// A JSON object, or nothing.
     pub payload: Option<Value>,
@@ -240,6 +247,7 @@ pub struct Point {
 }
 
 impl Point {
+    /// A point without payload.
     pub fn new(id: u64, vector: Vec<f32>) -> Point {
         Point {
             id,
@@ -255,6 +263,7 @@ impl Point {
         self
     }
 
+    /// Sets the payload (a JSON object).
     pub fn with_payload(mut self, payload: Value) -> Point {
         self.payload = Some(payload);
         self
@@ -271,9 +280,11 @@ impl Point {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Hit {
+    /// The point's id.
     pub id: u64,
     /// The metric's score (see [`Metric`]): hits come best first.
     pub score: f32,
+    /// The point's payload, when asked for.
     pub payload: Option<Value>,
     /// The vector, when asked for ([`SearchParams::with_vector`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,6 +292,7 @@ pub struct Hit {
 }
 
 impl Hit {
+    /// A hit without vector.
     pub fn new(id: u64, score: f32, payload: Option<Value>) -> Hit {
         Hit {
             id,
@@ -299,7 +311,7 @@ pub struct Options {
     /// each write, so the log stays within this plus one batch).
     pub checkpoint_bytes: u64,
     /// Open without writing anything: no log repair, no file clean-up, every write refused
-    /// with [`Error::ReadOnly`]. Replayed log records stay in memory.
+    /// with [`Error::ReadOnly`](crate::Error::ReadOnly). Replayed log records stay in memory.
     pub read_only: bool,
     /// Threads for graph builds; `None`: every core (one in WebAssembly). The graph built does
     /// not depend on it.
@@ -468,14 +480,16 @@ pub struct RecoveryStats {
     /// True when the HNSW graph was loaded from its file; false when it was rebuilt (no file,
     /// a file of another generation, or a damaged one: see `graph_problem`).
     pub graph_loaded: bool,
+    /// Why the graph was rebuilt, when it was.
     pub graph_problem: Option<String>,
 }
 
-/// What [`Collection::compact`] did.
+/// What [`Collection::compact`](crate::Collection::compact) did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CompactReport {
     /// Live points (unchanged by compaction).
     pub points: u64,
+    /// Slots before the compaction (live points and holes).
     pub slots_before: u32,
     /// Equal to `points`: the slots are dense.
     pub slots_after: u32,
@@ -484,18 +498,24 @@ pub struct CompactReport {
     /// Length of the vector file plus the log, before and after. (Pages of deleted slots that
     /// already left the graph were given back as holes; these are the lengths the files span.)
     pub bytes_before: u64,
+    /// Bytes of the collection's files after it.
     pub bytes_after: u64,
 }
 
 /// A snapshot of a collection's counters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Stats {
+    /// Live points.
     pub len: usize,
+    /// The vectors' dimension.
     pub dimension: u32,
+    /// The metric searches rank by.
     pub metric: Metric,
     /// Slots below the high-water mark (live + free).
     pub slots: u32,
+    /// Slots freed by deletes, to be reused by inserts.
     pub free_slots: usize,
+    /// Bytes in the write-ahead log.
     pub wal_bytes: u64,
     /// Length of the vector file (holes included).
     pub vector_file_bytes: u64,
@@ -504,6 +524,7 @@ pub struct Stats {
     pub unflushed: bool,
     /// The current log generation (one more per checkpoint).
     pub generation: u32,
+    /// What the last open's recovery did.
     pub recovery: RecoveryStats,
     /// Nodes in the HNSW graph (live and deleted-but-not-yet-rebuilt).
     pub graph_nodes: usize,
@@ -512,6 +533,7 @@ pub struct Stats {
     pub unindexed: usize,
     /// Live payloads as compact JSON text, and the memory holding them.
     pub payload_bytes: u64,
+    /// Bytes the payloads take in memory.
     pub payload_memory: u64,
     /// The length of the payload file that counts.
     pub payload_file_bytes: u64,

@@ -37,6 +37,7 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
+    /// Every kind.
     pub const ALL: [IndexKind; 6] = [
         IndexKind::Keyword,
         IndexKind::Integer,
@@ -46,6 +47,7 @@ impl IndexKind {
         IndexKind::Text,
     ];
 
+    /// The kind's name in the CLI, JSON and WIT (`keyword`, ...).
     pub fn name(self) -> &'static str {
         match self {
             IndexKind::Keyword => "keyword",

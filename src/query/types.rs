@@ -18,6 +18,7 @@ pub const DEFAULT_LEG_LIMIT: usize = 50;
 pub enum Source {
     /// The collection's vectors, by the collection's metric, as a search ranks them.
     Dense {
+        /// The query vector.
         vector: Vec<f32>,
         /// HNSW candidate list; `None`: `max(limit, DEFAULT_EF)`.
         ef: Option<usize>,
@@ -26,13 +27,18 @@ pub enum Source {
     },
     /// BM25 over the text index of a payload key.
     Text {
+        /// The payload key whose text index ranks.
         key: String,
+        /// The query text, analysed as the index analyses documents.
         text: String,
+        /// BM25's parameters.
         bm25: Bm25,
     },
     /// Dot product over a sparse field (with the field's IDF modifier when it has one).
     Sparse {
+        /// The sparse field.
         field: String,
+        /// The query's sparse vector.
         vector: crate::SparseVector,
     },
 }
@@ -42,10 +48,12 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Leg {
+    /// What the leg ranks by.
     pub source: Source,
     /// The leg's depth; `None`: the query's limit (at least [`DEFAULT_LEG_LIMIT`] when
     /// there are several legs to fuse).
     pub limit: Option<usize>,
+    /// Only points passing this filter are ranked by the leg.
     pub filter: Option<Filter>,
     /// Multiplies the leg's part of a fused score (1 by default; 0 leaves the leg out of
     /// the scores, though its points may still be returned).
@@ -53,6 +61,7 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// A leg ranking by `source`, with the query's depth, no filter and weight 1.
     pub fn new(source: Source) -> Leg {
         Leg {
             source,
@@ -88,16 +97,19 @@ impl Leg {
         })
     }
 
+    /// Sets the leg's depth.
     pub fn with_limit(mut self, limit: usize) -> Leg {
         self.limit = Some(limit);
         self
     }
 
+    /// Sets the leg's filter.
     pub fn with_filter(mut self, filter: Filter) -> Leg {
         self.filter = Some(filter);
         self
     }
 
+    /// Sets the leg's weight in the fusion.
     pub fn with_weight(mut self, weight: f32) -> Leg {
         self.weight = weight;
         self
@@ -137,7 +149,11 @@ impl Leg {
 pub enum Fusion {
     /// Reciprocal rank fusion (Cormack et al., 2009): a leg's part is `1 / (k + position)`,
     /// the position counted from 0 (as Qdrant does).
-    Rrf { k: f32 },
+    /// `k` is added to each position (Qdrant's default, 2, is [`DEFAULT_RRF_K`]).
+    Rrf {
+        /// Added to each position.
+        k: f32,
+    },
     /// Distribution-based score fusion: a leg's scores are normalised to
     /// `(s - (mean - 3 sd)) / (6 sd)` (sample standard deviation; 0.5 when the scores do not
     /// spread), as Qdrant's DBSF.
@@ -157,9 +173,11 @@ impl Default for Fusion {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Query {
+    /// The rankings to fuse (1 to [`MAX_LEGS`]).
     pub legs: Vec<Leg>,
     /// Ignored with one leg: its own scores are returned.
     pub fusion: Fusion,
+    /// Hits returned.
     pub limit: usize,
     /// Only hits scoring at least this (the fused score; with one leg, as that leg's search
     /// threshold would).
@@ -181,16 +199,19 @@ impl Query {
         }
     }
 
+    /// Adds a leg.
     pub fn leg(mut self, leg: Leg) -> Query {
         self.legs.push(leg);
         self
     }
 
+    /// Sets how the legs are fused.
     pub fn with_fusion(mut self, fusion: Fusion) -> Query {
         self.fusion = fusion;
         self
     }
 
+    /// Returns only hits scoring at least `t`.
     pub fn with_score_threshold(mut self, t: f32) -> Query {
         self.score_threshold = Some(t);
         self

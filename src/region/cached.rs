@@ -8,8 +8,8 @@ use crate::error::StorageError;
 
 /// Invariant: `mirror` equals the inner region's content as of the last successful call; a
 /// failed write leaves the mirror at the old bytes (and the caller latches the failure). The
-/// mirror grows only through [`CachedRegion::grow_mirror`]: memory that cannot be had is an
-/// error ([`out_of_memory`]) before the inner region changes, never an abort.
+/// mirror grows only through `CachedRegion::grow_mirror`: memory that cannot be had is an
+/// error (`out_of_memory`) before the inner region changes, never an abort.
 #[derive(Debug)]
 pub struct CachedRegion {
     inner: Box<dyn Region>,

@@ -11,12 +11,16 @@ use super::Region;
 use crate::error::StorageError;
 
 #[derive(Debug)]
+/// A region that latches its first write or sync failure: every later call reports
+/// [`StorageError::PreviousIo`](crate::StorageError::PreviousIo), since what reached the disk
+/// is unknown.
 pub struct CheckedRegion {
     inner: Box<dyn Region>,
     failed: std::sync::atomic::AtomicBool,
 }
 
 impl CheckedRegion {
+    /// Wraps `inner`.
     pub fn new(inner: Box<dyn Region>) -> Self {
         CheckedRegion {
             inner,

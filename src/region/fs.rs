@@ -76,6 +76,7 @@ impl FsDirectory {
         Self::with_backend(root, RegionBackend::default())
     }
 
+    /// Opens the directory `root` for writing (creating it), its files' regions from `backend`.
     pub fn with_backend(
         root: impl AsRef<Path>,
         backend: RegionBackend,

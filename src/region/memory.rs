@@ -15,6 +15,7 @@ pub struct MemoryRegion {
 }
 
 impl MemoryRegion {
+    /// An empty region.
     pub fn new() -> Self {
         Self::default()
     }
@@ -121,6 +122,7 @@ pub struct MemoryDirectory {
 }
 
 impl MemoryDirectory {
+    /// An empty directory.
     pub fn new() -> Self {
         Self::default()
     }

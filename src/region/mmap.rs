@@ -24,6 +24,7 @@ pub struct MmapRegion {
 }
 
 impl MmapRegion {
+    /// Maps `file` (named `path` in errors).
     pub fn new(file: File, path: impl Into<String>) -> Result<Self, StorageError> {
         let path = path.into();
         let len = file

@@ -17,6 +17,7 @@ pub trait Region: Send + Sync + fmt::Debug {
     /// Current length in bytes.
     fn len(&self) -> u64;
 
+    /// True when the region holds no byte.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -27,11 +28,14 @@ pub trait Region: Send + Sync + fmt::Debug {
     /// Writes `data` at `offset`, extending the region when it ends past `len()`.
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError>;
 
+    /// Sets the length, cutting or extending with zeros.
     fn set_len(&mut self, len: u64) -> Result<(), StorageError>;
 
     /// Through a shared reference: a writer syncs while readers still read the region.
     fn sync(&self) -> Result<(), StorageError>;
 
+    /// Releases the storage of `len` bytes from `offset` (they read as zeros after); a no-op
+    /// where the platform cannot.
     fn punch_hole(&mut self, offset: u64, len: u64) -> Result<(), StorageError>;
 
     /// The whole region as one slice, for backends that can lend it without copying (a memory
@@ -61,7 +65,9 @@ pub enum Access {
 /// A directory entry as listed by [`Directory::list`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
+    /// The entry's name (not its path).
     pub name: String,
+    /// True for a directory.
     pub is_dir: bool,
 }
 

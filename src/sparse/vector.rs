@@ -11,11 +11,14 @@ pub const MAX_SPARSE_NNZ: usize = 65_536;
 /// long as `values`, at most [`MAX_SPARSE_NNZ`]; every value finite.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct SparseVector {
+    /// Dimensions with a value, strictly ascending.
     pub indices: Vec<u32>,
+    /// The values, one per index, finite.
     pub values: Vec<f32>,
 }
 
 impl SparseVector {
+    /// A sparse vector (checked when a point or query carrying it is).
     pub fn new(indices: Vec<u32>, values: Vec<f32>) -> SparseVector {
         SparseVector { indices, values }
     }
@@ -98,6 +101,7 @@ impl SparseVector {
             .map_or(0.0, |i| self.values[i])
     }
 
+    /// True when it has no nonzero dimension.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }

@@ -24,6 +24,7 @@ pub enum Tokenizer {
 }
 
 impl Tokenizer {
+    /// Every tokenizer.
     pub const ALL: [Tokenizer; 4] = [
         Tokenizer::Word,
         Tokenizer::Whitespace,
@@ -31,6 +32,7 @@ impl Tokenizer {
         Tokenizer::Cjk,
     ];
 
+    /// The tokenizer's name in JSON and WIT (`word`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Tokenizer::Word => "word",
@@ -55,21 +57,34 @@ impl Tokenizer {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Language {
+    /// English (Porter 2 stemmer, English stop words).
     English,
+    /// French.
     French,
+    /// German.
     German,
+    /// Spanish.
     Spanish,
+    /// Italian.
     Italian,
+    /// Portuguese.
     Portuguese,
+    /// Dutch.
     Dutch,
+    /// Swedish.
     Swedish,
+    /// Norwegian.
     Norwegian,
+    /// Danish.
     Danish,
+    /// Finnish.
     Finnish,
+    /// Russian.
     Russian,
 }
 
 impl Language {
+    /// Every language.
     pub const ALL: [Language; 12] = [
         Language::English,
         Language::French,
@@ -85,6 +100,7 @@ impl Language {
         Language::Russian,
     ];
 
+    /// The language's name in JSON and WIT (`english`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Language::English => "english",
@@ -121,6 +137,7 @@ impl Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[non_exhaustive]
 pub struct TextConfig {
+    /// How text is cut into words.
     pub tokenizer: Tokenizer,
     /// Lowercase every term (Unicode lowercase).
     pub lowercase: bool,
@@ -168,37 +185,45 @@ impl TextConfig {
         }
     }
 
+    /// Sets the tokenizer.
     pub fn with_tokenizer(mut self, tokenizer: Tokenizer) -> Self {
         self.tokenizer = tokenizer;
         self
     }
 
+    /// Sets whether words are lowercased.
     pub fn with_lowercase(mut self, on: bool) -> Self {
         self.lowercase = on;
         self
     }
 
+    /// Sets whether accented Latin letters fold to ASCII.
     pub fn with_ascii_folding(mut self, on: bool) -> Self {
         self.ascii_folding = on;
         self
     }
 
+    /// Sets the stop-word list (`None`: none).
     pub fn with_stopwords(mut self, language: Option<Language>) -> Self {
         self.stopwords = language;
         self
     }
 
+    /// Sets the stemmer (`None`: none).
     pub fn with_stemmer(mut self, language: Option<Language>) -> Self {
         self.stemmer = language;
         self
     }
 
+    /// Sets the shortest and longest words kept (and the prefix lengths of `prefix`).
     pub fn with_lengths(mut self, min_len: u8, max_len: u8) -> Self {
         self.min_len = min_len;
         self.max_len = max_len;
         self
     }
 
+    /// Refuses a configuration that cannot work, with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     pub fn validate(&self) -> Result<()> {
         if self.min_len == 0 || self.min_len > self.max_len {
             return Err(Error::InvalidConfig(format!(
@@ -375,8 +400,10 @@ pub enum MatchMode {
 }
 
 impl MatchMode {
+    /// Every mode.
     pub const ALL: [MatchMode; 3] = [MatchMode::All, MatchMode::Any, MatchMode::Phrase];
 
+    /// The mode's name in JSON and WIT (`all`, `any`, `phrase`).
     pub fn name(self) -> &'static str {
         match self {
             MatchMode::All => "all",
@@ -389,11 +416,14 @@ impl MatchMode {
 /// A full-text condition: words, and which of them must be there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextMatch {
+    /// The text, analysed as the key's index analyses documents.
     pub text: String,
+    /// How its words must occur.
     pub mode: MatchMode,
 }
 
 impl TextMatch {
+    /// A match of `text` in `mode`.
     pub fn new(text: impl Into<String>, mode: MatchMode) -> TextMatch {
         TextMatch {
             text: text.into(),

@@ -20,7 +20,9 @@ pub fn term_dimension(term: &str) -> u32 {
 #[derive(Debug)]
 pub struct Bm25Embedder {
     analyzer: Analyzer,
+    /// Term-frequency saturation (default 1.2).
     pub k1: f32,
+    /// Length normalisation, 0 to 1 (default 0.75).
     pub b: f32,
     /// The typical document length in terms (a constant: documents are embedded one by one).
     pub avg_len: f32,

@@ -20,7 +20,9 @@ const STRING_GAP: u32 = 100;
 /// normalisation `b`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25 {
+    /// Term-frequency saturation (default 1.2).
     pub k1: f32,
+    /// Length normalisation, 0 to 1 (default 0.75).
     pub b: f32,
 }
 

@@ -3,7 +3,7 @@
 //! A log belongs to one *generation* (its generation), set by the checkpoint that started it.
 //! Appends go to the OS at once (a killed process loses nothing it appended); [`Wal::sync`] is
 //! the durability barrier. Recovery ([`Wal::open`]) keeps the longest run of intact frames,
-//! truncates a torn tail, and refuses (with [`StorageError::Corrupted`]) a damaged frame that
+//! truncates a torn tail, and refuses (with [`StorageError::Corrupted`](crate::StorageError::Corrupted)) a damaged frame that
 //! a later intact frame or the header proves was durable, and a damaged header with anything
 //! behind it (no crash damages a header).
 //!
