@@ -954,3 +954,126 @@ fn ef_below_k_and_filters_that_cannot_match_are_noted() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "10");
     assert!(o.stderr.is_empty(), "{}", text(&o));
 }
+
+/// `restore --force` replaces a database (and only a database no one has open), after
+/// checking the snapshot; without it a non-empty directory is refused with the hint.
+#[test]
+fn restore_force_replaces_a_database_and_nothing_else() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("p.jsonl");
+    jsonl(&file, 50, None);
+    let (snap, other) = (format!("{db}-snap"), format!("{db}-other"));
+    for mode in ["--native", ""] {
+        let run = |args: &[&str]| {
+            let mut all: Vec<&str> = args.to_vec();
+            if !mode.is_empty() {
+                all.insert(0, mode);
+            }
+            veles(&all)
+        };
+        for d in [&db, &snap, &other] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        ok(run(&["create", &db, "c", "--dim", "3"]));
+        ok(run(&["import", &db, "c", file.to_str().unwrap()]));
+        ok(run(&["snapshot", &db, &snap]));
+        ok(run(&["create", &other, "d", "--dim", "3"]));
+        let refused = run(&["restore", &snap, &other]);
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(text(&refused).contains("--force"), "{}", text(&refused));
+        ok(run(&["restore", &snap, &other, "--force"]));
+        assert_eq!(count(&other, "c"), 50, "{mode}");
+        let list = ok(veles(&["--native", "--json", "info", &other]));
+        assert!(
+            !list.contains("\"d\""),
+            "{mode}: the old database is gone: {list}"
+        );
+        // Nothing is left beside it.
+        let siblings: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".restoring-") || n.contains(".replaced-"))
+            .collect();
+        assert!(siblings.is_empty(), "{siblings:?}");
+    }
+    // Not a database: refused, untouched.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("notes.txt"), "mine").unwrap();
+    let refused = veles(&["restore", &snap, plain.to_str().unwrap(), "--force"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("not a veles database"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        std::fs::read_to_string(plain.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // A database someone has open: refused, untouched.
+    let held = veles::Database::open(Path::new(&other)).unwrap();
+    let refused = veles(&["--native", "restore", &snap, &other, "--force"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    drop(held);
+    assert_eq!(count(&other, "c"), 50);
+}
+
+/// At a terminal, `scroll` and `get` print a line a person reads: the vector's first
+/// components and its dimension, not 384 numbers; piped, JSON lines as before. (`script`
+/// gives the command a terminal; util-linux has it on every Linux this runs on.)
+#[test]
+fn scroll_and_get_print_a_human_view_at_a_terminal() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("p.jsonl");
+    let mut f = std::fs::File::create(&file).unwrap();
+    for i in 0..3 {
+        let v: Vec<String> = (0..384)
+            .map(|j| format!("{}", (i * 384 + j) as f32 / 1e4))
+            .collect();
+        writeln!(
+            f,
+            "{{\"id\":{i},\"vector\":[{}],\"payload\":{{\"n\":{i}}}}}",
+            v.join(",")
+        )
+        .unwrap();
+    }
+    drop(f);
+    ok(veles(&[
+        "create",
+        &db,
+        "c",
+        "--dim",
+        "384",
+        "--metric",
+        "euclidean",
+    ]));
+    ok(veles(&["import", &db, "c", file.to_str().unwrap()]));
+    let bin = env!("CARGO_BIN_EXE_veles");
+    for cmd in [
+        format!("{bin} scroll {db} c --limit 2"),
+        format!("{bin} get {db} c 1"),
+    ] {
+        let Ok(o) = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "`script` (util-linux) is missing"
+            );
+            eprintln!("skipped: no `script` to give the CLI a terminal");
+            return;
+        };
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("… 384 dims]"), "{cmd}: {out}");
+        assert!(out.contains("{\"n\":1}"), "{cmd}: {out}");
+        assert!(out.lines().all(|l| l.len() < 200), "{cmd}: {out}");
+    }
+    // Piped: JSON lines, every component.
+    let piped = ok(veles(&["scroll", &db, "c", "--limit", "1"]));
+    let line: Value = serde_json::from_str(piped.lines().next().unwrap()).unwrap();
+    assert_eq!(line["vector"].as_array().unwrap().len(), 384);
+}

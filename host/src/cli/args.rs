@@ -312,12 +312,17 @@ pub(crate) enum Command {
         /// An empty (or missing) directory for the copy.
         dest: PathBuf,
     },
-    /// Check a snapshot, then copy it into DIR (a new or empty directory) to use it.
+    /// Check a snapshot, then copy it into DIR (a new or empty directory, or with --force a
+    /// database to replace) to use it.
     Restore {
         /// A snapshot made by `veles snapshot`.
         snapshot: PathBuf,
         /// The database directory.
         dir: PathBuf,
+        /// Replace the database in DIR (only a veles database no one has open): the snapshot
+        /// is checked and copied beside it first, then swapped in.
+        #[arg(long)]
+        force: bool,
     },
     /// Measure build, reopen and search (recall, QPS, latency, plan) on a data set, with or
     /// without payload filters.

@@ -5,7 +5,7 @@ use super::progress;
 use super::run::{open, open_existing, open_to_change};
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use veles_host::{OpenOptions, backend};
 
 /// An existing database opened for writing (never created here), and the collections a
@@ -199,41 +199,7 @@ pub(crate) fn snapshot(
     native: bool,
     json_out: bool,
 ) -> Result<()> {
-    if !veles::Database::exists(from) {
-        return Err(anyhow!("{} is not a veles database", from.display()));
-    }
-    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
-        bail!("{} exists and is not empty", dest.display());
-    }
-    let options = OpenOptions {
-        read_only: restore,
-        snapshot_dest: Some(dest.to_path_buf()),
-        ..super::run::options()
-    };
-    let mut db = backend::open_with(from, native, None, &options)?;
-    if restore {
-        let bar = progress::spinner(format!("checking {}", from.display()), json_out);
-        let reports = db.check();
-        bar.finish_and_clear();
-        let damaged: Vec<String> = reports?
-            .into_iter()
-            .filter(|r| !r.is_ok())
-            .map(|r| format!("{}: {}", r.collection, r.problems[0]))
-            .collect();
-        if !damaged.is_empty() {
-            bail!(
-                "the snapshot does not check clean, not restoring: {}",
-                damaged.join("; ")
-            );
-        }
-    }
-    let bar = progress::spinner(
-        format!("copying {} into {}", human(disk_use(from)), dest.display()),
-        json_out,
-    );
-    let r = db.snapshot(dest);
-    bar.finish_and_clear();
-    let r = r?;
+    let r = copy(from, dest, restore, native, json_out)?;
     if json_out {
         out!(
             "{}",
@@ -252,6 +218,114 @@ pub(crate) fn snapshot(
             r.collections.join(", "),
             r.bytes
         );
+    }
+    Ok(())
+}
+
+/// The copy of [`snapshot`], checked first when `restore`; progress hidden when `quiet`.
+fn copy(
+    from: &Path,
+    dest: &Path,
+    restore: bool,
+    native: bool,
+    quiet: bool,
+) -> Result<veles::SnapshotReport> {
+    if !veles::Database::exists(from) {
+        return Err(anyhow!("{} is not a veles database", from.display()));
+    }
+    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
+        match restore {
+            true => bail!(
+                "{} exists and is not empty (--force replaces a database there)",
+                dest.display()
+            ),
+            false => bail!("{} exists and is not empty", dest.display()),
+        }
+    }
+    let options = OpenOptions {
+        read_only: restore,
+        snapshot_dest: Some(dest.to_path_buf()),
+        ..super::run::options()
+    };
+    let mut db = backend::open_with(from, native, None, &options)?;
+    if restore {
+        let bar = progress::spinner(format!("checking {}", from.display()), quiet);
+        let reports = db.check();
+        bar.finish_and_clear();
+        let damaged: Vec<String> = reports?
+            .into_iter()
+            .filter(|r| !r.is_ok())
+            .map(|r| format!("{}: {}", r.collection, r.problems[0]))
+            .collect();
+        if !damaged.is_empty() {
+            bail!(
+                "the snapshot does not check clean, not restoring: {}",
+                damaged.join("; ")
+            );
+        }
+    }
+    let bar = progress::spinner(
+        format!("copying {} into {}", human(disk_use(from)), dest.display()),
+        quiet,
+    );
+    let r = db.snapshot(dest);
+    bar.finish_and_clear();
+    Ok(r?)
+}
+
+/// `veles restore --force` over a database: the snapshot is checked and copied into a new
+/// directory beside `dest` (same file system), `dest`'s lock is taken (so no one has it
+/// open), then the two are swapped by renames and the parent directory synced, and the old
+/// database is removed. Only a veles database is replaced: anything else in `dest` is a
+/// refusal. A crash between the two renames leaves both copies beside `dest`, named.
+pub(crate) fn restore_over(from: &Path, dest: &Path, native: bool, json_out: bool) -> Result<()> {
+    if !veles::Database::exists(dest) {
+        bail!(
+            "{} is not a veles database: --force replaces only a database",
+            dest.display()
+        );
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file = dest
+        .file_name()
+        .ok_or_else(|| anyhow!("{} names no directory", dest.display()))?;
+    let sibling = |what: &str| {
+        let mut name = file.to_os_string();
+        name.push(format!(".{what}-{}", std::process::id()));
+        parent.join(name)
+    };
+    let (staged, old) = (sibling("restoring"), sibling("replaced"));
+    {
+        let _lock = veles::region::DirectoryLock::exclusive(dest)
+            .map_err(|e| anyhow!("{}: {e}", dest.display()))?;
+        if let Err(e) = copy(from, &staged, true, native, json_out) {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+        std::fs::rename(dest, &old)?;
+        if let Err(e) = std::fs::rename(&staged, dest) {
+            bail!(
+                "{e}: the database was moved to {} and the restored copy is in {}",
+                old.display(),
+                staged.display()
+            );
+        }
+        std::fs::File::open(&parent)?.sync_all()?;
+    }
+    std::fs::remove_dir_all(&old)?;
+    match json_out {
+        true => out!(
+            "{}",
+            json!({"from": from.display().to_string(), "to": dest.display().to_string(), "replaced": true})
+        ),
+        false => out!(
+            "restored {} into {}, replacing the database there",
+            from.display(),
+            dest.display()
+        ),
     }
     Ok(())
 }

@@ -14,12 +14,20 @@ pub struct Series {
     pub points: Vec<(f64, f64, usize)>,
 }
 
-const W: f64 = 760.0;
-const H: f64 = 480.0;
+/// The plotting area's size; the legend to its right is as wide as its longest label.
+const PW: f64 = 460.0;
+const PH: f64 = 390.0;
+const H: f64 = TOP + PH + BOTTOM;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 230.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
+/// What one character of 12px sans-serif takes at most, near enough for the legend's width
+/// (a label is cut with an ellipsis past [`MAX_LABEL`] characters).
+const CHAR_W: f64 = 7.0;
+const MAX_LABEL: usize = 60;
+/// Space an ef label needs (10px text), for placing labels that do not overlap.
+const EF_W: f64 = 24.0;
+const EF_H: f64 = 11.0;
 const COLOURS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
 ];
@@ -29,6 +37,35 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// `label` cut to [`MAX_LABEL`] characters.
+fn shorten(label: &str) -> String {
+    match label.chars().count() > MAX_LABEL {
+        true => label.chars().take(MAX_LABEL - 1).collect::<String>() + "…",
+        false => label.to_string(),
+    }
+}
+
+/// The QPS axis: from just below the lowest measured to just above the highest (log10
+/// units, at least a third of a decade), and its ticks at 1, 2 and 5 times a power of ten.
+fn qps_axis(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
+    let pad = ((hi - lo) * 0.08).max(0.05);
+    let (mut lo, mut hi) = (lo - pad, hi + pad);
+    if hi - lo < 1.0 / 3.0 {
+        let mid = (lo + hi) / 2.0;
+        (lo, hi) = (mid - 1.0 / 6.0, mid + 1.0 / 6.0);
+    }
+    let mut ticks = Vec::new();
+    for d in lo.floor() as i32..=hi.ceil() as i32 {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * 10f64.powi(d);
+            if (lo..=hi).contains(&t.log10()) {
+                ticks.push(t);
+            }
+        }
+    }
+    (lo, hi, ticks)
 }
 
 /// The series of one `veles bench --json` output: one per filter run.
@@ -73,37 +110,33 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
     if all.is_empty() {
         bail!("nothing to plot: no (recall, QPS) points");
     }
-    // Recall from the lowest measured (down to a tenth) to 1; QPS over whole decades.
+    // Recall from the lowest measured (down to a tenth) to 1; QPS around what was measured.
     let rmin = (all.iter().map(|p| p.0).fold(1.0, f64::min) * 10.0).floor() / 10.0;
     let rmin = rmin.min(0.9);
-    let lo = all
-        .iter()
-        .map(|p| p.1.log10())
-        .fold(f64::MAX, f64::min)
-        .floor();
-    let hi = all
-        .iter()
-        .map(|p| p.1.log10())
-        .fold(f64::MIN, f64::max)
-        .ceil();
-    let hi = if hi <= lo { lo + 1.0 } else { hi };
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let (lo, hi, qps_ticks) = qps_axis(
+        all.iter().map(|p| p.1.log10()).fold(f64::MAX, f64::min),
+        all.iter().map(|p| p.1.log10()).fold(f64::MIN, f64::max),
+    );
+    let labels: Vec<String> = series.iter().map(|s| shorten(&s.label)).collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let w = (LEFT + PW + 16.0 + 28.0 + longest as f64 * CHAR_W + 16.0).ceil();
+    let (pw, ph) = (PW, PH);
     let x = |r: f64| LEFT + (r - rmin) / (1.0 - rmin) * pw;
     let y = |q: f64| TOP + ph - (q.log10() - lo) / (hi - lo) * ph;
 
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{H}" viewBox="0 0 {w} {H}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(s, r#"<rect width="{w}" height="{H}" fill="white"/>"#);
     let _ = writeln!(
         s,
         r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
         LEFT + pw / 2.0,
         escape(title)
     );
-    // Grid and ticks: recall every 0.05 (labelled every 0.1 when wide), QPS per decade.
+    // Grid and ticks: recall every 0.05 (labelled every 0.1 when wide), QPS at 1-2-5.
     let steps = ((1.0 - rmin) / 0.05).round() as usize;
     for i in 0..=steps {
         let r = rmin + i as f64 * 0.05;
@@ -121,8 +154,7 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
             );
         }
     }
-    for d in lo as i32..=hi as i32 {
-        let q = 10f64.powi(d);
+    for q in qps_ticks {
         let gy = y(q);
         let _ = writeln!(
             s,
@@ -151,8 +183,10 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
         r#"<text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">queries per second (log)</text>"#,
         TOP + ph / 2.0
     );
-    for (i, ser) in series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+    // Every marker first, so labels can keep clear of all of them.
+    let mut taken: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut curves = Vec::new();
+    for ser in series {
         let mut pts: Vec<(f64, f64, usize)> = ser
             .points
             .iter()
@@ -160,6 +194,14 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
             .filter(|&(r, q, _)| r.is_finite() && q > 0.0 && r >= rmin)
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for &(r, q, _) in &pts {
+            let (px, py) = (x(r), y(q));
+            taken.push((px - 4.0, py - 4.0, px + 4.0, py + 4.0));
+        }
+        curves.push(pts);
+    }
+    for (i, pts) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
         let line: Vec<String> = pts
             .iter()
             .map(|&(r, q, _)| format!("{:.1},{:.1}", x(r), y(q)))
@@ -169,18 +211,35 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
             r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
             line.join(" ")
         );
-        for &(r, q, ef) in &pts {
+        for &(r, q, ef) in pts {
             let (px, py) = (x(r), y(q));
             let _ = writeln!(
                 s,
                 r#"<circle cx="{px:.1}" cy="{py:.1}" r="3.5" fill="{colour}"><title>ef {ef}: recall {r:.4}, {q:.0} QPS</title></circle>"#
             );
-            let _ = writeln!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">{ef}</text>"##,
-                px + 5.0,
-                py - 5.0
-            );
+            // The first of four places around the marker that overlaps no label or marker
+            // and stays inside the axes; none such: the hover title alone names it.
+            let places = [
+                (px + 5.0, py - 5.0),
+                (px + 5.0, py + 5.0 + EF_H),
+                (px - 5.0 - EF_W, py - 5.0),
+                (px - 5.0 - EF_W, py + 5.0 + EF_H),
+            ];
+            let clear = places.into_iter().find(|&(lx, ly)| {
+                let b = (lx, ly - EF_H, lx + EF_W, ly);
+                let inside = b.0 >= LEFT && b.2 <= LEFT + pw && b.1 >= TOP && b.3 <= TOP + ph;
+                inside
+                    && taken
+                        .iter()
+                        .all(|t| b.2 <= t.0 || t.2 <= b.0 || b.3 <= t.1 || t.3 <= b.1)
+            });
+            if let Some((lx, ly)) = clear {
+                taken.push((lx, ly - EF_H, lx + EF_W, ly));
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{lx:.1}" y="{ly:.1}" font-size="10" fill="#555">{ef}</text>"##
+                );
+            }
         }
         let ly = TOP + 14.0 + i as f64 * 20.0;
         let lx = LEFT + pw + 16.0;
@@ -194,7 +253,7 @@ pub fn svg(title: &str, series: &[Series]) -> Result<String> {
             r#"<text x="{}" y="{}">{}</text>"#,
             lx + 28.0,
             ly + 4.0,
-            escape(&ser.label)
+            escape(&labels[i])
         );
     }
     s.push_str("</svg>\n");
@@ -238,10 +297,100 @@ mod tests {
                 c[at..].split('"').next().unwrap().parse().unwrap()
             };
             let (cx, cy) = (num("cx=\""), num("cy=\""));
-            assert!((LEFT..=W - RIGHT).contains(&cx) && (TOP..=H - BOTTOM).contains(&cy));
+            assert!((LEFT..=LEFT + PW).contains(&cx) && (TOP..=H - BOTTOM).contains(&cy));
         }
         // Higher recall is further right, higher QPS further up.
         assert_eq!(doc.matches("<circle").count(), 2);
         assert!(svg("t", &[]).is_err());
+    }
+
+    fn attr(line: &str, k: &str) -> f64 {
+        let at = line.find(k).unwrap() + k.len();
+        line[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    /// Several runs as `veles plot` draws them: two builds, each unfiltered and with a
+    /// filter, ef 16 to 512 bunched near recall 1.
+    fn several_runs() -> Vec<Series> {
+        let efs = [16, 24, 32, 48, 64, 96, 128, 256, 512];
+        ["native", "component"]
+            .iter()
+            .flat_map(|mode| {
+                [
+                    "no filter",
+                    "{\"key\":\"year\",\"gte\":2020,\"and_more\":\"a long filter\"}",
+                ]
+                .iter()
+                .enumerate()
+                .map(move |(f, filter)| Series {
+                    label: format!("{mode}, {filter}"),
+                    points: efs
+                        .iter()
+                        .map(|&ef| {
+                            let r = 1.0 - 0.5 / ef as f64;
+                            (r, 30_000.0 / (1.0 + ef as f64 / 40.0) / (1 + f) as f64, ef)
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_legend_fits_the_picture() {
+        let doc = svg("t", &several_runs()).unwrap();
+        let width = attr(doc.lines().next().unwrap(), "width=\"");
+        for l in doc
+            .lines()
+            .filter(|l| l.starts_with("<text x=") && l.contains("native, "))
+        {
+            let text = l.split('>').nth(1).unwrap().split('<').next().unwrap();
+            let text = text
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&amp;", "&");
+            let end = attr(l, "x=\"") + text.chars().count() as f64 * CHAR_W;
+            assert!(end <= width, "{l} ends at {end}, past {width}");
+        }
+    }
+
+    #[test]
+    fn ef_labels_never_overlap() {
+        let doc = svg("t", &several_runs()).unwrap();
+        let boxes: Vec<(f64, f64)> = doc
+            .lines()
+            .filter(|l| l.contains("font-size=\"10\""))
+            .map(|l| (attr(l, "x=\""), attr(l, "y=\"")))
+            .collect();
+        assert!(
+            boxes.len() >= 8,
+            "most points keep a label: {}",
+            boxes.len()
+        );
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let apart = (a.0 - b.0).abs() >= EF_W || (a.1 - b.1).abs() >= EF_H;
+                assert!(apart, "labels at {a:?} and {b:?} overlap");
+            }
+        }
+    }
+
+    #[test]
+    fn the_qps_axis_spans_what_was_measured() {
+        let series = [Series {
+            label: "x".into(),
+            points: vec![(0.9, 9_000.0, 16), (0.99, 30_000.0, 128)],
+        }];
+        let doc = svg("t", &series).unwrap();
+        let ys: Vec<f64> = doc
+            .lines()
+            .filter(|l| l.starts_with("<circle"))
+            .map(|l| attr(l, "cy=\""))
+            .collect();
+        let spread = (ys[0] - ys[1]).abs();
+        assert!(
+            spread >= 0.75 * PH,
+            "the points use {spread} of {PH} pixels"
+        );
     }
 }

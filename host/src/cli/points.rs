@@ -125,21 +125,61 @@ fn line(p: &Point, include: Include, fields: &Fields) -> String {
     serde_json::to_string(&l).unwrap_or_default()
 }
 
-/// `veles get`: the points with these ids, one JSON line each; ids not found are named on
+/// How `get`, `scroll` and `export` print each point: what it includes, which payload keys,
+/// and whether as a person reads it ([`human_line`]) or as JSON lines (`import`'s format).
+pub struct Shape<'a> {
+    pub include: Include,
+    pub fields: &'a Fields,
+    pub human: bool,
+}
+
+impl Shape<'_> {
+    fn line(&self, p: &Point) -> String {
+        match self.human {
+            true => human_line(p, self.include, self.fields),
+            false => line(p, self.include, self.fields),
+        }
+    }
+}
+
+/// Components of a vector a human view prints before eliding the rest.
+const SHOWN_COMPONENTS: usize = 4;
+
+/// One point for a person at a terminal: the id, the vector's first components and its
+/// dimension, the sparse fields' sizes, and the payload as compact JSON.
+fn human_line(p: &Point, include: Include, fields: &Fields) -> String {
+    let mut s = format!("id {:<10}", p.id);
+    if include.vector {
+        let shown: Vec<String> = p
+            .vector
+            .iter()
+            .take(SHOWN_COMPONENTS)
+            .map(|x| format!("{x:.4}"))
+            .collect();
+        let more = match p.vector.len() > SHOWN_COMPONENTS {
+            true => format!(", … {} dims", p.vector.len()),
+            false => String::new(),
+        };
+        s += &format!(" [{}{more}]", shown.join(", "));
+        for (name, v) in &p.sparse {
+            s += &format!(" {name}: {} nonzero", v.indices.len());
+        }
+    }
+    if let Some(payload) = fields.project(p.payload.clone()) {
+        s += &format!("  {payload}");
+    }
+    s
+}
+
+/// `veles get`: the points with these ids, one line each; ids not found are named on
 /// stderr and the exit code is 1.
-pub fn get(
-    db: &mut dyn Backend,
-    name: &str,
-    ids: &[u64],
-    include: Include,
-    fields: &Fields,
-) -> Result<()> {
-    let got = db.get_with(name, ids, include)?;
+pub fn get(db: &mut dyn Backend, name: &str, ids: &[u64], shape: &Shape<'_>) -> Result<()> {
+    let got = db.get_with(name, ids, shape.include)?;
     let mut out = std::io::stdout().lock();
     let mut missing = Vec::new();
     for (id, p) in ids.iter().zip(&got) {
         match p {
-            Some(p) => writeln!(out, "{}", line(p, include, fields))?,
+            Some(p) => writeln!(out, "{}", shape.line(p))?,
             None => missing.push(id.to_string()),
         }
     }
@@ -159,7 +199,7 @@ pub fn scroll(
     filter: Option<&Filter>,
     start: u64,
     limit: Option<usize>,
-    (include, fields): (Include, &Fields),
+    shape: &Shape<'_>,
     json_out: bool,
 ) -> Result<()> {
     const PAGE: usize = 1000;
@@ -171,9 +211,9 @@ pub fn scroll(
         if n == 0 {
             break;
         }
-        let page = db.scroll(name, from, n, filter, include)?;
+        let page = db.scroll(name, from, n, filter, shape.include)?;
         for p in &page.points {
-            writeln!(out, "{}", line(p, include, fields))?;
+            writeln!(out, "{}", shape.line(p))?;
         }
         left = left.map(|l| l - page.points.len());
         at = page.next;

@@ -201,8 +201,12 @@ fn run(cli: Cli) -> Result<()> {
             fields,
         } => {
             let mut db = open_existing(&dir, cli.native)?;
-            let include = veles::Include::new(!no_vector, !no_payload);
-            points::get(db.as_mut(), &name, &ids, include, &fields)?;
+            let shape = points::Shape {
+                include: veles::Include::new(!no_vector, !no_payload),
+                fields: &fields,
+                human: for_a_person(json_out),
+            };
+            points::get(db.as_mut(), &name, &ids, &shape)?;
         }
         Command::Delete {
             dir,
@@ -231,9 +235,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let filter = points::filter(filter.as_deref())?;
             let mut db = open_existing(&dir, cli.native)?;
-            let include = veles::Include::new(!no_vector, !no_payload);
-            let (f, shape) = (filter.as_ref(), (include, &fields));
-            points::scroll(db.as_mut(), &name, f, start, Some(limit), shape, json_out)?;
+            let shape = points::Shape {
+                include: veles::Include::new(!no_vector, !no_payload),
+                fields: &fields,
+                human: for_a_person(json_out),
+            };
+            let f = filter.as_ref();
+            points::scroll(db.as_mut(), &name, f, start, Some(limit), &shape, json_out)?;
         }
         Command::Export {
             dir,
@@ -245,14 +253,19 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let filter = points::filter(filter.as_deref())?;
             let mut db = open_existing(&dir, cli.native)?;
-            let include = veles::Include::new(!no_vector, !no_payload);
+            // Always JSON lines: what `import` reads back.
+            let shape = points::Shape {
+                include: veles::Include::new(!no_vector, !no_payload),
+                fields: &fields,
+                human: false,
+            };
             points::scroll(
                 db.as_mut(),
                 &name,
                 filter.as_ref(),
                 0,
                 None,
-                (include, &fields),
+                &shape,
                 json_out,
             )?;
         }
@@ -286,7 +299,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Restore {
             snapshot: from,
             dir,
-        } => maintenance::snapshot(&from, &dir, true, cli.native, json_out)?,
+            force,
+        } => match force && dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+            true => maintenance::restore_over(&from, &dir, cli.native, json_out)?,
+            false => maintenance::snapshot(&from, &dir, true, cli.native, json_out)?,
+        },
         Command::Demo { dir } => demo::run(cli.native, dir, &options(), json_out)?,
         Command::Bench {
             dir,
@@ -346,4 +363,12 @@ pub(crate) fn open_existing(dir: &Path, native: bool) -> Result<Box<dyn Backend>
         ..options()
     };
     backend::open_with(dir, native, None, &options)
+}
+
+/// True when points should print for a person: stdout is a terminal and `--json` was not
+/// given. Piped, `get` and `scroll` print JSON lines (`import`'s format), as `export` always
+/// does.
+fn for_a_person(json_out: bool) -> bool {
+    use std::io::IsTerminal;
+    !json_out && std::io::stdout().is_terminal()
 }
