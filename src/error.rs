@@ -170,11 +170,11 @@ impl fmt::Display for VectorProblem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Limit {
-    /// Vector dimension ([`crate::config::MAX_DIMENSION`]).
+    /// Vector dimension (`MAX_DIMENSION`).
     Dimension,
-    /// Hits per query ([`crate::MAX_K`]).
+    /// Hits per query (`MAX_K`).
     K,
-    /// The HNSW candidate list ([`crate::MAX_EF`]).
+    /// The HNSW candidate list (`MAX_EF`).
     Ef,
     /// Bytes of one write batch.
     BatchBytes,
@@ -182,7 +182,7 @@ pub enum Limit {
     PayloadBytes,
     /// Nesting of one payload.
     PayloadDepth,
-    /// Nesting of one filter ([`crate::filter::MAX_FILTER_DEPTH`]).
+    /// Nesting of one filter (`MAX_FILTER_DEPTH`).
     FilterDepth,
     /// The payloads and vectors one read returns (a search batch, a get).
     ResultBytes,
