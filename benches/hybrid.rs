@@ -97,8 +97,13 @@ fn main() {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let db =
-        Database::open_with(dir.path(), Options::default().with_threads(Some(1))).expect("open");
+    let db = Database::open_with(
+        dir.path(),
+        Options::default()
+            .with_threads(Some(1))
+            .with_linking(veles::Linking::Manual),
+    )
+    .expect("open");
     let col = db
         .create_collection(
             "h",
@@ -159,8 +164,13 @@ fn main() {
     drop(db);
     let reopen = || {
         let t = Instant::now();
-        let db = Database::open_with(dir.path(), Options::default().with_threads(Some(1)))
-            .expect("open");
+        let db = Database::open_with(
+            dir.path(),
+            Options::default()
+                .with_threads(Some(1))
+                .with_linking(veles::Linking::Manual),
+        )
+        .expect("open");
         let col = db.collection("h").expect("collection");
         (t.elapsed().as_secs_f64(), db, col)
     };

@@ -18,7 +18,10 @@ use veles::testing::{read_fvecs, shared_data};
 use veles::{CollectionConfig, Database, Filter, IndexKind, Metric, Options, Point, SearchParams};
 
 fn stored(base: &[Vec<f32>]) -> (Database, veles::Collection) {
-    let options = Options::default().with_threads(Some(1));
+    // Linking only when asked: the build measured is `optimize` over points already stored.
+    let options = Options::default()
+        .with_threads(Some(1))
+        .with_linking(veles::Linking::Manual);
     let db = Database::open_in(
         std::sync::Arc::new(veles::region::MemoryDirectory::new()),
         options,

@@ -16,7 +16,13 @@ fn vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
 fn search(c: &mut Criterion) {
     let dim = 128;
     let mut rng = Rng::new(7);
-    let db = Database::in_memory();
+    // Linking only when asked, and then all of it: every search walks the same whole graph.
+    let options = veles::Options::default().with_linking(veles::Linking::Manual);
+    let db = Database::open_in(
+        std::sync::Arc::new(veles::region::MemoryDirectory::new()),
+        options,
+    )
+    .unwrap();
     let col = db
         .create_collection("b", CollectionConfig::new(dim as u32, Metric::Cosine))
         .unwrap();
@@ -26,6 +32,7 @@ fn search(c: &mut Criterion) {
             .collect();
         col.upsert(&pts).unwrap();
     }
+    col.optimize(None).unwrap();
     let queries: Vec<Vec<f32>> = (0..64).map(|_| vector(&mut rng, dim)).collect();
     let mut g = c.benchmark_group("search/20k x 128-d, k 10");
     let mut i = 0;

@@ -30,7 +30,10 @@ struct Native {
 
 impl Native {
     fn open(dir: &Path) -> Native {
-        let options = options_from_env().with_threads(Some(1));
+        // Linking at flush, as the component does: both sides do the same work.
+        let options = options_from_env()
+            .with_threads(Some(1))
+            .with_linking(veles::Linking::AtFlush);
         let db = veles::Database::open_with(dir, options).expect("the database opens");
         Native { db, col: None }
     }

@@ -10,7 +10,7 @@ use crate::index::hnsw::Graph;
 use crate::region::Directory;
 use crate::vectors::Codec;
 use parking_lot::RwLock;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A handle on a collection. Cheap to clone; all clones see the same collection. Reads run
@@ -53,6 +53,16 @@ struct Shared {
     queued: AtomicBool,
     /// Writers waiting for the writer mutex: the background linker steps aside for them.
     writers: AtomicUsize,
+    /// When the last write or flush ended ([`since_start`]): the background linker waits for
+    /// a pause in writes.
+    last_write: AtomicU64,
+}
+
+/// Nanoseconds since the first call in this process: a clock atomics can hold.
+fn since_start() -> u64 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Drop for Shared {
@@ -84,6 +94,7 @@ impl Collection {
                 linker: OnceLock::new(),
                 queued: AtomicBool::new(false),
                 writers: AtomicUsize::new(0),
+                last_write: AtomicU64::new(since_start()),
             }),
         }
     }
@@ -105,6 +116,19 @@ impl Collection {
     /// True while a writer waits for the writer mutex.
     pub(super) fn writers_waiting(&self) -> bool {
         self.shared.writers.load(Ordering::Acquire) > 0
+    }
+
+    /// Notes that a write or flush just ended.
+    fn wrote(&self) {
+        self.shared
+            .last_write
+            .store(since_start(), Ordering::Release);
+    }
+
+    /// How long ago the last write or flush ended.
+    pub(super) fn since_last_write(&self) -> std::time::Duration {
+        let last = self.shared.last_write.load(Ordering::Acquire);
+        std::time::Duration::from_nanos(since_start().saturating_sub(last))
     }
 
     /// The writer's hold if no one has it now (the background linker's way in).
@@ -197,6 +221,7 @@ impl Collection {
         w.after_write()?;
         let waiting = w.read(|st, _| Ok(st.unindexed.len()))?;
         drop(w);
+        self.wrote();
         self.ask_linker(waiting);
         Ok(out)
     }
@@ -263,7 +288,10 @@ impl Collection {
         if w.read(|st, _| Ok(st.options.linking.effective() == super::Linking::AtFlush))? {
             w.link_whole_steps()?;
         }
-        w.after_write()
+        w.after_write()?;
+        drop(w);
+        self.wrote();
+        Ok(())
     }
 
     /// Copies the collection's files into `dest` at `path` (a directory that exists and is

@@ -21,6 +21,12 @@ use std::time::Duration;
 /// the collection: a writer is never kept waiting by more than the step in progress.
 const STEP_ASIDE: Duration = Duration::from_millis(1);
 
+/// The pause in writes the background thread waits for before a step: an import writing
+/// batch after batch is never kept waiting by it (its graph catches up at
+/// [`Options::max_unindexed`](super::Options) as before), and linking starts as soon as the
+/// writes stop.
+const QUIET: Duration = Duration::from_millis(20);
+
 /// The collections that asked for linking, and whether the thread should stop.
 #[derive(Default)]
 pub(crate) struct Queue {
@@ -127,10 +133,16 @@ impl Collection {
     }
 
     /// The background thread's turn on this collection: whole steps while one waits, each
-    /// taken only when no writer holds or wants the collection. Stops at a failure (the
+    /// taken once writes have paused for [`QUIET`] and no writer holds or wants the
+    /// collection. Stops at a failure (the
     /// writer that meets it next reports it) and when the database closes.
     fn link_in_background(&self, queue: &Queue) {
         while !queue.stopping() {
+            let quiet = self.since_last_write();
+            if quiet < QUIET {
+                std::thread::sleep(QUIET - quiet);
+                continue;
+            }
             if self.writers_waiting() {
                 std::thread::sleep(STEP_ASIDE);
                 continue;

@@ -343,8 +343,8 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Linking {
-    /// A thread of the database links waiting points, a step at a time, between writes (it
-    /// steps aside for every writer). The default natively. Where there are no threads
+    /// A thread of the database links waiting points, a step at a time, once writes pause
+    /// (it steps aside for every writer). The default natively. Where there are no threads
     /// (WebAssembly) it is [`Linking::AtFlush`].
     Background,
     /// Each [`Collection::flush`](super::Collection::flush) links the waiting points in whole
