@@ -27,6 +27,13 @@ struct Set {
     paraphrase: Vec<bool>,
 }
 
+/// One thread, and the graph linked only when asked: the ingest timed is the write path's.
+fn options() -> Options {
+    Options::default()
+        .with_threads(Some(1))
+        .with_linking(veles::Linking::Manual)
+}
+
 fn load() -> Option<Set> {
     let hybrid = shared_data("hybrid-20k")?;
     let minilm = shared_data("minilm-20k")?;
@@ -97,13 +104,7 @@ fn main() {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = Database::open_with(
-        dir.path(),
-        Options::default()
-            .with_threads(Some(1))
-            .with_linking(veles::Linking::Manual),
-    )
-    .expect("open");
+    let db = Database::open_with(dir.path(), options()).expect("open");
     let col = db
         .create_collection(
             "h",
@@ -164,13 +165,7 @@ fn main() {
     drop(db);
     let reopen = || {
         let t = Instant::now();
-        let db = Database::open_with(
-            dir.path(),
-            Options::default()
-                .with_threads(Some(1))
-                .with_linking(veles::Linking::Manual),
-        )
-        .expect("open");
+        let db = Database::open_with(dir.path(), options()).expect("open");
         let col = db.collection("h").expect("collection");
         (t.elapsed().as_secs_f64(), db, col)
     };
