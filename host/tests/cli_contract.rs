@@ -1077,3 +1077,95 @@ fn scroll_and_get_print_a_human_view_at_a_terminal() {
     let line: Value = serde_json::from_str(piped.lines().next().unwrap()).unwrap();
     assert_eq!(line["vector"].as_array().unwrap().len(), 384);
 }
+
+/// `veles plot` of several runs: the legend fits the picture, no two ef labels overlap, and
+/// the QPS axis spans what was measured (each failed before: a legend cut at a fixed width,
+/// every label beside its marker, whole decades).
+#[test]
+fn plot_of_several_runs_fits_its_legend_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let efs = [16, 24, 32, 48, 64, 96, 128, 256, 512];
+    let mut files = Vec::new();
+    for mode in ["native", "component"] {
+        let runs: Vec<Value> = [
+            Value::Null,
+            serde_json::json!({"key": "year", "gte": 2020, "note": "a long filter"}),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(f, filter)| {
+            let rows: Vec<Value> = efs
+                .iter()
+                .map(|&ef| {
+                    let qps = 30_000.0 / (1.0 + ef as f64 / 40.0) / (1 + f) as f64;
+                    serde_json::json!({"ef": ef, "recall": 1.0 - 0.5 / ef as f64, "qps": qps})
+                })
+                .collect();
+            serde_json::json!({"filter": filter, "search": rows})
+        })
+        .collect();
+        let path = dir.path().join(format!("{mode}.json"));
+        std::fs::write(
+            &path,
+            serde_json::json!({"mode": mode, "runs": runs}).to_string(),
+        )
+        .unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let out = dir.path().join("plot.svg");
+    ok(veles(&[
+        "plot",
+        out.to_str().unwrap(),
+        &files[0],
+        &files[1],
+    ]));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let attr = |line: &str, k: &str| -> f64 {
+        let at = line.find(k).unwrap() + k.len();
+        line[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let width = attr(svg.lines().next().unwrap(), "width=\"");
+    // The legend: 12px text, at most 7px a character.
+    for l in svg
+        .lines()
+        .filter(|l| l.starts_with("<text x=") && l.contains(", "))
+    {
+        let text = l.split('>').nth(1).unwrap().split('<').next().unwrap();
+        let text = text.replace("&quot;", "\"");
+        let end = attr(l, "x=\"") + text.chars().count() as f64 * 7.0;
+        assert!(
+            end <= width,
+            "{l}: ends at {end}, the picture is {width} wide"
+        );
+    }
+    // The ef labels: 10px text, at most 24 x 11 pixels each.
+    let labels: Vec<(f64, f64)> = svg
+        .lines()
+        .filter(|l| l.contains("font-size=\"10\""))
+        .map(|l| (attr(l, "x=\""), attr(l, "y=\"")))
+        .collect();
+    assert!(!labels.is_empty());
+    for (i, a) in labels.iter().enumerate() {
+        for b in &labels[i + 1..] {
+            assert!(
+                (a.0 - b.0).abs() >= 24.0 || (a.1 - b.1).abs() >= 11.0,
+                "ef labels at {a:?} and {b:?} overlap"
+            );
+        }
+    }
+    // The markers use most of the plot's height.
+    let ys: Vec<f64> = svg
+        .lines()
+        .filter(|l| l.starts_with("<circle"))
+        .map(|l| attr(l, "cy=\""))
+        .collect();
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y), b.max(y)));
+    let height = attr(svg.lines().next().unwrap(), "height=\"");
+    assert!(
+        hi - lo >= 0.6 * height,
+        "markers span {} of {height} pixels",
+        hi - lo
+    );
+}
