@@ -380,6 +380,22 @@ pub(crate) enum Command {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+    /// Serve the database over HTTP with Qdrant's REST API (its clients work unchanged); stops
+    /// on SIGINT or SIGTERM, flushing and closing the database first.
+    Serve {
+        /// The database directory (created when missing).
+        dir: PathBuf,
+        /// Address and port to listen on (loopback by default; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:6333")]
+        addr: String,
+        /// Require this key in an `api-key` header or `Authorization: Bearer` (all routes but
+        /// the health checks).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// Requests served at once (default: twice the cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Build a collection from real sentence embeddings shipped with veles and search it.
     Demo {
         /// Keep the database in this directory (default: a temporary one, removed after).

@@ -24,5 +24,6 @@ mod points;
 mod progress;
 mod query;
 mod run;
+mod serve;
 
 pub(crate) use run::main;

@@ -305,6 +305,12 @@ fn run(cli: Cli) -> Result<()> {
             false => maintenance::snapshot(&from, &dir, true, cli.native, json_out)?,
         },
         Command::Demo { dir } => demo::run(cli.native, dir, &options(), json_out)?,
+        Command::Serve {
+            dir,
+            addr,
+            api_key,
+            threads,
+        } => super::serve::run(&dir, &addr, api_key, threads)?,
         Command::Bench {
             dir,
             base,
