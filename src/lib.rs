@@ -59,6 +59,7 @@ mod wit_convert;
 mod component;
 
 pub use check::{CheckReport, Problem};
+pub use collection::LINK_STEP;
 pub use collection::{
     Collection, CompactReport, DEFAULT_EF, DEFAULT_MAX_UNINDEXED, EXACT_BELOW,
     EXACT_MATCHES_PER_EF, EXACT_SELECTIVITY, Hit, Include, IndexInfo, Linking, MAX_EF, MAX_K,

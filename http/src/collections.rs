@@ -170,7 +170,13 @@ pub(crate) fn info(db: &Database, name: &str) -> ApiResult {
             (f.name.clone(), json!({"modifier": modifier}))
         })
         .collect();
-    let status = if s.unindexed == 0 { "green" } else { "yellow" };
+    // Yellow while the graph has a whole step to link (Qdrant: optimizing); a partial step
+    // waits for the next write or checkpoint and is scanned meanwhile.
+    let status = if s.unindexed < veles::LINK_STEP {
+        "green"
+    } else {
+        "yellow"
+    };
     Ok(json!({
         "status": status,
         "optimizer_status": "ok",

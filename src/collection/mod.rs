@@ -59,3 +59,4 @@ pub use types::{
     Page, Plan, PlanKind, Point, QUANTIZED_SCAN_FACTOR, RESULT_ITEM_BYTES, RESULT_LIST_BYTES,
     RecoveryStats, SearchParams, Stats, VectorMemory,
 };
+pub use unindexed::LINK_BATCH as LINK_STEP;

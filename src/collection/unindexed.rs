@@ -1,8 +1,9 @@
 //! The points waiting for the graph: written, searchable, not linked yet.
 
 /// New graph nodes are inserted in batches of this many (see `Graph::insert_batch`): the
-/// catch-up's step, worked out beside readers and published in one switch.
-pub(super) const LINK_BATCH: usize = 256;
+/// catch-up's step, worked out beside readers and published in one switch. The graph keeping
+/// up by itself links whole steps: fewer points than this may wait until the next trigger.
+pub const LINK_BATCH: usize = 256;
 
 /// Live slots whose current vector the graph does not reflect yet: new points (no node) and
 /// rewritten ones (a node linked for the old vector), in the order they were written. Writes
