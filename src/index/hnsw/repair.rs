@@ -131,10 +131,13 @@ impl Graph {
     }
 
     /// Gives `n` an in-link on level 0 from the nearest node a search reaches, `e`: appended
-    /// when `e` has room, else in place of a link `e -> x` where `n -> x` too (so `x` stays
-    /// reachable through `n`), else in place of the link to the node with the most other
-    /// in-links (`in_links`, kept up to date), else of `e`'s farthest link (a later round
-    /// re-links that one if it lost its only in-link).
+    /// when `e` has room, else in place of a link `e -> x` where `n -> x` too, else of the
+    /// link to the node with the most other in-links (`in_links`, kept up to date), else of
+    /// `e`'s farthest link. A replaced `x` that `n` did not link to is added to `n`'s links
+    /// (in place of `n`'s farthest when full), so `x` stays reachable through `n`: every
+    /// forced link makes `n` reachable and leaves every reachable node reachable. (Without
+    /// that, many identical vectors, whose nearest reachable node is the same `e`, took turns
+    /// evicting each other and a node stayed unreachable.)
     fn force_in_link<S: Space>(
         &mut self,
         space: &S,
@@ -165,8 +168,24 @@ impl Graph {
         match replace {
             None => links.push(n),
             Some(i) => {
-                in_links[links[i] as usize] -= 1;
+                let x = links[i];
                 links[i] = n;
+                if own.contains(&x) {
+                    in_links[x as usize] -= 1;
+                } else {
+                    // `n` unreachable until now: its own links kept nothing reachable, so
+                    // the one it gives up costs nothing.
+                    let mut own = own.clone();
+                    match own.len() < self.m0() {
+                        true => own.push(x),
+                        false => {
+                            let last = own.len() - 1;
+                            in_links[own[last] as usize] -= 1;
+                            own[last] = x;
+                        }
+                    }
+                    self.set_links(n, 0, &own);
+                }
             }
         }
         in_links[n as usize] += 1;
