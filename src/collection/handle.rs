@@ -65,6 +65,17 @@ fn since_start() -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+impl Shared {
+    /// The writer's hold with the writer mutex's guard.
+    fn hold<'a>(&'a self, scratch: std::sync::MutexGuard<'a, Scratch>) -> Writer<'a> {
+        Writer {
+            state: &self.state,
+            name: &self.name,
+            scratch,
+        }
+    }
+}
+
 impl Drop for Shared {
     /// A clean close (the last handle dropped): checkpoints when a reopen would otherwise
     /// replay many points onto the waiting list (`linker.rs`). A failure here is left for the
@@ -73,12 +84,8 @@ impl Drop for Shared {
         if self.state.get_mut().is_none() {
             return;
         }
-        let mut w = Writer {
-            state: &self.state,
-            name: &self.name,
-            scratch: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
-        };
-        let _ = w.close_checkpoint();
+        let scratch = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.hold(scratch).close_checkpoint();
     }
 }
 
@@ -138,11 +145,7 @@ impl Collection {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(Writer {
-            state: &self.shared.state,
-            name: &self.shared.name,
-            scratch,
-        })
+        Some(self.shared.hold(scratch))
     }
 
     /// Checkpoints if a clean close would (see `Drop`), reporting what fails: what
@@ -198,11 +201,7 @@ impl Collection {
         self.shared.writers.fetch_add(1, Ordering::AcqRel);
         let scratch = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.shared.writers.fetch_sub(1, Ordering::AcqRel);
-        Writer {
-            state: &self.shared.state,
-            name: &self.shared.name,
-            scratch,
-        }
+        self.shared.hold(scratch)
     }
 
     /// The writer's hold for a write: refused on a read-only open and after a storage
