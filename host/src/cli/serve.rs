@@ -4,7 +4,8 @@
 //! [`MAX_BODY_BYTES`] (a longer one is a 413 before it is read whole). Requests read in
 //! parallel and writes are serialised by the engine, so searches go on while one client
 //! writes. SIGINT or SIGTERM stops taking requests, lets those in progress finish, then
-//! flushes and closes the database (a checkpoint where one is worth it) before exiting 0.
+//! flushes and closes the database (a checkpoint where one is worth it) before exiting 0; a
+//! second signal exits at once (what is acknowledged with `wait=true` is flushed already).
 
 use anyhow::{Context, Result, anyhow};
 use std::io::Read;
@@ -35,7 +36,14 @@ pub(crate) fn run(
     let workers =
         threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // The first signal stops cleanly; a second one, while that runs, exits at once (128 +
+    // the signal, as a shell reports it). Registered in this order, the exit checks the flag
+    // before the first signal sets it.
+    for (signal, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, code, stop.clone())?;
         signal_hook::flag::register(signal, stop.clone())?;
     }
     // The address first, alone on stdout: scripts (and tests) asking for port 0 read it.
