@@ -1,12 +1,13 @@
 //! Builds the Veles component (the core crate for `wasm32-wasip2`) so that `cargo build`,
-//! `cargo run` and `cargo test` need no manual step, and the `veles` binary embeds it.
+//! `cargo run` and `cargo test` need no manual step, and the `veles` binary embeds it; and
+//! the wasi:http component (`http-wasi/`), which the tests run under `wasmtime serve`.
 //!
 //! The nested cargo gets its own target directory (sharing the outer one deadlocks on cargo's
 //! lock), and none of the outer build's flags: cargo's build-script variables would otherwise
 //! leak into it and, for instance, replace the wasm target's `+simd128` flag.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -28,6 +29,10 @@ fn main() {
     for path in [
         "src",
         "wit",
+        "http/src",
+        "http/Cargo.toml",
+        "http-wasi/src",
+        "http-wasi/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
         ".cargo/config.toml",
@@ -36,29 +41,54 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=VELES_COMPONENT");
+    println!("cargo:rerun-if-env-changed=VELES_HTTP_COMPONENT");
 
-    // A prebuilt component can be supplied (e.g. by a packager).
-    if let Ok(prebuilt) = env::var("VELES_COMPONENT") {
-        println!("cargo:rustc-env=VELES_COMPONENT_PATH={prebuilt}");
+    // Prebuilt components can be supplied (e.g. by a packager).
+    let prebuilt = (
+        env::var("VELES_COMPONENT"),
+        env::var("VELES_HTTP_COMPONENT"),
+    );
+    if let (Ok(core), Ok(http)) = prebuilt {
+        println!("cargo:rustc-env=VELES_COMPONENT_PATH={core}");
+        println!("cargo:rustc-env=VELES_HTTP_COMPONENT_PATH={http}");
         return;
     }
 
     ensure_wasm_target(&root);
+    // Two builds, not one: in one, cargo would unify the core's features and the wasi:http
+    // component would export the core's own interface too.
+    let core = component(&root, &target_dir, "veles", "veles.wasm");
+    let http = component(
+        &root,
+        &target_dir,
+        "veles-http-wasi",
+        "veles_http_wasi.wasm",
+    );
+    println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", core.display());
+    println!(
+        "cargo:rustc-env=VELES_HTTP_COMPONENT_PATH={}",
+        http.display()
+    );
+}
+
+/// Builds package `package` for `wasm32-wasip2` with the `component` profile, and returns
+/// the path of its `file`.
+fn component(root: &Path, target_dir: &Path, package: &str, file: &str) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
+    cmd.current_dir(root)
         .args([
             "build",
             "--profile",
             "component",
             "--lib",
             "-p",
-            "veles",
+            package,
             "--target",
             "wasm32-wasip2",
         ])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
     for (key, _) in env::vars() {
         let leaks = key.starts_with("CARGO_CFG_")
             || key.starts_with("CARGO_FEATURE_")
@@ -94,11 +124,11 @@ fn main() {
     // leaves out debug info, the same build the README documents.
     let status = cmd.status().expect("failed to run cargo for the component");
     if !status.success() {
-        panic!("building the Veles component for wasm32-wasip2 failed ({status})");
+        panic!("building {package} for wasm32-wasip2 failed ({status})");
     }
-    let wasm = target_dir.join("wasm32-wasip2/component/veles.wasm");
+    let wasm = target_dir.join("wasm32-wasip2/component").join(file);
     assert!(wasm.exists(), "component not found at {}", wasm.display());
-    println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", wasm.display());
+    wasm
 }
 
 /// Makes sure the toolchain building us has the `wasm32-wasip2` standard library. rustup adds

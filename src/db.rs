@@ -5,6 +5,7 @@
 //! <root>/VELES                   database marker and format version
 //! <root>/collections/<name>/     one directory per collection (see collection.rs)
 //! <root>/collections/.drop-<name>/   a collection being dropped (removed on next open)
+//! <root>/collections/.restore-<name>/   a collection being restored (see `restore_collection`)
 //! ```
 
 use crate::check::CheckReport;
@@ -27,6 +28,7 @@ const META_MAGIC: [u8; 8] = *b"VELESDB\0";
 pub const FORMAT_VERSION: u32 = 1;
 const COLLECTIONS: &str = "collections";
 const DROP_PREFIX: &str = ".drop-";
+const RESTORE_PREFIX: &str = ".restore-";
 pub use crate::config::{MAX_NAME_LEN, validate_name};
 
 /// The database marker: its header, then the CRC32 of it.
@@ -162,7 +164,26 @@ impl Database {
             });
         }
         dir.create_dir(COLLECTIONS)?;
-        // Finish drops that a crash interrupted.
+        // Finish the restores a crash interrupted after their copy was whole (it has its
+        // checkpoint, written last) and the old collection was renamed away; forget the
+        // others. Then finish drops.
+        for e in dir.list(COLLECTIONS)? {
+            let Some(name) = e.name.strip_prefix(RESTORE_PREFIX) else {
+                continue;
+            };
+            let staging = format!("{COLLECTIONS}/{}", e.name);
+            let target = Self::path(name);
+            if e.is_dir
+                && validate_name(name).is_ok()
+                && has_checkpoint(dir.as_ref(), &staging)?
+                && !has_checkpoint(dir.as_ref(), &target)?
+            {
+                dir.remove_dir_all(&target)?;
+                dir.rename(&staging, &target)?;
+            } else {
+                dir.remove_dir_all(&staging)?;
+            }
+        }
         for e in dir.list(COLLECTIONS)? {
             if e.is_dir && e.name.starts_with(DROP_PREFIX) {
                 dir.remove_dir_all(&format!("{COLLECTIONS}/{}", e.name))?;
@@ -336,16 +357,36 @@ impl Database {
     /// removed last, so a copy cut short by a crash is refused on open (never taken for a
     /// database, empty or partial). `dest` must not hold a database or collections.
     pub fn snapshot_to(&self, dest: &dyn Directory) -> Result<SnapshotReport> {
+        self.copy_into(dest, None)
+    }
+
+    /// Like [`Database::snapshot_to`], for collection `name` alone: `dest` becomes a database
+    /// that holds only it (what an HTTP snapshot of one collection packs).
+    pub fn snapshot_collection(&self, name: &str, dest: &dyn Directory) -> Result<SnapshotReport> {
+        validate_name(name)?;
+        self.copy_into(dest, Some(name))
+    }
+
+    /// The copy of [`Database::snapshot_to`]: every collection, or `only` that one.
+    fn copy_into(&self, dest: &dyn Directory, only: Option<&str>) -> Result<SnapshotReport> {
         if dest.read_file(META_FILE)?.is_some() || !dest.list(COLLECTIONS)?.is_empty() {
             return Err(Error::InvalidArgument(
                 "the snapshot destination already holds a database".into(),
             ));
         }
+        let names = match only {
+            Some(name) => {
+                // Opened (and so present) before anything is written into `dest`.
+                self.collection(name)?;
+                vec![name.to_string()]
+            }
+            None => self.list()?,
+        };
         let cache = self.cache();
         dest.write_atomic(INCOMPLETE_FILE, b"a snapshot is being written here\n")?;
         dest.create_dir(COLLECTIONS)?;
         let mut report = SnapshotReport::default();
-        for name in self.list()? {
+        for name in names {
             let path = Self::path(&name);
             report.bytes += match cache.get(&name) {
                 Some(c) => c.copy_to(dest, &path)?,
@@ -357,6 +398,36 @@ impl Database {
         dest.write_atomic(META_FILE, &meta_bytes())?;
         dest.remove_file(INCOMPLETE_FILE)?;
         Ok(report)
+    }
+
+    /// Replaces collection `name` (made if missing) with the collection of that name in
+    /// `from` (a snapshot opened read-only, say), and returns the bytes copied. The copy goes
+    /// to `collections/.restore-<name>` first; one rename puts it in place (the old
+    /// collection renamed away before). A crash before the copy is whole leaves the old
+    /// collection; after, the next open finishes the switch. Handles on the old collection
+    /// report `CollectionNotFound` from then on. A collection's files are stamped with its
+    /// name, so a snapshot restores under the name it was taken from.
+    pub fn restore_collection(&self, name: &str, from: &Database) -> Result<u64> {
+        validate_name(name)?;
+        self.writable()?;
+        let source = from.collection(name)?;
+        let staging = Self::path(&format!("{RESTORE_PREFIX}{name}"));
+        let mut cache = self.cache();
+        self.dir.remove_dir_all(&staging)?;
+        let bytes = source.copy_to(self.dir.as_ref(), &staging)?;
+        if let Some(c) = cache.remove(name) {
+            c.close();
+        }
+        let doomed = Self::path(&format!("{DROP_PREFIX}{name}"));
+        self.dir.remove_dir_all(&doomed)?;
+        if self.exists_on_disk(name)? || self.orphaned(name)?.is_some() {
+            self.dir.rename(&Self::path(name), &doomed)?;
+        } else {
+            self.dir.remove_dir_all(&Self::path(name))?;
+        }
+        self.dir.rename(&staging, &Self::path(name))?;
+        self.dir.remove_dir_all(&doomed)?;
+        Ok(bytes)
     }
 
     /// Checks every collection (see [`Collection::check`]). A collection that does not open

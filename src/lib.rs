@@ -55,7 +55,7 @@ pub mod wal;
 
 mod wit_convert;
 
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "component"))]
 mod component;
 
 pub use check::{CheckReport, Problem};

@@ -29,7 +29,16 @@ fn every_source_and_test_file_is_named_in_the_architecture_map() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
     let mut all = Vec::new();
-    for dir in ["src", "tests", "benches", "bench", "host", "http", "python"] {
+    for dir in [
+        "src",
+        "tests",
+        "benches",
+        "bench",
+        "host",
+        "http",
+        "http-wasi",
+        "python",
+    ] {
         files(&root.join(dir), &mut all);
     }
     assert!(all.len() > 50, "found only {} files", all.len());

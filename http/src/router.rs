@@ -5,8 +5,9 @@
 
 use crate::metrics::Metrics;
 use crate::reply::{self, ApiError, ApiResult};
-use crate::{collections, points, search};
+use crate::{collections, points, search, snapshots};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::time::Instant;
 use veles::Database;
 
@@ -44,11 +45,21 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+impl Response {
+    /// An error in Qdrant's envelope, for what a transport answers itself (a body too large
+    /// to read, a database it cannot open).
+    pub fn error(status: u16, message: &str) -> Response {
+        json_response(status, &json!({"status": {"error": message}, "time": 0.0}))
+    }
+}
+
 /// Qdrant's REST API over one database.
 pub struct Router {
     db: Database,
     api_key: Option<String>,
     metrics: Metrics,
+    /// Where collection snapshots go (`snapshots.rs`); `None` refuses the snapshot routes.
+    snapshots: Option<PathBuf>,
 }
 
 /// What a route answers: JSON in the envelope, or plain text.
@@ -57,6 +68,8 @@ enum Answer {
     /// A body sent as it is (`GET /`, which Qdrant does not wrap).
     Bare(Value),
     Text(String),
+    /// A file (a snapshot's download).
+    Bytes(Vec<u8>),
 }
 
 impl Router {
@@ -66,7 +79,15 @@ impl Router {
             db,
             api_key,
             metrics: Metrics::default(),
+            snapshots: None,
         }
+    }
+
+    /// Serves collection snapshots from directory `dir` (made on first use): `veles serve`
+    /// puts them in the database directory's `snapshots/`.
+    pub fn with_snapshots(mut self, dir: impl Into<PathBuf>) -> Router {
+        self.snapshots = Some(dir.into());
+        self
     }
 
     /// The database, for the transport's shutdown (flush, close).
@@ -78,6 +99,27 @@ impl Router {
     pub fn close(self) -> veles::Result<()> {
         self.db.flush()?;
         self.db.close()
+    }
+
+    /// Whether `req` only reads the database, so a transport may answer it from a
+    /// read-only open (a router over one refuses writes with 403 either way). Making a
+    /// snapshot reads: its file goes beside the database, not into it.
+    pub fn reads_only(req: &Request<'_>) -> bool {
+        let parts: Vec<&str> = req.path.split('/').filter(|p| !p.is_empty()).collect();
+        match (req.method, parts.as_slice()) {
+            ("GET" | "HEAD", _) => true,
+            ("POST", ["collections", _, "snapshots"]) => true,
+            ("POST", ["collections", _, "points", rest @ ..]) => matches!(
+                rest,
+                [] | ["scroll"]
+                    | ["count"]
+                    | ["search"]
+                    | ["search", "batch"]
+                    | ["query"]
+                    | ["query", "batch"]
+            ),
+            _ => false,
+        }
     }
 
     /// Answers one request.
@@ -95,6 +137,11 @@ impl Router {
                 status: 200,
                 content_type: "text/plain; version=0.0.4",
                 body: t.into_bytes(),
+            },
+            Ok(Answer::Bytes(b)) => Response {
+                status: 200,
+                content_type: "application/octet-stream",
+                body: b,
             },
             Err(e) => json_response(e.status, &reply::error(&e, seconds)),
         };
@@ -156,10 +203,11 @@ impl Router {
                 let r = wait(req).and_then(|w| collections::delete_index(db, name, field, w));
                 ("/collections/{name}/index/{field}", json(r))
             }
-            ["collections", _, "snapshots", ..] => (
-                "/collections/{name}/snapshots",
+            ["collections", name, "snapshots", rest @ ..] => self.snapshots(req, name, rest),
+            ["snapshots", ..] => (
+                "/snapshots",
                 Err(ApiError::unsupported(
-                    "collection snapshots (use `veles snapshot`)",
+                    "whole-storage snapshots (use `veles snapshot`; collection snapshots are served)",
                 )),
             ),
             ["collections", name, "points", rest @ ..] => {
@@ -226,6 +274,45 @@ impl Router {
                 "unknown",
                 Err(ApiError::not_found(format!("{m} {}", req.path))),
             ),
+        }
+    }
+
+    fn snapshots(
+        &self,
+        req: &Request<'_>,
+        name: &str,
+        rest: &[&str],
+    ) -> (&'static str, ApiResult<Answer>) {
+        let Some(root) = &self.snapshots else {
+            return (
+                "snapshots",
+                Err(ApiError::unsupported("snapshots (no snapshots directory)")),
+            );
+        };
+        let db = &self.db;
+        let json = |r: ApiResult| r.map(Answer::Json);
+        match (req.method, rest) {
+            ("POST", []) => ("create snapshot", json(snapshots::create(db, root, name))),
+            ("GET", []) => ("list snapshots", json(snapshots::list(db, root, name))),
+            ("PUT", ["recover"]) => (
+                "recover snapshot",
+                json(body(req).and_then(|b| snapshots::recover(db, root, name, &b))),
+            ),
+            ("POST", ["upload"]) => (
+                "upload snapshot",
+                Err(ApiError::unsupported(
+                    "uploading a snapshot (put the file in the snapshots directory and recover it from its file:// location)",
+                )),
+            ),
+            ("GET", [snap]) => (
+                "download snapshot",
+                snapshots::download(db, root, name, snap).map(Answer::Bytes),
+            ),
+            ("DELETE", [snap]) => (
+                "delete snapshot",
+                json(snapshots::delete(db, root, name, snap)),
+            ),
+            (m, _) => ("snapshots", Err(not_allowed(m))),
         }
     }
 

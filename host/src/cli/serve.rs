@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use veles_http::{MAX_BODY_BYTES, Request, Router};
+use veles_http::{MAX_BODY_BYTES, Request, Response, Router};
 
 /// How often the signal watcher looks at its flag.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
@@ -26,7 +26,7 @@ pub(crate) fn run(
 ) -> Result<()> {
     let db = veles::Database::open_with(dir, veles_host::backend::options_from_env())
         .with_context(|| format!("cannot open {}", dir.display()))?;
-    let router = Arc::new(Router::new(db, api_key));
+    let router = Arc::new(Router::new(db, api_key).with_snapshots(dir.join("snapshots")));
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     no_delay(&listener);
@@ -106,8 +106,8 @@ fn answer(router: &Router, mut rq: tiny_http::Request) {
     };
     let method = rq.method().as_str().to_string();
     let response = match read {
-        Err(e) => error(400, &format!("cannot read the body: {e}")),
-        Ok(()) if too_long || body.len() > MAX_BODY_BYTES => error(
+        Err(e) => Response::error(400, &format!("cannot read the body: {e}")),
+        Ok(()) if too_long || body.len() > MAX_BODY_BYTES => Response::error(
             413,
             &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ),
@@ -126,16 +126,6 @@ fn answer(router: &Router, mut rq: tiny_http::Request) {
         .with_header(content_type);
     // A client that went away is its own business.
     let _ = rq.respond(reply);
-}
-
-/// An error the transport answers itself, in Qdrant's envelope.
-fn error(status: u16, message: &str) -> veles_http::Response {
-    veles_http::Response {
-        status,
-        content_type: "application/json",
-        body: serde_json::to_vec(&serde_json::json!({"status": {"error": message}, "time": 0.0}))
-            .unwrap_or_default(),
-    }
 }
 
 /// Sets `TCP_NODELAY` on the listening socket, which the connections it accepts inherit
