@@ -29,4 +29,4 @@ mod search;
 mod snapshots;
 mod tar;
 
-pub use router::{MAX_BODY_BYTES, Request, Response, Router};
+pub use router::{DEFAULT_TIME_LIMIT, MAX_BODY_BYTES, Request, Response, Router};

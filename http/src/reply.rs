@@ -2,6 +2,7 @@
 //! `{"status": {"error": "…"}, "time": s}` with the status code of the failure.
 
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 /// A failed request: the HTTP status and the message Qdrant's clients show.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,4 +72,33 @@ pub(crate) fn error(e: &ApiError, seconds: f64) -> Value {
 pub(crate) fn update(waited: bool) -> Value {
     let status = if waited { "completed" } else { "acknowledged" };
     json!({"operation_id": 0, "status": status})
+}
+
+/// When a request must be answered by: the server's time limit, or less if the request's
+/// `timeout` (seconds, as Qdrant takes it) asks for less.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    start: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn new(start: Instant, limit: Duration) -> Deadline {
+        Deadline { start, limit }
+    }
+
+    /// 503 once the time is up: work that can stop between parts (the queries of a batch)
+    /// asks before each part. A write, once begun, is atomic and finishes.
+    pub(crate) fn check(&self) -> ApiResult<()> {
+        match self.start.elapsed() > self.limit {
+            false => Ok(()),
+            true => Err(ApiError {
+                status: 503,
+                message: format!(
+                    "Timeout error: the request ran past its time limit of {:.3} s",
+                    self.limit.as_secs_f64()
+                ),
+            }),
+        }
+    }
 }

@@ -4,16 +4,20 @@
 //! storage failure is a 5xx.
 
 use crate::metrics::Metrics;
-use crate::reply::{self, ApiError, ApiResult};
+use crate::reply::{self, ApiError, ApiResult, Deadline};
 use crate::{collections, points, search, snapshots};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use veles::Database;
 
 /// The largest request body accepted (a transport refuses larger ones before reading them
 /// whole; the router checks again).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The time limit of a request unless the server sets another (a request's `timeout` may
+/// ask for less).
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// The Qdrant API version whose routes and shapes this router follows (what `GET /` says,
 /// which clients compare with their own).
@@ -60,6 +64,7 @@ pub struct Router {
     metrics: Metrics,
     /// Where collection snapshots go (`snapshots.rs`); `None` refuses the snapshot routes.
     snapshots: Option<PathBuf>,
+    time_limit: Duration,
 }
 
 /// What a route answers: JSON in the envelope, or plain text.
@@ -80,7 +85,15 @@ impl Router {
             api_key,
             metrics: Metrics::default(),
             snapshots: None,
+            time_limit: DEFAULT_TIME_LIMIT,
         }
+    }
+
+    /// Sets the time limit of every request: a batch of queries past it stops with a 503
+    /// (a write, once begun, finishes: it is atomic).
+    pub fn with_time_limit(mut self, limit: Duration) -> Router {
+        self.time_limit = limit;
+        self
     }
 
     /// Serves collection snapshots from directory `dir` (made on first use): `veles serve`
@@ -125,9 +138,12 @@ impl Router {
     /// Answers one request.
     pub fn handle(&self, req: &Request<'_>) -> Response {
         let start = Instant::now();
-        let (route, answer) = match self.authorised(req) {
-            Ok(()) => self.route(req),
-            Err(e) => ("auth", Err(e)),
+        let (route, answer) = match self
+            .authorised(req)
+            .and_then(|()| self.deadline(req, start))
+        {
+            Ok(deadline) => self.route(req, &deadline),
+            Err(e) => ("refused", Err(e)),
         };
         let seconds = start.elapsed().as_secs_f64();
         let response = match answer {
@@ -149,10 +165,35 @@ impl Router {
         response
     }
 
-    fn authorised(&self, req: &Request<'_>) -> ApiResult<()> {
-        let open = matches!(req.path.trim_matches('/'), "healthz" | "livez" | "readyz");
+    /// The server's time limit, or the request's `timeout` (seconds) if less.
+    fn deadline(&self, req: &Request<'_>, start: Instant) -> ApiResult<Deadline> {
+        let mut limit = self.time_limit;
+        for pair in req.query.split('&') {
+            if let Some(("timeout", v)) = pair.split_once('=') {
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| ApiError::bad(format!("timeout={v}: seconds, above 0")))?;
+                limit = limit.min(Duration::from_secs_f64(secs.min(1e9)));
+            }
+        }
+        Ok(Deadline::new(start, limit))
+    }
+
+    /// Whether a request to `path` with `api_key` gets past the key check (a transport asks
+    /// before it reads a body).
+    pub fn admits(&self, path: &str, api_key: Option<&str>) -> bool {
+        let open = matches!(path.trim_matches('/'), "healthz" | "livez" | "readyz");
         match &self.api_key {
-            Some(key) if !open && !same(req.api_key.unwrap_or(""), key) => Err(ApiError {
+            Some(key) => open || same(api_key.unwrap_or(""), key),
+            None => true,
+        }
+    }
+
+    fn authorised(&self, req: &Request<'_>) -> ApiResult<()> {
+        match self.admits(req.path, req.api_key) {
+            false => Err(ApiError {
                 status: 401,
                 message: "Must provide an API key or an Authorization bearer token".into(),
             }),
@@ -161,7 +202,7 @@ impl Router {
     }
 
     /// The route's name (for metrics) and its answer.
-    fn route(&self, req: &Request<'_>) -> (&'static str, ApiResult<Answer>) {
+    fn route(&self, req: &Request<'_>, deadline: &Deadline) -> (&'static str, ApiResult<Answer>) {
         let parts: Vec<&str> = req.path.split('/').filter(|p| !p.is_empty()).collect();
         let m = req.method;
         let db = &self.db;
@@ -211,7 +252,7 @@ impl Router {
                 )),
             ),
             ["collections", name, "points", rest @ ..] => {
-                let (route, r) = self.points(req, name, rest);
+                let (route, r) = self.points(req, name, rest, deadline);
                 (route, json(r))
             }
             _ => (
@@ -221,7 +262,13 @@ impl Router {
         }
     }
 
-    fn points(&self, req: &Request<'_>, name: &str, rest: &[&str]) -> (&'static str, ApiResult) {
+    fn points(
+        &self,
+        req: &Request<'_>,
+        name: &str,
+        rest: &[&str],
+        deadline: &Deadline,
+    ) -> (&'static str, ApiResult) {
         let m = req.method;
         let c = match self.db.collection(name) {
             Ok(c) => c,
@@ -256,11 +303,15 @@ impl Router {
             ("POST", ["scroll"]) => ("scroll", with(&|b| points::scroll(&c, b))),
             ("POST", ["count"]) => ("count", with(&|b| points::count(&c, b))),
             ("POST", ["search"]) => ("search", with(&|b| search::search(&c, b))),
-            ("POST", ["search", "batch"]) => {
-                ("search batch", with(&|b| search::search_batch(&c, b)))
-            }
+            ("POST", ["search", "batch"]) => (
+                "search batch",
+                with(&|b| search::search_batch(&c, b, deadline)),
+            ),
             ("POST", ["query"]) => ("query", with(&|b| search::query(&c, b))),
-            ("POST", ["query", "batch"]) => ("query batch", with(&|b| search::query_batch(&c, b))),
+            ("POST", ["query", "batch"]) => (
+                "query batch",
+                with(&|b| search::query_batch(&c, b, deadline)),
+            ),
             (_, ["vectors", ..] | ["recommend", ..] | ["discover", ..] | ["batch"] | ["facet"]) => {
                 (
                     "unsupported",
@@ -312,7 +363,11 @@ impl Router {
                 "delete snapshot",
                 json(snapshots::delete(db, root, name, snap)),
             ),
-            (m, _) => ("snapshots", Err(not_allowed(m))),
+            (m, [] | [_]) => ("snapshots", Err(not_allowed(m))),
+            (m, _) => (
+                "unknown",
+                Err(ApiError::not_found(format!("{m} {}", req.path))),
+            ),
         }
     }
 

@@ -5,13 +5,16 @@
 
 use crate::filter;
 use crate::json::{self, Payloads};
-use crate::reply::{ApiError, ApiResult};
+use crate::reply::{ApiError, ApiResult, Deadline};
 use serde_json::{Value, json};
 use veles::Source;
-use veles::{Collection, Filter, Fusion, Leg, Query};
+use veles::{Collection, Filter, Fusion, Hit, Leg, Query};
 
 /// The most prefetch legs one query may fuse (the engine's own bound).
 const MAX_PREFETCH: usize = veles::MAX_LEGS;
+
+/// Queries of a batch answered from one view, between two looks at the deadline.
+const BATCH_PART: usize = 64;
 
 /// `params` of a search: `hnsw_ef` and `exact`.
 fn params(body: &Value) -> ApiResult<(Option<usize>, bool)> {
@@ -32,8 +35,8 @@ pub(crate) fn search(c: &Collection, body: &Value) -> ApiResult {
     Ok(render(hits, q.offset, &q.payloads))
 }
 
-/// `POST /collections/{name}/points/search/batch`: `{"searches": [...]}`, one view.
-pub(crate) fn search_batch(c: &Collection, body: &Value) -> ApiResult {
+/// `POST /collections/{name}/points/search/batch`: `{"searches": [...]}`.
+pub(crate) fn search_batch(c: &Collection, body: &Value, deadline: &Deadline) -> ApiResult {
     let searches = body
         .get("searches")
         .and_then(Value::as_array)
@@ -42,14 +45,25 @@ pub(crate) fn search_batch(c: &Collection, body: &Value) -> ApiResult {
         .iter()
         .map(search_query)
         .collect::<ApiResult<_>>()?;
-    let queries: Vec<Query> = parsed.iter().map(|p| p.query.clone()).collect();
-    let all = c.query_batch(&queries)?;
+    let all = in_parts(c, &parsed, deadline)?;
     Ok(Value::Array(
         all.into_iter()
             .zip(&parsed)
             .map(|(hits, p)| render(hits, p.offset, &p.payloads))
             .collect(),
     ))
+}
+
+/// The queries of a batch, run [`BATCH_PART`] at a time (each part from one view of the
+/// collection), stopping with a 503 when the deadline passes between parts.
+fn in_parts(c: &Collection, parsed: &[Parsed], deadline: &Deadline) -> ApiResult<Vec<Vec<Hit>>> {
+    let mut all = Vec::with_capacity(parsed.len());
+    for part in parsed.chunks(BATCH_PART) {
+        deadline.check()?;
+        let queries: Vec<Query> = part.iter().map(|p| p.query.clone()).collect();
+        all.extend(c.query_batch(&queries)?);
+    }
+    Ok(all)
 }
 
 /// A request made into a query, with what the answer keeps of it.
@@ -150,14 +164,13 @@ pub(crate) fn query(c: &Collection, body: &Value) -> ApiResult {
 }
 
 /// `POST /collections/{name}/points/query/batch`: `{"searches": [...]}`.
-pub(crate) fn query_batch(c: &Collection, body: &Value) -> ApiResult {
+pub(crate) fn query_batch(c: &Collection, body: &Value, deadline: &Deadline) -> ApiResult {
     let searches = body
         .get("searches")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad("`searches` must be a list"))?;
     let parsed: Vec<Parsed> = searches.iter().map(query_of).collect::<ApiResult<_>>()?;
-    let queries: Vec<Query> = parsed.iter().map(|p| p.query.clone()).collect();
-    let all = c.query_batch(&queries)?;
+    let all = in_parts(c, &parsed, deadline)?;
     Ok(Value::Array(
         all.into_iter()
             .zip(&parsed)

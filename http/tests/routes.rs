@@ -247,7 +247,10 @@ fn random_and_hostile_bodies_never_panic_or_give_a_5xx() {
         ("POST", "/collections/c/points/query"),
         ("POST", "/collections/c/points/query/batch"),
         ("PUT", "/collections/c/index"),
+        ("PUT", "/collections/c/snapshots/recover"),
     ];
+    let snapshots = tempfile::tempdir().unwrap();
+    let r = r.with_snapshots(snapshots.path());
     let mut rng = Rng::new(33);
     for i in 0..6000 {
         let (m, path) = routes[i % routes.len()];
@@ -282,4 +285,170 @@ fn random_and_hostile_bodies_never_panic_or_give_a_5xx() {
         });
         assert_eq!(resp.status, 400, "depth {depth}");
     }
+}
+
+#[test]
+fn a_time_limit_stops_a_batch_with_a_503_and_a_bad_timeout_is_a_400() {
+    let r = router(None);
+    setup(&r);
+    let searches: Vec<Value> = (0..2000)
+        .map(|i| json!({"vector": [i, 1, 2], "limit": 5}))
+        .collect();
+    let body = json!({ "searches": searches });
+    let (s, v) = call(
+        &r,
+        "POST",
+        "/collections/c/points/search/batch?timeout=0.000001",
+        &body,
+    );
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        v["status"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Timeout error")
+    );
+    let (s, v) = call(
+        &r,
+        "POST",
+        "/collections/c/points/search/batch?timeout=30",
+        &body,
+    );
+    assert_eq!((s, v["result"].as_array().unwrap().len()), (200, 2000));
+    for bad in ["abc", "-1", "0", "NaN", "inf"] {
+        let (s, _) = call(
+            &r,
+            "POST",
+            &format!("/collections/c/points/count?timeout={bad}"),
+            &json!({}),
+        );
+        assert_eq!(s, 400, "timeout={bad}");
+    }
+    // The server's own limit applies when the request asks for none.
+    let r = r.with_time_limit(std::time::Duration::from_nanos(1));
+    let queries: Vec<Value> = (0..200)
+        .map(|i| json!({"query": [i, 1, 2], "limit": 5}))
+        .collect();
+    let body = json!({ "searches": queries });
+    assert_eq!(
+        call(&r, "POST", "/collections/c/points/query/batch", &body).0,
+        503
+    );
+}
+
+#[test]
+fn snapshots_are_made_listed_downloaded_and_recovered_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snapshots");
+    let r = Router::new(veles::Database::open(dir.path().join("db")).unwrap(), None)
+        .with_snapshots(&snaps);
+    setup(&r);
+    let (s, made) = call(&r, "POST", "/collections/c/snapshots", &json!({}));
+    assert_eq!(s, 200, "{made}");
+    let name = made["result"]["name"].as_str().unwrap().to_string();
+    let (_, listed) = call(&r, "GET", "/collections/c/snapshots", &json!({}));
+    assert_eq!(listed["result"][0]["name"], name);
+    let file = snaps.join("c").join(&name);
+    let download = r.handle(&Request {
+        method: "GET",
+        path: &format!("/collections/c/snapshots/{name}"),
+        query: "",
+        body: b"",
+        api_key: None,
+    });
+    assert_eq!(download.body, std::fs::read(&file).unwrap());
+    assert_eq!(download.content_type, "application/octet-stream");
+
+    let (s, _) = call(
+        &r,
+        "POST",
+        "/collections/c/points/delete?wait=true",
+        &json!({"points": [1, 2, 3]}),
+    );
+    assert_eq!(s, 200);
+    let location = format!("file://{}", file.display());
+    let (s, v) = call(
+        &r,
+        "PUT",
+        "/collections/c/snapshots/recover",
+        &json!({"location": location}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = call(&r, "POST", "/collections/c/points/count", &json!({}));
+    assert_eq!(v["result"]["count"], 50);
+
+    // Outside the snapshots directory, remote, another collection's name, damaged: 400s
+    // that say why, and the collection is as it was.
+    for (body, why) in [
+        (
+            json!({"location": "file:///etc/passwd"}),
+            "not a snapshot file",
+        ),
+        (
+            json!({"location": format!("file://{}/c/../../db/VELES", snaps.display())}),
+            "not a snapshot file",
+        ),
+        (
+            json!({"location": "https://example.com/x.snapshot"}),
+            "no remote URL",
+        ),
+        (json!({}), "location"),
+    ] {
+        let (s, v) = call(&r, "PUT", "/collections/c/snapshots/recover", &body);
+        let message = v["status"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(s == 400 && message.contains(why), "{body}: {s} {message}");
+    }
+    let (s, v) = call(
+        &r,
+        "PUT",
+        "/collections/other/snapshots/recover",
+        &json!({"location": location}),
+    );
+    assert!(
+        s == 400
+            && v["status"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("name it was taken from"),
+        "{v}"
+    );
+    let mut bytes = std::fs::read(&file).unwrap();
+    // The first byte of the vector file's data (its header follows the tar header).
+    let header = bytes
+        .windows(22)
+        .position(|w| w == b"collections/c/vectors-")
+        .unwrap();
+    bytes[header + 512] ^= 0x55;
+    let damaged = snaps.join("c").join("damaged.snapshot");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let location = format!("file://{}", damaged.display());
+    let (s, v) = call(
+        &r,
+        "PUT",
+        "/collections/c/snapshots/recover",
+        &json!({"location": location}),
+    );
+    assert_eq!(s, 400, "{v}");
+    let (_, v) = call(&r, "POST", "/collections/c/points/count", &json!({}));
+    assert_eq!(v["result"]["count"], 50);
+
+    let (s, _) = call(
+        &r,
+        "DELETE",
+        &format!("/collections/c/snapshots/{name}"),
+        &json!({}),
+    );
+    assert_eq!(s, 200);
+    assert!(!file.exists());
+    assert_eq!(
+        call(&r, "GET", "/collections/c/snapshots/../VELES", &json!({})).0,
+        404
+    );
+    assert_eq!(
+        call(&r, "GET", "/collections/nope/snapshots", &json!({})).0,
+        404
+    );
 }

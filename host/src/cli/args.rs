@@ -395,6 +395,10 @@ pub(crate) enum Command {
         /// Requests served at once (default: twice the cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// A request's time limit in seconds (a request's `timeout` may ask for less): a batch
+        /// of queries past it stops with a 503.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
     },
     /// Build a collection from real sentence embeddings shipped with veles and search it.
     Demo {

@@ -310,7 +310,8 @@ fn run(cli: Cli) -> Result<()> {
             addr,
             api_key,
             threads,
-        } => super::serve::run(&dir, &addr, api_key, threads)?,
+            timeout,
+        } => super::serve::run(&dir, &addr, api_key, threads, timeout)?,
         Command::Bench {
             dir,
             base,

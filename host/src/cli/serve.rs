@@ -1,7 +1,10 @@
 //! `veles serve`: the router of `veles-http` (Qdrant's REST API) over HTTP/1.1, natively.
 //!
 //! Worker threads take requests from one listener; each request's body is read only up to
-//! [`MAX_BODY_BYTES`] (a longer one is a 413 before it is read whole). Requests read in
+//! [`MAX_BODY_BYTES`] (a longer one is a 413 before it is read whole), and only once the API
+//! key is right (a 401 reads none). A request's handling has the router's time limit
+//! (`--timeout`); tiny_http gives no socket timeouts, so reading a body is bounded in size,
+//! not in time. Requests read in
 //! parallel and writes are serialised by the engine, so searches go on while one client
 //! writes. SIGINT or SIGTERM stops taking requests, lets those in progress finish, then
 //! flushes and closes the database (a checkpoint where one is worth it) before exiting 0; a
@@ -23,10 +26,17 @@ pub(crate) fn run(
     addr: &str,
     api_key: Option<String>,
     threads: Option<usize>,
+    timeout: f64,
 ) -> Result<()> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(anyhow!("--timeout {timeout}: seconds, above 0"));
+    }
     let db = veles::Database::open_with(dir, veles_host::backend::options_from_env())
         .with_context(|| format!("cannot open {}", dir.display()))?;
-    let router = Arc::new(Router::new(db, api_key).with_snapshots(dir.join("snapshots")));
+    let router = Router::new(db, api_key)
+        .with_snapshots(dir.join("snapshots"))
+        .with_time_limit(Duration::from_secs_f64(timeout.min(1e9)));
+    let router = Arc::new(router);
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     no_delay(&listener);
@@ -95,8 +105,10 @@ fn answer(router: &Router, mut rq: tiny_http::Request) {
         header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
     });
     let too_long = rq.body_length().is_some_and(|n| n > MAX_BODY_BYTES);
+    // A client without the key is refused before its body is read.
+    let refused = !router.admits(&path, api_key.as_deref());
     let mut body = Vec::new();
-    let read = match too_long {
+    let read = match too_long || refused {
         true => Ok(()),
         false => rq
             .as_reader()
@@ -107,7 +119,7 @@ fn answer(router: &Router, mut rq: tiny_http::Request) {
     let method = rq.method().as_str().to_string();
     let response = match read {
         Err(e) => Response::error(400, &format!("cannot read the body: {e}")),
-        Ok(()) if too_long || body.len() > MAX_BODY_BYTES => Response::error(
+        Ok(()) if !refused && (too_long || body.len() > MAX_BODY_BYTES) => Response::error(
             413,
             &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ),
