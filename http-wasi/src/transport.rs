@@ -5,7 +5,7 @@ use crate::lease::{Lease, LeaseError};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
-use veles::{Database, Linking, Options};
+use veles::{Database, Linking, Options, VectorMemory};
 use veles_http::{MAX_BODY_BYTES, Request, Response, Router};
 use wasip2::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -81,10 +81,13 @@ fn answer(request: &IncomingRequest) -> Response {
         },
         false => None,
     };
-    // Linking at flush: an instance has no thread to link in the background.
+    // Linking at flush: an instance has no thread to link in the background. Only the SQ8
+    // copy in memory: an open reads the vector file once to build it either way, and the
+    // few exact vectors a request reranks are read by position.
     let options = Options::default()
         .with_read_only(!write)
-        .with_linking(Linking::AtFlush);
+        .with_linking(Linking::AtFlush)
+        .with_vector_memory(VectorMemory::Quantized);
     let db = match Database::open_with(root, options) {
         Ok(db) => db,
         Err(e) => return Response::error(500, &format!("cannot open the database: {e}")),
