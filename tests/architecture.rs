@@ -12,13 +12,20 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         if path.is_dir() {
-            if !matches!(name.as_str(), "target" | "node_modules" | "fuzz" | ".git")
+            if !matches!(
+                name.as_str(),
+                "target" | "node_modules" | "fuzz" | ".git" | "dist"
+            )
                 && !name.starts_with('.')
                 && !name.starts_with("gen-")
             {
                 files(&path, out);
             }
-        } else if [".rs", ".py", ".mjs"].iter().any(|x| name.ends_with(x)) && name != "mod.rs" {
+        } else if [".rs", ".py", ".mjs", ".js", ".ts"]
+            .iter()
+            .any(|x| name.ends_with(x))
+            && name != "mod.rs"
+        {
             out.push(path);
         }
     }
@@ -37,6 +44,7 @@ fn every_source_and_test_file_is_named_in_the_architecture_map() {
         "host",
         "http",
         "http-wasi",
+        "js",
         "python",
     ] {
         files(&root.join(dir), &mut all);
