@@ -15,8 +15,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
             if !matches!(
                 name.as_str(),
                 "target" | "node_modules" | "fuzz" | ".git" | "dist"
-            )
-                && !name.starts_with('.')
+            ) && !name.starts_with('.')
                 && !name.starts_with("gen-")
             {
                 files(&path, out);

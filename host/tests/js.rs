@@ -26,7 +26,9 @@ fn ready() -> bool {
     if node && modules {
         return true;
     }
-    let why = format!("node ({node}) or js/node_modules ({modules}) is missing: run `npm ci --prefix js`");
+    let why = format!(
+        "node ({node}) or js/node_modules ({modules}) is missing: run `npm ci --prefix js`"
+    );
     assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
     eprintln!("skipped: {why}");
     false

@@ -20,8 +20,13 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, key: Option<&str>) -> Server {
+        Server::start_with(dir, key, &[])
+    }
+
+    fn start_with(dir: &Path, key: Option<&str>, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_veles"));
         cmd.args(["serve", dir.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+        cmd.args(extra);
         if let Some(k) = key {
             cmd.args(["--api-key", k]);
         }
@@ -271,6 +276,55 @@ fn what_a_client_library_would_not_send_is_refused_cleanly() {
     // Still serving.
     let (status, v) = server.call("POST", "/collections/c/points/count", "", Some("k"));
     assert_eq!((status, &v["result"]["count"]), (200, &json!(0)));
+}
+
+/// A client that sends its request slowly (or not at all) holds only its own connection, and
+/// only for the time limit: others are served meanwhile, and it gets a 408.
+#[test]
+fn a_slow_client_gets_a_408_and_holds_up_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), None, &["--threads", "1", "--timeout", "1"]);
+    let started = std::time::Instant::now();
+    let mut slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            write!(
+                s,
+                "PUT /collections/c HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // More slow clients than request slots: the server still answers everyone else.
+    for _ in 0..5 {
+        assert_eq!(server.call("GET", "/collections", "", None).0, 200);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    for s in &mut slow {
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    }
+    // A chunked body and a head past its bound are refused, the server goes on.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "PUT /collections/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 411"), "{out}");
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let _ = write!(s, "GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 431"), "{out}");
+    // An idle keep-alive connection does not hold up a clean stop.
+    let _idle = TcpStream::connect(&server.addr).unwrap();
+    let (clean, stderr) = server.stop();
+    assert!(clean && stderr.contains("flushed"), "{stderr}");
 }
 
 #[test]

@@ -9,12 +9,14 @@
 //! - `bench.rs`, `plot.rs`: `bench` and its recall/QPS curves.
 //! - `demo.rs`: `demo`.
 //! - `data.rs`, `npy.rs`: reading vectors from fvecs, npy and jsonl files.
+//! - `serve.rs`, `http1.rs`: `serve`, Qdrant's REST API over HTTP/1.1.
 //! - `progress.rs`: bars and spinners; `output.rs`: printing that reports a closed stdout.
 
 mod args;
 mod bench;
 mod data;
 mod demo;
+mod http1;
 mod import;
 mod maintenance;
 mod npy;

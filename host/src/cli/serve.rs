@@ -1,28 +1,72 @@
 //! `veles serve`: the router of `veles-http` (Qdrant's REST API) over HTTP/1.1, natively.
 //!
-//! Worker threads take requests from one listener; each request's body is read only up to
-//! [`MAX_BODY_BYTES`] (a longer one is a 413 before it is read whole), and only once the API
-//! key is right (a 401 reads none). A request's handling has the router's time limit
-//! (`--timeout`); tiny_http gives no socket timeouts, so reading a body is bounded in size,
-//! not in time. Requests read in
-//! parallel and writes are serialised by the engine, so searches go on while one client
-//! writes. SIGINT or SIGTERM stops taking requests, lets those in progress finish, then
-//! flushes and closes the database (a checkpoint where one is worth it) before exiting 0; a
-//! second signal exits at once (what is acknowledged with `wait=true` is flushed already).
+//! One thread accepts; each connection has a thread of its own (up to [`MAX_CONNECTIONS`]),
+//! which reads its requests within their bounds (`http1.rs`: head and body sizes, the whole
+//! request within the time limit, idle keep-alive) so that a slow client holds only its own
+//! connection. At most `--threads` requests are answered at once; the router serialises
+//! writes and lets reads go on beside them. A request's handling has the router's time limit
+//! (`--timeout`, also the limit on reading it). SIGINT or SIGTERM stops taking connections,
+//! closes idle ones, lets requests in progress finish, then flushes and closes the database
+//! (a checkpoint where one is worth it) before exiting 0; a second signal exits at once (what
+//! is acknowledged with `wait=true` is flushed already).
 
+use super::http1::{self, ReadError};
 use anyhow::{Context, Result, anyhow};
-use std::io::Read;
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use veles_http::{MAX_BODY_BYTES, Request, Response, Router};
+use veles_http::{Request, Response, Router};
 
 /// How often the signal watcher looks at its flag.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// Connections served at once; more are refused with a 503.
+const MAX_CONNECTIONS: usize = 512;
+
+/// At most so many requests answered at once (`--threads`).
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        drop(free);
+        let out = f();
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
+/// What every connection thread shares.
+struct Shared {
+    router: Router,
+    slots: Slots,
+    stop: Arc<AtomicBool>,
+    time_limit: Duration,
+    /// Open connections: a clone of each stream, and whether it is inside a request (an idle
+    /// one is shut down at stop; a busy one finishes its request first).
+    open: Mutex<HashMap<u64, (TcpStream, bool)>>,
+}
+
+impl Shared {
+    fn mark(&self, id: u64, busy: bool) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = open.get_mut(&id) {
+            c.1 = busy;
+        }
+    }
+}
 
 pub(crate) fn run(
-    dir: &Path,
+    dir: &std::path::Path,
     addr: &str,
     api_key: Option<String>,
     threads: Option<usize>,
@@ -31,18 +75,14 @@ pub(crate) fn run(
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(anyhow!("--timeout {timeout}: seconds, above 0"));
     }
+    let time_limit = Duration::from_secs_f64(timeout.min(1e9));
     let db = veles::Database::open_with(dir, veles_host::backend::options_from_env())
         .with_context(|| format!("cannot open {}", dir.display()))?;
     let router = Router::new(db, api_key)
         .with_snapshots(dir.join("snapshots"))
-        .with_time_limit(Duration::from_secs_f64(timeout.min(1e9)));
-    let router = Arc::new(router);
-    let listener =
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    no_delay(&listener);
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
-    let server = Arc::new(server);
+        .with_time_limit(time_limit);
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
     let workers =
         threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -56,108 +96,128 @@ pub(crate) fn run(
         signal_hook::flag::register_conditional_shutdown(signal, code, stop.clone())?;
         signal_hook::flag::register(signal, stop.clone())?;
     }
+    let shared = Arc::new(Shared {
+        router,
+        slots: Slots {
+            free: Mutex::new(workers.max(1)),
+            freed: Condvar::new(),
+        },
+        stop: stop.clone(),
+        time_limit,
+        open: Mutex::new(HashMap::new()),
+    });
     // The address first, alone on stdout: scripts (and tests) asking for port 0 read it.
-    println!("listening on http://{}", server.server_addr());
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            let (server, router, stop) = (server.clone(), router.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Acquire) {
-                    match server.recv() {
-                        Ok(rq) => answer(&router, rq),
-                        Err(_) => break,
-                    }
-                }
-            })
-        })
-        .collect();
+    println!("listening on http://{local}");
+    let acceptor = {
+        let shared = shared.clone();
+        std::thread::spawn(move || accept(listener, &shared))
+    };
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(SIGNAL_POLL);
     }
     eprintln!("stopping: finishing requests in progress");
-    for _ in 0..workers {
-        server.unblock();
+    // Wake the acceptor (blocked in accept) so that it sees the flag.
+    let _ = TcpStream::connect(local);
+    let connections = acceptor
+        .join()
+        .map_err(|_| anyhow!("the accepting thread panicked"))?;
+    for (stream, busy) in shared
+        .open
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+    {
+        if !busy {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
-    for h in handles {
+    for h in connections {
         let _ = h.join();
     }
-    drop(server);
-    let router =
-        Arc::into_inner(router).ok_or_else(|| anyhow!("a worker still holds the database"))?;
-    router.close().context("closing the database")?;
+    let shared =
+        Arc::into_inner(shared).ok_or_else(|| anyhow!("a connection still holds the database"))?;
+    shared.router.close().context("closing the database")?;
     eprintln!("stopped: every acknowledged write is flushed");
     Ok(())
 }
 
-/// Reads one request (its body within the bound), answers it through the router.
-fn answer(router: &Router, mut rq: tiny_http::Request) {
-    let (path, query) = match rq.url().split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (rq.url().to_string(), String::new()),
-    };
-    let header = |name: &str| {
-        rq.headers()
-            .iter()
-            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str().to_string())
-    };
-    let api_key = header("api-key").or_else(|| {
-        header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
-    });
-    let too_long = rq.body_length().is_some_and(|n| n > MAX_BODY_BYTES);
-    // A client without the key is refused before its body is read.
-    let refused = !router.admits(&path, api_key.as_deref());
-    let mut body = Vec::new();
-    let read = match too_long || refused {
-        true => Ok(()),
-        false => rq
-            .as_reader()
-            .take(MAX_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut body)
-            .map(drop),
-    };
-    let method = rq.method().as_str().to_string();
-    let response = match read {
-        Err(e) => Response::error(400, &format!("cannot read the body: {e}")),
-        Ok(()) if !refused && (too_long || body.len() > MAX_BODY_BYTES) => Response::error(
-            413,
-            &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        ),
-        Ok(()) => router.handle(&Request {
-            method: &method,
-            path: &path,
-            query: &query,
-            body: &body,
-            api_key: api_key.as_deref(),
-        }),
-    };
-    let content_type = tiny_http::Header::from_bytes("Content-Type", response.content_type)
-        .expect("a static header is valid");
-    let reply = tiny_http::Response::from_data(response.body)
-        .with_status_code(response.status)
-        .with_header(content_type);
-    // A client that went away is its own business.
-    let _ = rq.respond(reply);
+/// Accepts until stopped; returns the connection threads to join.
+fn accept(listener: TcpListener, shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<()>> {
+    let mut handles: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    for (id, stream) in (0u64..).zip(listener.incoming()) {
+        if shared.stop.load(Ordering::Acquire) {
+            break;
+        }
+        let Ok(mut stream) = stream else { continue };
+        handles.retain(|h| !h.is_finished());
+        // Responses go out in one write each; without this a body could wait for the
+        // client's delayed acknowledgement.
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(shared.time_limit));
+        if handles.len() >= MAX_CONNECTIONS {
+            let busy = Response::error(503, "too many connections; try again");
+            let _ = http1::write_response(&mut stream, &busy, false);
+            continue;
+        }
+        let Ok(clone) = stream.try_clone() else {
+            continue;
+        };
+        shared
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (clone, false));
+        let shared = shared.clone();
+        handles.push(std::thread::spawn(move || {
+            connection(&shared, id, stream);
+            shared
+                .open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }));
+    }
+    handles
 }
 
-/// Sets `TCP_NODELAY` on the listening socket, which the connections it accepts inherit
-/// (Linux): a response's head and body go out as separate writes, and with Nagle's algorithm
-/// the body would wait for the client's delayed acknowledgement, 40 ms a request.
-fn no_delay(listener: &std::net::TcpListener) {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket descriptor this function borrows, and a c_int option value
-        // whose size is passed.
-        unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+/// Serves one connection's requests until it closes, errs, or the server stops.
+fn connection(shared: &Shared, id: u64, mut stream: TcpStream) {
+    let Ok(read_side) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = http1::reader(read_side);
+    while !shared.stop.load(Ordering::Acquire) {
+        let admits = |path: &str, key: Option<&str>| shared.router.admits(path, key);
+        let incoming = http1::read_request(&mut reader, shared.time_limit, admits, &mut stream);
+        shared.mark(id, true);
+        let (response, keep_alive) = match incoming {
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Refused(status, message)) => (Response::error(status, &message), false),
+            Ok(rq) => {
+                let (path, query) = rq.target.split_once('?').unwrap_or((&rq.target, ""));
+                let api_key = rq.header("api-key").map(str::to_string).or_else(|| {
+                    rq.header("authorization")
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .map(str::to_string)
+                });
+                let request = Request {
+                    method: &rq.method,
+                    path,
+                    query,
+                    body: &rq.body,
+                    api_key: api_key.as_deref(),
+                };
+                let response = shared.slots.run(|| shared.router.handle(&request));
+                (
+                    response,
+                    rq.keep_alive && !shared.stop.load(Ordering::Acquire),
+                )
+            }
+        };
+        // A client that went away is its own business.
+        if http1::write_response(&mut stream, &response, keep_alive).is_err() || !keep_alive {
+            return;
         }
+        shared.mark(id, false);
     }
 }
