@@ -21,13 +21,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_vs_chroma import Conn, fvecs, free_port, wait_up  # noqa: E402
+from http_vs_chroma import Conn, concurrently, fvecs, free_port, wait_up  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = (5_000, 10_000, 20_000)
@@ -71,13 +70,7 @@ def measure(port, queries, truth):
         for q in part:
             search(c, q)
 
-    threads = [threading.Thread(target=client, args=(queries[j::2],)) for j in range(2)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    qps = len(queries) / (time.perf_counter() - t0)
+    qps = concurrently(client, queries, 2)
     writes = []
     for i in range(20):
         body = {"points": [{"id": 10_000_000 + i, "vector": queries[i].tolist()}]}

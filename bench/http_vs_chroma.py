@@ -76,6 +76,17 @@ class Conn:
             return text.decode()
 
 
+def concurrently(client, queries, clients):
+    """Runs `client(part)` on `clients` threads, each a share of the queries; returns QPS."""
+    threads = [threading.Thread(target=client, args=(queries[j::clients],)) for j in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(queries) / (time.perf_counter() - t0)
+
+
 def wait_up(port, path):
     for _ in range(600):
         try:
@@ -176,14 +187,7 @@ def run(server, base, queries, gt):
             with lock:
                 lat.extend(mine)
 
-        parts = [queries[j::CLIENTS] for j in range(CLIENTS)]
-        threads = [threading.Thread(target=client, args=(p,)) for p in parts]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        qps = len(queries) / (time.perf_counter() - t0)
+        qps = concurrently(client, queries, CLIENTS)
         lat.sort()
         row = (qps, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3)
         if best is None or row[0] > best[0]:

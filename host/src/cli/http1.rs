@@ -94,11 +94,13 @@ pub(crate) fn read_request(
         Err(_) => return Err(ReadError::Closed),
     }
     r.get_mut().deadline = Instant::now() + time_limit;
-    let slow = || {
-        ReadError::Refused(
+    // A read that timed out is the client's slowness, any other failure a connection gone.
+    let failed = |e: io::Error| match timed_out(&e) {
+        true => ReadError::Refused(
             408,
             format!("the request was not sent within its time limit of {time_limit:?}"),
-        )
+        ),
+        false => ReadError::Closed,
     };
     let mut head = Vec::new();
     loop {
@@ -108,13 +110,7 @@ pub(crate) fn read_request(
             .by_ref()
             .take(MAX_HEAD_BYTES + 1 - before.min(MAX_HEAD_BYTES as usize) as u64)
             .read_until(b'\n', &mut line)
-            .map_err(|e| {
-                if timed_out(&e) {
-                    slow()
-                } else {
-                    ReadError::Closed
-                }
-            })?;
+            .map_err(failed)?;
         if n == 0 {
             return Err(ReadError::Closed);
         }
@@ -161,13 +157,7 @@ pub(crate) fn read_request(
     r.by_ref()
         .take(length)
         .read_to_end(&mut body)
-        .map_err(|e| {
-            if timed_out(&e) {
-                slow()
-            } else {
-                ReadError::Closed
-            }
-        })?;
+        .map_err(failed)?;
     if (body.len() as u64) < length {
         return Err(ReadError::Closed);
     }
