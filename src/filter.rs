@@ -19,13 +19,15 @@
 //!   (the default), `any` of them, or the `phrase` (the words in order, adjacent). A query
 //!   without words (only stop words, say) matches nothing.
 //! - `and` of nothing is true, `or` of nothing is false.
+//! - `has_id [i…]`: the point's id is one of these (a condition on the point, not its
+//!   payload: [`Filter::matches`], which sees only a payload, takes it as false).
 //!
 //! JSON form (what the CLI and the component take):
 //! `{"key": "a.b", "eq": 5}`, `{"key": "n", "gte": 2}`, `{"key": "t", "in": ["x", "y"]}`,
 //! `{"key": "a", "exists": true}`, `{"key": "a", "is_null": true}`,
 //! `{"key": "body", "match": "red shoes"}`,
 //! `{"key": "body", "match": {"text": "red shoes", "mode": "all" | "any" | "phrase"}}`,
-//! `{"and": [f, …]}`, `{"or": [f, …]}`, `{"not": f}`.
+//! `{"has_id": [1, 2]}`, `{"and": [f, …]}`, `{"or": [f, …]}`, `{"not": f}`.
 
 use crate::error::{Error, Limit, Result};
 pub(crate) use crate::keypath::lookup;
@@ -77,6 +79,8 @@ pub enum Filter {
     Or(Vec<Filter>),
     /// The filter does not pass.
     Not(Box<Filter>),
+    /// The point's id is one of these.
+    HasId(Vec<u64>),
 }
 
 impl Filter {
@@ -148,6 +152,11 @@ impl Filter {
         Filter::Or(filters.into_iter().collect())
     }
 
+    /// The points with one of these ids.
+    pub fn has_id(ids: impl IntoIterator<Item = u64>) -> Filter {
+        Filter::HasId(ids.into_iter().collect())
+    }
+
     /// Exactly the points `filter` does not pass: `!filter`, callable without importing
     /// `std::ops::Not` (whose impl below is the same).
     #[allow(clippy::should_implement_trait)]
@@ -184,17 +193,21 @@ impl Filter {
                 }
                 Filter::And(fs) | Filter::Or(fs) => stack.extend(fs.iter().map(|f| (f, depth + 1))),
                 Filter::Not(f) => stack.push((f, depth + 1)),
+                Filter::HasId(_) => {}
             }
         }
         Ok(())
     }
 
-    /// Does a point with this payload (None: no payload) match?
+    /// Does a point with this payload (None: no payload) match? A `has_id` condition needs
+    /// the point's id, which a payload does not carry: it is false here (a collection's
+    /// searches, counts and scrolls evaluate it).
     pub fn matches(&self, payload: Option<&Value>) -> bool {
         match self {
             Filter::And(fs) => fs.iter().all(|f| f.matches(payload)),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(payload)),
             Filter::Not(f) => !f.matches(payload),
+            Filter::HasId(_) => false,
             Filter::Field { key, condition } => {
                 let x = payload.and_then(|p| lookup(p, key));
                 match condition {
@@ -258,6 +271,12 @@ impl Filter {
             Filter::Not(f) => {
                 m.insert("not".into(), f.to_json());
             }
+            Filter::HasId(ids) => {
+                m.insert(
+                    "has_id".into(),
+                    ids.iter().copied().map(Value::from).collect(),
+                );
+            }
             Filter::Field { key, condition } => {
                 m.insert("key".into(), Value::String(key.clone()));
                 let (op, v) = match condition {
@@ -293,6 +312,8 @@ pub enum FlatNode {
     Or(Vec<u32>),
     /// The child does not pass.
     Not(u32),
+    /// The point's id is one of these.
+    HasId(Vec<u64>),
     /// A condition on the value at `key`.
     Field {
         /// A dotted path into the payload.
@@ -336,6 +357,7 @@ fn flatten_into(f: &Filter, nodes: &mut Vec<FlatNode>) -> u32 {
         Filter::And(fs) => FlatNode::And(fs.iter().map(|c| flatten_into(c, nodes)).collect()),
         Filter::Or(fs) => FlatNode::Or(fs.iter().map(|c| flatten_into(c, nodes)).collect()),
         Filter::Not(c) => FlatNode::Not(flatten_into(c, nodes)),
+        Filter::HasId(ids) => FlatNode::HasId(ids.clone()),
     };
     nodes[at] = node;
     at as u32
@@ -364,6 +386,7 @@ fn unflatten(nodes: &[FlatNode], at: usize, depth: usize, used: &mut [bool]) -> 
         FlatNode::And(cs) => Filter::And(cs.iter().map(|&c| child(c)).collect::<Result<_>>()?),
         FlatNode::Or(cs) => Filter::Or(cs.iter().map(|&c| child(c)).collect::<Result<_>>()?),
         FlatNode::Not(c) => Filter::Not(Box::new(child(*c)?)),
+        FlatNode::HasId(ids) => Filter::HasId(ids.clone()),
     })
 }
 
@@ -421,10 +444,21 @@ fn parse(v: &Value, depth: usize) -> Result<Filter> {
         if let Some(x) = obj.get("not") {
             return Ok(Filter::Not(Box::new(parse(x, depth + 1)?)));
         }
+        if let Some(x) = obj.get("has_id") {
+            let ids = x
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_u64).collect());
+            return match ids {
+                Some(ids) => Ok(Filter::HasId(ids)),
+                None => bad(format!(
+                    "'has_id' takes an array of ids (integers in 0..2^64), got {x}"
+                )),
+            };
+        }
     }
     let Some(key) = obj.get("key") else {
         return bad(format!(
-            "expected {{\"and\"|\"or\"|\"not\": …}} or {{\"key\": …, <op>: …}}, got {v}"
+            "expected {{\"and\"|\"or\"|\"not\"|\"has_id\": …}} or {{\"key\": …, <op>: …}}, got {v}"
         ));
     };
     let Some(key) = key.as_str() else {

@@ -457,3 +457,96 @@ fn the_points_iterator_lists_every_point_once_across_pages() {
     assert!(bad.next().unwrap().is_err());
     assert!(bad.next().is_none());
 }
+
+/// `has_id` passes exactly the points with those ids, alone and combined, in every plan:
+/// counts, scrolls, graph walks and exact scans, deletes; it survives the JSON and flat forms.
+#[test]
+fn has_id_passes_exactly_the_points_with_those_ids_in_every_path() {
+    let mut rng = Rng::new(12);
+    let pts = points(&mut rng);
+    let db = Database::in_memory();
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM as u32, Metric::Euclidean))
+        .unwrap();
+    c.upsert(&pts).unwrap();
+    index_all(&c);
+    // 40 ids spread over the collection, and two that name no point.
+    let few: Vec<u64> = (0..40u64)
+        .map(|i| i * 71 % N)
+        .chain([N + 5, u64::MAX])
+        .collect();
+    let many: Vec<u64> = (0..N).filter(|i| i % 3 != 0).collect();
+    type Pass = Box<dyn Fn(&Point) -> bool>;
+    let (f1, f2) = (few.clone(), few.clone());
+    let (m1, m2) = (many.clone(), many.clone());
+    let cases: Vec<(Filter, Pass)> = vec![
+        (
+            Filter::has_id(few.clone()),
+            Box::new(move |p| f1.contains(&p.id)),
+        ),
+        (
+            Filter::has_id(many.clone()),
+            Box::new(move |p| m1.contains(&p.id)),
+        ),
+        (
+            !Filter::has_id(few.clone()),
+            Box::new(move |p| !f2.contains(&p.id)),
+        ),
+        (
+            Filter::And(vec![Filter::has_id(many.clone()), Filter::eq("tag", "t3")]),
+            Box::new(move |p| m2.contains(&p.id) && p.id % 7 == 3),
+        ),
+        (
+            Filter::Or(vec![Filter::has_id([1, 2]), Filter::eq("bucket", 7)]),
+            Box::new(|p| p.id < 3 && p.id > 0 || p.id % 100 == 7),
+        ),
+        (Filter::has_id([]), Box::new(|_| false)),
+    ];
+    let queries: Vec<Vec<f32>> = (0..5).map(|_| rng.clustered(DIM)).collect();
+    for (f, pass) in &cases {
+        assert_eq!(Filter::from_json(&f.to_json()).unwrap(), *f);
+        assert_eq!(Filter::from_flat(&f.flatten()).unwrap(), *f);
+        let want: Vec<u64> = pts.iter().filter(|p| pass(p)).map(|p| p.id).collect();
+        assert_eq!(c.count(Some(f)).unwrap(), want.len() as u64, "{f:?}");
+        let page = c
+            .scroll(0, 10_000, Some(f), Include::new(false, false))
+            .unwrap();
+        assert_eq!(
+            page.points.iter().map(|p| p.id).collect::<Vec<_>>(),
+            want,
+            "{f:?}"
+        );
+        let params = SearchParams::default().with_filter(Some(f));
+        for q in &queries {
+            let mut scored: Vec<(f32, u64)> = pts
+                .iter()
+                .filter(|p| pass(p))
+                .map(|p| {
+                    (
+                        p.vector.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(),
+                        p.id,
+                    )
+                })
+                .collect();
+            scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let exact: Vec<u64> = scored.iter().take(10).map(|s| s.1).collect();
+            let ids = |params: &SearchParams| -> Vec<u64> {
+                c.search_with(q, 10, params)
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.id)
+                    .collect()
+            };
+            assert_eq!(ids(&params.with_exact(true)), exact, "{f:?}");
+            let walked = ids(&params);
+            assert_eq!(walked.len(), exact.len(), "{f:?}: k hits when k match");
+            assert!(walked.iter().all(|id| want.contains(id)), "{f:?}");
+        }
+    }
+    assert_eq!(
+        c.delete_by_filter(&Filter::has_id(few.clone())).unwrap(),
+        40
+    );
+    assert_eq!(c.count(Some(&Filter::has_id(few))).unwrap(), 0);
+    assert_eq!(c.len().unwrap(), N as usize - 40);
+}

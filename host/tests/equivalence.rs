@@ -100,6 +100,15 @@ fn scenario(dir: &Path, native: bool) -> Transcript {
                     "name",
                     vec![json!("p10"), json!("p20"), json!("p30")],
                 )),
+                // Ids cross the WIT boundary as a node of their own.
+                Some(Filter::Or(vec![
+                    Filter::has_id([3, 7, 11, 400]),
+                    !Filter::has_id([]),
+                ])),
+                Some(Filter::And(vec![
+                    Filter::has_id([3, 7, 11, 400]),
+                    Filter::gte("group", 1),
+                ])),
             ] {
                 let hits = db
                     .search(

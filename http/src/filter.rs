@@ -3,9 +3,10 @@
 //! `must` (all), `should` (any), `must_not` (none), nested filters, and the conditions:
 //! `{"key", "match": {"value" | "any" | "except" | "text" | "text_any" | "phrase"}}`,
 //! `{"key", "range": {"gt", "gte", "lt", "lte"}}` (several in one condition all hold),
-//! `{"is_empty": {"key"}}` (absent, null or `[]`) and `{"is_null": {"key"}}`. Anything else
-//! (`has_id`, `nested`, geo, `values_count`, `min_should`, datetime ranges) is a 400 naming
-//! it: a filter Veles would read differently is never run.
+//! `{"is_empty": {"key"}}` (absent, null or `[]`), `{"is_null": {"key"}}` and
+//! `{"has_id": [ids]}` (unsigned integers; a UUID is a 400 like every UUID id). Anything else
+//! (`nested`, geo, `values_count`, `min_should`, datetime ranges) is a 400 naming it: a filter
+//! Veles would read differently is never run.
 
 use crate::reply::{ApiError, ApiResult};
 use serde_json::{Map, Value};
@@ -101,7 +102,17 @@ fn condition(v: &Value, depth: usize) -> ApiResult<Filter> {
     if let Some(x) = obj.get("is_null") {
         return Ok(Filter::is_null(key_of(x, "is_null")?));
     }
-    for unsupported in ["has_id", "nested", "has_vector"] {
+    if let Some(x) = obj.get("has_id") {
+        let ids = x
+            .as_array()
+            .ok_or_else(|| ApiError::bad("`has_id` takes a list of ids"))?;
+        return Ok(Filter::has_id(
+            ids.iter()
+                .map(crate::json::id)
+                .collect::<ApiResult<Vec<u64>>>()?,
+        ));
+    }
+    for unsupported in ["nested", "has_vector"] {
         if obj.contains_key(unsupported) {
             return Err(ApiError::unsupported(unsupported));
         }
@@ -210,8 +221,13 @@ mod tests {
             f(json!({"should": [{"key": "t", "match": {"any": ["a", "b"]}}]})).unwrap(),
             Filter::Or(vec![Filter::is_in("t", vec![json!("a"), json!("b")])])
         );
+        assert_eq!(
+            f(json!({"must_not": [{"has_id": [1, 2]}]})).unwrap(),
+            Filter::not(Filter::Or(vec![Filter::has_id([1, 2])]))
+        );
         for (body, named) in [
-            (json!({"must": [{"has_id": [1, 2]}]}), "has_id"),
+            (json!({"must": [{"has_id": [1, "x"]}]}), "id"),
+            (json!({"must": [{"nested": {}}]}), "nested"),
             (
                 json!({"must": [{"key": "a", "geo_radius": {}}]}),
                 "geo_radius",

@@ -5,7 +5,7 @@ key and snapshots directory as arguments; exits non-zero (an assertion or the cl
 Calls: get_collections, collection_exists, create_collection (dense; dense + sparse with
 IDF), upsert (points and batch forms, wait=True), get_collection, retrieve, query_points
 (nearest with a filter; sparse; prefetch fused by RRF and DBSF), query_batch_points, scroll,
-count, create_payload_index, set_payload, overwrite_payload, delete_payload, clear_payload,
+count (with has_id), create_payload_index, set_payload, overwrite_payload, delete_payload, clear_payload,
 delete (by ids and by filter), create_snapshot, list_snapshots, recover_snapshot (with and
 without the right checksum), delete_snapshot, delete_collection; a snapshot's download with
 urllib. The third argument is the server's snapshots directory, as the server sees it.
@@ -85,6 +85,16 @@ ranged = client.count(
     exact=True,
 )
 assert ranged.count == 48, ranged
+
+by_id = client.count(
+    "docs",
+    count_filter=models.Filter(
+        must=[models.HasIdCondition(has_id=[1, 2, 3, 500])],
+        must_not=[models.FieldCondition(key="group", match=models.MatchValue(value=2))],
+    ),
+    exact=True,
+)
+assert by_id.count == 2, by_id  # 500 names no point; 2 is in group 2
 
 batch = client.query_batch_points(
     "docs",

@@ -43,7 +43,7 @@ impl Acceptor<'_> {
         }
         match self.filter {
             None => true,
-            Some(f) => st.indexes.matches(slot, f, &|| st.payload(slot)),
+            Some(f) => st.indexes.matches(slot, f, &st.ids, &|| st.payload(slot)),
         }
     }
 
@@ -52,7 +52,7 @@ impl Acceptor<'_> {
         match (&self.candidates, self.filter) {
             (Some(c), _) if c.exact => true,
             (_, None) => true,
-            (_, Some(f)) => st.indexes.matches(slot, f, &|| st.payload(slot)),
+            (_, Some(f)) => st.indexes.matches(slot, f, &st.ids, &|| st.payload(slot)),
         }
     }
 
@@ -76,10 +76,10 @@ impl State {
         small: u64,
         materialise: bool,
     ) -> Acceptor<'a> {
-        let estimate = filter.and_then(|f| self.indexes.estimate(f));
+        let estimate = filter.and_then(|f| self.indexes.estimate(f, &self.ids));
         let few = estimate.is_some_and(|(n, _)| n <= small);
         let candidates = match filter {
-            Some(f) if few || materialise => self.indexes.candidates(f),
+            Some(f) if few || materialise => self.indexes.candidates(f, &self.ids),
             _ => None,
         };
         Acceptor {

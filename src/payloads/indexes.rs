@@ -3,6 +3,7 @@
 
 use super::index::{FieldIndex, IndexKind, Verdict};
 use crate::filter::{Condition, Filter};
+use crate::idmap::IdMap;
 use crate::text::{TextConfig, TextIndex};
 use roaring::RoaringBitmap;
 use serde_json::Value;
@@ -202,9 +203,13 @@ impl PayloadIndexes {
     }
 
     /// What the indexes say of `f`; `None` when they bound nothing (every live slot may
-    /// match).
-    pub(crate) fn candidates(&self, f: &Filter) -> Option<Candidates> {
+    /// match). `ids` resolves `has_id` conditions (exact: the live slots of those ids).
+    pub(crate) fn candidates(&self, f: &Filter, ids: &IdMap) -> Option<Candidates> {
         match f {
+            Filter::HasId(wanted) => Some(Candidates {
+                slots: wanted.iter().filter_map(|&id| ids.slot(id)).collect(),
+                exact: true,
+            }),
             Filter::Field {
                 key,
                 condition: Condition::Match(m),
@@ -222,7 +227,7 @@ impl PayloadIndexes {
                 let mut out: Option<Candidates> = None;
                 let mut exact = true;
                 for c in fs {
-                    match self.candidates(c) {
+                    match self.candidates(c, ids) {
                         None => exact = false,
                         Some(c) => {
                             out = Some(match out {
@@ -252,13 +257,13 @@ impl PayloadIndexes {
                 let mut slots = RoaringBitmap::new();
                 let mut exact = true;
                 for c in fs {
-                    let c = self.candidates(c)?;
+                    let c = self.candidates(c, ids)?;
                     slots |= c.slots;
                     exact &= c.exact;
                 }
                 Some(Candidates { slots, exact })
             }
-            Filter::Not(inner) => match self.candidates(inner)? {
+            Filter::Not(inner) => match self.candidates(inner, ids)? {
                 Candidates { slots, exact: true } => Some(Candidates {
                     slots: &self.live - slots,
                     exact: true,
@@ -270,17 +275,30 @@ impl PayloadIndexes {
 
     /// Does the point in `slot` pass `f`? Each condition is checked on an index's column
     /// where one answers it; the payload (`load`, parsed at most once) decides the rest.
-    pub(crate) fn matches(&self, slot: u32, f: &Filter, load: &dyn Fn() -> Option<Value>) -> bool {
+    pub(crate) fn matches(
+        &self,
+        slot: u32,
+        f: &Filter,
+        ids: &IdMap,
+        load: &dyn Fn() -> Option<Value>,
+    ) -> bool {
         let parsed = std::cell::OnceCell::new();
         let payload = || parsed.get_or_init(load).as_ref();
-        self.eval(slot, f, &payload)
+        self.eval(slot, f, ids, &payload)
     }
 
-    fn eval<'v>(&self, slot: u32, f: &Filter, payload: &dyn Fn() -> Option<&'v Value>) -> bool {
+    fn eval<'v>(
+        &self,
+        slot: u32,
+        f: &Filter,
+        ids: &IdMap,
+        payload: &dyn Fn() -> Option<&'v Value>,
+    ) -> bool {
         match f {
-            Filter::And(fs) => fs.iter().all(|c| self.eval(slot, c, payload)),
-            Filter::Or(fs) => fs.iter().any(|c| self.eval(slot, c, payload)),
-            Filter::Not(c) => !self.eval(slot, c, payload),
+            Filter::And(fs) => fs.iter().all(|c| self.eval(slot, c, ids, payload)),
+            Filter::Or(fs) => fs.iter().any(|c| self.eval(slot, c, ids, payload)),
+            Filter::Not(c) => !self.eval(slot, c, ids, payload),
+            Filter::HasId(wanted) => ids.owner(slot).is_some_and(|id| wanted.contains(&id)),
             Filter::Field {
                 key,
                 condition: Condition::Match(m),
@@ -303,9 +321,13 @@ impl PayloadIndexes {
 
     /// An upper bound on the slots passing `f` and whether it is exact, from the posting
     /// lists' sizes (nothing is materialised); `None` when the indexes bound nothing.
-    pub(crate) fn estimate(&self, f: &Filter) -> Option<(u64, bool)> {
+    pub(crate) fn estimate(&self, f: &Filter, ids: &IdMap) -> Option<(u64, bool)> {
         let live = self.live.len();
         match f {
+            Filter::HasId(wanted) => {
+                let found = wanted.iter().filter(|&&id| ids.contains(id)).count() as u64;
+                Some((found, true))
+            }
             Filter::Field {
                 key,
                 condition: Condition::Match(m),
@@ -319,20 +341,20 @@ impl PayloadIndexes {
                 if fs.is_empty() {
                     return Some((live, true));
                 }
-                let known: Vec<_> = fs.iter().filter_map(|c| self.estimate(c)).collect();
+                let known: Vec<_> = fs.iter().filter_map(|c| self.estimate(c, ids)).collect();
                 let least = known.iter().map(|e| e.0).min()?;
                 Some((least, fs.len() == 1 && known[0].1))
             }
             Filter::Or(fs) => {
                 let each = fs
                     .iter()
-                    .map(|c| self.estimate(c))
+                    .map(|c| self.estimate(c, ids))
                     .collect::<Option<Vec<_>>>()?;
                 let total: u64 = each.iter().map(|e| e.0).sum();
                 let exact = each.len() <= 1 && each.iter().all(|e| e.1);
                 Some((total.min(live), exact))
             }
-            Filter::Not(c) => match self.estimate(c)? {
+            Filter::Not(c) => match self.estimate(c, ids)? {
                 (n, true) => Some((live - n.min(live), true)),
                 _ => None,
             },
@@ -420,6 +442,8 @@ mod tests {
             Filter::And(vec![]),
             Filter::Or(vec![]),
         ];
+        // No filter here names ids: the id map is empty.
+        let ids = IdMap::default();
         for f in &filters {
             let want: RoaringBitmap = payloads
                 .iter()
@@ -427,7 +451,7 @@ mod tests {
                 .filter(|(_, p)| f.matches(Some(p)))
                 .map(|(s, _)| s as u32)
                 .collect();
-            let c = ix.candidates(f).unwrap_or(Candidates {
+            let c = ix.candidates(f, &ids).unwrap_or(Candidates {
                 slots: ix.live.clone(),
                 exact: false,
             });
@@ -437,29 +461,29 @@ mod tests {
                 assert!(want.is_subset(&c.slots), "{f:?}");
             }
             let by_column: RoaringBitmap = (0..payloads.len() as u32)
-                .filter(|&s| ix.matches(s, f, &|| Some(payloads[s as usize].clone())))
+                .filter(|&s| ix.matches(s, f, &ids, &|| Some(payloads[s as usize].clone())))
                 .collect();
             assert_eq!(by_column, want, "{f:?} checked per slot");
-            if let Some((n, exact)) = ix.estimate(f) {
+            if let Some((n, exact)) = ix.estimate(f, &ids) {
                 assert!(n >= want.len(), "{f:?}: {n} bounds {}", want.len());
                 if exact {
                     assert_eq!(n, want.len(), "{f:?}");
                 }
             }
         }
-        assert!(ix.candidates(&Filter::eq("s", "k1")).unwrap().exact);
-        assert!(!ix.candidates(&filters[19]).unwrap().exact);
-        assert!(ix.candidates(&Filter::eq("other", 1)).is_none());
+        assert!(ix.candidates(&Filter::eq("s", "k1"), &ids).unwrap().exact);
+        assert!(!ix.candidates(&filters[19], &ids).unwrap().exact);
+        assert!(ix.candidates(&Filter::eq("other", 1), &ids).is_none());
         // Removing a slot's payload removes it everywhere.
         ix.update(0, Some(&payloads[0]), None, false);
         assert!(
-            !ix.candidates(&Filter::eq("b", 0))
+            !ix.candidates(&Filter::eq("b", 0), &ids)
                 .unwrap()
                 .slots
                 .contains(0)
         );
         assert!(
-            !ix.candidates(&Filter::ne("b", 3))
+            !ix.candidates(&Filter::ne("b", 3), &ids)
                 .unwrap()
                 .slots
                 .contains(0)

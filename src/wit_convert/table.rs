@@ -479,6 +479,7 @@ macro_rules! wit_convert {
                         FlatNode::And(cs) => t::FilterNode::And(cs),
                         FlatNode::Or(cs) => t::FilterNode::Or(cs),
                         FlatNode::Not(c) => t::FilterNode::Not(c),
+                        FlatNode::HasId(ids) => t::FilterNode::HasId(ids),
                         FlatNode::Field { key, condition } => {
                             t::FilterNode::Field(t::FieldCondition {
                                 key,
@@ -518,6 +519,7 @@ macro_rules! wit_convert {
                     t::FilterNode::And(cs) => FlatNode::And(cs),
                     t::FilterNode::Or(cs) => FlatNode::Or(cs),
                     t::FilterNode::Not(c) => FlatNode::Not(c),
+                    t::FilterNode::HasId(ids) => FlatNode::HasId(ids),
                     t::FilterNode::Field(fc) => FlatNode::Field {
                         key: fc.key,
                         condition: match fc.condition {

@@ -477,6 +477,8 @@ pub(crate) fn explain_no_match(
             Filter::Field { key, condition } => leaves.push((key, condition)),
             Filter::And(fs) | Filter::Or(fs) => stack.extend(fs),
             Filter::Not(f) => stack.push(f),
+            // Ids are no payload key: nothing to explain of them.
+            Filter::HasId(_) => {}
         }
     }
     for (key, condition) in leaves {
