@@ -404,7 +404,7 @@ impl Database {
     /// `from` (a snapshot opened read-only, say), and returns the bytes copied. The copy goes
     /// to `collections/.restore-<name>` first; one rename puts it in place (the old
     /// collection renamed away before). A crash before the copy is whole leaves the old
-    /// collection; after, the next open finishes the switch. Handles on the old collection
+    /// collection; after, the next open for writing finishes the switch. Handles on the old collection
     /// report `CollectionNotFound` from then on. A collection's files are stamped with its
     /// name, so a snapshot restores under the name it was taken from.
     pub fn restore_collection(&self, name: &str, from: &Database) -> Result<u64> {

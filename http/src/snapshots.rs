@@ -1,6 +1,6 @@
 //! Collection snapshots over the API: create, list, download, delete, recover.
 //!
-//! A snapshot is one file, `<snapshots>/<collection>/<collection>-<ms>-<n>.snapshot`: a tar
+//! A snapshot is one file, `<snapshots>/<collection>/<collection>-<ms>-<nonce>.snapshot`: a tar
 //! (`tar.rs`) of a database holding that collection alone, as
 //! [`veles::Database::snapshot_collection`] copies it (consistent: everything acknowledged
 //! before the call is in it), with its SHA-256 beside it in `<file>.sha256`. The file is
@@ -18,16 +18,26 @@ use crate::tar;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::fs;
+use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use veles::Database;
 
 const SUFFIX: &str = ".snapshot";
 
-/// Tells apart two snapshots made in one millisecond by one process.
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A name no other request chose: the time in ms and a random nonce (two instances of the
+/// wasi:http component, each a process of its own, may make one in the same millisecond).
+fn unique(prefix: &str) -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    // Seeded from the system's randomness (wasi:random in a component).
+    let nonce = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{prefix}-{ms}-{nonce:016x}")
+}
 
 fn failed(what: impl std::fmt::Display) -> ApiError {
     ApiError {
@@ -101,11 +111,7 @@ fn description(path: &Path) -> ApiResult<Value> {
 pub(crate) fn create(db: &Database, root: &Path, collection: &str) -> ApiResult {
     let folder = folder(db, root, collection)?;
     fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!("{collection}-{ms}-{n}{SUFFIX}");
+    let name = format!("{}{SUFFIX}", unique(collection));
     let staging = folder.join(format!(".{name}.dir"));
     let part = folder.join(format!(".{name}.part"));
     let result = (|| {
@@ -228,11 +234,7 @@ pub(crate) fn recover(db: &Database, root: &Path, collection: &str, body: &Value
             )));
         }
     }
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let scratch = root.join(format!(".recover-{ms}-{n}"));
+    let scratch = root.join(format!(".{}", unique("recover")));
     let result = (|| {
         fs::create_dir_all(&scratch).map_err(|e| io(&scratch, e))?;
         tar::unpack(&file, &scratch)

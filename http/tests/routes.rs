@@ -87,7 +87,7 @@ fn errors_have_qdrants_envelope_and_status() {
         (
             "POST",
             "/collections/c/points/search",
-            json!({"vector": [1, 2, 3], "filter": {"must": [{"has_id": [1]}]}}),
+            json!({"vector": [1, 2, 3], "filter": {"must": [{"nested": {"key": "a"}}]}}),
             400,
         ),
         (
