@@ -11,6 +11,9 @@ const INDEX_KINDS = ['keyword', 'integer', 'float', 'boolean', 'exists', 'text']
 
 export class Database {
   #e; #raw; #host;
+  /** The collection resources handed out: let go at close, so that the engine's clean close
+   * (a checkpoint where worth it) runs when the database goes. */
+  #collections = new Set();
 
   /**
    * @param e - the binding's `engine` interface
@@ -47,11 +50,16 @@ export class Database {
       efConstruction: toCount(config?.efConstruction, 'efConstruction', 200),
       sparse: (config?.sparse ?? []).map((s) => ({ name: s.name, idf: s.idf === true })),
     };
-    return new Collection(this.#e, this.#call((d) => d.createCollection(name, wit)));
+    return this.#handOut(this.#call((d) => d.createCollection(name, wit)));
   }
 
   collection(name) {
-    return new Collection(this.#e, this.#call((d) => d.collection(name)));
+    return this.#handOut(this.#call((d) => d.collection(name)));
+  }
+
+  #handOut(raw) {
+    this.#collections.add(raw);
+    return new Collection(this.#e, raw, () => this.#raw !== undefined);
   }
 
   list() { return this.#call((d) => d.list()); }
@@ -76,6 +84,8 @@ export class Database {
     try {
       this.#call((d) => d.flush());
     } finally {
+      for (const c of this.#collections) c[Symbol.dispose]?.();
+      this.#collections.clear();
       this.#raw[Symbol.dispose]?.();
       this.#raw = undefined;
       await this.#host.release();
@@ -84,14 +94,18 @@ export class Database {
 }
 
 export class Collection {
-  #e; #raw;
+  #e; #raw; #open;
 
-  constructor(e, raw) {
+  constructor(e, raw, open) {
     this.#e = e;
     this.#raw = raw;
+    this.#open = open;
   }
 
-  #call(f) { return call(this.#e, () => f(this.#raw)); }
+  #call(f) {
+    if (!this.#open()) throw new VelesError('invalid-argument', 'invalid argument: the database is closed');
+    return call(this.#e, () => f(this.#raw));
+  }
 
   get name() { return this.#raw.name(); }
 
