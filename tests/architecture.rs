@@ -14,7 +14,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {
             if !matches!(
                 name.as_str(),
-                "target" | "node_modules" | "fuzz" | ".git" | "dist"
+                "target" | "node_modules" | "fuzz" | ".git" | "dist" | "dist-browser"
             ) && !name.starts_with('.')
                 && !name.starts_with("gen-")
             {

@@ -1,7 +1,8 @@
 //! The JavaScript package in a real browser (`js/test-browser/`): Debian's Chromium, driven by
 //! playwright-core, runs the demo page over OPFS. A database the native library wrote is
 //! imported into the page from a tar archive and searched there; the database the page
-//! exported is unpacked and checked here, natively and by `veles --native check`.
+//! exported is unpacked and checked here, natively and by `veles --native check`. The suite
+//! also kills the whole browser while a page writes and finds every flushed batch after.
 //!
 //! Needs `node`, `js/node_modules` (`npm ci --prefix js`) and Chromium (`/usr/bin/chromium`
 //! or `$CHROMIUM`; `.ci/run` installs Debian's): skipped with a message where one is absent,
@@ -90,7 +91,7 @@ fn a_page_keeps_its_database_in_opfs_and_trades_archives_with_native_code() {
         .env("VELES_BROWSER_EXPORT", &exported));
     // Every test ran: none was skipped.
     assert!(
-        report.contains("# pass 2") && report.contains("# skipped 0"),
+        report.contains("# pass 3") && report.contains("# skipped 0"),
         "{report}"
     );
 

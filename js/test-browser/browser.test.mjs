@@ -7,9 +7,10 @@
 // Skipped with a message where Chromium or playwright-core is missing; a failure when `CI` is
 // set. Environment (set by host/tests/browser.rs): VELES_BROWSER_EXPORT, a path to write the
 // page's export to; VELES_NATIVE_ARCHIVE + VELES_NATIVE_LEN, an archive of a database with a
-// collection 'docs' of that many points.
+// collection 'docs' of that many points. A third test kills the whole browser (SIGKILL) while
+// a page writes, starts it again on the same profile and finds every flushed batch.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,7 +113,7 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
   execFileSync('tar', ['xf', archive, '-C', dir]);
   const { open } = await import('../src/index.js');
   const db = await open(dir, { readOnly: true });
-  assert.ok(db.check().every((r) => r.ok !== false), 'check found damage');
+  assert.deepEqual(db.check().map((r) => r.problems), [[]]);
   assert.equal(db.collection('sentences').len(), 5000);
   await db.close();
 
@@ -150,4 +151,69 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
   assert.match(result.bad, /^corrupted: the database archive is damaged at offset 0/);
   assert.equal(result.n, len);
   assert.equal(result.hit, result.first);
+  assert.deepEqual(result.checked.problems, []);
+  assert.equal(Number(result.checked.points), len);
+});
+
+test('a browser killed while a page writes keeps every flushed batch, and only whole batches', { skip: why }, async (t) => {
+  const profile = join(scratch, 'profile');
+  execFileSync('mkdir', ['-p', profile]);
+  let b = await launch({ profile });
+  let p = await b.context.newPage();
+  await p.goto(`${server.origin}/js/test-browser/blank.html`);
+  await p.evaluate(async () => {
+    const { open } = await import('/js/src/browser/index.js');
+    const db = await open('crash');
+    const c = await db.createCollection('c', { dimension: 16, metric: 'euclidean' });
+    window.acked = 0;
+    (async () => {
+      for (let batch = 0; ; batch++) {
+        const points = Array.from({ length: 200 }, (_, i) => {
+          const id = batch * 200 + i;
+          return { id, vector: Array.from({ length: 16 }, (_, j) => id * 16 + j), payload: { batch } };
+        });
+        await c.upsert(points);
+        // Every other batch is flushed: the one between may survive the kill or not, but whole.
+        if (batch % 2 === 1) {
+          await c.flush();
+          window.acked = batch + 1;
+        }
+      }
+    })();
+  });
+  let acked = 0;
+  while (acked < 12) {
+    await new Promise((r) => setTimeout(r, 50));
+    acked = await p.evaluate(() => window.acked);
+  }
+  // kill -9 of every Chromium process on this profile: nothing runs an unload handler.
+  spawnSync('pkill', ['-KILL', '-f', profile]);
+  await b.context.close().catch(() => {});
+
+  b = await launch({ profile });
+  try {
+    p = await b.context.newPage();
+    await p.goto(`${server.origin}/js/test-browser/blank.html`);
+    const found = await p.evaluate(async () => {
+      const { open } = await import('/js/src/browser/index.js');
+      const db = await open('crash');
+      const c = await db.collection('c');
+      const n = await c.len();
+      const ids = Array.from({ length: Math.ceil(n / 97) }, (_, i) => i * 97);
+      const points = await c.get(ids, { withPayload: true });
+      const intact = points.every((pt, i) => pt && pt.vector[3] === ids[i] * 16 + 3 && pt.payload.batch === Math.floor(ids[i] / 200));
+      const past = (await c.get([n]))[0];
+      const problems = (await db.check()).flatMap((r) => r.problems);
+      await db.close();
+      return { n, intact, past: past === undefined, problems };
+    });
+    t.diagnostic(`after the kill: ${found.n} points, ${acked * 200} seen acknowledged`);
+    assert.ok(found.n >= acked * 200, `${found.n} points after the kill, ${acked * 200} acknowledged`);
+    assert.equal(found.n % 200, 0, `a batch was cut: ${found.n} points`);
+    assert.ok(found.intact, 'a stored point changed');
+    assert.ok(found.past);
+    assert.deepEqual(found.problems, []);
+  } finally {
+    await b.close();
+  }
 });

@@ -17,10 +17,13 @@ export async function missing() {
   return undefined;
 }
 
-/** A browser context with a fresh profile; `close()` also removes the profile. */
-export async function launch() {
+/**
+ * A browser context with a fresh profile (`close()` also removes it), or with `profile`, a
+ * directory the caller keeps (to start the browser again on the same OPFS).
+ */
+export async function launch({ profile: kept } = {}) {
   const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'veles-chromium-'));
+  const profile = kept ?? mkdtempSync(join(tmpdir(), 'veles-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -29,9 +32,10 @@ export async function launch() {
   });
   return {
     context,
+    profile,
     async close() {
       await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      if (!kept) rmSync(profile, { recursive: true, force: true });
     },
   };
 }
