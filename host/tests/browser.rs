@@ -8,37 +8,28 @@
 //! or `$CHROMIUM`; `.ci/run` installs Debian's): skipped with a message where one is absent,
 //! a failure when `CI` is set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use veles::{CollectionConfig, Database, Metric, Point};
+use veles::{CollectionConfig, Database, Metric};
 
 #[path = "support/jco.rs"]
 mod jco;
 use jco::*;
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../js")
-}
-
 fn ready() -> bool {
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let modules = js_dir().join("node_modules/playwright-core").exists();
     let chromium =
         std::env::var_os("CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
-    if node && modules && chromium.exists() {
-        return true;
-    }
-    let why = format!(
-        "node ({node}), js/node_modules ({modules}: `npm ci --prefix js`) or Chromium at {} ({}) is missing",
-        chromium.display(),
-        chromium.exists()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
-    eprintln!("skipped: {why}");
-    false
+    requirements_met(&[
+        ("node", node_runs()),
+        (
+            "js/node_modules (`npm ci --prefix js`)",
+            js_dir().join("node_modules/playwright-core").exists(),
+        ),
+        (
+            "Chromium at /usr/bin/chromium or $CHROMIUM (`apt-get install chromium`)",
+            chromium.exists(),
+        ),
+    ])
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -63,17 +54,7 @@ fn a_page_keeps_its_database_in_opfs_and_trades_archives_with_native_code() {
 
     let scratch = tempfile::tempdir().unwrap();
     let native = scratch.path().join("native");
-    {
-        let db = Database::open(&native).unwrap();
-        let c = db
-            .create_collection("docs", CollectionConfig::new(4, Metric::Cosine))
-            .unwrap();
-        let points: Vec<Point> = (0..N)
-            .map(|i| Point::new(i, vector_of(i)).with_payload(payload_of(i)))
-            .collect();
-        c.upsert(&points).unwrap();
-        c.checkpoint().unwrap();
-    }
+    write_native_docs(&native, CollectionConfig::new(4, Metric::Cosine));
     let archive = scratch.path().join("native.tar");
     run(Command::new("tar")
         .arg("cf")

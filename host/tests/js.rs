@@ -5,33 +5,21 @@
 //! Needs `node` and `js/node_modules` (`.ci/run` runs `npm ci --prefix js`): skipped with a
 //! message where they are absent, a failure when `CI` is set.
 
-use std::path::Path;
 use std::process::Command;
-use veles::{CollectionConfig, Database, Metric, Point};
+use veles::{CollectionConfig, Database, Metric};
 
 #[path = "support/jco.rs"]
 mod jco;
 use jco::*;
 
-fn js_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../js")
-}
-
 fn ready() -> bool {
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let modules = js_dir().join("node_modules/@bytecodealliance/jco").exists();
-    if node && modules {
-        return true;
-    }
-    let why = format!(
-        "node ({node}) or js/node_modules ({modules}) is missing: run `npm ci --prefix js`"
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
-    eprintln!("skipped: {why}");
-    false
+    requirements_met(&[
+        ("node", node_runs()),
+        (
+            "js/node_modules (`npm ci --prefix js`)",
+            js_dir().join("node_modules/@bytecodealliance/jco").exists(),
+        ),
+    ])
 }
 
 #[test]
@@ -51,17 +39,7 @@ fn the_package_passes_its_suite_and_shares_files_with_native_code() {
     );
 
     let native = tempfile::tempdir().unwrap();
-    {
-        let db = Database::open(native.path()).unwrap();
-        let c = db
-            .create_collection("docs", CollectionConfig::new(4, Metric::Cosine))
-            .unwrap();
-        let points: Vec<Point> = (0..N)
-            .map(|i| Point::new(i, vector_of(i)).with_payload(payload_of(i)))
-            .collect();
-        c.upsert(&points).unwrap();
-        c.flush().unwrap();
-    }
+    write_native_docs(native.path(), CollectionConfig::new(4, Metric::Cosine));
     let from_js = tempfile::tempdir().unwrap();
     let out = Command::new("node")
         .args(["--test", "test/"])

@@ -6,7 +6,7 @@
 //! a failure when `CI` is set.
 
 use std::process::Command;
-use veles::{CollectionConfig, Database, Metric, Point};
+use veles::{CollectionConfig, Database, Metric};
 use veles_host::{Backend, ComponentBackend, Limits, Runtime};
 
 #[path = "support/jco.rs"]
@@ -90,20 +90,10 @@ fn a_database_written_through_jco_reads_natively_and_one_written_natively_reads_
 
     // The library writes; jco reads.
     let b = tempfile::tempdir().unwrap();
-    {
-        let db = Database::open(b.path()).unwrap();
-        let c = db
-            .create_collection(
-                "docs",
-                CollectionConfig::new(4, Metric::Cosine).with_hnsw(16, 100),
-            )
-            .unwrap();
-        let pts: Vec<Point> = (0..N)
-            .map(|i| Point::new(i, vector_of(i)).with_payload(payload_of(i)))
-            .collect();
-        c.upsert(&pts).unwrap();
-        c.flush().unwrap();
-    }
+    write_native_docs(
+        b.path(),
+        CollectionConfig::new(4, Metric::Cosine).with_hnsw(16, 100),
+    );
     let out = run_node(&generated, b.path(), "read");
     assert_eq!(out["readOnly"], "read-only", "{out}");
     assert_eq!(out["evens"], N.div_ceil(2), "{out}");

@@ -1,4 +1,5 @@
-//! What the tests that run the component under jco + Node share (`node.rs`, `python.rs`): the
+//! What the tests that run the component under jco + Node share (`node.rs`, `python.rs`,
+//! `js.rs`, `browser.rs`): the
 //! deterministic points both sides write (`vectorOf` / `payloadOf` in roundtrip.mjs), the
 //! transpiled component, and one run of roundtrip.mjs.
 
@@ -24,6 +25,18 @@ pub fn payload_of(i: u64) -> Value {
     serde_json::json!({"i": i, "even": i.is_multiple_of(2)})
 }
 
+/// Writes the points both sides write natively into a new database at `dir`: collection
+/// `docs` (`config`: 4-d cosine), flushed.
+pub fn write_native_docs(dir: &Path, config: veles::CollectionConfig) {
+    let db = veles::Database::open(dir).unwrap();
+    let c = db.create_collection("docs", config).unwrap();
+    let points: Vec<veles::Point> = (0..N)
+        .map(|i| veles::Point::new(i, vector_of(i)).with_payload(payload_of(i)))
+        .collect();
+    c.upsert(&points).unwrap();
+    c.flush().unwrap();
+}
+
 /// Cosine vectors come back normalised.
 pub fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -36,6 +49,36 @@ pub fn close(a: &[f32], b: &[f32]) -> bool {
 
 pub fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// The JavaScript package's folder.
+pub fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../js")
+}
+
+/// Whether `node` runs here.
+pub fn node_runs() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// True when every requirement (what it is and how to get it, whether it holds) holds; else
+/// the test is skipped with a message naming what is missing, a failure when `CI` is set.
+pub fn requirements_met(requirements: &[(&str, bool)]) -> bool {
+    let missing: Vec<&str> = requirements
+        .iter()
+        .filter(|(_, holds)| !holds)
+        .map(|(what, _)| *what)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("missing: {}", missing.join("; "));
+    assert!(std::env::var_os("CI").is_none(), "{why}; CI must have them");
+    eprintln!("skipped: {why}");
+    false
 }
 
 /// The transpiled component, or `None` (with a message) where Node or the packages are absent.
