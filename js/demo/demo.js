@@ -95,9 +95,19 @@ try {
     a.click();
   };
   $('import').onchange = async (ev) => {
+    // Checked by a first import beside the demo's database: a bad archive leaves it as it was.
+    const file = ev.target.files[0];
+    try {
+      await removeDatabase('incoming');
+      await importDatabase('incoming', file);
+      await removeDatabase('incoming');
+    } catch (err) {
+      status(`not imported: ${err.kind ?? ''} ${err.message ?? err}`);
+      return;
+    }
     await demo.db.close();
     await removeDatabase('demo');
-    await importDatabase('demo', ev.target.files[0]);
+    await importDatabase('demo', file);
     location.reload();
   };
   $('reset').onclick = async () => {

@@ -153,6 +153,14 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
   assert.equal(result.hit, result.first);
   assert.deepEqual(result.checked.problems, []);
   assert.equal(Number(result.checked.points), len);
+
+  // The page's own import control: a damaged archive is refused and the open database kept.
+  const bad = Buffer.from(exported);
+  bad[100] ^= 0xff;
+  await page.setInputFiles('#import', { name: 'bad.tar', mimeType: 'application/x-tar', buffer: bad });
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('not imported'));
+  assert.match(await page.textContent('#status'), /^not imported: corrupted the database archive is damaged at offset 0/);
+  assert.equal(await page.evaluate(() => window.demo.collection.len()), 5000);
 });
 
 test('a browser killed while a page writes keeps every flushed batch, and only whole batches', { skip: why }, async (t) => {
