@@ -391,7 +391,7 @@ impl Database {
             report.bytes += match cache.get(&name) {
                 Some(c) => c.copy_to(dest, &path)?,
                 // Not open: nothing writes it while the cache is locked.
-                None => copy_collection_files(self.dir.as_ref(), &path, dest, &path)?,
+                None => copy_collection_files(self.dir.as_ref(), &path, dest, &path, &[])?,
             };
             report.collections.push(name);
         }

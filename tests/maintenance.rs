@@ -340,6 +340,28 @@ fn a_snapshot_holds_every_acknowledged_write_and_opens_as_is() {
 }
 
 #[test]
+fn an_in_memory_database_snapshots_to_disk_and_opens_there() {
+    // A memory directory lends each file to one open at a time: the copy reads the files the
+    // open collections hold through their own regions.
+    let db = Database::in_memory();
+    let queries = populate(&db, "a", 700, 8, 11);
+    let want = answers(&db, "a", &queries);
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap");
+    let report = db.snapshot(&snap).unwrap();
+    assert_eq!(report.collections, ["a"]);
+
+    let copy = Database::open_read_only(&snap).unwrap();
+    assert!(copy.check().unwrap().iter().all(|r| r.is_ok()));
+    assert_eq!(answers(&copy, "a", &queries), want);
+    assert_eq!(copy.collection("a").unwrap().len().unwrap(), 698);
+    // The in-memory database goes on as before.
+    let a = db.collection("a").unwrap();
+    a.upsert(&[Point::new(9_999, vec![0.5; 8])]).unwrap();
+    assert_eq!(a.len().unwrap(), 699);
+}
+
+#[test]
 fn an_incomplete_snapshot_is_refused_not_taken_for_an_empty_database() {
     let parent = tempfile::tempdir().unwrap();
     let (src, snap) = (parent.path().join("src"), parent.path().join("snap"));

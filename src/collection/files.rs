@@ -8,7 +8,7 @@
 //! generations are leftovers of a crash and are removed on open.
 
 use crate::error::StorageError;
-use crate::region::{Access, Directory};
+use crate::region::{Access, Directory, Region};
 use crate::vectors::{PAGE, sums_path};
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
@@ -132,6 +132,7 @@ pub(crate) fn copy_collection_files(
     from: &str,
     dest: &dyn Directory,
     to: &str,
+    held: &[(String, &dyn Region)],
 ) -> Result<u64, StorageError> {
     const RUN: usize = 1 << 20;
     let mut copied = 0u64;
@@ -142,7 +143,16 @@ pub(crate) fn copy_collection_files(
             continue;
         }
         let (s, d) = (file(from, &e.name), file(to, &e.name));
-        let input = src.open_region(&s, Access::Sequential)?;
+        // A file the open collection holds is read through its region: a directory may lend
+        // a file to one open at a time (in memory), and the bytes are the same.
+        let opened;
+        let input: &dyn Region = match held.iter().find(|(p, _)| *p == s) {
+            Some((_, region)) => *region,
+            None => {
+                opened = src.open_region(&s, Access::Sequential)?;
+                opened.as_ref()
+            }
+        };
         let mut output = dest.open_region(&d, Access::Sequential)?;
         output.set_len(0)?;
         let len = input.len();

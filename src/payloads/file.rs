@@ -208,6 +208,11 @@ impl PayloadFile {
     pub(crate) fn path(&self) -> &str {
         &self.path
     }
+
+    /// The region the file is open in (a snapshot copies through it).
+    pub(crate) fn region(&self) -> &dyn Region {
+        self.region.as_ref()
+    }
 }
 
 /// Reads and checks the records of `0..end` (see [`PayloadFile::open`]), a window at a time.

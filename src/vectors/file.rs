@@ -336,6 +336,15 @@ impl VectorFile {
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// The file and its checksum file, each with the region it is open in (a snapshot copies
+    /// through them).
+    pub(crate) fn held(&self) -> [(String, &dyn Region); 2] {
+        [
+            (self.path.clone(), &self.region),
+            (sums_path(&self.path), &self.sums),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -202,6 +202,11 @@ impl Wal {
         self.end
     }
 
+    /// The log's file and the region it is open in (a snapshot copies through it).
+    pub(crate) fn held(&self) -> (&str, &dyn Region) {
+        (&self.path, &self.region)
+    }
+
     /// True when no record has been appended since the last reset or recovery.
     pub fn is_empty(&self) -> bool {
         self.end <= HEADER_LEN
