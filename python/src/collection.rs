@@ -11,7 +11,7 @@ use veles::{Include, IndexKind, SearchParams};
 
 #[pyclass(module = "veles", frozen)]
 pub(crate) struct Collection {
-    pub(crate) inner: veles::Collection,
+    pub(crate) slot: std::sync::Arc<crate::session::Slot>,
     pub(crate) name: String,
 }
 
@@ -37,6 +37,13 @@ fn params<'a>(
         .with_include(Include::new(false, with_payload))
 }
 
+impl Collection {
+    /// This collection's handle (an error once its database is closed).
+    fn handle(&self) -> PyResult<veles::Collection> {
+        crate::session::handle(&self.slot)
+    }
+}
+
 #[pymethods]
 impl Collection {
     /// The collection's name.
@@ -46,7 +53,8 @@ impl Collection {
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        py.detach(|| self.inner.len()).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.len()).or_raise()
     }
 
     fn __repr__(&self) -> String {
@@ -77,7 +85,8 @@ impl Collection {
         let payloads = convert::payloads_of(payloads, n)?;
         let sparse = convert::sparse_of(sparse, n)?;
         let points = convert::points(ids, &rows, dim, payloads, sparse);
-        py.detach(|| self.inner.upsert(&points)).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.upsert(&points)).or_raise()
     }
 
     /// The points with these ids: a dict `{"id", "vector", "payload"}` each, or None where
@@ -92,9 +101,8 @@ impl Collection {
     ) -> PyResult<Bound<'py, PyList>> {
         let ids = convert::ids_of(ids)?;
         let include = Include::new(with_vector, with_payload);
-        let got = py
-            .detach(|| self.inner.get_with(&ids, include))
-            .or_raise()?;
+        let c = self.handle()?;
+        let got = py.detach(|| c.get_with(&ids, include)).or_raise()?;
         let items = got
             .iter()
             .map(|p| match p {
@@ -118,11 +126,13 @@ impl Collection {
         match (ids.filter(|i| !i.is_none()), filter) {
             (Some(ids), None) => {
                 let ids = convert::ids_of(ids)?;
-                py.detach(|| self.inner.delete(&ids)).or_raise()
+                let c = self.handle()?;
+                py.detach(|| c.delete(&ids)).or_raise()
             }
             (None, f) => {
                 let f = veles::Filter::required(f, "delete").or_raise()?;
-                py.detach(|| self.inner.delete_by_filter(&f)).or_raise()
+                let c = self.handle()?;
+                py.detach(|| c.delete_by_filter(&f)).or_raise()
             }
             (Some(_), Some(_)) => Err(PyValueError::new_err("give ids or a filter, not both")),
         }
@@ -145,7 +155,8 @@ impl Collection {
         let q = convert::vector(query, "the query")?;
         let filter = filter_of(filter)?;
         let p = params(filter.as_ref(), ef, exact, with_payload);
-        let hits = py.detach(|| self.inner.search_with(&q, k, &p)).or_raise()?;
+        let c = self.handle()?;
+        let hits = py.detach(|| c.search_with(&q, k, &p)).or_raise()?;
         let items = hits
             .iter()
             .map(|h| convert::hit(py, h))
@@ -170,10 +181,11 @@ impl Collection {
         let (rows, n, dim) = convert::matrix(queries, "queries")?;
         let filter = filter_of(filter)?;
         let p = params(filter.as_ref(), ef, exact, with_payload);
+        let c = self.handle()?;
         let hits = py
             .detach(|| {
                 let qs: Vec<&[f32]> = rows.chunks_exact(dim.max(1)).take(n).collect();
-                self.inner.search_batch(&qs, k, &p)
+                c.search_batch(&qs, k, &p)
             })
             .or_raise()?;
         let (ids, scores) = convert::batch_arrays(py, &hits, k)?;
@@ -217,8 +229,9 @@ impl Collection {
     ) -> PyResult<(Bound<'py, PyList>, Option<u64>)> {
         let filter = filter_of(filter)?;
         let include = Include::new(with_vector, with_payload);
+        let c = self.handle()?;
         let page = py
-            .detach(|| self.inner.scroll(start, limit, filter.as_ref(), include))
+            .detach(|| c.scroll(start, limit, filter.as_ref(), include))
             .or_raise()?;
         let items = page
             .points
@@ -232,7 +245,8 @@ impl Collection {
     #[pyo3(signature = (filter=None))]
     fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         let filter = filter_of(filter)?;
-        py.detach(|| self.inner.count(filter.as_ref())).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.count(filter.as_ref())).or_raise()
     }
 
     /// Merges `fields` (a dict) into the payloads of these points; returns how many changed.
@@ -247,8 +261,8 @@ impl Collection {
             serde_json::Value::Object(m) => m,
             _ => return Err(PyValueError::new_err("fields must be a dict")),
         };
-        py.detach(|| self.inner.set_payload(&ids, &fields))
-            .or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.set_payload(&ids, &fields)).or_raise()
     }
 
     /// Declares a payload index on `key` (a dotted path) of `kind` (keyword, integer, float,
@@ -268,15 +282,16 @@ impl Collection {
                 "unknown index kind {kind:?} (keyword, integer, float, bool, exists, text)"
             ))
         })?;
+        let handle = self.handle()?;
         match (kind, config.filter(|c| !c.is_none())) {
             (IndexKind::Text, Some(c)) => {
                 let config =
                     veles::TextConfig::from_json(&convert::json_of(c, "config")?).or_raise()?;
-                py.detach(|| self.inner.create_text_index(key, config))
+                py.detach(|| handle.create_text_index(key, config))
                     .or_raise()
             }
             (_, Some(_)) => Err(PyValueError::new_err("config is for text indexes only")),
-            (_, None) => py.detach(|| self.inner.create_index(key, kind)).or_raise(),
+            (_, None) => py.detach(|| handle.create_index(key, kind)).or_raise(),
         }
     }
 
@@ -290,7 +305,8 @@ impl Collection {
         query: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let q = convert::query_of(query)?;
-        let hits = py.detach(|| self.inner.query(&q)).or_raise()?;
+        let c = self.handle()?;
+        let hits = py.detach(|| c.query(&q)).or_raise()?;
         let items = hits
             .iter()
             .map(|h| convert::hit(py, h))
@@ -311,7 +327,8 @@ impl Collection {
             .iter()
             .map(|q| convert::query_of(&q))
             .collect::<PyResult<Vec<_>>>()?;
-        let all = py.detach(|| self.inner.query_batch(&qs)).or_raise()?;
+        let c = self.handle()?;
+        let all = py.detach(|| c.query_batch(&qs)).or_raise()?;
         let rows = all
             .iter()
             .map(|hits| {
@@ -327,42 +344,49 @@ impl Collection {
 
     /// Makes every write acknowledged before it durable.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.flush()).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.flush()).or_raise()
     }
 
     /// On a read-only open: takes the newest state on disk (a reader sees the collection as
     /// of its first use or its last refresh). Nothing happens on an open for writing.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.refresh()).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.refresh()).or_raise()
     }
 
     /// Links the points waiting for the graph and folds the log into the checkpoint.
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.checkpoint()).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.checkpoint()).or_raise()
     }
 
     /// Links up to `max_points` of the points waiting for the graph (all of them with None);
     /// returns how many still wait.
     #[pyo3(signature = (max_points=None))]
     fn optimize(&self, py: Python<'_>, max_points: Option<usize>) -> PyResult<usize> {
-        py.detach(|| self.inner.optimize(max_points)).or_raise()
+        let c = self.handle()?;
+        py.detach(|| c.optimize(max_points)).or_raise()
     }
 
     /// Rewrites the collection densely (deleted points dropped, disk given back): a dict.
     fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let r = py.detach(|| self.inner.compact()).or_raise()?;
+        let c = self.handle()?;
+        let r = py.detach(|| c.compact()).or_raise()?;
         convert::report(py, &r)
     }
 
     /// Checks every checksum and cross-reference (read-only): a dict with `problems`.
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let r = py.detach(|| self.inner.check()).or_raise()?;
+        let c = self.handle()?;
+        let r = py.detach(|| c.check()).or_raise()?;
         convert::report(py, &r)
     }
 
     /// The collection's counters: a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let s = py.detach(|| self.inner.stats()).or_raise()?;
+        let c = self.handle()?;
+        let s = py.detach(|| c.stats()).or_raise()?;
         convert::report(py, &s)
     }
 }

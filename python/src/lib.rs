@@ -3,6 +3,7 @@
 //! - `database.rs`, `collection.rs`: the classes, each call with the GIL released.
 //! - `convert.rs`: the one place Python values become the engine's and back.
 //! - `errors.rs`: the exception hierarchy.
+//! - `session.rs`: what a database's objects share, so that `close()` lets them all go.
 //! - `bm25.rs`: text as sparse BM25 vectors.
 
 mod bm25;
@@ -10,6 +11,7 @@ mod collection;
 mod convert;
 mod database;
 mod errors;
+mod session;
 
 use database::Database;
 use errors::OrRaise;
@@ -27,15 +29,13 @@ fn open(py: Python<'_>, path: std::path::PathBuf, read_only: bool) -> PyResult<D
             false => veles::Database::open(&path),
         })
         .or_raise()?;
-    Ok(Database { inner })
+    Ok(Database::new(inner))
 }
 
 /// A database held in memory (nothing is written).
 #[pyfunction]
 fn in_memory() -> Database {
-    Database {
-        inner: veles::Database::in_memory(),
-    }
+    Database::new(veles::Database::in_memory())
 }
 
 #[pymodule]

@@ -157,7 +157,27 @@ def test_engine_errors_are_one_hierarchy_with_the_engines_text(tmp_path, coll):
         c.create_index("i", "fancy")
 
 
-def test_a_with_block_flushes_and_read_only_opens_refuse_writes(tmp_path):
+def test_close_lets_every_handle_go_and_the_lock_with_them(tmp_path):
+    db = veles.open(tmp_path / "db")
+    c = db.create_collection("c", 4)
+    c.upsert([1, 2], np.eye(4, dtype=np.float32)[:2])
+    db.close()
+    with pytest.raises(veles.InvalidArgument, match="the database is closed"):
+        len(c)
+    with pytest.raises(veles.InvalidArgument, match="the database is closed"):
+        db.list()
+    db.close()  # twice: nothing
+    # The lock went with them: the directory opens again at once, with both points.
+    again = veles.open(tmp_path / "db")
+    assert len(again.collection("c")) == 2
+    with again as d:
+        d.collection("c").upsert([3], np.ones((1, 4)))
+    with pytest.raises(veles.InvalidArgument):
+        d.collection("c")
+    assert len(veles.open(tmp_path / "db").collection("c")) == 3
+
+
+def test_a_with_block_closes_and_read_only_opens_refuse_writes(tmp_path):
     with veles.open(tmp_path / "db") as db:
         c = db.create_collection("c", 4)
         c.upsert([1], np.ones((1, 4)))
