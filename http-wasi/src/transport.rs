@@ -124,6 +124,18 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
 }
 
 fn send(out: ResponseOutparam, response: Response) {
+    // A file body is opened before the status goes out: gone since the route answered (a
+    // concurrent delete), it is answered as the route would answer now.
+    let (response, file) = match &response.file {
+        None => (response, None),
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => (response, Some(f)),
+            Err(e) => (
+                Response::error(404, &format!("{}: {e}", path.display())),
+                None,
+            ),
+        },
+    };
     let headers = Fields::from_list(&[(
         "content-type".to_string(),
         response.content_type.as_bytes().to_vec(),
@@ -136,6 +148,15 @@ fn send(out: ResponseOutparam, response: Response) {
     if let Ok(mut stream) = body.write() {
         // A client that went away is its own business.
         let _ = stream.write_all(&response.body);
+        // A file body goes in parts, never read whole into the guest's memory.
+        if let Some(mut file) = file {
+            let mut part = vec![0u8; 64 * 1024];
+            while let Ok(n) = std::io::Read::read(&mut file, &mut part) {
+                if n == 0 || stream.write_all(&part[..n]).is_err() {
+                    break;
+                }
+            }
+        }
         let _ = stream.flush();
     }
     let _ = OutgoingBody::finish(body, None);

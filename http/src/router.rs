@@ -47,6 +47,9 @@ pub struct Response {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// A file sent as the body in place of `body` (a snapshot's download, which may be larger
+    /// than memory): transports stream it. It is read once, after the route answered.
+    pub file: Option<PathBuf>,
 }
 
 impl Response {
@@ -73,8 +76,8 @@ enum Answer {
     /// A body sent as it is (`GET /`, which Qdrant does not wrap).
     Bare(Value),
     Text(String),
-    /// A file (a snapshot's download).
-    Bytes(Vec<u8>),
+    /// A file (a snapshot's download), streamed by the transport.
+    File(PathBuf),
 }
 
 impl Router {
@@ -153,11 +156,13 @@ impl Router {
                 status: 200,
                 content_type: "text/plain; version=0.0.4",
                 body: t.into_bytes(),
+                file: None,
             },
-            Ok(Answer::Bytes(b)) => Response {
+            Ok(Answer::File(path)) => Response {
                 status: 200,
                 content_type: "application/octet-stream",
-                body: b,
+                body: Vec::new(),
+                file: Some(path),
             },
             Err(e) => json_response(e.status, &reply::error(&e, seconds)),
         };
@@ -357,7 +362,7 @@ impl Router {
             ),
             ("GET", [snap]) => (
                 "download snapshot",
-                snapshots::download(db, root, name, snap).map(Answer::Bytes),
+                snapshots::download(db, root, name, snap).map(Answer::File),
             ),
             ("DELETE", [snap]) => (
                 "delete snapshot",
@@ -386,6 +391,7 @@ fn json_response(status: u16, v: &Value) -> Response {
         status,
         content_type: "application/json",
         body: serde_json::to_vec(v).unwrap_or_default(),
+        file: None,
     }
 }
 

@@ -170,15 +170,14 @@ fn snapshot_path(db: &Database, root: &Path, collection: &str, name: &str) -> Ap
     }
 }
 
-/// `GET /collections/{name}/snapshots/{snapshot}`: the file's bytes.
+/// `GET /collections/{name}/snapshots/{snapshot}`: the file, which the transport streams.
 pub(crate) fn download(
     db: &Database,
     root: &Path,
     collection: &str,
     name: &str,
-) -> ApiResult<Vec<u8>> {
-    let path = snapshot_path(db, root, collection, name)?;
-    fs::read(&path).map_err(|e| io(&path, e))
+) -> ApiResult<PathBuf> {
+    snapshot_path(db, root, collection, name)
 }
 
 /// `DELETE /collections/{name}/snapshots/{snapshot}`.

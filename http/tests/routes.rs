@@ -356,7 +356,9 @@ fn snapshots_are_made_listed_downloaded_and_recovered_and_bad_ones_refused() {
         body: b"",
         api_key: None,
     });
-    assert_eq!(download.body, std::fs::read(&file).unwrap());
+    // The file itself, for the transport to stream (never read whole into memory here).
+    assert_eq!(download.file.as_deref(), Some(file.as_path()));
+    assert!(download.body.is_empty());
     assert_eq!(download.content_type, "application/octet-stream");
 
     let (s, _) = call(

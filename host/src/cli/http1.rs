@@ -262,23 +262,48 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes one response in one write (head and body together: no wait on Nagle's algorithm).
+/// Writes one response in one write (head and body together: no wait on Nagle's algorithm);
+/// a file body is streamed after the head, never read whole into memory.
 pub(crate) fn write_response(
     stream: &mut TcpStream,
     response: &veles_http::Response,
     keep_alive: bool,
 ) -> io::Result<()> {
+    let file = match &response.file {
+        None => None,
+        // Gone since the route answered (a concurrent delete): answered as the route would now.
+        Some(path) => match std::fs::File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+            Ok(opened) => Some(opened),
+            Err(e) => {
+                let error = veles_http::Response::error(404, &format!("{}: {e}", path.display()));
+                return write_response(stream, &error, keep_alive);
+            }
+        },
+    };
+    let len = file
+        .as_ref()
+        .map_or(response.body.len() as u64, |(len, _)| *len);
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         response.status,
         reason(response.status),
         response.content_type,
-        response.body.len(),
+        len,
         if keep_alive { "keep-alive" } else { "close" }
     )
     .into_bytes();
     out.extend_from_slice(&response.body);
     stream.write_all(&out)?;
+    if let Some((len, file)) = file {
+        // Exactly the length announced, even if the file grew meanwhile.
+        let copied = io::copy(&mut io::Read::take(file, len), stream)?;
+        if copied != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            ));
+        }
+    }
     stream.flush()
 }
 
