@@ -22,7 +22,7 @@ the package `veles` (`maturin develop --release` in python/); the release `veles
 import json, os, resource, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unfiltered_vs_peers import peak_rss_mib  # noqa: E402  (the child's VmHWM, polled)
+from unfiltered_vs_peers import faiss_hnsw_sq8, peak_rss_mib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VELES = os.path.join(ROOT, "target", "release", "veles")
@@ -126,12 +126,7 @@ def build_hnswlib(base, out):
 def build_faiss(base, out):
     import faiss
     faiss.omp_set_num_threads(os.cpu_count())
-    hnsw = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_8bit, M, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = EFC
-    hnsw.train(base)
-    idx = faiss.IndexRefineFlat(hnsw)
-    idx.k_factor = 2
-    idx.add(base)
+    idx = faiss_hnsw_sq8(base, M, EFC)
     os.makedirs(out)
     faiss.write_index(idx, os.path.join(out, "index.faiss"))
 

@@ -84,6 +84,19 @@ def peak_rss_mib(cmd, fails=False):
         return peak, out.read()
 
 
+def faiss_hnsw_sq8(base, m, efc):
+    """faiss HNSW over SQ8 codes (inner product), refined by the flat f32 vectors (k_factor 2),
+    built on the threads faiss is set to."""
+    import faiss
+    hnsw = faiss.IndexHNSWSQ(base.shape[1], faiss.ScalarQuantizer.QT_8bit, m, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = efc
+    hnsw.train(base)
+    idx = faiss.IndexRefineFlat(hnsw)
+    idx.k_factor = 2
+    idx.add(base)
+    return idx
+
+
 # A child that opens a built Qdrant Edge shard and answers the queries once: prints its
 # resident set (MiB) after the imports, before the shard is opened.
 QDRANT_CHILD = """
@@ -145,14 +158,7 @@ def main():
 
     import faiss
     faiss.omp_set_num_threads(1)
-    def faiss_build():
-        hnsw = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, m, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = efc
-        hnsw.train(base)
-        idx = faiss.IndexRefineFlat(hnsw)
-        idx.k_factor = 2
-        idx.add(base)
-        return idx
+    faiss_build = lambda: faiss_hnsw_sq8(base, m, efc)
     def faiss_search(idx, ef):
         faiss.downcast_index(idx.base_index).hnsw.efSearch = max(ef, k * 2)
         return idx.search(queries, k)[1]
