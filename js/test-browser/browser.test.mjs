@@ -154,6 +154,26 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
   assert.deepEqual(result.checked.problems, []);
   assert.equal(Number(result.checked.points), len);
 
+  // A snapshot of a database with more files than a call's usual spares (8 collections),
+  // into another database of the origin, which opens with every collection.
+  const snapshot = await page.evaluate(async () => {
+    const { open } = await import('/js/src/browser/index.js');
+    const db = await open('many');
+    for (let i = 0; i < 8; i++) {
+      const c = await db.createCollection(`c${i}`, { dimension: 4 });
+      await c.upsert([{ id: i, vector: [1, i, 2, 3] }]);
+    }
+    await db.snapshot('many-copy');
+    await db.close();
+    const copy = await open('many-copy');
+    const names = await copy.list();
+    const lens = await Promise.all(names.map(async (n) => (await copy.collection(n)).len()));
+    await copy.close();
+    return { names, lens };
+  });
+  assert.equal(snapshot.names.length, 8);
+  assert.deepEqual(snapshot.lens, Array(8).fill(1));
+
   // The page's own import control: a damaged archive is refused and the open database kept.
   const bad = Buffer.from(exported);
   bad[100] ^= 0xff;

@@ -129,8 +129,9 @@ export class Volume {
     }
   }
 
-  /** Makes spares and removes files no name and no descriptor refers to (between calls). */
-  async tidy() {
+  /** Makes spares (at least `spares`: more than a call usually creates, or what a known
+   * larger one needs) and removes files no name and no descriptor refers to (between calls). */
+  async tidy(spares = SPARES) {
     for (const id of [...this.#dead]) {
       if (this.#held.get(id)) continue;
       this.#dead.delete(id);
@@ -138,7 +139,7 @@ export class Volume {
       this.#handles.delete(id);
       await this.#dir.removeEntry(`f${id}`).catch(() => {});
     }
-    while (this.#spares.length < SPARES) {
+    while (this.#spares.length < spares) {
       const id = this.#next++;
       const fh = await this.#dir.getFileHandle(`f${id}`, { create: true });
       const h = await fh.createSyncAccessHandle();

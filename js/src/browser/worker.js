@@ -173,11 +173,14 @@ function opened() {
   return current;
 }
 
-/** A snapshot's destination: another database of this origin, which must be empty. */
+/** A snapshot's destination: another database of this origin, which must be empty, with a
+ * spare file for every file of the database copied (the copy is one engine call). */
 async function snapshotTarget(dest) {
   let release;
-  await withVolume(dest, (volume, unlock) => {
+  const needed = opened().volume.files().length + opened().volume.directories().length;
+  await withVolume(dest, async (volume, unlock) => {
     if (volume.files().length > 0) throw new VelesError('already-exists', `database '${dest}' exists: remove it first`);
+    await volume.tidy(needed + 8);
     release = async () => {
       unmount(dest);
       volume.close();
