@@ -53,9 +53,14 @@ async function load() {
   return { db, collection, data };
 }
 
+let asked = 0; // the latest search asked for: an older answer arriving late is dropped
+
 async function search(demo) {
+  const mine = ++asked;
   const q = demo.data.queries[Number($('qid').value)];
   const out = $('hits');
+  // What the hits shown answer (the tests wait for it).
+  const shown = () => { out.dataset.answers = `${$('qid').value} ${$('filter').value.trim()}`; };
   if (!q) {
     $('query').textContent = 'no such query id';
     out.replaceChildren();
@@ -66,6 +71,7 @@ async function search(demo) {
     const text = $('filter').value.trim();
     const filter = text ? JSON.parse(text) : undefined;
     const hits = await demo.collection.search(q.vector, { k: 10, filter });
+    if (mine !== asked) return;
     out.replaceChildren(...hits.map((h) => {
       const li = document.createElement('li');
       li.dataset.id = h.id;
@@ -75,11 +81,14 @@ async function search(demo) {
       li.append(s, `${h.payload.text} (#${h.id})`);
       return li;
     }));
+    shown();
   } catch (err) {
+    if (mine !== asked) return;
     const li = document.createElement('li');
     li.className = 'error';
     li.textContent = err instanceof VelesError ? `${err.kind}: ${err.message}` : String(err.message ?? err);
     out.replaceChildren(li);
+    shown();
   }
 }
 

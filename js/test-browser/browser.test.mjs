@@ -81,13 +81,14 @@ test('the demo imports into OPFS, keeps writes across a reload and refuses a sec
   // The page's own controls: a filter narrows the hits; a bad one shows the engine's error.
   await page.fill('#qid', '3');
   await page.fill('#filter', '{"key": "words", "lte": 6}');
-  await page.waitForFunction(() => document.querySelectorAll('#hits li[data-id]').length === 10);
+  await page.waitForSelector('#hits[data-answers=\'3 {"key": "words", "lte": 6}\']');
+  assert.equal((await page.$$('#hits li[data-id]')).length, 10);
   const ids = await page.$$eval('#hits li', (l) => l.map((x) => BigInt(x.dataset.id)));
   const words = await page.evaluate(async (ids) => (await window.demo.collection.get(ids.map(BigInt), { withVector: false }))
     .map((p) => p.payload.words), ids.map(String));
   assert.ok(words.every((w) => w <= 6), `${words}`);
   await page.fill('#filter', '{"key": "words", "between": 6}');
-  await page.waitForSelector('#hits li.error');
+  await page.waitForSelector('#hits[data-answers=\'3 {"key": "words", "between": 6}\'] li.error');
   assert.match(await page.textContent('#hits li.error'), /^invalid-filter: /);
 
   // A second tab is refused the database while this one has it open.
@@ -154,14 +155,15 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
   assert.deepEqual(result.checked.problems, []);
   assert.equal(Number(result.checked.points), len);
 
-  // A snapshot of a database with more files than a call's usual spares (8 collections),
-  // into another database of the origin, which opens with every collection.
+  // A database of 20 collections, more files than the 32 spares a call usually has: its
+  // snapshot into another database of the origin needs a spare for each file it copies, and
+  // the copy opens with every collection.
   const snapshot = await page.evaluate(async () => {
     const { open } = await import('/js/src/browser/index.js');
     const db = await open('many');
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 20; i++) {
       const c = await db.createCollection(`c${i}`, { dimension: 4 });
-      await c.upsert([{ id: i, vector: [1, i, 2, 3] }]);
+      await c.upsert(Array.from({ length: 300 }, (_, j) => ({ id: j, vector: [1, i, j, 3] })));
     }
     await db.snapshot('many-copy');
     await db.close();
@@ -171,8 +173,8 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
     await copy.close();
     return { names, lens };
   });
-  assert.equal(snapshot.names.length, 8);
-  assert.deepEqual(snapshot.lens, Array(8).fill(1));
+  assert.equal(snapshot.names.length, 20);
+  assert.deepEqual(snapshot.lens, Array(20).fill(300));
 
   // The page's own import control: a damaged archive is refused and the open database kept.
   const bad = Buffer.from(exported);

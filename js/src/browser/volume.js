@@ -129,9 +129,11 @@ export class Volume {
     }
   }
 
-  /** Makes spares (at least `spares`: more than a call usually creates, or what a known
-   * larger one needs) and removes files no name and no descriptor refers to (between calls). */
+  /** Makes spares and removes files no name and no descriptor refers to (between calls). A
+   * call rewrites each file at most about once (a clean close checkpoints every collection),
+   * so there are at least as many spares as files, and at least `spares`. */
   async tidy(spares = SPARES) {
+    spares = Math.max(spares, this.#files.size + 8);
     for (const id of [...this.#dead]) {
       if (this.#held.get(id)) continue;
       this.#dead.delete(id);
