@@ -139,6 +139,13 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
     const damaged = raw.slice();
     damaged[100] ^= 0xff;
     const bad = await importDatabase('damaged', damaged).catch((e) => `${e.kind}: ${e.message}`);
+    // An archive whose names clash (a file, then a directory of the same name) is refused
+    // before anything is written: no database of that name is left behind.
+    const { writeTar } = await import('/js/src/browser/tar.js');
+    const clashing = writeTar([{ path: 'a', bytes: new Uint8Array(3) }, { path: 'a/b', bytes: new Uint8Array(3) }]);
+    const clash = await importDatabase('clash', clashing).catch((e) => `${e.kind}: ${e.message}`);
+    const { listDatabases } = await import('/js/src/browser/index.js');
+    const left = (await listDatabases()).filter((n) => n === 'clash' || n === 'damaged');
     const db = await open('native');
     const c = await db.collection('docs');
     const n = await c.len();
@@ -146,10 +153,12 @@ test('an export opens in Node, and an archive made elsewhere imports and searche
     const [hit] = await c.search(first.vector, { k: 1 });
     const checked = await c.check();
     await db.close();
-    return { twice, bad, n, first: first.id, hit: hit.id, checked };
+    return { twice, bad, clash, left, n, first: first.id, hit: hit.id, checked };
   }, bytes);
   assert.equal(result.twice, 'already-exists');
   assert.match(result.bad, /^corrupted: the database archive is damaged at offset 0/);
+  assert.equal(result.clash, 'corrupted: the database archive names a/b twice, or as a file and a directory');
+  assert.deepEqual(result.left, []);
   assert.equal(result.n, len);
   assert.equal(result.hit, result.first);
   assert.deepEqual(result.checked.problems, []);

@@ -7,7 +7,7 @@ import { Collection, Database } from '../api.js';
 import { VelesError, call } from '../convert.js';
 import { engine as e } from '../../dist-browser/veles.js';
 import { readTar, writeTar } from './tar.js';
-import { Volume } from './volume.js';
+import { FsError, Volume } from './volume.js';
 import { mount, unmount } from './wasi-fs.js';
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
@@ -123,27 +123,34 @@ const ops = {
     return bytes;
   },
 
-  /** Makes database `name` from a tar archive; refused where it holds files already. */
+  /** Makes database `name` from a tar archive; refused where it holds files already. The
+   * archive is checked whole first; a write that fails even so removes what was made. */
   async import(name, bytes) {
     const entries = readTar(new Uint8Array(bytes));
-    await withVolume(name, async (volume) => {
-      if (volume.files().length > 0 || volume.directories().length > 0) {
-        throw new VelesError('already-exists', `database '${name}' exists: remove it first`);
+    const kinds = new Map();
+    for (const entry of entries) {
+      const kind = entry.directory ? 'directory' : 'file';
+      const clash = [...ancestors(entry.path).map((d) => [d, 'directory']), [entry.path, kind]]
+        .find(([p, k]) => kinds.has(p) && kinds.get(p) !== k);
+      if (clash || (!entry.directory && kinds.has(entry.path))) {
+        throw new VelesError('corrupted', `the database archive names ${entry.path} twice, or as a file and a directory`);
       }
-      for (const entry of entries) {
-        for (const dir of ancestors(entry.path)) if (!volume.kind(dir)) volume.createDirectory(dir);
-        if (entry.directory) {
-          if (!volume.kind(entry.path)) volume.createDirectory(entry.path);
-          continue;
+      for (const d of ancestors(entry.path)) kinds.set(d, 'directory');
+      kinds.set(entry.path, kind);
+    }
+    let made = false;
+    try {
+      await withVolume(name, (volume) => {
+        if (volume.files().length > 0 || volume.directories().length > 0) {
+          throw new VelesError('already-exists', `database '${name}' exists: remove it first`);
         }
-        const h = volume.handle(volume.createFile(entry.path));
-        let done = 0;
-        while (done < entry.bytes.length) done += h.write(entry.bytes.subarray(done), { at: done });
-        h.flush();
-        await volume.tidy();
-      }
-      return false;
-    });
+        made = true;
+        return write(volume, entries);
+      });
+    } catch (err) {
+      if (made) await ops.remove(name).catch(() => {});
+      throw err;
+    }
   },
 
   async remove(name) {
@@ -191,6 +198,23 @@ async function snapshotTarget(dest) {
   return { guest: `/${dest}`, release };
 }
 
+/** Writes an archive's entries into an empty volume, each file flushed. */
+async function write(volume, entries) {
+  for (const entry of entries) {
+    for (const dir of ancestors(entry.path)) if (!volume.kind(dir)) volume.createDirectory(dir);
+    if (entry.directory) {
+      if (!volume.kind(entry.path)) volume.createDirectory(entry.path);
+      continue;
+    }
+    const h = volume.handle(volume.createFile(entry.path));
+    let done = 0;
+    while (done < entry.bytes.length) done += h.write(entry.bytes.subarray(done), { at: done });
+    h.flush();
+    await volume.tidy();
+  }
+  return false;
+}
+
 function ancestors(path) {
   const parts = path.split('/');
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
@@ -220,6 +244,7 @@ function reply(value) {
 function errorOf(err) {
   if (err instanceof VelesError) return { kind: err.kind, message: err.message };
   if (err?.name === 'QuotaExceededError') return { kind: 'io', message: `the browser's storage quota is exhausted: ${err.message}` };
+  if (err instanceof FsError) return { kind: 'io', message: `the origin private file system: ${err.message}` };
   return { kind: 'internal', message: String(err?.message ?? err) };
 }
 
