@@ -305,11 +305,7 @@ impl Collection {
         }
         // Readers go on meanwhile: the writer mutex keeps the files as they are.
         w.read(|st, _| {
-            let (wal, log) = st.wal.held();
-            let mut held: Vec<(String, &dyn crate::region::Region)> = vec![
-                (wal.to_string(), log),
-                (st.payload_file.path().to_string(), st.payload_file.region()),
-            ];
+            let mut held = vec![st.wal.held(), st.payload_file.held()];
             held.extend(st.vectors.file.held());
             Ok(super::files::copy_collection_files(
                 st.dir.as_ref(),

@@ -209,9 +209,9 @@ impl PayloadFile {
         &self.path
     }
 
-    /// The region the file is open in (a snapshot copies through it).
-    pub(crate) fn region(&self) -> &dyn Region {
-        self.region.as_ref()
+    /// The file and the region it is open in (a snapshot copies through it).
+    pub(crate) fn held(&self) -> (String, &dyn Region) {
+        (self.path.clone(), self.region.as_ref())
     }
 }
 

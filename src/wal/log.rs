@@ -203,8 +203,8 @@ impl Wal {
     }
 
     /// The log's file and the region it is open in (a snapshot copies through it).
-    pub(crate) fn held(&self) -> (&str, &dyn Region) {
-        (&self.path, &self.region)
+    pub(crate) fn held(&self) -> (String, &dyn Region) {
+        (self.path.clone(), &self.region)
     }
 
     /// True when no record has been appended since the last reset or recovery.
