@@ -25,11 +25,12 @@ impl IdMap {
     /// slot is pinned.
     pub(crate) fn from_entries(slots: u32, entries: impl Iterator<Item = (u64, u32)>) -> IdMap {
         let mut owners = vec![None; slots as usize];
-        let mut ids = BTreeMap::new();
-        for (id, slot) in entries {
-            owners[slot as usize] = Some(id);
-            ids.insert(id, slot);
-        }
+        // Collected whole: std sorts the pairs (a checkpoint lists them by id, so that only
+        // checks) and builds the tree in one pass, where inserting one at a time walks it
+        // for each.
+        let ids: BTreeMap<u64, u32> = entries
+            .inspect(|&(id, slot)| owners[slot as usize] = Some(id))
+            .collect();
         let free = (0..slots)
             .filter(|&s| owners[s as usize].is_none())
             .collect();

@@ -279,6 +279,7 @@ fn compaction_case(every: u64) {
             "collections/c/graph-3",
             "collections/c/payloads-3",
             "collections/c/rewrites",
+            "collections/c/sq8-3",
             "collections/c/vectors-3",
             "collections/c/vectors-3.crc",
             "collections/c/wal"

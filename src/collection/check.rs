@@ -33,6 +33,9 @@ impl Collection {
             st.check_payloads(checkpoint.as_ref(), &mut report);
             st.check_sparse(&mut report);
             st.check_texts(&mut report);
+            if let Some(cp) = &checkpoint {
+                st.check_sq8(cp, &mut report);
+            }
             let entries = checkpoint.map(|cp| cp.entries).unwrap_or_default();
             st.check_graph(&entries, &mut report);
             if let Some(why) = &st.recovery.graph_problem {
@@ -174,7 +177,13 @@ impl State {
                 }
             };
             report.bytes_checked += bytes.len() as u64;
-            if let Some(sq8) = self.vectors.sq8() {
+            let checked = match self.vectors.is_staged(slot) {
+                true => Ok(()),
+                false => file.verify_again(slot, bytes),
+            };
+            // The copy is compared with intact bytes only: a saved copy holds what the
+            // damaged slot held, which the checksum reports below.
+            if let Some(sq8) = self.vectors.sq8().filter(|_| checked.is_ok()) {
                 let want = with_f32(bytes, quantize);
                 let stored = sq8.row(slot);
                 let norm2 = if sq8.euclidean { want.norm2 } else { 0.0 };
@@ -188,9 +197,7 @@ impl State {
                     );
                 }
             }
-            if !self.vectors.is_staged(slot)
-                && let Err(e) = file.verify(slot, bytes)
-            {
+            if let Err(e) = checked {
                 report.error(&vpath, &e.into());
             } else if let Some(why) = self.codec.stored_problem(bytes) {
                 let at = file.offset(slot);
@@ -287,6 +294,39 @@ impl State {
                 None,
                 "the payload indexes do not match the payloads",
             );
+        }
+    }
+
+    /// The SQ8 copy saved at this checkpoint, when there is one: its header against the
+    /// checkpoint, and every segment against its checksum. A missing one is no problem (it
+    /// is derived: an open rebuilt the copy from the vectors).
+    fn check_sq8(&self, cp: &Checkpoint, report: &mut CheckReport) {
+        let path = super::files::sq8_file(&self.path, self.generation);
+        let name = path.rsplit('/').next().unwrap_or_default();
+        match self.dir.list(&self.path) {
+            Ok(list) if list.iter().any(|e| e.name == name) => {}
+            Ok(_) => return,
+            Err(e) => return report.error(&path, &e.into()),
+        }
+        let mut live: Vec<(u32, u64)> = cp.entries.iter().map(|e| (e.slot, e.id)).collect();
+        live.sort_unstable();
+        let expect = crate::vectors::sq8_file::Expect {
+            dim: self.config.dimension as usize,
+            euclidean: self.config.metric == crate::config::Metric::Euclidean,
+            rows: cp.slot_count as usize,
+            stamp: Stamp::new(&self.path, self.generation, live.into_iter()),
+        };
+        match crate::vectors::sq8_file::check(self.dir.as_ref(), &path, expect) {
+            Ok(Ok(bytes)) => report.bytes_checked += bytes,
+            Ok(Err(why)) => report.problem(
+                &path,
+                why.offset,
+                format!(
+                    "the saved SQ8 copy is unusable (an open rebuilds it): {}",
+                    why.reason
+                ),
+            ),
+            Err(e) => report.error(&path, &e.into()),
         }
     }
 

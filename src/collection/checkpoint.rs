@@ -1,6 +1,6 @@
 //! The checkpoint protocol: folding the log into a new checkpoint.
 
-use super::files::{CHECKPOINT, graph_file, payloads_file, sparse_file, text_file};
+use super::files::{CHECKPOINT, graph_file, payloads_file, sparse_file, sq8_file, text_file};
 use super::graph::too_many_tombstones;
 use super::handle::Collection;
 use super::state::State;
@@ -87,6 +87,9 @@ impl Writer<'_> {
                 if let Some(g) = &graph {
                     st.dir.write_atomic(&gpath, g)?;
                 }
+                if let Some(q) = st.vectors.sq8() {
+                    crate::vectors::sq8_file::write(&*st.dir, &sq8_file(&st.path, next), q, stamp)?;
+                }
                 if let Some((path, bytes)) = &sparse {
                     st.dir.write_atomic(path, bytes)?;
                 }
@@ -96,7 +99,10 @@ impl Writer<'_> {
                 st.dir.write_atomic(&st.file(CHECKPOINT), &bytes)
             })?;
             // Files of the generation this one replaces, removed once the new is durable.
-            let mut old = vec![graph_file(&st.path, st.generation)];
+            let mut old = vec![
+                graph_file(&st.path, st.generation),
+                sq8_file(&st.path, st.generation),
+            ];
             if sparse.is_some() {
                 old.push(sparse_file(&st.path, st.generation));
             }

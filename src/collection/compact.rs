@@ -1,7 +1,7 @@
 //! Compaction: live slots rewritten densely, tombstones dropped from the graph.
 
 use super::checkpoint::PayloadExtent;
-use super::files::{CHECKPOINT, graph_file, sparse_file, text_file, vectors_file};
+use super::files::{CHECKPOINT, graph_file, sparse_file, sq8_file, text_file, vectors_file};
 use super::graph::{build, reconnect, too_many_tombstones};
 use super::handle::Collection;
 use super::open::open_vectors;
@@ -61,7 +61,7 @@ impl Writer<'_> {
         self.read(|st, _| {
             // A damaged vector copied into the new file would get a fresh checksum: refused
             // (before anything is written, so nothing latches).
-            if let Some(slot) = st.vectors.damaged().min() {
+            if let Some(slot) = st.vectors.first_damaged(st.ids.owners())? {
                 return Err(st.vectors.file.mismatch(slot).into());
             }
             st.next_generation().map(drop)
@@ -115,7 +115,7 @@ impl State {
             ..cp
         };
         let vectors = self.guard_shared(|st| st.copy_live(next, &map, live))?;
-        let sq8 = self.vectors.remapped_sq8(&map, live);
+        let sq8 = self.guard_shared(|st| st.vectors.remapped_sq8(&map, live))?;
         let graph = self.compacted_graph(&vectors, sq8.as_ref(), &map, live, next, scratch);
         let ids = self.ids.compacted();
         let stamp = self.graph_stamp(next, &ids);
@@ -139,6 +139,9 @@ impl State {
         self.guard_shared(|st| {
             if let Some(g) = &graph_bytes {
                 st.dir.write_atomic(&gpath, g)?;
+            }
+            if let Some(q) = &sq8 {
+                crate::vectors::sq8_file::write(&*st.dir, &sq8_file(&st.path, next), q, stamp)?;
             }
             for (path, b) in sparse_bytes.iter().chain(&text_bytes) {
                 st.dir.write_atomic(path, b)?;
@@ -170,6 +173,7 @@ impl State {
             vectors_file(&self.path, self.vectors_generation),
             sums_path(&vectors_file(&self.path, self.vectors_generation)),
             graph_file(&self.path, self.generation),
+            sq8_file(&self.path, self.generation),
         ];
         if !self.sparse.is_empty() {
             files.push(sparse_file(&self.path, self.generation));

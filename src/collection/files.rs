@@ -2,7 +2,7 @@
 //!
 //! `checkpoint` (config, id map, index declarations), `vectors-<g>` and `vectors-<g>.crc`
 //! (slots and their checksums), `payloads-<g>` (payload records), `graph-<g>` (the HNSW
-//! graph), `sparse-<g>` (sparse vectors, with sparse fields only), `text-<g>` (the text
+//! graph), `sq8-<g>` (the SQ8 copy, derived), `sparse-<g>` (sparse vectors, with sparse fields only), `text-<g>` (the text
 //! indexes, derived), `wal` (what happened since the checkpoint). The checkpoint names the vector,
 //! payload and graph files it belongs to by generation, so replacing any commits with the one atomic write of the checkpoint; files of other
 //! generations are leftovers of a crash and are removed on open.
@@ -86,6 +86,11 @@ pub(crate) fn graph_file(path: &str, generation: u32) -> String {
     format!("{path}/graph-{generation}")
 }
 
+/// The SQ8 copy of checkpoint `generation` (float metrics only; derived).
+pub(crate) fn sq8_file(path: &str, generation: u32) -> String {
+    format!("{path}/sq8-{generation}")
+}
+
 /// The text indexes of checkpoint `generation` (collections with text indexes only).
 pub(crate) fn text_file(path: &str, generation: u32) -> String {
     format!("{path}/text-{generation}")
@@ -113,13 +118,21 @@ pub(crate) fn is_leftover(name: &str, generations: Generations) -> bool {
         format!("vectors-{}.crc", generations.vectors),
         format!("payloads-{}", generations.payloads),
         format!("graph-{}", generations.log),
+        format!("sq8-{}", generations.log),
         format!("sparse-{}", generations.log),
         format!("text-{}", generations.log),
     ];
     !keep.iter().any(|k| k == name)
-        && (["vectors-", "graph-", "payloads-", "sparse-", "text-"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        && ([
+            "vectors-",
+            "graph-",
+            "sq8-",
+            "payloads-",
+            "sparse-",
+            "text-",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
             || name.ends_with(".tmp"))
 }
 

@@ -287,17 +287,22 @@ impl State {
                 sq8.set(s.0);
                 s.1
             });
-        self.vectors.scan_slots(slots, q, |n, d| {
-            exact.push(Scored(d, n));
-            low.set(low.get().min(d - sq8.get()));
-            high.set(high.get().max(d - sq8.get()));
-            let mut best = best.borrow_mut();
-            let at = best.partition_point(|b| b.total_cmp(&d).is_le());
-            if at < k {
-                best.insert(at, d);
-                best.truncate(k);
-            }
-        })?;
+        self.vectors.scan_slots(
+            slots,
+            q,
+            |_| true,
+            |n, d| {
+                exact.push(Scored(d, n));
+                low.set(low.get().min(d - sq8.get()));
+                high.set(high.get().max(d - sq8.get()));
+                let mut best = best.borrow_mut();
+                let at = best.partition_point(|b| b.total_cmp(&d).is_le());
+                if at < k {
+                    best.insert(at, d);
+                    best.truncate(k);
+                }
+            },
+        )?;
         Ok(exact)
     }
 
@@ -402,11 +407,13 @@ impl State {
         }
         self.refuse_damaged(|s| self.ids.owner(s).is_some() && acc.accepts(self, s))?;
         let mut top = TopK::new(k);
-        self.vectors.scan(self.ids.owners(), q, |slot, id, d| {
-            if top.accepts(d, id) && acc.accepts(self, slot) {
-                top.push(d, id, slot);
-            }
-        })?;
+        let counts = |s| acc.accepts(self, s);
+        self.vectors
+            .scan(self.ids.owners(), q, counts, |slot, id, d| {
+                if top.accepts(d, id) && acc.accepts(self, slot) {
+                    top.push(d, id, slot);
+                }
+            })?;
         Ok(top.into_sorted())
     }
 
@@ -425,7 +432,7 @@ impl State {
         let live = slots.filter(|&s| {
             self.ids.owner(s).is_some() && (damaged.is_empty() || !damaged.contains(s) || accept(s))
         });
-        self.vectors.scan_slots(live, q, |slot, d| {
+        self.vectors.scan_slots(live, q, &accept, |slot, d| {
             if let Some(id) = self.ids.owner(slot)
                 && top.accepts(d, id)
                 && accept(slot)

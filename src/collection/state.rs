@@ -167,8 +167,32 @@ impl State {
             put_since_checkpoint: 0,
             search_scratch: Mutex::new(Vec::new()),
         };
-        st.vectors.load(st.ids.owners())?;
+        st.load_vectors()?;
         Ok(st)
+    }
+
+    /// The SQ8 copy saved at this checkpoint, where it is valid and searches walk on it
+    /// (nothing else needs every vector read then: slots are checked as reads reach them);
+    /// else every live slot read once, checked, and quantized into a fresh copy.
+    fn load_vectors(&mut self) -> Result<(), StorageError> {
+        let path = super::files::sq8_file(&self.path, self.generation);
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let wanted = !self.config.metric.is_binary()
+            && (self.options.sq8_search || !self.vectors.lends_bytes())
+            && self.dir.list(&self.path)?.iter().any(|e| e.name == name);
+        if wanted {
+            let expect = crate::vectors::sq8_file::Expect {
+                dim: self.config.dimension as usize,
+                euclidean: self.config.metric == crate::config::Metric::Euclidean,
+                rows: self.ids.slots() as usize,
+                stamp: self.graph_stamp(self.generation, &self.ids),
+            };
+            if let Ok(sq8) = crate::vectors::sq8_file::load(self.dir.as_ref(), &path, expect)? {
+                self.vectors.adopt_saved(sq8);
+                return Ok(());
+            }
+        }
+        self.vectors.load(self.ids.owners())
     }
 
     /// Runs a storage operation; on failure, latches: nothing is written after it.

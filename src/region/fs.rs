@@ -225,6 +225,35 @@ impl Directory for FsDirectory {
         }
     }
 
+    #[cfg(not(target_family = "wasm"))]
+    fn map_private(
+        &self,
+        path: &str,
+        ranges: &[(u64, usize)],
+    ) -> Result<Option<Vec<super::Pages>>, StorageError> {
+        if self.backend != RegionBackend::Mmap {
+            return Ok(None);
+        }
+        let full = self.full(path)?;
+        let file = open_file(&full, false, false, false).map_err(io_err(path, "open"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| StorageError::io(path, "stat", e))?
+            .len();
+        if let Some(&(o, n)) = ranges.iter().find(|&&(o, n)| o + n as u64 > len) {
+            return Err(StorageError::corrupted(
+                path,
+                len,
+                format!("the file ends before its range {o}..{}", o + n as u64),
+            ));
+        }
+        let pages = ranges
+            .iter()
+            .map(|&(offset, n)| super::Pages::map_file(&file, path, offset, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(pages))
+    }
+
     fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let full = self.full(path)?;
         match fs::read(&full) {

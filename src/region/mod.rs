@@ -30,6 +30,7 @@ mod lock;
 mod memory;
 #[cfg(not(target_family = "wasm"))]
 mod mmap;
+mod pages;
 #[cfg(target_os = "wasi")]
 mod wasi;
 
@@ -47,6 +48,7 @@ pub use lock::{DirectoryLock, LOCK_FILE, nested, writer_present};
 pub use memory::{MemoryDirectory, MemoryRegion};
 #[cfg(not(target_family = "wasm"))]
 pub use mmap::MmapRegion;
+pub use pages::Pages;
 
 pub(crate) use paths::{at, check_path, parent_of, short_read};
 pub use traits::{Access, Directory, Entry, Region};

@@ -102,6 +102,17 @@ pub trait Directory: Send + Sync + fmt::Debug {
     /// Removes a file; durable. Missing is not an error.
     fn remove_file(&self, path: &str) -> Result<(), StorageError>;
 
+    /// Private copy-on-write maps of the `(offset, len)` ranges (page-aligned, within the
+    /// file) of the file at `path`, which nothing writes again, where this directory keeps
+    /// random-access files in memory maps (natively); `None` elsewhere: the caller reads them.
+    fn map_private(
+        &self,
+        _path: &str,
+        _ranges: &[(u64, usize)],
+    ) -> Result<Option<Vec<super::Pages>>, StorageError> {
+        Ok(None)
+    }
+
     /// Where the directory is on the host's file system, when it is on one.
     fn root(&self) -> Option<&std::path::Path> {
         None

@@ -45,10 +45,10 @@ pub struct VectorFile {
     sums: CheckedRegion,
     path: String,
     slot_size: u64,
-    /// Slots whose bytes matched their checksum since they were last written, one bit each;
-    /// kept only when both regions hold their bytes (see `Region::holds_its_bytes`), where a
-    /// slot verified once stays verified until it is written. Empty otherwise: every read is
-    /// checked again.
+    /// Slots whose bytes matched their checksum since this open last wrote them, one bit
+    /// each: a slot is checked the first time the open reads it, and trusted after (damage
+    /// that arrives under an open that already read the slot is for `check` and the next
+    /// open to find).
     verified: Vec<AtomicU64>,
 }
 
@@ -130,12 +130,10 @@ impl VectorFile {
                 format!("checksum file holds fewer than the checkpoint's {slot_count} slots"),
             ));
         }
-        if file.remembers_verified() {
-            let slots = (file.region.len() - PAGE) / file.slot_size.max(1);
-            file.verified = (0..slots.div_ceil(64))
-                .map(|_| AtomicU64::default())
-                .collect();
-        }
+        let slots = (file.region.len() - PAGE) / file.slot_size.max(1);
+        file.verified = (0..slots.div_ceil(64))
+            .map(|_| AtomicU64::default())
+            .collect();
         Ok(file)
     }
 
@@ -195,11 +193,9 @@ impl VectorFile {
         }
         let capacity = (len - PAGE) / self.slot_size.max(1);
         let grown = (capacity + capacity / 2).max(64).max(slots as u64);
-        if self.remembers_verified() {
-            let words = (grown as usize).div_ceil(64);
-            self.verified
-                .resize_with(words.max(self.verified.len()), AtomicU64::default);
-        }
+        let words = (grown as usize).div_ceil(64);
+        self.verified
+            .resize_with(words.max(self.verified.len()), AtomicU64::default);
         let grown = match self.region.set_len(PAGE + grown * self.slot_size) {
             // Where the file lives in memory, half again may not fit when the need does.
             Err(e) if crate::region::is_out_of_memory(&e) && grown > slots as u64 => {
@@ -220,10 +216,6 @@ impl VectorFile {
             .write(4 * slot as u64, &crc32fast::hash(bytes).to_le_bytes())
     }
 
-    fn remembers_verified(&self) -> bool {
-        self.region.holds_its_bytes() && self.sums.holds_its_bytes()
-    }
-
     fn forget_verified(&mut self, slot: u32) {
         if let Some(w) = self.verified.get(slot as usize / 64) {
             w.fetch_and(!(1 << (slot % 64)), Ordering::Relaxed);
@@ -231,22 +223,34 @@ impl VectorFile {
     }
 
     /// Checks `bytes`, read from slot `slot` (what the region holds for it), against the
-    /// slot's checksum; where the regions hold their bytes, a slot checked once is not
-    /// checked again until it is written.
+    /// slot's checksum; a slot checked once is not checked again until it is written.
     pub fn verify(&self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
         let (word, bit) = (self.verified.get(slot as usize / 64), 1u64 << (slot % 64));
         if word.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
             return Ok(());
         }
-        let mut sum = [0u8; 4];
-        self.sums.read(4 * slot as u64, &mut sum)?;
-        if !Self::matches(bytes, &sum) {
-            return Err(self.mismatch(slot));
-        }
+        self.verify_again(slot, bytes)?;
         if let Some(w) = word {
             w.fetch_or(bit, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// [`VectorFile::verify`] that checks again whatever was checked before (`check`).
+    pub fn verify_again(&self, slot: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        let mut sum = [0u8; 4];
+        self.sums.read(4 * slot as u64, &mut sum)?;
+        match Self::matches(bytes, &sum) {
+            true => Ok(()),
+            false => Err(self.mismatch(slot)),
+        }
+    }
+
+    /// True when slot `slot` was checked since it was last written (see `verify`).
+    pub fn is_verified(&self, slot: u32) -> bool {
+        self.verified
+            .get(slot as usize / 64)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (slot % 64)) != 0)
     }
 
     /// The checksums of the first `slots` slots, in one read (an open checks every live slot
@@ -393,10 +397,11 @@ mod tests {
             f.write(s, &[s as u8 + 7; 16]).unwrap();
         }
         let mut buf = [0u8; 16];
-        for s in 0..4 {
+        for s in 0..3 {
             f.read(s, &mut buf).unwrap();
             f.verify(s, &buf).unwrap();
         }
+        f.read(3, &mut buf).unwrap();
         buf[5] ^= 1;
         assert!(matches!(
             f.verify(3, &buf),
@@ -405,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn a_mirrored_slot_is_checked_once_until_it_is_written_again() {
+    fn a_slot_is_checked_once_until_it_is_written_again() {
         use crate::region::CachedRegion;
         let cfg = CollectionConfig::new(4, Metric::Dot);
         let mirrored = || Box::new(CachedRegion::new(Box::new(MemoryRegion::new())).unwrap());
@@ -424,12 +429,6 @@ mod tests {
             0,
             "a released slot is forgotten"
         );
-        // Plain regions (a memory map reaches the media again) never remember.
-        let mut p = file(16);
-        p.reserve(1).unwrap();
-        p.write(0, &[3; 16]).unwrap();
-        p.verify(0, &[3; 16]).unwrap();
-        assert!(p.verified.is_empty());
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! - `codec.rs`: a vector as slot bytes, and the metric's distance between slot bytes.
 //! - `file.rs`: the vector file (fixed-size slots) and its per-slot checksums.
 //! - `store.rs`: a collection's vectors: the file, the writes waiting for the log, the SQ8 copy.
-//! - `sq8.rs`: the SQ8 traversal copy.
+//! - `sq8.rs`: the SQ8 traversal copy; `sq8_file.rs`: the copy saved at a checkpoint.
 //! - `space.rs`: the spaces the graph is walked over (exact and SQ8): scoring in one place.
 
 mod codec;
 mod file;
 mod space;
 mod sq8;
+pub(crate) mod sq8_file;
 mod store;
 
 pub(crate) use codec::{Codec, Query, with_f32};

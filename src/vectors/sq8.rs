@@ -2,11 +2,12 @@
 //! to its own largest component, and that scale (and, for euclidean collections, the squared
 //! norm of what the codes stand for), in memory, in segments of rows. Graph walks read it (a
 //! quarter of the memory traffic of f32) and rerank what they found with the exact vectors.
-//! Derived: rebuilt on open, never stored.
+//! Derived: saved at checkpoints (`sq8_file.rs`) and loaded by an open that finds the saved
+//! copy valid, else rebuilt from the vectors.
 
 use super::codec::with_f32;
 use crate::error::StorageError;
-use crate::region::out_of_memory;
+use crate::region::{Pages, out_of_memory};
 
 /// A vector's SQ8 form: codes in `-127..=127` and the scale that maps them back
 /// (`v[i] ≈ scale * codes[i]`). The inner product of two vectors is approximated by
@@ -79,9 +80,9 @@ const SEGMENT_BYTES: usize = 1 << 20;
 /// the two or three times that reallocating one buffer takes at its peak (which is what
 /// bounds a guest whose memory is capped). Invariant: covers every slot below the high-water
 /// mark; a live slot's row is the quantized form of its current bytes.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Sq8 {
-    segments: Vec<Box<[i8]>>,
+    segments: Vec<Pages>,
     pub(crate) dim: usize,
     /// Rows hold the squared norm (for euclidean distances).
     pub(crate) euclidean: bool,
@@ -101,7 +102,7 @@ pub(crate) struct Sq8 {
 /// copy are read again after every store the walk makes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rows<'a> {
-    segments: &'a [Box<[i8]>],
+    segments: &'a [Pages],
     shift: u32,
     stride: usize,
     /// Bytes before the codes: the scale, and the squared norm when `euclidean`.
@@ -124,7 +125,7 @@ impl<'a> Rows<'a> {
     #[inline(always)]
     pub(crate) fn row_at(self, slot: u32) -> Row<'a> {
         let (seg, at) = self.locate(slot as usize);
-        let row: &[u8] = bytemuck::cast_slice(&self.segments[seg][at..at + self.stride]);
+        let row = &self.segments[seg].as_slice()[at..at + self.stride];
         let (head, codes) = row.split_at(self.head);
         // One bounds check a float, none per byte. The head always holds the floats asked
         // for (`stride` is `dim + 4`, `+ 4` more when euclidean): the `0.0` arm is never taken.
@@ -144,9 +145,7 @@ impl<'a> Rows<'a> {
     pub(crate) fn row_bytes(self, slot: u32) -> &'a [u8] {
         let (seg, at) = self.locate(slot as usize);
         match self.segments.get(seg) {
-            Some(s) if (slot as usize) < self.rows => {
-                bytemuck::cast_slice(&s[at..at + self.stride])
-            }
+            Some(s) if (slot as usize) < self.rows => &s.as_slice()[at..at + self.stride],
             _ => &[],
         }
     }
@@ -204,9 +203,9 @@ impl Sq8 {
         self.rows().row_at(slot)
     }
 
-    fn row_mut(&mut self, slot: usize) -> &mut [i8] {
+    fn row_mut(&mut self, slot: usize) -> &mut [u8] {
         let (seg, at) = self.rows().locate(slot);
-        &mut self.segments[seg][at..at + self.stride]
+        &mut self.segments[seg].as_mut_slice()[at..at + self.stride]
     }
 
     /// `slot`'s row, when the copy covers it.
@@ -219,16 +218,12 @@ impl Sq8 {
         let (dim, euclidean) = (self.dim, self.euclidean);
         let head = self.stride - dim;
         let (rest, codes) = self.row_mut(slot).split_at_mut(head);
+        let codes: &mut [i8] = bytemuck::cast_slice_mut(codes);
         let scale = quantize_into(v, codes);
         let norm = if euclidean { norm2(codes, scale) } else { 0.0 };
-        let mut put = |at: usize, x: f32| {
-            for (o, b) in rest[at..at + 4].iter_mut().zip(x.to_le_bytes()) {
-                *o = b as i8;
-            }
-        };
-        put(0, scale);
+        rest[..4].copy_from_slice(&scale.to_le_bytes());
         if euclidean {
-            put(4, norm);
+            rest[4..8].copy_from_slice(&norm.to_le_bytes());
         }
     }
 
@@ -238,45 +233,82 @@ impl Sq8 {
         let want = slots.div_ceil(self.per_segment());
         let size = self.per_segment() * self.stride;
         while self.segments.len() < want {
-            let mut seg = Vec::new();
-            seg.try_reserve_exact(size)
-                .map_err(|_| out_of_memory(self.bytes_for(slots)))?;
-            seg.resize(size, 0);
-            self.segments.push(seg.into_boxed_slice());
+            let seg = Pages::zeroed(size).map_err(|_| out_of_memory(self.bytes_for(slots)))?;
+            self.segments.push(seg);
         }
         Ok(())
     }
 
     /// Sets `slot`'s row from its encoded (f32) bytes, growing the copy to cover `slots`
-    /// (room was reserved before the write was logged: see `Store::reserve`).
-    pub(crate) fn set(&mut self, slot: u32, bytes: &[u8], slots: usize) {
-        self.cover((slot as usize + 1).max(slots));
-        with_f32(bytes, |v| self.quantize_row(slot as usize, v));
-    }
-
-    /// Covers `rows` rows; new rows are zero.
-    fn cover(&mut self, rows: usize) {
+    /// (room is reserved before the write is logged: see `Store::reserve`; where it was not,
+    /// memory that cannot be had is an error).
+    pub(crate) fn set(
+        &mut self,
+        slot: u32,
+        bytes: &[u8],
+        slots: usize,
+    ) -> Result<(), StorageError> {
+        let rows = (slot as usize + 1).max(slots);
         if rows > self.rows {
-            let size = self.per_segment() * self.stride;
-            while self.segments.len() < rows.div_ceil(self.per_segment()) {
-                self.segments.push(vec![0; size].into_boxed_slice());
-            }
+            self.reserve(rows)?;
             self.rows = rows;
         }
+        with_f32(bytes, |v| self.quantize_row(slot as usize, v));
+        Ok(())
     }
 
     /// A renumbered copy ([`Sq8::remap`]), which compaction builds beside readers.
-    pub(crate) fn remapped(&self, map: &[Option<u32>], slots: u32) -> Sq8 {
-        let mut copy = self.clone();
+    pub(crate) fn remapped(&self, map: &[Option<u32>], slots: u32) -> Result<Sq8, StorageError> {
+        let mut copy = Sq8 {
+            segments: self
+                .segments
+                .iter()
+                .map(Pages::try_clone)
+                .collect::<Result<_, _>>()?,
+            ..*self
+        };
         copy.remap(map, slots);
-        copy
+        Ok(copy)
+    }
+
+    /// The segments, each of [`Sq8::segment_bytes`] bytes, and the rows in use (to save).
+    pub(crate) fn segments(&self) -> (&[Pages], usize) {
+        (&self.segments, self.rows)
+    }
+
+    /// Bytes of a segment.
+    pub(crate) fn segment_bytes(&self) -> usize {
+        self.per_segment() * self.stride
+    }
+
+    /// The layout as the saved file states it: stride and log2 of the rows per segment.
+    pub(crate) fn layout(&self) -> (usize, u32) {
+        (self.stride, self.shift)
+    }
+
+    /// A copy of `rows` rows over `segments` (a saved copy's, loaded): `None` unless they
+    /// are as many and as large as a new copy of this shape lays out.
+    pub(crate) fn from_segments(
+        dim: usize,
+        euclidean: bool,
+        rows: usize,
+        segments: Vec<Pages>,
+    ) -> Option<Sq8> {
+        let mut sq8 = Sq8::new(dim, euclidean, 0).ok()?;
+        let fits = segments.len() == rows.div_ceil(sq8.per_segment())
+            && segments.iter().all(|s| s.len() == sq8.segment_bytes());
+        fits.then(|| {
+            sq8.segments = segments;
+            sq8.rows = rows;
+            sq8
+        })
     }
 
     /// Renumbers the rows by `map` (old slot -> new slot), keeping `slots` rows, as compaction
     /// renumbers the vector file: the same codes, nothing quantized again. `map` never moves
     /// a slot up (live slots are packed in slot order), so rows move down in one pass.
     pub(crate) fn remap(&mut self, map: &[Option<u32>], slots: u32) {
-        let mut row = vec![0i8; self.stride];
+        let mut row = vec![0u8; self.stride];
         for (old, new) in map.iter().enumerate() {
             if let Some(new) = *new
                 && (new as usize) < old
@@ -346,7 +378,7 @@ mod tests {
         let mut sq8 = Sq8::new(vs[0].len(), euclidean, 0).unwrap();
         for (i, v) in vs.iter().enumerate() {
             sq8.reserve(i + 1).unwrap();
-            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1);
+            sq8.set(i as u32, bytemuck::cast_slice(v), i + 1).unwrap();
         }
         sq8
     }

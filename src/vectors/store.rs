@@ -22,6 +22,9 @@ use std::collections::{BTreeSet, HashMap};
 /// - `damaged` holds the live slots whose bytes in `file` failed their checksum when the open
 ///   read them all (a write or a release takes a slot out): a search that would score one
 ///   reports it instead of ranking a wrong vector.
+/// - `lazy`: the open did not read them all (it loaded a saved SQ8 copy, so nothing needed
+///   the vectors): `damaged` is empty, and every read that scores a slot's bytes from the
+///   file checks them against the slot's checksum first (once: see `VectorFile::verify`).
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) file: VectorFile,
@@ -30,6 +33,7 @@ pub(crate) struct Store {
     released: BTreeSet<u32>,
     sq8: Option<Sq8>,
     damaged: RoaringBitmap,
+    lazy: bool,
 }
 
 impl Store {
@@ -41,7 +45,45 @@ impl Store {
             released: BTreeSet::new(),
             sq8: None,
             damaged: RoaringBitmap::new(),
+            lazy: false,
         }
+    }
+
+    /// Takes a saved SQ8 copy (loaded by an open) in place of reading every vector: slots
+    /// are checked as reads reach them (see `lazy`).
+    pub(crate) fn adopt_saved(&mut self, sq8: Sq8) {
+        self.sq8 = Some(sq8);
+        self.damaged.clear();
+        self.lazy = true;
+    }
+
+    /// The first live slot (`owners`) whose bytes fail their checksum: what the open found,
+    /// or, when it read none (`lazy`), every live slot read and checked now.
+    pub(crate) fn first_damaged(
+        &self,
+        owners: &[Option<u64>],
+    ) -> Result<Option<u32>, StorageError> {
+        if !self.lazy {
+            return Ok(self.damaged.min());
+        }
+        let live = owners
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_some())
+            .map(|(s, _)| s as u32);
+        match self.scan_slots(live, &Query::F32(Vec::new()), |_| true, |_, _| {}) {
+            Ok(()) => Ok(None),
+            Err(StorageError::Corrupted { .. }) => Ok(self.damaged_slot(owners)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first live slot that fails its checksum, read again (after a scan found one).
+    fn damaged_slot(&self, owners: &[Option<u64>]) -> Option<u32> {
+        let mut buf = vec![0u8; self.codec.slot_size()];
+        (0..owners.len() as u32)
+            .filter(|&s| owners[s as usize].is_some())
+            .find(|&s| self.bytes(s, &mut buf, true).is_err())
     }
 
     /// The live slots whose bytes failed their checksum when the open read them.
@@ -84,7 +126,7 @@ impl Store {
         self.released.remove(&slot);
         self.damaged.remove(slot);
         if let Some(sq8) = self.sq8.as_mut() {
-            sq8.set(slot, &bytes, slots as usize);
+            sq8.set(slot, &bytes, slots as usize)?;
         }
         if stage {
             self.staged.insert(slot, bytes);
@@ -250,8 +292,15 @@ impl Store {
     }
 
     /// The SQ8 copy renumbered as compaction renumbers the file (see `Sq8::remap`).
-    pub(crate) fn remapped_sq8(&self, map: &[Option<u32>], slots: u32) -> Option<Sq8> {
-        self.sq8.as_ref().map(|q| q.remapped(map, slots))
+    pub(crate) fn remapped_sq8(
+        &self,
+        map: &[Option<u32>],
+        slots: u32,
+    ) -> Result<Option<Sq8>, StorageError> {
+        self.sq8
+            .as_ref()
+            .map(|q| q.remapped(map, slots))
+            .transpose()
     }
 
     /// Compaction's switch: the new file and SQ8 copy in place of the old, which are
@@ -263,7 +312,9 @@ impl Store {
         sq8: Option<Sq8>,
     ) -> (VectorFile, Option<Sq8>) {
         debug_assert!(!self.has_pending());
+        // The new file was written from bytes read and checked: nothing is left to check.
         self.damaged.clear();
+        self.lazy = false;
         (
             std::mem::replace(&mut self.file, file),
             std::mem::replace(&mut self.sq8, sq8),
@@ -328,22 +379,32 @@ impl Store {
     }
 
     /// The distance from `q` to each of `slots` (live ones, ascending), as `f(slot, d)`; a
-    /// damaged slot among them is an error (it would be scored wrong).
+    /// damaged slot among them is an error (it would be scored wrong). Where the open did not
+    /// check every slot (`lazy`), a slot is checked here when `counts` says its score counts
+    /// (a filter passes it).
     pub(crate) fn scan_slots(
         &self,
         slots: impl Iterator<Item = u32>,
         q: &Query,
+        counts: impl Fn(u32) -> bool,
         mut f: impl FnMut(u32, f32),
     ) -> Result<(), StorageError> {
         let damaged = &self.damaged;
-        let check = |slot: u32| match damaged.is_empty() || !damaged.contains(slot) {
+        let check = |slot: u32, bytes: &[u8]| match damaged.is_empty() || !damaged.contains(slot) {
+            true if self.unchecked(slot) && counts(slot) => self.file.verify(slot, bytes),
             true => Ok(()),
             false => Err(self.file.mismatch(slot)),
         };
+        // An empty query only checks (see `first_damaged`).
+        let score = |bytes: &[u8]| match q {
+            Query::F32(v) if v.is_empty() => 0.0,
+            _ => self.codec.distance(q, bytes),
+        };
         if let Some(space) = self.exact_space() {
             for slot in slots {
-                check(slot)?;
-                f(slot, self.codec.distance(q, space.bytes(slot)));
+                let bytes = space.bytes(slot);
+                check(slot, bytes)?;
+                f(slot, score(bytes));
             }
             return Ok(());
         }
@@ -352,28 +413,47 @@ impl Store {
         let mut words = vec![0u64; size.div_ceil(8)];
         let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size];
         for slot in slots {
-            check(slot)?;
             let bytes = self.bytes(slot, buf, false)?;
-            f(slot, self.codec.distance(q, bytes));
+            check(slot, bytes)?;
+            f(slot, score(bytes));
         }
         Ok(())
     }
 
+    /// True when `slot`'s bytes come from the file and were not checked yet, though reads
+    /// must check them (`lazy`).
+    fn unchecked(&self, slot: u32) -> bool {
+        self.lazy && !self.file.is_verified(slot) && !self.is_staged(slot)
+    }
+
     /// Calls `f(slot, id, distance)` for every live point (`owners[slot]` names a slot's
-    /// point); the caller refuses damaged slots it would count (see `damaged`).
+    /// point); the caller refuses damaged slots it would count (see `damaged`), and where the
+    /// open did not check every slot (`lazy`), a slot `counts` passes is checked here.
     pub(crate) fn scan(
         &self,
         owners: &[Option<u64>],
         q: &Query,
+        counts: impl Fn(u32) -> bool,
         mut f: impl FnMut(u32, u64, f32),
     ) -> Result<(), StorageError> {
         let size = self.codec.slot_size();
         let staged = &self.staged;
+        let mut failed: Option<StorageError> = None;
         let mut visit = |slot: usize, bytes: &[u8]| {
             if let Some(id) = owners[slot] {
-                let bytes = match staged.is_empty() {
-                    true => bytes,
-                    false => staged.get(&(slot as u32)).map_or(bytes, Vec::as_slice),
+                let bytes = match staged.get(&(slot as u32)) {
+                    Some(b) => b.as_slice(),
+                    // Read from the file: checked first when the open did not (`lazy`).
+                    None if !bytes.is_empty()
+                        && self.unchecked(slot as u32)
+                        && counts(slot as u32) =>
+                    {
+                        if let (None, Err(e)) = (&failed, self.file.verify(slot as u32, bytes)) {
+                            failed = Some(e);
+                        }
+                        bytes
+                    }
+                    None => bytes,
                 };
                 f(slot as u32, id, self.codec.distance(q, bytes));
             }
@@ -398,7 +478,7 @@ impl Store {
             }
             visit(slot, &[]);
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Whole slots the file holds.

@@ -139,10 +139,14 @@ pub fn decode(b: &[u8], stamp: Stamp, params: Params, max_nodes: usize) -> Resul
     };
     g.level = take(&mut at, n)?.to_vec();
     g.count = g.level.iter().filter(|&&l| l != NO_LEVEL).count();
+    // One copy of the bytes, then each word from little-endian (nothing to do on the
+    // little-endian targets): a copy a word at a time costs more than the read.
     let words = |s: &[u8]| {
-        s.chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
-            .collect::<Vec<u32>>()
+        let whole = &s[..s.len() / 4 * 4];
+        let mut w = vec![0u32; whole.len() / 4];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut w).copy_from_slice(whole);
+        w.iter_mut().for_each(|x| *x = u32::from_le(*x));
+        w
     };
     g.links0 = words(take(&mut at, n * (m0 + 1) * 4)?);
     g.upper = vec![Vec::new(); n];
