@@ -187,9 +187,17 @@ impl State {
                 rows: self.ids.slots() as usize,
                 stamp: self.graph_stamp(self.generation, &self.ids),
             };
-            if let Ok(sq8) = crate::vectors::sq8_file::load(self.dir.as_ref(), &path, expect)? {
-                self.vectors.adopt_saved(sq8);
-                return Ok(());
+            match crate::vectors::sq8_file::load(self.dir.as_ref(), &path, expect) {
+                Ok(Ok(sq8)) => {
+                    self.vectors.adopt_saved(sq8);
+                    return Ok(());
+                }
+                Ok(Err(_unusable)) => {}
+                // Removed since the listing: a reader opening while the writer's checkpoint
+                // replaced it, which a rebuild serves as well.
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         self.vectors.load(self.ids.owners())
