@@ -214,8 +214,8 @@ fn open_once(
             cp.next_lsn,
             !options.read_only,
         )?;
-        // The SQ8 copy is built first (by `State::new`): a graph rebuilt on open walks with
-        // it, and replay keeps it current.
+        // The SQ8 copy comes first (loaded or built by `State::new`): a graph rebuilt on
+        // open walks with it, and replay keeps it current.
         let files = (wal, vectors, payload_file);
         let mut state = State::new(Parts {
             ids,

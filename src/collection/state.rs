@@ -137,8 +137,8 @@ pub(super) fn threads(cores: usize, items: usize) -> usize {
 }
 
 impl State {
-    /// The state of these parts, with the SQ8 copy built, damaged slots found, and no graph
-    /// yet.
+    /// The state of these parts, with the SQ8 copy loaded (or built, damaged slots found),
+    /// and no graph yet.
     pub(super) fn new(p: Parts) -> Result<State, StorageError> {
         let codec = Codec::new(&p.config, p.options.kernels);
         let mut st = State {
