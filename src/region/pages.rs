@@ -48,7 +48,7 @@ impl fmt::Debug for Pages {
 }
 
 impl Pages {
-    /// `len` zero bytes (`len > 0`), or [`super::out_of_memory`] when they cannot be had.
+    /// `len` zero bytes (`len > 0`), or an out-of-memory error when they cannot be had.
     pub fn zeroed(len: usize) -> Result<Pages, StorageError> {
         #[cfg(not(target_family = "wasm"))]
         {
