@@ -441,7 +441,11 @@ impl Store {
         let mut failed: Option<StorageError> = None;
         let mut visit = |slot: usize, bytes: &[u8]| {
             if let Some(id) = owners[slot] {
-                let bytes = match staged.get(&(slot as u32)) {
+                // No lookup per slot when nothing is staged (the usual case).
+                let staged = (!staged.is_empty())
+                    .then(|| staged.get(&(slot as u32)))
+                    .flatten();
+                let bytes = match staged {
                     Some(b) => b.as_slice(),
                     // Read from the file: checked first when the open did not (`lazy`).
                     None if !bytes.is_empty()
