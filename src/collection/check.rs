@@ -301,21 +301,15 @@ impl State {
     /// checkpoint, and every segment against its checksum. A missing one is no problem (it
     /// is derived: an open rebuilt the copy from the vectors).
     fn check_sq8(&self, cp: &Checkpoint, report: &mut CheckReport) {
-        let path = super::files::sq8_file(&self.path, self.generation);
-        let name = path.rsplit('/').next().unwrap_or_default();
-        match self.dir.list(&self.path) {
-            Ok(list) if list.iter().any(|e| e.name == name) => {}
-            Ok(_) => return,
-            Err(e) => return report.error(&path, &e.into()),
-        }
+        let path = match self.saved_sq8() {
+            Ok(Some(path)) => path,
+            Ok(None) => return,
+            Err(e) => return report.error(&self.path, &e.into()),
+        };
         let mut live: Vec<(u32, u64)> = cp.entries.iter().map(|e| (e.slot, e.id)).collect();
         live.sort_unstable();
-        let expect = crate::vectors::sq8_file::Expect {
-            dim: self.config.dimension as usize,
-            euclidean: self.config.metric == crate::config::Metric::Euclidean,
-            rows: cp.slot_count as usize,
-            stamp: Stamp::new(&self.path, self.generation, live.into_iter()),
-        };
+        let stamp = Stamp::new(&self.path, self.generation, live.into_iter());
+        let expect = self.sq8_expect(cp.slot_count as usize, stamp);
         match crate::vectors::sq8_file::check(self.dir.as_ref(), &path, expect) {
             Ok(Ok(bytes)) => report.bytes_checked += bytes,
             Ok(Err(why)) => report.problem(

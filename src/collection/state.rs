@@ -175,18 +175,11 @@ impl State {
     /// (nothing else needs every vector read then: slots are checked as reads reach them);
     /// else every live slot read once, checked, and quantized into a fresh copy.
     fn load_vectors(&mut self) -> Result<(), StorageError> {
-        let path = super::files::sq8_file(&self.path, self.generation);
-        let name = path.rsplit('/').next().unwrap_or_default();
         let wanted = !self.config.metric.is_binary()
-            && (self.options.sq8_search || !self.vectors.lends_bytes())
-            && self.dir.list(&self.path)?.iter().any(|e| e.name == name);
-        if wanted {
-            let expect = crate::vectors::sq8_file::Expect {
-                dim: self.config.dimension as usize,
-                euclidean: self.config.metric == crate::config::Metric::Euclidean,
-                rows: self.ids.slots() as usize,
-                stamp: self.graph_stamp(self.generation, &self.ids),
-            };
+            && (self.options.sq8_search || !self.vectors.lends_bytes());
+        if let Some(path) = wanted.then(|| self.saved_sq8()).transpose()?.flatten() {
+            let stamp = self.graph_stamp(self.generation, &self.ids);
+            let expect = self.sq8_expect(self.ids.slots() as usize, stamp);
             match crate::vectors::sq8_file::load(self.dir.as_ref(), &path, expect) {
                 Ok(Ok(sq8)) => {
                     self.vectors.adopt_saved(sq8);
@@ -201,6 +194,30 @@ impl State {
             }
         }
         self.vectors.load(self.ids.owners())
+    }
+
+    /// The path of the SQ8 copy saved at this checkpoint, when the collection's directory
+    /// holds one.
+    pub(super) fn saved_sq8(&self) -> Result<Option<String>, StorageError> {
+        let path = super::files::sq8_file(&self.path, self.generation);
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let there = self.dir.list(&self.path)?.iter().any(|e| e.name == name);
+        Ok(there.then_some(path))
+    }
+
+    /// What a saved SQ8 copy of `rows` slots, owned as `stamp` says, must be to serve this
+    /// collection.
+    pub(super) fn sq8_expect(
+        &self,
+        rows: usize,
+        stamp: crate::index::hnsw::file::Stamp,
+    ) -> crate::vectors::sq8_file::Expect {
+        crate::vectors::sq8_file::Expect {
+            dim: self.config.dimension as usize,
+            euclidean: self.config.metric == crate::config::Metric::Euclidean,
+            rows,
+            stamp,
+        }
     }
 
     /// Runs a storage operation; on failure, latches: nothing is written after it.
